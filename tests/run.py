@@ -1,0 +1,57 @@
+"""Run the template's whole test suite: `python tests/run.py [pytest options]`.
+
+Needs only Python and pip. It creates `.venv` beside the template, installs
+the hashed lock `requirements/dev.txt` into it (again only when the lock
+changed), and runs pytest there with the environment's tools on PATH.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCK = ROOT / "requirements" / "dev.txt"
+
+
+def environment_dir() -> Path:
+    return Path(os.environ.get("LOCKSTEP_VENV", ROOT / ".venv"))
+
+
+def ensure_environment(env_dir: Path) -> Path:
+    python = env_dir / "bin" / "python"
+    stamp = env_dir / ".dev-lock-sha256"
+    digest = hashlib.sha256(LOCK.read_bytes()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text() == digest:
+        return python
+    if not python.exists():
+        print(f"creating {env_dir}", flush=True)
+        venv.create(env_dir, with_pip=True)
+    print(f"installing {LOCK.relative_to(ROOT)} (hashes required)", flush=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", str(LOCK)],
+        check=True,
+    )
+    stamp.write_text(digest)
+    return python
+
+
+def main() -> int:
+    env_dir = environment_dir()
+    try:
+        python = ensure_environment(env_dir)
+    except subprocess.CalledProcessError as error:
+        print(f"error: installing the test environment failed (exit {error.returncode})")
+        return 1
+    env = dict(os.environ, PATH=f"{env_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    env["VIRTUAL_ENV"] = str(env_dir)
+    command = [str(python), "-m", "pytest", *sys.argv[1:]]
+    return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

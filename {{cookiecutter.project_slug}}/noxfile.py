@@ -1,0 +1,53 @@
+"""Sessions for every concern; the logic lives in the tooling package.
+
+Run `nox --list` to see them, `nox` to run the default ones.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # nox does not put the noxfile's folder on sys.path
+
+from tooling import ToolingError, project  # noqa: E402
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "tests"]
+
+try:
+    PROJECT = project.load(ROOT)
+except ToolingError as error:
+    sys.exit(f"error: {error}")
+
+
+def install_tier(session: nox.Session, tier: str) -> None:
+    try:
+        args, note = project.tier_install_args(PROJECT, tier)
+    except ToolingError as error:
+        session.error(str(error))
+    if note:
+        session.warn(note)
+    session.install(*args)
+
+
+@nox.session(python=PROJECT.python_minor)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pass pytest options after --)."""
+    install_tier(session, PROJECT.dev_tier)
+    session.install("--no-deps", "-e", ".")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PROJECT.python_minor)
+def lint(session: nox.Session) -> None:
+    """Check style, formatting and types."""
+    install_tier(session, PROJECT.dev_tier)
+    session.install("--no-deps", "-e", ".")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")

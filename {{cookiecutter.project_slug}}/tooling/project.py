@@ -1,0 +1,70 @@
+"""Project facts shared by every task: its root, Python version and settings."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tooling import ToolingError
+
+PYTHON_VERSION = re.compile(r"3\.\d+(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    python_version: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def python_minor(self) -> str:
+        """'3.11' for a .python-version of 3.11 or 3.11.9."""
+        return ".".join(self.python_version.split(".")[:2])
+
+    @property
+    def requirements_dir(self) -> Path:
+        return self.root / "requirements"
+
+    @property
+    def dev_tier(self) -> str:
+        return str(self.settings.get("dev-tier", "dev"))
+
+
+def read_python_version(root: Path) -> str:
+    path = root / ".python-version"
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ToolingError(
+            f"{path} is missing: write the project's Python version in it, e.g. 3.11"
+        ) from None
+    if not PYTHON_VERSION.fullmatch(text):
+        raise ToolingError(f"{path} says {text!r}: write one version like 3.11 or 3.11.9")
+    return text
+
+
+def load(root: Path) -> Project:
+    pyproject = root / "pyproject.toml"
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ToolingError(f"{pyproject} is missing") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ToolingError(f"{pyproject} is not valid TOML: {error}") from None
+    settings = data.get("tool", {}).get("lockstep", {})
+    return Project(root=root, python_version=read_python_version(root), settings=settings)
+
+
+def tier_install_args(project: Project, tier: str) -> tuple[list[str], str | None]:
+    """Installer arguments for a tier: its hashed lock, or its input with a note why."""
+    lock = project.requirements_dir / f"{tier}.txt"
+    source = project.requirements_dir / f"{tier}.in"
+    if lock.is_file():
+        return ["--require-hashes", "-r", str(lock)], None
+    if source.is_file():
+        note = f"{lock.name} is missing, installing unlocked {source.name}; run `nox -s lock`"
+        return ["-r", str(source)], note
+    raise ToolingError(f"tier {tier!r} has no {source.name} in {project.requirements_dir}")
