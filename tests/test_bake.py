@@ -118,7 +118,7 @@ def test_switches_remove_their_parts(bake: Bake) -> None:
 
 
 def test_user_text_is_data_not_code(bake: Bake) -> None:
-    description = "Ends with a backslash \\ and \"\"\" quotes ' and {braces}"
+    description = 'Ends with a backslash \\ and """ quotes \' and {braces}'
     project = bake(project_name="Odd Text", description=description)
     result = subprocess.run(
         [sys.executable, "-c", "import odd_text, json; print(json.dumps(odd_text.__doc__))"],

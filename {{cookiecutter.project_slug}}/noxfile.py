@@ -13,11 +13,11 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # nox does not put the noxfile's folder on sys.path
 
-from tooling import ToolingError, project  # noqa: E402
+from tooling import ToolingError, lock, project  # noqa: E402
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lock_check", "lint", "tests"]
 
 try:
     PROJECT = project.load(ROOT)
@@ -51,3 +51,21 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session(name="lock", venv_backend="none")
+def lock_(session: nox.Session) -> None:
+    """Lock every tier with hashes (-- --check, --upgrade, --upgrade-package NAME)."""
+    try:
+        lock.main(PROJECT, session.posargs, log=session.log)
+    except ToolingError as error:
+        session.error(str(error))
+
+
+@nox.session(name="lock_check", venv_backend="none")
+def lock_check(session: nox.Session) -> None:
+    """Fail when any lock is stale (the drift check CI runs); no network."""
+    try:
+        lock.main(PROJECT, ["--check"], log=session.log)
+    except ToolingError as error:
+        session.error(str(error))

@@ -15,7 +15,7 @@ from invoke.exceptions import Exit
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from tooling import ToolingError, project, tiers  # noqa: E402
+from tooling import ToolingError, lock, project, tiers  # noqa: E402
 
 
 def load_project() -> project.Project:
@@ -45,3 +45,26 @@ def test(c: Context) -> None:
 def lint(c: Context) -> None:
     """Check style, formatting and types (nox -s lint)."""
     c.run("nox -s lint", pty=sys.stdout.isatty())
+
+
+@task(
+    name="lock",
+    iterable=["upgrade_package"],
+    help={
+        "check": "only check that every lock is current (no network)",
+        "upgrade": "upgrade every package",
+        "upgrade-package": "upgrade this package in every tier (repeatable)",
+    },
+)
+def lock_(
+    c: Context, check: bool = False, upgrade: bool = False, upgrade_package: list[str] | None = None
+) -> None:
+    """Lock every tier with hashes, or check the locks."""
+    argv = ["--check"] if check else []
+    argv += ["--upgrade"] if upgrade else []
+    for name in upgrade_package or []:
+        argv += ["--upgrade-package", name]
+    try:
+        lock.main(load_project(), argv)
+    except ToolingError as error:
+        raise Exit(f"error: {error}", code=error.exit_code) from None

@@ -68,3 +68,33 @@ def tier_install_args(project: Project, tier: str) -> tuple[list[str], str | Non
         note = f"{lock.name} is missing, installing unlocked {source.name}; run `nox -s lock`"
         return ["-r", str(source)], note
     raise ToolingError(f"tier {tier!r} has no {source.name} in {project.requirements_dir}")
+
+
+def python_version_problems(project: Project) -> list[str]:
+    """Where pyproject.toml or the Dockerfile disagree with .python-version."""
+    minor = project.python_minor
+    data = tomllib.loads((project.root / "pyproject.toml").read_text(encoding="utf-8"))
+    tool = data.get("tool", {})
+    found = {
+        "pyproject.toml requires-python": data.get("project", {}).get("requires-python"),
+        "pyproject.toml [tool.ruff] target-version": tool.get("ruff", {}).get("target-version"),
+        "pyproject.toml [tool.mypy] python_version": tool.get("mypy", {}).get("python_version"),
+    }
+    expected = {
+        "pyproject.toml requires-python": f">={minor}",
+        "pyproject.toml [tool.ruff] target-version": "py" + minor.replace(".", ""),
+        "pyproject.toml [tool.mypy] python_version": minor,
+    }
+    dockerfile = project.root / "Dockerfile"
+    if dockerfile.is_file():
+        match = re.search(
+            r"^ARG PYTHON_VERSION=(\S+)", dockerfile.read_text(encoding="utf-8"), re.MULTILINE
+        )
+        found["Dockerfile ARG PYTHON_VERSION"] = match.group(1) if match else None
+        expected["Dockerfile ARG PYTHON_VERSION"] = minor
+    return [
+        f"{where} is {found[where]!r} but .python-version says {project.python_version} "
+        f"(expected {want!r})"
+        for where, want in expected.items()
+        if found[where] is not None and found[where] != want
+    ]
