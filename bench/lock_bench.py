@@ -172,7 +172,8 @@ def main() -> None:
     )
     if plain is not None:
         print(
-            f"| pip-compile (pip-tools), layer by layer | {plain:.2f} | ours {ours / plain:.3f}x | |"
+            f"| pip-compile (pip-tools), layer by layer | {plain:.2f} "
+            f"| ours {ours / plain:.3f}x | |"
         )
     print(
         f"| bare uv pip compile of the union | {union:.2f} | ours {ours / union:.2f}x | <= 1.2x |"

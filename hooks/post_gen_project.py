@@ -10,7 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
-ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 ROOT_PACKAGES = ["pydantic>=2", "structlog"]
 PACKAGES_BY_TIER = {
@@ -39,7 +39,9 @@ def tier_parents(spec: str) -> dict[str, str | None]:
 def tier_input(name: str, parent: str | None, answers: dict[str, str]) -> str:
     if name == answers["dev_tier"]:
         role = "test, lint and type-checking tools on top of the runtime tiers"
-        packages = DEV_PACKAGES + (CONTAINER_DEV_PACKAGES if answers["with_container"] == "yes" else [])
+        packages = DEV_PACKAGES + (
+            CONTAINER_DEV_PACKAGES if answers["with_container"] == "yes" else []
+        )
     elif parent is None:
         role = ROLES.get(name, "what every tier needs")
         packages = ROOT_PACKAGES

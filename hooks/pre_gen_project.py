@@ -12,7 +12,7 @@ import keyword
 import re
 import sys
 
-ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 RESERVED_PACKAGES = {"tooling", "tests", "src", "requirements"}
@@ -57,7 +57,9 @@ def check_package(value: str) -> None:
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
         raise BadAnswer("package_name", value, "it is a Python keyword; pick another name")
     if value in sys.stdlib_module_names:
-        raise BadAnswer("package_name", value, "it would shadow the standard library module of that name")
+        raise BadAnswer(
+            "package_name", value, "it would shadow the standard library module of that name"
+        )
     if value in RESERVED_PACKAGES:
         raise BadAnswer(
             "package_name", value, f"the generated project already uses {sorted(RESERVED_PACKAGES)}"
@@ -80,7 +82,9 @@ def parse_tiers(value: str) -> dict[str, str | None]:
     for item in value.split(","):
         item = item.strip()
         if not item:
-            raise BadAnswer("tiers", value, "every comma must separate a tier ('name' or 'name:parent')")
+            raise BadAnswer(
+                "tiers", value, "every comma must separate a tier ('name' or 'name:parent')"
+            )
         name, _, parent = (part.strip() for part in item.partition(":"))
         for tier in (name, parent) if parent else (name,):
             if not TIER_NAME.fullmatch(tier):
@@ -99,7 +103,9 @@ def parse_tiers(value: str) -> dict[str, str | None]:
 def check_tier_graph(value: str, tiers: dict[str, str | None]) -> None:
     for name, parent in tiers.items():
         if parent is not None and parent not in tiers:
-            raise BadAnswer("tiers", value, f"tier {name!r} names parent {parent!r}, which is not a tier")
+            raise BadAnswer(
+                "tiers", value, f"tier {name!r} names parent {parent!r}, which is not a tier"
+            )
     roots = [name for name, parent in tiers.items() if parent is None]
     try:
         graphlib.TopologicalSorter({n: [p] if p else [] for n, p in tiers.items()}).prepare()
@@ -120,14 +126,20 @@ def validate(answers: dict[str, str]) -> None:
     check_slug(answers["project_slug"])
     check_package(answers["package_name"])
     if not EMAIL.fullmatch(answers["author_email"]):
-        raise BadAnswer("author_email", answers["author_email"], "use an address like you@example.com")
+        raise BadAnswer(
+            "author_email", answers["author_email"], "use an address like you@example.com"
+        )
     if not VERSION.fullmatch(answers["version"]):
-        raise BadAnswer("version", answers["version"], "use a release number like 0.1.0 or 1.0.0rc1")
+        raise BadAnswer(
+            "version", answers["version"], "use a release number like 0.1.0 or 1.0.0rc1"
+        )
     check_python_version(answers["python_version"])
     tiers = parse_tiers(answers["tiers"])
     check_tier_graph(answers["tiers"], tiers)
     if answers["dev_tier"] not in tiers:
-        raise BadAnswer("dev_tier", answers["dev_tier"], f"name one of the tiers: {', '.join(tiers)}")
+        raise BadAnswer(
+            "dev_tier", answers["dev_tier"], f"name one of the tiers: {', '.join(tiers)}"
+        )
 
 
 if __name__ == "__main__":
