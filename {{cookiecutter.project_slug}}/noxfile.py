@@ -19,6 +19,11 @@ nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lock_check", "lint", "tests"]
 
+# Supply-chain tools, pinned; safety 2.3.5 gets its own session because its
+# pins clash with pip-audit's.
+PIP_AUDIT = "pip-audit==2.10.1"
+CYCLONEDX = "cyclonedx-bom==7.5.0"
+
 try:
     PROJECT = project.load(ROOT)
 except ToolingError as error:
@@ -69,3 +74,37 @@ def lock_check(session: nox.Session) -> None:
         lock.main(PROJECT, ["--check"], log=session.log)
     except ToolingError as error:
         session.error(str(error))
+
+
+@nox.session(python=PROJECT.python_minor)
+def audit(session: nox.Session) -> None:
+    """pip-audit every tier lock, strict (-- --service osv --osv-url URL, --min-severity high)."""
+    session.install(PIP_AUDIT)
+    arguments = list(session.posargs)
+    threshold = PROJECT.settings.get("audit-min-severity")
+    if threshold and "--min-severity" not in arguments:
+        arguments += ["--min-severity", str(threshold)]
+    session.notify("safety")
+    session.run("python", "-m", "tooling.audit", "pip-audit", *arguments)
+
+
+@nox.session(python=PROJECT.python_minor)
+def safety(session: nox.Session) -> None:
+    """Second opinion from safety: SAFETY_API_KEY, or a local database (SAFETY_DB / -- --db)."""
+    arguments = list(session.posargs)
+    if PROJECT.settings.get("safety-required") and "--require" not in arguments:
+        arguments.append("--require")
+    plan = session.run("python", "-m", "tooling.audit", "safety", "--plan", *arguments, silent=True)
+    requirement = str(plan or "").strip()
+    if requirement:
+        session.install(requirement)
+    session.run("python", "-m", "tooling.audit", "safety", *arguments)
+
+
+@nox.session(python=PROJECT.python_minor)
+def sbom(session: nox.Session) -> None:
+    """A reproducible CycloneDX SBOM per tier in sbom/ (-- --tier NAME for one)."""
+    session.install(CYCLONEDX)
+    session.run(
+        "python", "-m", "tooling.audit", "sbom", "--pyproject", "pyproject.toml", *session.posargs
+    )

@@ -68,3 +68,15 @@ def lock_(
         lock.main(load_project(), argv)
     except ToolingError as error:
         raise Exit(f"error: {error}", code=error.exit_code) from None
+
+
+@task
+def audit(c: Context) -> None:
+    """Audit every lock with pip-audit, then safety (nox -s audit)."""
+    c.run("nox -s audit", pty=sys.stdout.isatty())
+
+
+@task
+def sbom(c: Context) -> None:
+    """Write a CycloneDX SBOM per tier into sbom/ (nox -s sbom)."""
+    c.run("nox -s sbom", pty=sys.stdout.isatty())

@@ -1,0 +1,225 @@
+"""`nox -s audit`, `nox -s safety` and `nox -s sbom` in a baked, locked project.
+
+pip-audit queries a loopback OSV server backed by the fixture advisories (and
+by ../shared/data/osv-pypi when it is there); safety 2.3.5 reads a tiny
+database written for the tests. Locking reaches the package index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+from tests.conftest import TEMPLATE
+from tests.osv_server import OSVServer
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_OSV = TEMPLATE.parent / "shared" / "data" / "osv-pypi"
+
+
+def run(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(command),
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1", "NO_PROXY": "127.0.0.1,localhost", **env},
+    )
+
+
+@pytest.fixture(scope="module")
+def osv() -> OSVServer:
+    with OSVServer([FIXTURES / "osv", SHARED_OSV]) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("audit")
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output)))
+    assert run(project, "nox", "-s", "lock").returncode == 0
+    # Warm the session environments once; the tests reuse them with -R.
+    run(project, "nox", "-s", "audit", "sbom", "--", "--help")
+    return project
+
+
+@pytest.fixture
+def project(locked: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / locked.name
+    shutil.copytree(locked, copy, symlinks=True)
+    return copy
+
+
+def audit(project: Path, osv: OSVServer, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run(
+        project,
+        "nox",
+        "-R",
+        "-s",
+        "audit",
+        "--",
+        *extra,
+        PIP_AUDIT_VULNERABILITY_SERVICE="osv",
+        PIP_AUDIT_OSV_URL=osv.url,
+    )
+
+
+def add_vulnerable_pin(project: Path) -> None:
+    with (project / "requirements" / "hunter.in").open("a") as stream:
+        stream.write("jinja2==2.10\n")
+    result = run(project, "nox", "-s", "lock")
+    assert result.returncode == 0, result.stderr
+
+
+def test_fresh_default_locks_pass_the_audit(project: Path, osv: OSVServer) -> None:
+    result = audit(project, osv)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((project / "reports" / "audit.json").read_text())
+    assert report["findings"] == []
+    assert "safety skipped" in result.stdout + result.stderr
+
+
+def test_known_advisory_fails_and_names_the_tier(project: Path, osv: OSVServer) -> None:
+    add_vulnerable_pin(project)
+    result = audit(project, osv)
+    assert result.returncode != 0
+    table = result.stdout
+    row = next(line for line in table.splitlines() if "PYSEC-2019-217" in line)
+    assert "jinja2" in row and "2.10" in row
+    assert "hunter" in row and "strategist" in row and "base" not in row.replace("base", "", 0)
+    report = json.loads((project / "reports" / "audit.json").read_text())
+    ids = {finding["id"] for finding in report["findings"]}
+    assert "PYSEC-2019-217" in ids
+    tiers = {tier for finding in report["findings"] for tier in finding["tiers"]}
+    assert tiers == {"hunter", "strategist", "dev"}
+
+
+def allow(project: Path, advisories: list[str], expires: date) -> None:
+    (project / "audit-allowlist.toml").write_text(
+        "".join(
+            f'[[ignore]]\nid = "{advisory}"\nreason = "test fixture, never deployed"\n'
+            f"expires = {expires.isoformat()}\n\n"
+            for advisory in advisories
+        )
+    )
+
+
+def test_allow_listed_finding_passes_until_it_expires(project: Path, osv: OSVServer) -> None:
+    add_vulnerable_pin(project)
+    report_path = project / "reports" / "audit.json"
+    assert audit(project, osv).returncode != 0
+    found = sorted({finding["id"] for finding in json.loads(report_path.read_text())["findings"]})
+    assert "PYSEC-2019-217" in found
+    allow(project, found, date.today() + timedelta(days=30))
+    allowed = audit(project, osv)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    findings = json.loads(report_path.read_text())["findings"]
+    assert findings and not any(finding["fails"] for finding in findings)
+    allow(project, found, date.today() - timedelta(days=1))
+    expired = audit(project, osv)
+    assert expired.returncode != 0
+    assert "expired" in expired.stdout + expired.stderr
+
+
+def test_malformed_allow_list_is_one_clear_line(project: Path, osv: OSVServer) -> None:
+    (project / "audit-allowlist.toml").write_text('[[ignore]]\nid = "PYSEC-2019-217"\n')
+    result = audit(project, osv)
+    assert result.returncode != 0
+    assert "[[ignore]] #1 (PYSEC-2019-217): missing 'reason'" in result.stdout + result.stderr
+
+
+def test_unreachable_service_fails_clearly(project: Path, osv: OSVServer) -> None:
+    with OSVServer([FIXTURES / "osv"]) as down:
+        url = down.url
+    result = run(
+        project,
+        "nox",
+        "-R",
+        "-s",
+        "audit",
+        "--",
+        "--service",
+        "osv",
+        "--osv-url",
+        url,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "no known vulnerabilities" not in output.lower()
+    assert "unreachable" in output.lower()
+    direct = run(
+        project,
+        str(next((project / ".nox").glob("audit*")) / "bin" / "python"),
+        "-m",
+        "tooling.audit",
+        "pip-audit",
+        "--service",
+        "osv",
+        "--osv-url",
+        url,
+    )
+    assert direct.returncode == 3, direct.stderr
+    assert len(direct.stderr.strip().splitlines()) == 1
+
+
+def test_safety_second_opinion_with_a_local_database(project: Path) -> None:
+    add_vulnerable_pin(project)
+    result = run(project, "nox", "-s", "safety", SAFETY_DB=str(FIXTURES / "safety-db"))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "jinja2" in output and "hunter" in output
+
+
+def test_safety_skip_can_be_made_a_failure(project: Path) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("[tool.lockstep]", "[tool.lockstep]\nsafety-required = true")
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("SAFETY_DB", "SAFETY_API_KEY")
+    }
+    result = subprocess.run(
+        ["nox", "-s", "safety"], cwd=project, capture_output=True, text=True, check=False, env=env
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "error: safety skipped" in output and "SAFETY_API_KEY" in output
+
+
+def test_sbom_is_reproducible_and_lists_every_locked_package(project: Path) -> None:
+    first = run(project, "nox", "-R", "-s", "sbom")
+    assert first.returncode == 0, first.stderr
+    sboms = {p.name: p.read_bytes() for p in (project / "sbom").glob("*.cdx.json")}
+    assert set(sboms) == {
+        f"{tier}.cdx.json" for tier in ("base", "sniper", "hunter", "strategist", "dev")
+    }
+    shutil.rmtree(project / "sbom")
+    second = run(project, "nox", "-R", "-s", "sbom")
+    assert second.returncode == 0, second.stderr
+    assert {p.name: p.read_bytes() for p in (project / "sbom").glob("*.cdx.json")} == sboms
+    hunter = json.loads(sboms["hunter.cdx.json"])
+    components = {c["name"].lower(): c for c in hunter["components"]}
+    lock = (project / "requirements" / "hunter.txt").read_text()
+    locked = {
+        line.split("==")[0]
+        for line in lock.splitlines()
+        if "==" in line and not line.startswith(" ")
+    }
+    assert set(components) >= locked
+    for name in locked:
+        hashes = [
+            h for ref in components[name]["externalReferences"] for h in ref.get("hashes", [])
+        ]
+        assert hashes and all(h["alg"] == "SHA-256" for h in hashes), name
