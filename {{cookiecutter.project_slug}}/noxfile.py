@@ -5,6 +5,8 @@ Run `nox --list` to see them, `nox` to run the default ones.
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -56,6 +58,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    if (ROOT / "Dockerfile").is_file():
+        session.run("hadolint", "Dockerfile")
 
 
 @nox.session(name="lock", venv_backend="none")
@@ -108,3 +112,59 @@ def sbom(session: nox.Session) -> None:
     session.run(
         "python", "-m", "tooling.audit", "sbom", "--pyproject", "pyproject.toml", *session.posargs
     )
+
+
+@nox.session(venv_backend="none")
+def build(session: nox.Session) -> None:
+    """Build the sdist and wheel into dist/, reproducibly (SOURCE_DATE_EPOCH)."""
+    dist = ROOT / "dist"
+    prefix = PROJECT.name.replace("-", "_") + "-"
+    for old in dist.glob(f"{prefix}*"):
+        old.unlink()
+    epoch = project.source_date_epoch(ROOT, os.environ)
+    session.run(lock.find_uv(), "build", "--out-dir", str(dist), env={"SOURCE_DATE_EPOCH": epoch})
+
+
+def smoke_arguments(posargs: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="nox -s smoke-test --")
+    parser.add_argument("--tier", help="the tier to check (default: the root tier)")
+    parser.add_argument(
+        "--image",
+        nargs="?",
+        const="",
+        help="check a built image instead (default name: <project>:<tier>)",
+    )
+    parser.add_argument("--engine", help="docker, podman or buildah (default: detected)")
+    return parser.parse_args(posargs)
+
+
+@nox.session(name="smoke-test", python=PROJECT.python_minor)
+def smoke_test(session: nox.Session) -> None:
+    """Install a tier's lock and the wheel in a fresh venv and run the app (-- --image)."""
+    from tooling import tiers
+
+    arguments = smoke_arguments(session.posargs)
+    try:
+        graph = tiers.read_tiers(PROJECT.requirements_dir)
+        tier = arguments.tier or next(iter(graph))
+        lock_file = project.tier_lock(PROJECT, tier, list(graph))
+        version = project.read_version(PROJECT)
+        if arguments.image is not None:
+            try:
+                from tooling import images
+            except ImportError:
+                session.error("image checks need tooling/images.py; this project has no containers")
+            engine = images.choose_engine(arguments.engine, os.environ)
+            image = arguments.image or images.image_name(PROJECT.name, tier)
+            for line in images.smoke_image(engine, image, tier, PROJECT, version, os.environ):
+                session.log(f"{image}: {line}")
+            return
+        wheel = project.wheel_path(ROOT / "dist", PROJECT.name)
+    except ToolingError as error:
+        session.error(str(error))
+    session.install("--require-hashes", "-r", str(lock_file))
+    session.install("--no-deps", str(wheel))
+    shown = session.run(PROJECT.name, "--version", silent=True)
+    if version not in str(shown):
+        session.error(f"--version printed {str(shown).strip()!r}, expected {version}")
+    session.run(PROJECT.name, "health")

@@ -5,6 +5,10 @@ Run `invoke --list` to see them.
 
 from __future__ import annotations
 
+{% if cookiecutter.with_container == "yes" -%}
+import os
+import shlex
+{% endif -%}
 import sys
 from pathlib import Path
 
@@ -80,3 +84,85 @@ def audit(c: Context) -> None:
 def sbom(c: Context) -> None:
     """Write a CycloneDX SBOM per tier into sbom/ (nox -s sbom)."""
     c.run("nox -s sbom", pty=sys.stdout.isatty())
+{%- if cookiecutter.with_container == "yes" %}
+
+
+@task
+def smoke(c: Context, tier: str | None = None, image: bool = False) -> None:
+    """Smoke-test a tier: in a fresh venv, or in its built image with --image."""
+    argv = ["nox", "-s", "smoke-test", "--"]
+    argv += ["--tier", tier] if tier else []
+    argv += ["--image"] if image else []
+    c.run(shlex.join(argv), pty=sys.stdout.isatty())
+
+
+@task(
+    name="build",
+    help={
+        "tier": "the tier to build (image <project>:<tier>)",
+        "all": "build every tier",
+        "engine": "docker, podman or buildah (default: CONTAINER_ENGINE, else detected)",
+        "base-image": "base image (default: python:<.python-version>-slim; env BASE_IMAGE)",
+        "ca-bundle": "CA bundle passed as a build secret (default: SSL_CERT_FILE)",
+        "pip-conf": "pip.conf with a private index and credentials, passed as a build secret",
+        "target": "Dockerfile stage (default: runtime; `dev` for a development image)",
+    },
+)
+def build(
+    c: Context,
+    tier: str | None = None,
+    all: bool = False,
+    engine: str | None = None,
+    base_image: str | None = None,
+    ca_bundle: str | None = None,
+    pip_conf: str | None = None,
+    target: str | None = None,
+) -> None:
+    """Build the container image of one tier (--tier NAME) or of every tier (--all)."""
+    from tooling import images
+
+    the_project = load_project()
+    try:
+        graph = tiers.read_tiers(the_project.requirements_dir)
+        if all == bool(tier):
+            raise images.ImageError(
+                "name one tier with --tier NAME, or build every tier with --all"
+            )
+        chosen = list(graph) if all else [str(tier)]
+        for name in chosen:
+            project.tier_lock(the_project, name, list(graph))
+        problems = lock.check(the_project)
+        if problems:
+            raise images.ImageError(f"locks are not current: {'; '.join(problems)}")
+        chosen_engine = images.choose_engine(engine, os.environ)
+        ca, conf = images.secret_files(ca_bundle, pip_conf, os.environ)
+    except ToolingError as error:
+        raise Exit(f"error: {error}", code=error.exit_code) from None
+    built = c.run("nox -s build", warn=True, pty=sys.stdout.isatty())
+    if built is None or built.failed:
+        raise Exit("error: building the wheel (nox -s build) failed; see the output above", code=1)
+    for name in chosen:
+        request = images.BuildRequest(
+            tier=name,
+            tag=images.image_name(the_project.name, name),
+            python_version=the_project.python_version,
+            base_image=base_image or os.environ.get("BASE_IMAGE") or None,
+            ca_bundle=ca,
+            pip_conf=conf,
+            target=target,
+        )
+        argv = images.build_argv(chosen_engine, request, ROOT, os.environ)
+        print(f"building {request.tag} with {chosen_engine}", flush=True)
+        result = c.run(
+            shlex.join(argv),
+            env=images.build_env(chosen_engine, {}),
+            warn=True,
+            pty=sys.stdout.isatty(),
+        )
+        if result is None or result.failed:
+            code = result.exited if result is not None else 1
+            raise Exit(
+                f"error: building {request.tag} with {chosen_engine} failed (exit {code})", code=1
+            )
+        print(f"built {request.tag}")
+{%- endif %}

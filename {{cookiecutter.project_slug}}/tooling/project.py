@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,11 @@ class Project:
     root: Path
     python_version: str
     settings: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", self.root.name))
 
     @property
     def python_minor(self) -> str:
@@ -55,7 +62,12 @@ def load(root: Path) -> Project:
     except tomllib.TOMLDecodeError as error:
         raise ToolingError(f"{pyproject} is not valid TOML: {error}") from None
     settings = data.get("tool", {}).get("lockstep", {})
-    return Project(root=root, python_version=read_python_version(root), settings=settings)
+    return Project(
+        root=root,
+        python_version=read_python_version(root),
+        settings=settings,
+        metadata=data.get("project", {}),
+    )
 
 
 def tier_install_args(project: Project, tier: str) -> tuple[list[str], str | None]:
@@ -98,3 +110,54 @@ def python_version_problems(project: Project) -> list[str]:
         for where, want in expected.items()
         if found[where] is not None and found[where] != want
     ]
+
+
+def read_version(project: Project) -> str:
+    """The version hatch reads from the package (`__version__ = "..."`)."""
+    data = tomllib.loads((project.root / "pyproject.toml").read_text(encoding="utf-8"))
+    relative = data.get("tool", {}).get("hatch", {}).get("version", {}).get("path")
+    if not relative:
+        raise ToolingError("pyproject.toml has no [tool.hatch.version] path")
+    text = (project.root / relative).read_text(encoding="utf-8")
+    match = re.search(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", text, re.MULTILINE)
+    if not match:
+        raise ToolingError(f'{relative} has no __version__ = "..." line')
+    return match.group(1)
+
+
+def tier_lock(project: Project, tier: str, tiers: Sequence[str]) -> Path:
+    if tier not in tiers:
+        raise ToolingError(f"unknown tier {tier!r}: choose one of {', '.join(tiers)}")
+    lock = project.requirements_dir / f"{tier}.txt"
+    if not lock.is_file():
+        raise ToolingError(f"requirements/{tier}.txt is missing: run `nox -s lock` first")
+    return lock
+
+
+def wheel_path(dist: Path, distribution: str) -> Path:
+    prefix = distribution.replace("-", "_") + "-"
+    wheels = sorted(p for p in dist.glob("*.whl") if p.name.startswith(prefix))
+    if len(wheels) != 1:
+        raise ToolingError(
+            f"expected one {prefix}*.whl in {dist}, found {len(wheels)}: run `nox -s build`"
+        )
+    return wheels[0]
+
+
+def source_date_epoch(root: Path, env: Mapping[str, str]) -> str:
+    """SOURCE_DATE_EPOCH for reproducible artifacts: set, else the last commit, else 1980."""
+    if env.get("SOURCE_DATE_EPOCH"):
+        return env["SOURCE_DATE_EPOCH"]
+    try:
+        result = subprocess.run(
+            ["git", "log", "-1", "--format=%ct"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return "315532800"
+    return (
+        result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "315532800"
+    )
