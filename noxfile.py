@@ -52,3 +52,10 @@ def bench(session: nox.Session) -> None:
     """Lock benchmark against pip-compile-multi and bare uv (figures for the README)."""
     session.install("--require-hashes", "-r", LOCK)
     session.run("python", "bench/lock_bench.py", *session.posargs)
+
+
+@nox.session(python="3.11", name="bench_images")
+def bench_images(session: nox.Session) -> None:
+    """Image size overhead and build times per tier with buildah (figures for the README)."""
+    session.install("--require-hashes", "-r", LOCK)
+    session.run("python", "bench/image_bench.py", *session.posargs)

@@ -1,0 +1,363 @@
+"""Benchmark the generated project's container images, tier by tier, in one run.
+
+Usage: python bench/image_bench.py [--tiers sniper,hunter] [--runs N]
+       (inside the template's .venv, as root, with buildah; network for the locks)
+
+Bakes a project, locks it, and for each tier measures:
+
+* size: the runtime image against the base image plus the tier's installed
+  packages (the files of /opt/venv inside the image, less an empty venv made
+  there with the same Python). The rest is the overhead the runtime stage
+  adds (target <= 15 MB): the user, the app, the venv skeleton, tar headers.
+  A fresh venv on the host with the same lock is printed as a cross-check.
+* cold build: `invoke build --tier T --engine buildah` into a private,
+  empty buildah store (only the base image copied in) with an empty pip
+  cache mount, so no layer and no download is reused. Everything `invoke
+  build` does is timed: lock check, wheel (`nox -s build`), image.
+* source-only rebuild: edit src/<package>/cli.py, run the same `invoke
+  build` again (same store), and check from the layer digests that the
+  dependency layer (COPY /opt/venv) was reused and only the app layer changed.
+  buildah still hashes the whole /opt/venv to look that layer up in its
+  cache, so a bigger tier rebuilds a little slower (about 2 s for hunter).
+
+The base image is the tests' local stand-in for python:3.11-slim (built from
+Debian packages; see tests/containers.py). STORAGE_DRIVER defaults to overlay
+and BUILDAH_ISOLATION to chroot. The private stores are removed at the end;
+the caller's own store keeps only the cached base image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TEMPLATE))
+
+from tests import containers  # noqa: E402
+
+BIN = Path(sys.executable).parent
+PYTHON_VERSION = "3.11"
+PROJECT_NAME = "Image Bench"  # its own image names, apart from the tests' my-service:*
+MB = 1_000_000
+OVERHEAD_TARGET_MB = 15
+
+# Runs inside the image: the bytes of the files (not directories) of /opt/venv
+# and of an empty venv made by the same Python, as the host measure counts them.
+VENV_SIZES = r"""
+import json, os, subprocess, sys, tempfile
+def files(root):
+    total = 0
+    for top, dirs, names in os.walk(root):
+        total += sum(os.lstat(os.path.join(top, name)).st_size for name in names)
+    return total
+empty = os.path.join(tempfile.mkdtemp(), "venv")
+subprocess.run([sys.executable, "-m", "venv", "--without-pip", empty], check=True)
+print(json.dumps({"venv": files("/opt/venv"), "empty": files(empty)}))
+"""
+
+
+def run(
+    command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(
+            f"benchmark step failed: {' '.join(command)}\n"
+            f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        )
+    return result
+
+
+def file_bytes(root: Path) -> int:
+    return sum(
+        (Path(top) / name).lstat().st_size for top, _, names in os.walk(root) for name in names
+    )
+
+
+def host_packages(project: Path, tier: str, work: Path) -> int:
+    """Bytes a tier's lock adds to a fresh venv on the host (same Python minor)."""
+    empty, full = work / f"empty-{tier}", work / f"venv-{tier}"
+    for venv in (empty, full):
+        run([sys.executable, "-m", "venv", str(venv)])
+    cert = os.environ.get("SSL_CERT_FILE")
+    run(
+        [
+            str(full / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--require-hashes",
+            "--no-deps",
+            "--only-binary=:all:",
+            *(["--cert", cert] if cert else []),
+            "-r",
+            str(project / "requirements" / f"{tier}.txt"),
+        ]
+    )
+    return file_bytes(full) - file_bytes(empty)
+
+
+class Store:
+    """A private buildah store holding only the base image: nothing else to reuse."""
+
+    def __init__(self, base: str, driver: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="image-bench-store-"))
+        self.root, self.runroot = self.dir / "root", self.dir / "run"
+        self.tmp = self.dir / "tmp"  # TMPDIR: buildah keeps RUN cache mounts under it
+        self.tmp.mkdir()
+        self.conf = self.dir / "storage.conf"
+        self.conf.write_text(
+            f'[storage]\ndriver = "{driver}"\n'
+            f'graphroot = "{self.root}"\nrunroot = "{self.runroot}"\n'
+        )
+        self.driver = driver
+        containers.buildah(
+            "push", base, f"containers-storage:[{driver}@{self.root}+{self.runroot}]{base}"
+        )
+        self.env = {
+            **containers.buildah_env(),
+            "CONTAINERS_STORAGE_CONF": str(self.conf),
+            "TMPDIR": str(self.tmp),
+            "NO_COLOR": "1",
+        }
+
+    def buildah(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run(["buildah", "--storage-driver", self.driver, *args], env=self.env)
+
+    def remove(self) -> None:
+        for args in (("rm", "--all"), ("rmi", "--all", "--force")):
+            subprocess.run(
+                ["buildah", "--storage-driver", self.driver, *args],
+                env=self.env,
+                capture_output=True,
+                check=False,
+            )
+        with open("/proc/mounts") as mounts:  # only what lies inside this store
+            inside = [line.split()[1] for line in mounts if str(self.dir) in line.split()[1]]
+        for mount in sorted(inside, reverse=True):
+            subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass
+class Layers:
+    sizes: dict[str, int]  # base, user, venv, app: bytes of each uncompressed layer tar
+    digests: dict[str, str]
+    total: int
+
+
+def layers(store: Store, image: str, base_layers: int) -> Layers:
+    info = json.loads(store.buildah("inspect", "--type", "image", image).stdout)
+    manifest = json.loads(info["Manifest"])["layers"]
+    history = [h for h in info["Docker"]["history"] if not h.get("empty_layer")]
+    if len(history) != len(manifest):
+        raise SystemExit(f"{image}: history and layers do not line up")
+    sizes: dict[str, int] = {"base": 0, "user": 0, "venv": 0, "app": 0, "other": 0}
+    digests: dict[str, str] = {}
+    for index, (layer, step) in enumerate(zip(manifest, history, strict=True)):
+        made_by = step.get("created_by", "")
+        if index < base_layers:
+            kind = "base"
+        elif "useradd" in made_by:
+            kind = "user"
+        elif "COPY" in made_by and made_by.rstrip().endswith(" in /opt/venv"):
+            kind = "venv"
+        elif "COPY" in made_by and made_by.rstrip().endswith(" in /"):
+            kind = "app"
+        else:
+            kind = "other"
+        sizes[kind] += int(layer["size"])
+        digests[kind] = layer["digest"]
+    return Layers(sizes, digests, sum(int(layer["size"]) for layer in manifest))
+
+
+def venv_sizes(store: Store, image: str) -> dict[str, int]:
+    container = store.buildah("from", "--pull-never", image).stdout.strip().splitlines()[-1]
+    try:
+        shown = store.buildah(
+            "run", container, "--", "/opt/venv/bin/python", "-c", VENV_SIZES
+        ).stdout
+    finally:
+        store.buildah("rm", container)
+    sizes: dict[str, int] = json.loads(shown.strip().splitlines()[-1])
+    return sizes
+
+
+@dataclass
+class TierResult:
+    tier: str
+    image: Layers
+    base: int
+    packages: int  # /opt/venv less an empty venv, inside the image
+    venv_files: int
+    empty_venv: int
+    host_packages: int
+    cold: float
+    rebuild: float
+    rebuilds: list[float]
+    deps_reused: bool
+    app_changed: bool
+
+
+def bench_tier(
+    project: Path, package: str, tier: str, base: str, runs: int, work: Path
+) -> TierResult:
+    driver = os.environ["STORAGE_DRIVER"]
+    store = Store(base, driver)
+    try:
+        image = f"localhost/{project.name}:{tier}"
+        build = [
+            str(BIN / "invoke"),
+            "build",
+            "--tier",
+            tier,
+            "--engine",
+            "buildah",
+            "--base-image",
+            base,
+        ]
+        if os.environ.get("SSL_CERT_FILE"):
+            build += ["--ca-bundle", os.environ["SSL_CERT_FILE"]]
+        base_info = json.loads(store.buildah("inspect", "--type", "image", base).stdout)
+        base_manifest = json.loads(base_info["Manifest"])["layers"]
+        base_size = sum(int(layer["size"]) for layer in base_manifest)
+
+        start = time.perf_counter()
+        run(build, cwd=project, env=store.env)
+        cold = time.perf_counter() - start
+        first = layers(store, image, len(base_manifest))
+        sizes = venv_sizes(store, image)
+
+        cli = project / "src" / package / "cli.py"
+        samples, reused, changed = [], True, True
+        before = first
+        for index in range(runs):
+            cli.write_text(cli.read_text() + f"# image bench: source-only edit {index}\n")
+            start = time.perf_counter()
+            run(build, cwd=project, env=store.env)
+            samples.append(time.perf_counter() - start)
+            after = layers(store, image, len(base_manifest))
+            for kind in ("base", "user", "venv"):
+                reused &= after.digests.get(kind) == before.digests.get(kind)
+            changed &= after.digests["app"] != before.digests["app"]
+            before = after
+        return TierResult(
+            tier=tier,
+            image=first,
+            base=base_size,
+            packages=sizes["venv"] - sizes["empty"],
+            venv_files=sizes["venv"],
+            empty_venv=sizes["empty"],
+            host_packages=host_packages(project, tier, work),
+            cold=cold,
+            rebuild=statistics.median(samples),
+            rebuilds=samples,
+            deps_reused=reused,
+            app_changed=changed,
+        )
+    finally:
+        store.remove()
+
+
+def megabytes(size: int) -> str:
+    return f"{size / MB:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--tiers", default="sniper,hunter", help="comma-separated tiers (default: sniper,hunter)"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="source-only rebuilds per tier")
+    arguments = parser.parse_args()
+    tiers = [name.strip() for name in arguments.tiers.split(",") if name.strip()]
+    defaulted = "STORAGE_DRIVER" not in os.environ
+    os.environ.setdefault("STORAGE_DRIVER", "overlay")
+    os.environ.setdefault("BUILDAH_ISOLATION", "chroot")
+    os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+    base = containers.ensure_base_image(PYTHON_VERSION)
+    work = Path(tempfile.mkdtemp(prefix="image-bench-"))
+    results = []
+    try:
+        project = Path(
+            cookiecutter(
+                str(TEMPLATE),
+                no_input=True,
+                output_dir=str(work),
+                extra_context={"project_name": PROJECT_NAME, "python_version": PYTHON_VERSION},
+            )
+        )
+        package = project.name.replace("-", "_")
+        run([str(BIN / "nox"), "-s", "lock"], cwd=project)
+        run([str(BIN / "nox"), "-s", "build"], cwd=project)  # warm the wheel session's venv
+        for tier in tiers:
+            results.append(bench_tier(project, package, tier, base, arguments.runs, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    driver = os.environ["STORAGE_DRIVER"]
+    print(
+        f"image benchmark: buildah {driver} storage"
+        f"{' (the default here; set STORAGE_DRIVER to change it)' if defaulted else ''}, "
+        f"{os.environ['BUILDAH_ISOLATION']} isolation, base {base} "
+        f"(stand-in for python:{PYTHON_VERSION}-slim), MB = 10^6 bytes\n"
+    )
+    print(
+        "| tier | image MB | base MB | tier packages MB | overhead MB (target <= 15) "
+        "| cold build s | source-only rebuild s | rebuild / cold | deps layer reused |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        overhead = r.image.total - r.base - r.packages
+        verdict = "" if overhead <= OVERHEAD_TARGET_MB * MB else " (not met)"
+        reused = (
+            "yes"
+            if r.deps_reused and r.app_changed
+            else ("no" if not r.deps_reused else "yes, but the app layer did not change")
+        )
+        print(
+            f"| {r.tier} | {megabytes(r.image.total)} | {megabytes(r.base)} "
+            f"| {megabytes(r.packages)} | {megabytes(overhead)}{verdict} | {r.cold:.1f} "
+            f"| {r.rebuild:.1f} | {r.rebuild / r.cold:.2f}x | {reused} |"
+        )
+    print("\nwhere the overhead goes (layer tars, uncompressed; tier packages measured twice):\n")
+    print(
+        "| tier | user layer MB | venv layer MB | app layer MB | /opt/venv files MB "
+        "| empty venv MB | venv layer - files MB | fresh host venv packages MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        s = r.image.sizes
+        print(
+            f"| {r.tier} | {s['user'] / MB:.3f} | {megabytes(s['venv'])} | {s['app'] / MB:.3f} "
+            f"| {megabytes(r.venv_files)} | {r.empty_venv / MB:.3f} "
+            f"| {megabytes(s['venv'] - r.venv_files)} | {megabytes(r.host_packages)} |"
+        )
+    print(
+        "\ncold: `invoke build` (lock check, wheel, image) into a private empty store with an "
+        "empty pip cache mount;\nrebuild: median of "
+        f"{arguments.runs} `invoke build` runs after editing src/<package>/cli.py; "
+        "deps layer reused = the base, user and /opt/venv layer digests did not change "
+        "while the app layer did."
+    )
+    for r in results:
+        print(f"  {r.tier} rebuilds: {', '.join(f'{s:.1f}' for s in r.rebuilds)} s")
+
+
+if __name__ == "__main__":
+    main()
