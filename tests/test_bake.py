@@ -29,7 +29,8 @@ MATRIX = [
     ),
 ]
 
-TEMPLATE_TEXT = re.compile(r"\{\{|\{%|cookiecutter\.")
+# `${{ ... }}` is GitHub Actions expression syntax, not leaked Jinja.
+TEMPLATE_TEXT = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter\.")
 
 
 def generated_files(project: Path) -> list[Path]:

@@ -206,7 +206,7 @@ def find_uv() -> str:
     if found:
         return found
     try:
-        import uv  # type: ignore[import-not-found]
+        import uv  # type: ignore[import-not-found,unused-ignore]
 
         return str(uv.find_uv_bin())
     except (ImportError, FileNotFoundError):

@@ -1,0 +1,388 @@
+"""The generated project's CI, hooks and template updates, checked with the real tools.
+
+- the workflow, the composite action and dependabot.yml against the schemas
+  check-jsonschema ships (offline), and zizmor with every audit on (offline);
+- the pre-commit config with pre-commit itself, and its local hooks run;
+- the CI steps that compute the dev lock and the image tiers, run as CI would;
+- a real `cruft create` from a git copy of this template, a new template
+  commit, `cruft check` failing, `cruft update` merging it next to a user's
+  edits, and `cruft check` passing again; the same after plain cookiecutter.
+
+Every tool here runs with the proxy pointed at a closed port, so a test
+that reached the network would fail instead of passing by luck.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import TEMPLATE, Bake
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+SHA_PINNED = re.compile(r"[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}")
+DEAD_PROXY = "http://127.0.0.1:9"
+CASES = [
+    pytest.param({"ci_provider": "github", "with_container": "yes"}, id="github-containers"),
+    pytest.param({"ci_provider": "github", "with_container": "no"}, id="github-no-containers"),
+    pytest.param({"ci_provider": "none", "with_container": "no"}, id="no-ci"),
+]
+GITHUB_CASES = CASES[:2]
+
+
+def offline_env(home: Path | None = None, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        env[name] = env[name.upper()] = DEAD_PROXY
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["NO_COLOR"] = "1"
+    if home is not None:  # no user config for git, cookiecutter or cruft
+        home.mkdir(parents=True, exist_ok=True)
+        env.update(
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            GIT_CONFIG_NOSYSTEM="1",
+            GIT_AUTHOR_NAME="Template Test",
+            GIT_AUTHOR_EMAIL="test@example.com",
+            GIT_COMMITTER_NAME="Template Test",
+            GIT_COMMITTER_EMAIL="test@example.com",
+            PRE_COMMIT_HOME=str(home / "pre-commit"),
+        )
+    env.update(extra)
+    return env
+
+
+def run(
+    argv: list[str], cwd: Path, env: dict[str, str], *, expect: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if expect is not None:
+        assert done.returncode == expect, (
+            f"{' '.join(argv)} exited {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
+    return done
+
+
+def git(repo: Path, env: dict[str, str], *args: str) -> str:
+    return run(["git", *args], repo, env).stdout.strip()
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def workflow_steps(project: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    workflow = load_yaml(project / ".github" / "workflows" / "ci.yml")
+    action = load_yaml(project / ".github" / "actions" / "setup-tools" / "action.yml")
+    for name, job in workflow["jobs"].items():
+        for step in job["steps"]:
+            yield name, step
+    for step in action["runs"]["steps"]:
+        yield "setup-tools", step
+
+
+# --- static checks of the generated files ---------------------------------------------
+
+
+@pytest.mark.parametrize("answers", GITHUB_CASES)
+def test_github_files_pass_their_schemas(bake: Bake, answers: dict[str, str]) -> None:
+    project = bake(**answers)
+    for schema, relative in [
+        ("vendor.github-workflows", ".github/workflows/ci.yml"),
+        ("vendor.github-actions", ".github/actions/setup-tools/action.yml"),
+        ("vendor.dependabot", ".github/dependabot.yml"),
+    ]:
+        run(
+            [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, relative],
+            project,
+            offline_env(),
+        )
+
+
+@pytest.mark.parametrize("answers", GITHUB_CASES)
+def test_workflow_shape(bake: Bake, answers: dict[str, str]) -> None:
+    project = bake(**answers)
+    workflow = load_yaml(project / ".github" / "workflows" / "ci.yml")
+    jobs = workflow["jobs"]
+    expected = {"lock", "lint", "tests", "audit", "sbom", "template"}
+    if answers["with_container"] == "yes":
+        expected |= {"tiers", "image"}
+    assert set(jobs) == expected
+    assert workflow["permissions"] == {}
+    assert workflow["concurrency"]["cancel-in-progress"] is True
+    assert all(job["permissions"] == {"contents": "read"} for job in jobs.values())
+    assert jobs["template"]["continue-on-error"] is True
+    for job, step in workflow_steps(project):
+        uses = step.get("uses")
+        if uses is None:
+            continue
+        assert uses.startswith("$/") or SHA_PINNED.fullmatch(uses), f"{job}: {uses}"
+        if uses.startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False, job
+    runs = {job: " ".join(s.get("run", "") for s in data["steps"]) for job, data in jobs.items()}
+    assert "nox -s lock -- --check" in runs["lock"]
+    for session in ("lint", "tests", "audit", "sbom"):
+        assert f"-s {session}" in runs[session]
+    if answers["with_container"] == "yes":
+        assert 'invoke build --tier "$TIER"' in runs["image"]
+        assert '-s smoke-test -- --tier "$TIER" --image "my-service:$TIER"' in runs["image"]
+
+
+@pytest.mark.parametrize("answers", GITHUB_CASES)
+def test_zizmor_finds_nothing_with_every_audit_on(bake: Bake, answers: dict[str, str]) -> None:
+    """The auditor persona turns on every audit, pedantic ones included; no ignores exist."""
+    project = bake(**answers)
+    done = run(
+        [str(BIN / "zizmor"), "--offline", "--persona=auditor", "--format=json", "."],
+        project,
+        offline_env(),
+        expect=None,
+    )
+    findings = json.loads(done.stdout or "[]")
+    assert findings == [], json.dumps(findings, indent=1)[:4000]
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("answers", CASES)
+def test_pre_commit_config_is_valid_and_its_local_hooks_pass(
+    bake: Bake, answers: dict[str, str], tmp_path: Path
+) -> None:
+    project = bake(**answers)
+    env = offline_env(tmp_path / "home")
+    run([sys.executable, "-m", "pre_commit", "validate-config"], project, env)
+
+    config = load_yaml(project / ".pre-commit-config.yaml")
+    local = [repo for repo in config["repos"] if repo["repo"] == "local"]
+    hooks = {hook["id"] for repo in local for hook in repo["hooks"]}
+    expected = {"ruff-check", "ruff-format", "lock-check"}
+    assert hooks == expected | ({"hadolint"} if answers["with_container"] == "yes" else set())
+    for repo in config["repos"]:
+        if repo["repo"] != "local":
+            assert re.fullmatch(r"v\d+\.\d+\.\d+", repo["rev"]), repo
+
+    # The remote hooks need GitHub; the local ones run here, on the generated tree.
+    (tmp_path / "local-hooks.yaml").write_text(yaml.safe_dump({"repos": local}))
+    git(project, env, "init", "-q")
+    git(project, env, "add", "-A")
+    done = run(
+        [
+            *(sys.executable, "-m", "pre_commit", "run", "--all-files"),
+            *("--config", str(tmp_path / "local-hooks.yaml")),
+        ],
+        project,
+        {**env, "SKIP": "lock-check"},  # no locks yet; see the network test below
+    )
+    assert "Passed" in done.stdout
+    if answers["with_container"] == "yes":
+        assert re.search(r"^hadolint\.+Passed$", done.stdout, flags=re.MULTILINE), done.stdout
+    assert run(["git", "diff", "--quiet"], project, env, expect=None).returncode == 0  # no fixes
+
+
+@pytest.mark.parametrize("answers", GITHUB_CASES)
+def test_ci_scripts_find_the_dev_lock_and_the_image_tiers(
+    bake: Bake, answers: dict[str, str], tmp_path: Path
+) -> None:
+    """Run the `run:` scripts of the setup action and the tiers job as CI would."""
+    project = bake(**answers, tiers="core, api:core, worker:core, tools:api", dev_tier="tools")
+    scripts = {step.get("id"): step.get("run") for _, step in workflow_steps(project)}
+    output = tmp_path / "github-output"
+
+    def ci_step(step_id: str, expect: int) -> tuple[dict[str, str], str]:
+        output.write_text("")
+        env = offline_env(GITHUB_OUTPUT=str(output))
+        done = run(["bash", "-e", "-c", scripts[step_id]], project, env, expect=expect)
+        pairs = (line.partition("=") for line in output.read_text().splitlines())
+        return {key: value for key, _, value in pairs}, done.stderr
+
+    outputs, stderr = ci_step("dev", expect=1)
+    assert "::error file=requirements/tools.txt::requirements/tools.txt is missing" in stderr
+    (project / "requirements" / "tools.txt").write_text("")
+    assert ci_step("dev", expect=0)[0] == {"lock": "requirements/tools.txt"}
+
+    if answers["with_container"] == "yes":
+        outputs, _ = ci_step("list", expect=0)
+        assert sorted(json.loads(outputs["tiers"])) == ["api", "core", "worker"]
+    else:
+        assert "list" not in scripts
+
+
+@pytest.mark.network
+def test_lock_check_hook_follows_the_locks(bake: Bake, tmp_path: Path) -> None:
+    project = bake(tiers="base, dev:base", with_container="no", ci_provider="none")
+    run(["nox", "-s", "lock"], project, {**os.environ, "NO_COLOR": "1"})  # needs the index
+    env = offline_env(tmp_path / "home")
+    config = load_yaml(project / ".pre-commit-config.yaml")
+    local = [repo for repo in config["repos"] if repo["repo"] == "local"]
+    (tmp_path / "local-hooks.yaml").write_text(yaml.safe_dump({"repos": local}))
+    git(project, env, "init", "-q")
+    git(project, env, "add", "-A")
+    hook = [sys.executable, "-m", "pre_commit", "run", "lock-check", "--all-files"]
+    hook += ["--config", str(tmp_path / "local-hooks.yaml")]
+    run(hook, project, env)  # the fresh locks pass, offline
+    with (project / "requirements" / "base.in").open("a") as handle:
+        handle.write("idna\n")
+    done = run(hook, project, env, expect=1)
+    assert re.search(r"\bbase\b", done.stdout), done.stdout
+
+
+# --- template updates with cruft ---------------------------------------------------------
+
+
+def template_files() -> list[Path]:
+    """The template as a user would clone it: tracked and new files, nothing ignored."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=TEMPLATE,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    return [Path(name) for name in listed if name and (TEMPLATE / name).is_file()]
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A git repository holding a copy of this template, with one commit."""
+    env = offline_env(tmp_path / "home")
+    repo = tmp_path / "cookiecutter-lockstep"
+    for relative in template_files():
+        (repo / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(TEMPLATE / relative, repo / relative)
+    git(repo, env, "init", "-q", "-b", "main")
+    git(repo, env, "add", "-A")
+    git(repo, env, "commit", "-q", "-m", "template v1")
+    return repo, env
+
+
+def commit_template_change(repo: Path, env: dict[str, str]) -> str:
+    """A new template commit: a README line, and a new dev tool written by the hook."""
+    readme = repo / "{{cookiecutter.project_slug}}" / "README.md"
+    readme.write_text(readme.read_text() + "\nTemplate v2 was here.\n")
+    hook = repo / "hooks" / "post_gen_project.py"
+    text = hook.read_text()
+    assert 'DEV_PACKAGES = ["pytest",' in text
+    hook.write_text(
+        text.replace('DEV_PACKAGES = ["pytest",', 'DEV_PACKAGES = ["coverage", "pytest",')
+    )
+    git(repo, env, "commit", "-q", "-am", "template v2")
+    return git(repo, env, "rev-parse", "HEAD")
+
+
+def tree(project: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(project)): path.read_bytes()
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+    }
+
+
+def cruft(project: Path, env: dict[str, str], *args: str, expect: int | None = 0) -> int:
+    return run([sys.executable, "-m", "cruft", *args], project, env, expect=expect).returncode
+
+
+def check_update_cycle(project: Path, repo: Path, env: dict[str, str], first: str) -> None:
+    """From a fresh project at `first`: edit, new template commit, check, update, check."""
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["template"] == str(repo)
+    assert state["commit"] == first
+    assert state["context"]["cookiecutter"]["_commit"] == first
+    git(project, env, "init", "-q", "-b", "main")
+    git(project, env, "add", "-A")
+    git(project, env, "commit", "-q", "-m", "generated")
+    cruft(project, env, "check")
+
+    # The user's own edits, which the update must keep.
+    with (project / "requirements" / "base.in").open("a") as handle:
+        handle.write("httpx\n")
+    readme = project / "README.md"
+    readme.write_text("Our team's note.\n\n" + readme.read_text())
+    git(project, env, "commit", "-q", "-am", "our edits")
+    before = tree(project)
+
+    second = commit_template_change(repo, env)
+    assert cruft(project, env, "check", expect=None) != 0
+    cruft(project, env, "update", "-y")
+    after = tree(project)
+
+    changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+    assert changed == {"README.md", "requirements/dev.in", ".cruft.json"}
+    readme_text = readme.read_text()
+    assert readme_text.startswith("Our team's note.\n")
+    assert readme_text.count("Template v2 was here.") == 1
+    dev_in = (project / "requirements" / "dev.in").read_text().splitlines()
+    assert dev_in.count("coverage") == 1 and dev_in.count("pytest") == 1
+    assert (project / "requirements" / "base.in").read_text().endswith("structlog\nhttpx\n")
+    assert not [name for name in after if name.endswith((".rej", ".orig"))]
+    assert json.loads(after[".cruft.json"])["commit"] == second
+
+    git(project, env, "add", "-A")
+    git(project, env, "commit", "-q", "-m", "template v2")
+    cruft(project, env, "check")
+
+
+@pytest.mark.parametrize("answers", CASES)
+def test_cruft_create_then_update(
+    template_repo: tuple[Path, dict[str, str]], answers: dict[str, str], tmp_path: Path
+) -> None:
+    repo, env = template_repo
+    first = git(repo, env, "rev-parse", "HEAD")
+    out = tmp_path / "projects"
+    out.mkdir()
+    cruft(
+        tmp_path,
+        env,
+        *("create", str(repo), "--no-input", "--output-dir", str(out)),
+        *("--extra-context", json.dumps(answers)),
+    )
+    project = out / "my-service"
+    context = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    assert {key: context[key] for key in answers} == answers
+    assert (project / ".github").is_dir() == (answers["ci_provider"] == "github")
+    check_update_cycle(project, repo, env, first)
+    assert (project / ".github").is_dir() == (answers["ci_provider"] == "github")
+    assert (project / "Dockerfile").is_file() == (answers["with_container"] == "yes")
+
+
+def test_plain_cookiecutter_records_the_template_for_cruft(
+    template_repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """`python -m cookiecutter .` from a clean checkout writes what `cruft create` would."""
+    repo, env = template_repo
+    first = git(repo, env, "rev-parse", "HEAD")
+    made_by_cruft = tmp_path / "by-cruft"
+    made_by_cruft.mkdir()
+    cruft(tmp_path, env, "create", str(repo), "--no-input", "--output-dir", str(made_by_cruft))
+    out = tmp_path / "by-cookiecutter"
+    cookiecutter = [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", str(out)]
+    run([*cookiecutter, "."], repo, {**env, "PWD": str(repo)})  # relative, as the README says
+    project = out / "my-service"
+    expected = (made_by_cruft / "my-service" / ".cruft.json").read_text()
+    assert (project / ".cruft.json").read_text() == expected
+    check_update_cycle(project, repo, env, first)
+
+
+def test_no_cruft_state_from_a_dirty_checkout(
+    template_repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    repo, env = template_repo
+    (repo / "README.md").write_text("uncommitted\n")
+    out = tmp_path / "out"
+    done = run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", str(out), str(repo)],
+        tmp_path,
+        env,
+    )
+    assert not (out / "my-service" / ".cruft.json").exists()
+    assert "cruft link" in done.stderr
