@@ -8,7 +8,8 @@ test is a failure, so nothing this machine can run is silently left out.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,20 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 Bake = Callable[..., Path]
+
+
+def run_in(
+    project: Path, *command: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in a generated project as a user would, output captured."""
+    return subprocess.run(
+        list(command),
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1", "NO_PROXY": "127.0.0.1,localhost", **(env or {})},
+    )
 
 
 @pytest.fixture

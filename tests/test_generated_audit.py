@@ -17,24 +17,13 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import TEMPLATE
+from tests.conftest import TEMPLATE, run_in
 from tests.osv_server import OSVServer
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_OSV = TEMPLATE.parent / "shared" / "data" / "osv-pypi"
-
-
-def run(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(command),
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "NO_COLOR": "1", "NO_PROXY": "127.0.0.1,localhost", **env},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +36,9 @@ def osv() -> OSVServer:
 def locked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("audit")
     project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output)))
-    assert run(project, "nox", "-s", "lock").returncode == 0
+    assert run_in(project, "nox", "-s", "lock").returncode == 0
     # Warm the session environments once; the tests reuse them with -R.
-    run(project, "nox", "-s", "audit", "sbom", "--", "--help")
+    run_in(project, "nox", "-s", "audit", "sbom", "--", "--help")
     return project
 
 
@@ -61,7 +50,7 @@ def project(locked: Path, tmp_path: Path) -> Path:
 
 
 def audit(project: Path, osv: OSVServer, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run(
+    return run_in(
         project,
         "nox",
         "-R",
@@ -69,15 +58,14 @@ def audit(project: Path, osv: OSVServer, *extra: str) -> subprocess.CompletedPro
         "audit",
         "--",
         *extra,
-        PIP_AUDIT_VULNERABILITY_SERVICE="osv",
-        PIP_AUDIT_OSV_URL=osv.url,
+        env={"PIP_AUDIT_VULNERABILITY_SERVICE": "osv", "PIP_AUDIT_OSV_URL": osv.url},
     )
 
 
 def add_vulnerable_pin(project: Path) -> None:
     with (project / "requirements" / "hunter.in").open("a") as stream:
         stream.write("jinja2==2.10\n")
-    result = run(project, "nox", "-s", "lock")
+    result = run_in(project, "nox", "-s", "lock")
     assert result.returncode == 0, result.stderr
 
 
@@ -141,7 +129,7 @@ def test_malformed_allow_list_is_one_clear_line(project: Path, osv: OSVServer) -
 def test_unreachable_service_fails_clearly(project: Path, osv: OSVServer) -> None:
     with OSVServer([FIXTURES / "osv"]) as down:
         url = down.url
-    result = run(
+    result = run_in(
         project,
         "nox",
         "-R",
@@ -157,7 +145,7 @@ def test_unreachable_service_fails_clearly(project: Path, osv: OSVServer) -> Non
     assert result.returncode != 0
     assert "no known vulnerabilities" not in output.lower()
     assert "unreachable" in output.lower()
-    direct = run(
+    direct = run_in(
         project,
         str(next((project / ".nox").glob("audit*")) / "bin" / "python"),
         "-m",
@@ -174,7 +162,7 @@ def test_unreachable_service_fails_clearly(project: Path, osv: OSVServer) -> Non
 
 def test_safety_second_opinion_with_a_local_database(project: Path) -> None:
     add_vulnerable_pin(project)
-    result = run(project, "nox", "-s", "safety", SAFETY_DB=str(FIXTURES / "safety-db"))
+    result = run_in(project, "nox", "-s", "safety", env={"SAFETY_DB": str(FIXTURES / "safety-db")})
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "jinja2" in output and "hunter" in output
@@ -199,14 +187,14 @@ def test_safety_skip_can_be_made_a_failure(project: Path) -> None:
 
 
 def test_sbom_is_reproducible_and_lists_every_locked_package(project: Path) -> None:
-    first = run(project, "nox", "-R", "-s", "sbom")
+    first = run_in(project, "nox", "-R", "-s", "sbom")
     assert first.returncode == 0, first.stderr
     sboms = {p.name: p.read_bytes() for p in (project / "sbom").glob("*.cdx.json")}
     assert set(sboms) == {
         f"{tier}.cdx.json" for tier in ("base", "sniper", "hunter", "strategist", "dev")
     }
     shutil.rmtree(project / "sbom")
-    second = run(project, "nox", "-R", "-s", "sbom")
+    second = run_in(project, "nox", "-R", "-s", "sbom")
     assert second.returncode == 0, second.stderr
     assert {p.name: p.read_bytes() for p in (project / "sbom").glob("*.cdx.json")} == sboms
     hunter = json.loads(sboms["hunter.cdx.json"])

@@ -17,7 +17,7 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 from tests import containers
-from tests.conftest import TEMPLATE
+from tests.conftest import TEMPLATE, run_in
 
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
@@ -27,14 +27,7 @@ MARKER = "# lockstep-test-secret-marker-5f1c2a"
 def run(
     project: Path, *command: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(command),
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**containers.buildah_env(), "NO_COLOR": "1", **(env or {})},
-    )
+    return run_in(project, *command, env={**containers.buildah_env(), **(env or {})})
 
 
 @pytest.fixture(scope="module")

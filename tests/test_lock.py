@@ -13,22 +13,12 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 from tests.conftest import TEMPLATE
+from tests.conftest import run_in as run
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 TIERS = ["base", "sniper", "hunter", "strategist", "dev"]
 PIN = re.compile(r"^([a-z0-9][a-z0-9._-]*)==(\S+)", re.MULTILINE)
-
-
-def run(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(command),
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
 
 
 def snapshot(project: Path) -> dict[str, bytes]:

@@ -1,0 +1,57 @@
+"""`nox -s build` (reproducible sdist and wheel) and the venv smoke test."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+from tests.conftest import TEMPLATE, run_in
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+
+def digests(dist: Path) -> dict[str, str]:
+    artifacts = [*dist.glob("*.whl"), *dist.glob("*.tar.gz")]
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(artifacts)}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("build")
+    baked = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output)))
+    assert run_in(baked, "nox", "-s", "lock").returncode == 0
+    return baked
+
+
+def test_smoke_test_without_a_wheel_says_what_to_run(project: Path) -> None:
+    result = run_in(project, "nox", "-s", "smoke-test")
+    assert result.returncode != 0
+    assert "expected one my_service-*.whl" in result.stderr and "nox -s build" in result.stderr
+
+
+def test_build_is_reproducible(project: Path) -> None:
+    first = run_in(project, "nox", "-s", "build")
+    assert first.returncode == 0, first.stderr
+    before = digests(project / "dist")
+    assert set(before) == {"my_service-0.1.0-py3-none-any.whl", "my_service-0.1.0.tar.gz"}
+    second = run_in(project, "nox", "-s", "build")
+    assert second.returncode == 0, second.stderr
+    assert digests(project / "dist") == before
+
+
+def test_smoke_test_runs_the_app_from_a_tier_lock(project: Path) -> None:
+    if not (project / "dist").is_dir():
+        assert run_in(project, "nox", "-s", "build").returncode == 0
+    result = run_in(project, "nox", "-s", "smoke-test", "--", "--tier", "hunter")
+    assert result.returncode == 0, result.stderr
+    assert "--require-hashes -r" in result.stderr and "hunter.txt" in result.stderr
+    assert '"status": "ok"' in result.stdout + result.stderr
+
+
+def test_smoke_test_of_an_unknown_tier(project: Path) -> None:
+    result = run_in(project, "nox", "-s", "smoke-test", "--", "--tier", "nope")
+    assert result.returncode != 0
+    assert "unknown tier 'nope': choose one of base" in result.stderr
