@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from tooling import ToolingError
-from tooling.project import load, tier_install_args
+from tooling.project import load, python_version_problems, tier_install_args
 
 
 def make_project(root: Path, python_version: str = "3.11") -> Path:
@@ -46,3 +46,13 @@ def test_installs_the_lock_when_present(tmp_path: Path) -> None:
 def test_unknown_tier(tmp_path: Path) -> None:
     with pytest.raises(ToolingError, match=r"has no nope\.in"):
         tier_install_args(load(make_project(tmp_path)), "nope")
+
+
+def test_disagreeing_versions_are_named(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "3.11.9")
+    (root / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.12"\n')
+    (root / "Dockerfile").write_text("ARG PYTHON_VERSION=3.11.9\nFROM python:3.12-slim AS x\n")
+    problems = python_version_problems(load(root))
+    assert len(problems) == 2
+    assert "requires-python is '>=3.12' but .python-version says 3.11.9" in problems[0]
+    assert problems[1].startswith("Dockerfile names Python 3.12 but .python-version says 3.11.9")

@@ -97,19 +97,22 @@ def python_version_problems(project: Project) -> list[str]:
         "pyproject.toml [tool.ruff] target-version": "py" + minor.replace(".", ""),
         "pyproject.toml [tool.mypy] python_version": minor,
     }
-    dockerfile = project.root / "Dockerfile"
-    if dockerfile.is_file():
-        match = re.search(
-            r"^ARG PYTHON_VERSION=(\S+)", dockerfile.read_text(encoding="utf-8"), re.MULTILINE
-        )
-        found["Dockerfile ARG PYTHON_VERSION"] = match.group(1) if match else None
-        expected["Dockerfile ARG PYTHON_VERSION"] = minor
-    return [
+    problems = [
         f"{where} is {found[where]!r} but .python-version says {project.python_version} "
         f"(expected {want!r})"
         for where, want in expected.items()
         if found[where] is not None and found[where] != want
     ]
+    dockerfile = project.root / "Dockerfile"
+    if dockerfile.is_file():
+        pattern = r"^(?:ARG PYTHON_VERSION=|FROM\s+(?:--\S+\s+)*python:)(3\.\d+)"
+        for written in re.findall(pattern, dockerfile.read_text(encoding="utf-8"), re.MULTILINE):
+            if written != minor:
+                problems.append(
+                    f"Dockerfile names Python {written} but .python-version says "
+                    f"{project.python_version}; pass it as --build-arg PYTHON_VERSION instead"
+                )
+    return problems
 
 
 def read_version(project: Project) -> str:
