@@ -60,3 +60,38 @@ def test_invoke_lists_the_tier_graph(bake: Bake) -> None:
     )
     assert "strategist <- hunter" in result.stdout
     assert "base (root)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["nox", "-s", "lock", "--", "--bogus"], "unrecognized arguments: --bogus"),
+        (["nox", "-s", "lock", "--", "--check", "-U"], "--check cannot be combined with --upgrade"),
+        (["invoke", "lock", "--check", "--upgrade"], "--check cannot be combined with --upgrade"),
+        (["nox", "-s", "smoke-test", "--", "--tier"], "argument --tier: expected one argument"),
+        (["invoke", "build"], "name one tier with --tier NAME, or build every tier with --all"),
+    ],
+)
+def test_bad_task_arguments_fail_with_a_clear_line(
+    bake: Bake, command: list[str], message: str
+) -> None:
+    result = subprocess.run(command, cwd=bake(), capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["nox", "-s", "lock"], ["invoke", "lock"], ["invoke", "tiers"]]
+)
+def test_bad_python_version_file_stops_every_task(bake: Bake, command: list[str]) -> None:
+    project = bake()
+    (project / ".python-version").write_text("3.x\n")
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert (
+        lines[-1]
+        == f"error: {project / '.python-version'} says '3.x': write one version like 3.11 or 3.11.9"
+    )
+    assert "Traceback" not in result.stderr
