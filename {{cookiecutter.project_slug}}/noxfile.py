@@ -138,9 +138,36 @@ def smoke_arguments(posargs: list[str]) -> argparse.Namespace:
     return parser.parse_args(posargs)
 
 
+def check_image(session: nox.Session, engine: str, image: str, tier: str, version: str) -> None:
+    from tooling import images
+
+    try:
+        for line in images.smoke_image(engine, image, tier, PROJECT, version, os.environ):
+            session.log(f"{image}: {line}")
+    except ToolingError as error:
+        session.error(str(error))
+
+
+def built_image(engine_name: str | None, tier: str) -> tuple[str, str] | None:
+    """(engine, image) when this tier's image was built here, else None."""
+    try:
+        from tooling import images
+
+        engine = images.choose_engine(engine_name, os.environ)
+        image = images.image_name(PROJECT.name, tier)
+        images.inspect(engine, image, os.environ, images.run_captured)
+    except (ImportError, ToolingError):
+        return None
+    return engine, image
+
+
 @nox.session(name="smoke-test", python=PROJECT.python_minor)
 def smoke_test(session: nox.Session) -> None:
-    """Install a tier's lock and the wheel in a fresh venv and run the app (-- --image)."""
+    """Run the app from a tier's lock and the wheel in a fresh venv, then in its image if built.
+
+    `-- --tier NAME` picks the tier (default: the root tier); `-- --image [REF]` checks
+    only the image.
+    """
     from tooling import tiers
 
     arguments = smoke_arguments(session.posargs)
@@ -155,9 +182,13 @@ def smoke_test(session: nox.Session) -> None:
             except ImportError:
                 session.error("image checks need tooling/images.py; this project has no containers")
             engine = images.choose_engine(arguments.engine, os.environ)
-            image = arguments.image or images.image_name(PROJECT.name, tier)
-            for line in images.smoke_image(engine, image, tier, PROJECT, version, os.environ):
-                session.log(f"{image}: {line}")
+            check_image(
+                session,
+                engine,
+                arguments.image or images.image_name(PROJECT.name, tier),
+                tier,
+                version,
+            )
             return
         wheel = project.wheel_path(ROOT / "dist", PROJECT.name)
     except ToolingError as error:
@@ -168,3 +199,8 @@ def smoke_test(session: nox.Session) -> None:
     if version not in str(shown):
         session.error(f"--version printed {str(shown).strip()!r}, expected {version}")
     session.run(PROJECT.name, "health")
+    found = built_image(arguments.engine, tier)
+    if found is None:
+        session.log("no built image of this tier here: image checks skipped (`invoke build`)")
+    else:
+        check_image(session, *found, tier, version)
