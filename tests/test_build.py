@@ -21,7 +21,15 @@ def digests(dist: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("build")
-    baked = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output)))
+    # A name no image has, so the smoke test stays in its venv.
+    baked = Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(output),
+            extra_context={"project_name": "Build Check"},
+        )
+    )
     assert run_in(baked, "nox", "-s", "lock").returncode == 0
     return baked
 
@@ -29,14 +37,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_smoke_test_without_a_wheel_says_what_to_run(project: Path) -> None:
     result = run_in(project, "nox", "-s", "smoke-test")
     assert result.returncode != 0
-    assert "expected one my_service-*.whl" in result.stderr and "nox -s build" in result.stderr
+    assert "expected one build_check-*.whl" in result.stderr and "nox -s build" in result.stderr
 
 
 def test_build_is_reproducible(project: Path) -> None:
     first = run_in(project, "nox", "-s", "build")
     assert first.returncode == 0, first.stderr
     before = digests(project / "dist")
-    assert set(before) == {"my_service-0.1.0-py3-none-any.whl", "my_service-0.1.0.tar.gz"}
+    assert set(before) == {"build_check-0.1.0-py3-none-any.whl", "build_check-0.1.0.tar.gz"}
     second = run_in(project, "nox", "-s", "build")
     assert second.returncode == 0, second.stderr
     assert digests(project / "dist") == before
@@ -49,6 +57,7 @@ def test_smoke_test_runs_the_app_from_a_tier_lock(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "--require-hashes -r" in result.stderr and "hunter.txt" in result.stderr
     assert '"status": "ok"' in result.stdout + result.stderr
+    assert "image checks skipped" in result.stderr
 
 
 def test_smoke_test_of_an_unknown_tier(project: Path) -> None:

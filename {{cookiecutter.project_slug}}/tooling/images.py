@@ -224,7 +224,8 @@ def smoke_image(
         raise ImageError(f"{image} has no ENTRYPOINT")
     shown = run_in_image(engine, image, [*entrypoint, "--version"], env, run)
     if shown.returncode != 0 or version not in shown.stdout:
-        raise ImageError(f"{image}: --version printed {shown.stdout.strip()!r}, expected {version}")
+        detail = shown.stdout.strip() or shown.stderr.strip()[-300:]
+        raise ImageError(f"{image}: --version did not print {version}: {detail!r}")
     passed.append(f"--version: {shown.stdout.strip()}")
 
     test = list(facts["healthcheck"])
