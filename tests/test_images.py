@@ -177,3 +177,41 @@ def test_bad_build_input_is_one_clear_line(built: Path) -> None:
         env={"PATH": str(Path(shutil.which("invoke")).parent)},
     )
     assert empty_path.stderr.strip().startswith("error: no container engine found")
+
+
+def test_dev_target_runs_the_tests_inside_the_container(built: Path, ca_bundle: Path) -> None:
+    base = containers.ensure_base_image("3.11")
+    result = run(
+        built,
+        "invoke",
+        "build",
+        "--tier",
+        "dev",
+        "--target",
+        "dev",
+        "--engine",
+        "buildah",
+        "--base-image",
+        base,
+        "--ca-bundle",
+        str(ca_bundle),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    tested = containers.run_in_image(
+        "localhost/my-service:dev",
+        [
+            "/opt/venv/bin/python",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_cli.py",
+        ],
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "passed" in tested.stdout
+    uid = containers.run_in_image(
+        "localhost/my-service:dev", ["/opt/venv/bin/python", "-c", "import os; print(os.getuid())"]
+    )
+    assert uid.stdout.strip() == "1000"
