@@ -30,6 +30,24 @@ def run(
     return run_in(project, *command, env={**containers.buildah_env(), **(env or {})})
 
 
+def build_with_buildah(project: Path, ca_bundle: Path, *arguments: str) -> None:
+    """`invoke build` on the local base image, the CA bundle passed as a secret."""
+    base = containers.ensure_base_image("3.11")
+    result = run(
+        project,
+        "invoke",
+        "build",
+        *arguments,
+        "--engine",
+        "buildah",
+        "--base-image",
+        base,
+        "--ca-bundle",
+        str(ca_bundle),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bundle = tmp_path_factory.mktemp("secret") / "ca.pem"
@@ -41,25 +59,11 @@ def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, ca_bundle: Path) -> Path:
-    base = containers.ensure_base_image("3.11")
     output = tmp_path_factory.mktemp("images")
     project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output)))
     assert run(project, "nox", "-s", "lock").returncode == 0
     for tier in ("sniper", "hunter"):
-        result = run(
-            project,
-            "invoke",
-            "build",
-            "--tier",
-            tier,
-            "--engine",
-            "buildah",
-            "--base-image",
-            base,
-            "--ca-bundle",
-            str(ca_bundle),
-        )
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        build_with_buildah(project, ca_bundle, "--tier", tier)
     return project
 
 
@@ -180,23 +184,7 @@ def test_bad_build_input_is_one_clear_line(built: Path) -> None:
 
 
 def test_dev_target_runs_the_tests_inside_the_container(built: Path, ca_bundle: Path) -> None:
-    base = containers.ensure_base_image("3.11")
-    result = run(
-        built,
-        "invoke",
-        "build",
-        "--tier",
-        "dev",
-        "--target",
-        "dev",
-        "--engine",
-        "buildah",
-        "--base-image",
-        base,
-        "--ca-bundle",
-        str(ca_bundle),
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    build_with_buildah(built, ca_bundle, "--tier", "dev", "--target", "dev")
     tested = containers.run_in_image(
         "localhost/my-service:dev",
         [

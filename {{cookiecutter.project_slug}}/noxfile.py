@@ -62,22 +62,23 @@ def lint(session: nox.Session) -> None:
         session.run("hadolint", "Dockerfile")
 
 
+def run_lock(session: nox.Session, argv: list[str]) -> None:
+    try:
+        lock.main(PROJECT, argv, log=session.log)
+    except ToolingError as error:
+        session.error(str(error))
+
+
 @nox.session(name="lock", venv_backend="none")
 def lock_(session: nox.Session) -> None:
     """Lock every tier with hashes (-- --check, --upgrade, --upgrade-package NAME)."""
-    try:
-        lock.main(PROJECT, session.posargs, log=session.log)
-    except ToolingError as error:
-        session.error(str(error))
+    run_lock(session, session.posargs)
 
 
 @nox.session(name="lock_check", venv_backend="none")
 def lock_check(session: nox.Session) -> None:
     """Fail when any lock is stale (the drift check CI runs); no network."""
-    try:
-        lock.main(PROJECT, ["--check"], log=session.log)
-    except ToolingError as error:
-        session.error(str(error))
+    run_lock(session, ["--check"])
 
 
 @nox.session(python=PROJECT.python_minor)

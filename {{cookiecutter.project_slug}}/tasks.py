@@ -10,6 +10,8 @@ import os
 import shlex
 {% endif -%}
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import task
@@ -22,20 +24,26 @@ sys.path.insert(0, str(ROOT))
 from tooling import ToolingError, lock, project, tiers  # noqa: E402
 
 
-def load_project() -> project.Project:
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """A problem the user can fix ends the task with one line and its exit code."""
     try:
-        return project.load(ROOT)
+        yield
     except ToolingError as error:
         raise Exit(f"error: {error}", code=error.exit_code) from None
+
+
+def load_project() -> project.Project:
+    with one_line_errors():
+        loaded = project.load(ROOT)
+    return loaded
 
 
 @task(name="tiers")
 def show_tiers(c: Context) -> None:
     """Show the requirement tiers and what each one includes."""
-    try:
+    with one_line_errors():
         graph = tiers.read_tiers(load_project().requirements_dir)
-    except ToolingError as error:
-        raise Exit(f"error: {error}", code=error.exit_code) from None
     print("\n".join(tiers.describe(graph)))
 
 
@@ -68,10 +76,8 @@ def lock_(
     argv += ["--upgrade"] if upgrade else []
     for name in upgrade_package or []:
         argv += ["--upgrade-package", name]
-    try:
+    with one_line_errors():
         lock.main(load_project(), argv)
-    except ToolingError as error:
-        raise Exit(f"error: {error}", code=error.exit_code) from None
 
 
 @task
@@ -122,7 +128,7 @@ def build(
     from tooling import images
 
     the_project = load_project()
-    try:
+    with one_line_errors():
         graph = tiers.read_tiers(the_project.requirements_dir)
         if all == bool(tier):
             raise images.ImageError(
@@ -136,8 +142,6 @@ def build(
             raise images.ImageError(f"locks are not current: {'; '.join(problems)}")
         chosen_engine = images.choose_engine(engine, os.environ)
         ca, conf = images.secret_files(ca_bundle, pip_conf, os.environ)
-    except ToolingError as error:
-        raise Exit(f"error: {error}", code=error.exit_code) from None
     built = c.run("nox -s build", warn=True, pty=sys.stdout.isatty())
     if built is None or built.failed:
         raise Exit("error: building the wheel (nox -s build) failed; see the output above", code=1)

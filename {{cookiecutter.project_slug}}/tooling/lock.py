@@ -181,8 +181,12 @@ def tier_packages(blocks: list[Block], origins: set[str]) -> set[str]:
     return selected
 
 
-def derive_tier(project: Project, tiers: dict[str, Tier], name: str, union_text: str) -> str:
-    options, blocks = parse_lock(union_text)
+ParsedLock = tuple[list[str], list[Block]]
+
+
+def derive_tier(project: Project, tiers: dict[str, Tier], name: str, union: ParsedLock) -> str:
+    """A tier's lock from the parsed union: what its `.in` closure needs, and nothing else."""
+    options, blocks = union
     files = input_files(tiers, [name])
     origins = {direct_origin(project, tiers[member].path) for member in ancestors(tiers, name)}
     selected = tier_packages(blocks, origins)
@@ -356,15 +360,18 @@ def check(project: Project) -> list[str]:
     union_path = project.requirements_dir / f"{UNION}.txt"
     union_reasons = stale_reasons(project, union_path, input_files(tiers, tiers))
     problems += [f"union: {reason}" for reason in union_reasons]
-    union_text = union_path.read_text(encoding="utf-8") if union_path.is_file() else None
+    union: ParsedLock | None = None
     for name in tiers:
         lock = project.requirements_dir / f"{name}.txt"
         reasons = stale_reasons(project, lock, input_files(tiers, [name]))
-        if not reasons and union_text is not None and not union_reasons:
+        if not reasons and not union_reasons:
             text = lock.read_text(encoding="utf-8")
             reasons += pin_problems(lock, text)
-            if not reasons and text != derive_tier(project, tiers, name, union_text):
-                reasons.append(f"{lock.name} does not match the union (edited by hand?)")
+            if not reasons:
+                if union is None:  # parsed once, and only when a tier needs comparing
+                    union = parse_lock(union_path.read_text(encoding="utf-8"))
+                if text != derive_tier(project, tiers, name, union):
+                    reasons.append(f"{lock.name} does not match the union (edited by hand?)")
         problems += [f"{name}: {reason}" for reason in reasons]
     for lock in sorted(project.requirements_dir.glob("*.txt")):
         if lock.stem != UNION and lock.stem not in tiers:
@@ -400,17 +407,16 @@ def lock(
             union_text = resolve_union(
                 project, tiers, Path(workdir), upgrade, upgrade_packages, run
             )
-        locked = {block.name for block in parse_lock(union_text)[1]}
-        missing = [name for name in upgrade_packages if normalize_name(name) not in locked]
-        if missing:
-            raise LockError(f"--upgrade-package {', '.join(missing)}: not locked in any tier")
     else:
         union_text = union_path.read_text(encoding="utf-8")
+    union = parse_lock(union_text)
+    locked = {block.name for block in union[1]}
+    missing = [name for name in upgrade_packages if normalize_name(name) not in locked]
+    if missing:
+        raise LockError(f"--upgrade-package {', '.join(missing)}: not locked in any tier")
     files = {union_path: union_text}
     for name in tiers:
-        files[project.requirements_dir / f"{name}.txt"] = derive_tier(
-            project, tiers, name, union_text
-        )
+        files[project.requirements_dir / f"{name}.txt"] = derive_tier(project, tiers, name, union)
     return LockResult(resolved=resolve, written=write_all(files))
 
 

@@ -19,12 +19,20 @@ PYTHON_VERSION = re.compile(r"3\.\d+(?:\.\d+)?")
 class Project:
     root: Path
     python_version: str
-    settings: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    pyproject: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tool(self) -> dict[str, Any]:
+        return dict(self.pyproject.get("tool", {}))
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """[tool.lockstep] in pyproject.toml."""
+        return dict(self.tool.get("lockstep", {}))
 
     @property
     def name(self) -> str:
-        return str(self.metadata.get("name", self.root.name))
+        return str(self.pyproject.get("project", {}).get("name", self.root.name))
 
     @property
     def python_minor(self) -> str:
@@ -61,13 +69,7 @@ def load(root: Path) -> Project:
         raise ToolingError(f"{pyproject} is missing") from None
     except tomllib.TOMLDecodeError as error:
         raise ToolingError(f"{pyproject} is not valid TOML: {error}") from None
-    settings = data.get("tool", {}).get("lockstep", {})
-    return Project(
-        root=root,
-        python_version=read_python_version(root),
-        settings=settings,
-        metadata=data.get("project", {}),
-    )
+    return Project(root=root, python_version=read_python_version(root), pyproject=data)
 
 
 def tier_install_args(project: Project, tier: str) -> tuple[list[str], str | None]:
@@ -85,10 +87,11 @@ def tier_install_args(project: Project, tier: str) -> tuple[list[str], str | Non
 def python_version_problems(project: Project) -> list[str]:
     """Where pyproject.toml or the Dockerfile disagree with .python-version."""
     minor = project.python_minor
-    data = tomllib.loads((project.root / "pyproject.toml").read_text(encoding="utf-8"))
-    tool = data.get("tool", {})
+    tool = project.tool
     found = {
-        "pyproject.toml requires-python": data.get("project", {}).get("requires-python"),
+        "pyproject.toml requires-python": project.pyproject.get("project", {}).get(
+            "requires-python"
+        ),
         "pyproject.toml [tool.ruff] target-version": tool.get("ruff", {}).get("target-version"),
         "pyproject.toml [tool.mypy] python_version": tool.get("mypy", {}).get("python_version"),
     }
@@ -117,8 +120,7 @@ def python_version_problems(project: Project) -> list[str]:
 
 def read_version(project: Project) -> str:
     """The version hatch reads from the package (`__version__ = "..."`)."""
-    data = tomllib.loads((project.root / "pyproject.toml").read_text(encoding="utf-8"))
-    relative = data.get("tool", {}).get("hatch", {}).get("version", {}).get("path")
+    relative = project.tool.get("hatch", {}).get("version", {}).get("path")
     if not relative:
         raise ToolingError("pyproject.toml has no [tool.hatch.version] path")
     text = (project.root / relative).read_text(encoding="utf-8")
