@@ -1,0 +1,159 @@
+"""Reading hashed lock files: the one parser behind locking, auditing and image checks.
+
+A lock is what `uv pip compile --generate-hashes` writes: leading `#` header
+lines, option lines (`--index-url ...`), then one block per pinned package:
+
+    numpy==2.2.6 ; python_full_version < '3.12' \\
+        --hash=sha256:... \\
+        --hash=sha256:...
+        # via -r requirements/hunter.in
+
+Names, versions and markers are read with `packaging`, so a lock is judged by
+the same rules pip and uv apply. Anything else is an error naming the line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from tooling import ToolingError
+
+HASH = re.compile(r"^--hash[=\s]([a-z0-9]+:[0-9a-fA-F]+)\s*\\?$")
+
+
+class LockFileError(ToolingError):
+    pass
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One pinned package of a lock."""
+
+    name: str  # canonical (PEP 503) name
+    version: str  # exactly as pinned, local labels included (2.1.0+cpu)
+    marker: str  # the environment marker as written, "" when there is none
+    extras: tuple[str, ...]
+    hashes: tuple[str, ...]  # "sha256:<hex>"
+    via: tuple[str, ...]  # what asked for it: "-r requirements/base.in", "pydantic", ...
+    line: int  # line number of the requirement line
+    lines: tuple[str, ...]  # the requirement line and its hash lines, as written
+
+    def applies(self, environment: Mapping[str, str] | None = None) -> bool:
+        """Whether an installer in `environment` (default: this Python) installs this pin."""
+        if not self.marker:
+            return True
+        return Marker(self.marker).evaluate(dict(environment) if environment else None)
+
+
+@dataclass(frozen=True)
+class LockFile:
+    header: tuple[str, ...]  # the leading comment lines
+    options: tuple[str, ...]  # --index-url, --extra-index-url, --find-links lines
+    pins: tuple[Pin, ...]
+
+    def versions(self) -> set[tuple[str, str]]:
+        """Every (name, version) the lock pins, whatever its markers."""
+        return {(pin.name, pin.version) for pin in self.pins}
+
+
+def parse_pin(text: str, where: str) -> tuple[str, str, str, tuple[str, ...]]:
+    """(name, version, marker, extras) of a `name[extras]==version ; marker` line."""
+    if text.startswith(("-e", "--editable")):
+        raise LockFileError(f"{where}: editable requirement {text!r} cannot be locked with hashes")
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as error:
+        raise LockFileError(f"{where}: not a requirement: {text!r} ({error})") from None
+    if requirement.url:
+        raise LockFileError(f"{where}: URL requirement {text!r} is not a pinned version")
+    specifiers = list(requirement.specifier)
+    if len(specifiers) != 1 or specifiers[0].operator not in ("==", "===") or "*" in str(
+        specifiers[0].version
+    ):
+        raise LockFileError(f"{where}: {text!r} is not pinned to one version with ==")
+    marker = text.split(";", 1)[1].strip() if requirement.marker else ""
+    return (
+        canonicalize_name(requirement.name),
+        specifiers[0].version,
+        marker,
+        tuple(sorted(requirement.extras)),
+    )
+
+
+def parse(text: str, source: str = "lock") -> LockFile:
+    """Parse a lock's text; `source` names it in errors ("requirements/base.txt")."""
+    header: list[str] = []
+    options: list[str] = []
+    pins: list[Pin] = []
+    current: dict[str, object] | None = None
+    in_via = False
+
+    def finish() -> None:
+        if current is not None:
+            pins.append(Pin(**current))  # type: ignore[arg-type]
+
+    lines = text.splitlines()
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        where = f"{source}:{number}"
+        if not stripped:
+            continue
+        if current is None and not options and line.startswith("#"):
+            header.append(line)
+        elif line.startswith("--") and current is None:
+            options.append(stripped)
+        elif not line[0].isspace() and not line.startswith("#"):
+            finish()
+            requirement = stripped.removesuffix("\\").strip()
+            name, version, marker, extras = parse_pin(requirement, where)
+            current = {
+                "name": name,
+                "version": version,
+                "marker": marker,
+                "extras": extras,
+                "hashes": (),
+                "via": (),
+                "line": number,
+                "lines": (line,),
+            }
+            in_via = False
+        elif current is None:
+            if line.startswith("#"):
+                continue
+            raise LockFileError(f"{where}: unexpected line before the first package: {stripped!r}")
+        elif match := HASH.match(stripped):
+            current["hashes"] = (*current["hashes"], match.group(1))  # type: ignore[misc]
+            current["lines"] = (*current["lines"], line)  # type: ignore[misc]
+        elif stripped == "# via":
+            in_via = True
+        elif stripped.startswith("# via "):
+            current["via"] = (*current["via"], stripped.removeprefix("# via ").strip())  # type: ignore[misc]
+        elif in_via and stripped.startswith("#   "):
+            current["via"] = (*current["via"], stripped.removeprefix("#   ").strip())  # type: ignore[misc]
+        elif stripped.startswith("#"):
+            in_via = False
+        else:
+            raise LockFileError(f"{where}: unexpected line in a lock: {stripped!r}")
+    finish()
+    return LockFile(tuple(header), tuple(options), tuple(pins))
+
+
+def read(path: Path, source: str | None = None) -> LockFile:
+    """Read and parse a lock; errors name `source` (default: the path)."""
+    name = source or str(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise LockFileError(f"{name} is missing: run `nox -s lock`") from None
+    except UnicodeDecodeError as error:
+        raise LockFileError(f"{name}: byte {error.start} is not UTF-8") from None
+    except OSError as error:
+        raise LockFileError(f"cannot read {name}: {error.strerror}") from None
+    return parse(text, name)
