@@ -155,7 +155,14 @@ def main() -> None:
     write_tier_inputs(project, ANSWERS)
     record_template(project, ANSWERS)
     if ANSWERS["with_container"] != "yes":
-        remove(project, "Dockerfile", ".dockerignore", "tooling/images.py", "tests/test_images.py")
+        remove(
+            project,
+            "Dockerfile",
+            ".dockerignore",
+            "tooling/images.py",
+            "tooling/pipconf_to_uv.py",
+            "tests/test_images.py",
+        )
     if ANSWERS["ci_provider"] != "github":
         remove(project, ".github")
 

@@ -124,6 +124,14 @@ def build(session: nox.Session) -> None:
         old.unlink()
     epoch = project.source_date_epoch(ROOT, os.environ)
     session.run(lock.find_uv(), "build", "--out-dir", str(dist), env={"SOURCE_DATE_EPOCH": epoch})
+    if (ROOT / "Dockerfile").is_file():
+        from tooling import images
+
+        try:
+            written = images.write_uv_requirements(PROJECT)
+        except ToolingError as error:
+            session.error(str(error))
+        session.log(f"wrote {written.relative_to(ROOT)}: uv for the image build, from the dev lock")
 
 
 def smoke_arguments(posargs: list[str]) -> argparse.Namespace:
@@ -169,7 +177,7 @@ def smoke_test(session: nox.Session) -> None:
     `-- --tier NAME` picks the tier (default: the root tier); `-- --image [REF]` checks
     only the image.
     """
-    from tooling import tiers
+    from tooling import smoke, tiers
 
     arguments = smoke_arguments(session.posargs)
     try:
@@ -196,6 +204,20 @@ def smoke_test(session: nox.Session) -> None:
         session.error(str(error))
     session.install("--require-hashes", "-r", str(lock_file))
     session.install("--no-deps", str(wheel))
+    try:
+        checked = smoke.check_environment(
+            str(Path(session.bin) / "python"),
+            smoke.run_captured,
+            f"venv of {tier}",
+            lock_file,
+            f"requirements/{tier}.txt",
+            PROJECT.python_version,
+            (PROJECT.name, version),
+        )
+    except ToolingError as error:
+        session.error(str(error))
+    for line in checked:
+        session.log(line)
     shown = session.run(PROJECT.name, "--version", silent=True)
     if version not in str(shown):
         session.error(f"--version printed {str(shown).strip()!r}, expected {version}")

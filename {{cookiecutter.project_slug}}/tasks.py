@@ -108,9 +108,10 @@ def smoke(c: Context, tier: str | None = None, image: bool = False) -> None:
         "tier": "the tier to build (image <project>:<tier>)",
         "all": "build every tier",
         "engine": "docker, podman or buildah (default: CONTAINER_ENGINE, else detected)",
-        "base-image": "base image (default: python:<.python-version>-slim; env BASE_IMAGE)",
+        "base-image": "base image, instead of the one pinned in base-images.lock (env BASE_IMAGE)",
         "ca-bundle": "CA bundle passed as a build secret (default: SSL_CERT_FILE)",
         "pip-conf": "pip.conf with a private index and credentials, passed as a build secret",
+        "netrc": ".netrc with the index hosts' credentials, passed as a build secret",
         "target": "Dockerfile stage (default: runtime; `dev` for a development image)",
     },
 )
@@ -122,9 +123,10 @@ def build(
     base_image: str | None = None,
     ca_bundle: str | None = None,
     pip_conf: str | None = None,
+    netrc: str | None = None,
     target: str | None = None,
 ) -> None:
-    """Build the container image of one tier (--tier NAME) or of every tier (--all)."""
+    """Build the image of one tier (--tier NAME) or of every tier (--all), reproducibly."""
     from tooling import images
 
     the_project = load_project()
@@ -141,25 +143,31 @@ def build(
         if problems:
             raise images.ImageError(f"locks are not current: {'; '.join(problems)}")
         chosen_engine = images.choose_engine(engine, os.environ)
-        ca, conf = images.secret_files(ca_bundle, pip_conf, os.environ)
+        secrets = images.secret_files(ca_bundle, pip_conf, netrc, os.environ)
+        override = base_image or os.environ.get("BASE_IMAGE") or None
+        bases = {name: images.base_image_for_build(the_project, name, override) for name in chosen}
     built = c.run("nox -s build", warn=True, pty=sys.stdout.isatty())
     if built is None or built.failed:
         raise Exit("error: building the wheel (nox -s build) failed; see the output above", code=1)
+    epoch = project.source_date_epoch(ROOT, os.environ)
     for name in chosen:
+        base, note = bases[name]
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
         request = images.BuildRequest(
             tier=name,
             tag=images.image_name(the_project.name, name),
             python_version=the_project.python_version,
-            base_image=base_image or os.environ.get("BASE_IMAGE") or None,
-            ca_bundle=ca,
-            pip_conf=conf,
+            source_date_epoch=epoch,
+            base_image=base,
+            secrets=secrets,
             target=target,
         )
         argv = images.build_argv(chosen_engine, request, ROOT, os.environ)
-        print(f"building {request.tag} with {chosen_engine}", flush=True)
+        print(f"building {request.tag} with {chosen_engine} from {base}", flush=True)
         result = c.run(
             shlex.join(argv),
-            env=images.build_env(chosen_engine, {}),
+            env=images.build_env(chosen_engine, {}, epoch),
             warn=True,
             pty=sys.stdout.isatty(),
         )
@@ -168,5 +176,38 @@ def build(
             raise Exit(
                 f"error: building {request.tag} with {chosen_engine} failed (exit {code})", code=1
             )
-        print(f"built {request.tag}")
+        with one_line_errors():
+            image_id = images.make_reproducible(chosen_engine, request.tag, os.environ)
+        print(f"built {request.tag}: image ID {image_id} (SOURCE_DATE_EPOCH={epoch})")
+
+
+@task(
+    name="base-image",
+    help={
+        "refresh": "resolve every tier's base image again and rewrite base-images.lock",
+        "local": "pin the copy the engine already has instead of pulling (offline)",
+        "engine": "docker, podman or buildah (default: CONTAINER_ENGINE, else detected)",
+    },
+)
+def base_image(
+    c: Context, refresh: bool = False, local: bool = False, engine: str | None = None
+) -> None:
+    """Show the base image each tier builds from; --refresh pins them by digest."""
+    from tooling import images
+
+    the_project = load_project()
+    with one_line_errors():
+        names = list(tiers.read_tiers(the_project.requirements_dir))
+        if refresh:
+            chosen_engine = images.choose_engine(engine, os.environ)
+            pins = images.refresh_base_pins(
+                the_project, names, chosen_engine, os.environ, pull=not local
+            )
+            for pinned in pins.values():
+                print(f"pinned {pinned}")
+            print(f"wrote {images.BASE_IMAGES}")
+            return
+        for name in names:
+            base, note = images.base_image_for_build(the_project, name, None)
+            print(f"{name}: {base}" + (" (not pinned yet)" if note else ""))
 {%- endif %}

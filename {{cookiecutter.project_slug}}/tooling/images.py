@@ -1,26 +1,38 @@
-"""Container images per tier: engine choice, build, and the smoke checks.
+"""Container images per tier: engine choice, build, base image pins, and the smoke checks.
 
 One Dockerfile serves every tier (`--build-arg TIER=...`); the Python version
 comes from .python-version as `--build-arg PYTHON_VERSION=...`, so the image
-and the locks cannot disagree. A CA bundle or a pip.conf with credentials
-reaches the build only as a build secret, never as an argument or a layer.
+and the locks cannot disagree. A CA bundle, a pip.conf or a .netrc with
+credentials reaches the build only as a build secret, never as an argument or
+a layer.
+
+Images are reproducible: every timestamp comes from SOURCE_DATE_EPOCH (the
+last commit's time), the base image is pinned by digest in base-images.lock,
+and the smoke test proves an image holds exactly its tier's lock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tooling import ToolingError
+from tooling import ToolingError, lockfile
 from tooling.project import Project
+from tooling.smoke import check_environment
 
 ENGINES = ("docker", "podman", "buildah")
 DEFAULT_BUDGET_MB = 500
+BASE_IMAGES = "base-images.lock"
+UV_REQUIREMENTS = Path("dist") / "uv-requirements.txt"
+DIGEST = re.compile(r"^(?P<reference>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 
 # Runs inside the image: import every top-level module each installed
 # distribution provides, and report the user id.
@@ -107,54 +119,313 @@ def image_name(project_name: str, tier: str) -> str:
 
 
 @dataclass(frozen=True)
+class Secrets:
+    """Files passed to the build as secrets (ids ca, pipconf, netrc)."""
+
+    ca_bundle: Path | None = None
+    pip_conf: Path | None = None
+    netrc: Path | None = None
+
+    def argv(self) -> list[str]:
+        argv = []
+        for secret_id, path in (
+            ("ca", self.ca_bundle),
+            ("pipconf", self.pip_conf),
+            ("netrc", self.netrc),
+        ):
+            if path:
+                argv += ["--secret", f"id={secret_id},src={path}"]
+        return argv
+
+
+@dataclass(frozen=True)
 class BuildRequest:
     tier: str
     tag: str
     python_version: str
+    source_date_epoch: str
     base_image: str | None = None
-    ca_bundle: Path | None = None
-    pip_conf: Path | None = None
+    secrets: Secrets = Secrets()
     target: str | None = None
 
 
 def secret_files(
-    ca_bundle: str | None, pip_conf: str | None, env: Mapping[str, str]
-) -> tuple[Path | None, Path | None]:
-    """The CA bundle (--ca-bundle, else SSL_CERT_FILE) and pip.conf to pass as secrets."""
+    ca_bundle: str | None, pip_conf: str | None, netrc: str | None, env: Mapping[str, str]
+) -> Secrets:
+    """The CA bundle (--ca-bundle, else SSL_CERT_FILE), pip.conf and .netrc to pass as secrets."""
     ca = ca_bundle or env.get("SSL_CERT_FILE") or None
     paths = []
-    for option, value in (("--ca-bundle", ca), ("--pip-conf", pip_conf)):
+    for option, value in (("--ca-bundle", ca), ("--pip-conf", pip_conf), ("--netrc", netrc)):
         if value and not Path(value).is_file():
             raise ImageError(f"{option} {value}: no such file")
         paths.append(Path(value) if value else None)
-    return paths[0], paths[1]
+    return Secrets(*paths)
 
 
 def build_argv(
     engine: str, request: BuildRequest, context: Path, env: Mapping[str, str]
 ) -> list[str]:
+    epoch = request.source_date_epoch
     argv = [*engine_prefix(engine, env), "build"]
     if engine in ("podman", "buildah"):
         argv += ["--format", "docker", "--layers"]  # OCI images drop HEALTHCHECK
+        argv += ["--timestamp", epoch]  # the image, its history and every file in its layers
+    else:
+        # BuildKit takes the epoch from the build argument; rewrite-timestamp clamps the
+        # files of the layers too.
+        argv += ["--output", "type=docker,rewrite-timestamp=true"]
     argv += ["--tag", request.tag]
+    argv += ["--build-arg", f"SOURCE_DATE_EPOCH={epoch}"]
     argv += ["--build-arg", f"PYTHON_VERSION={request.python_version}"]
     argv += ["--build-arg", f"TIER={request.tier}"]
     if request.base_image:
         argv += ["--build-arg", f"BASE_IMAGE={request.base_image}"]
-    if request.ca_bundle:
-        argv += ["--secret", f"id=ca,src={request.ca_bundle}"]
-    if request.pip_conf:
-        argv += ["--secret", f"id=pipconf,src={request.pip_conf}"]
+    argv += request.secrets.argv()
     if request.target:
         argv += ["--target", request.target]
     return [*argv, str(context)]
 
 
-def build_env(engine: str, env: Mapping[str, str]) -> dict[str, str]:
+def build_env(engine: str, env: Mapping[str, str], source_date_epoch: str) -> dict[str, str]:
     merged = dict(env)
     if engine == "docker":
         merged["DOCKER_BUILDKIT"] = "1"  # build secrets and cache mounts need BuildKit
+        merged["SOURCE_DATE_EPOCH"] = source_date_epoch
     return merged
+
+
+def uv_requirements(project: Project) -> str:
+    """uv's pin and hashes from the dev tier's lock: what the image's build stage installs."""
+    source = f"requirements/{project.dev_tier}.txt"
+    lock = lockfile.read(project.requirements_dir / f"{project.dev_tier}.txt", source)
+    for pin in lock.pins:
+        if pin.name == "uv":
+            if not pin.hashes:
+                raise ImageError(f"{source} pins uv without hashes: run `nox -s lock`")
+            return "\n".join(pin.lines) + "\n"
+    raise ImageError(
+        f"{source} does not pin uv, which the image build installs: "
+        f"add uv to requirements/{project.dev_tier}.in and run `nox -s lock`"
+    )
+
+
+def write_uv_requirements(project: Project) -> Path:
+    """dist/uv-requirements.txt, a small file of its own so no tier's layers depend on the dev lock."""
+    path = project.root / UV_REQUIREMENTS
+    path.parent.mkdir(exist_ok=True)
+    text = uv_requirements(project)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- reproducible image IDs -----------------------------------------------------------
+
+
+def image_id(engine: str, image: str, env: Mapping[str, str], run: Runner = run_captured) -> str:
+    prefix = engine_prefix(engine, env)
+    if engine == "docker":
+        result = run([*prefix, "image", "inspect", "--format", "{{.Id}}", image])
+    else:
+        result = run([*prefix, "inspect", "--type", "image", "--format", "{{.FromImageID}}", image])
+    if engine == "podman" and result.returncode != 0:
+        result = run([*prefix, "image", "inspect", "--format", "{{.Id}}", image])
+    if result.returncode != 0:
+        raise ImageError(f"image {image} not found by {engine}: {result.stderr.strip()}")
+    return result.stdout.strip().removeprefix("sha256:")
+
+
+def reproducible_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A Docker-format image config without what a build container makes random.
+
+    Older buildah and podman releases record the build container's ID and host
+    name, and with --layers the IDs of intermediate images, even with
+    --timestamp; newer ones leave them out. Nothing else changes.
+    """
+    fixed = dict(config)
+    fixed.pop("container", None)
+    fixed.pop("parent", None)
+    for key in ("config", "container_config"):
+        if isinstance(fixed.get(key), dict):
+            fixed[key] = {**fixed[key], "Hostname": ""}
+    history = []
+    for entry in fixed.get("history") or []:
+        entry = dict(entry)
+        if re.fullmatch(r"FROM [0-9a-f]{12,64}", str(entry.get("comment", ""))):
+            del entry["comment"]
+        history.append(entry)
+    if history:
+        fixed["history"] = history
+    return fixed
+
+
+def make_reproducible(
+    engine: str, image: str, env: Mapping[str, str], run: Runner = run_captured
+) -> str:
+    """Rewrite a buildah/podman image's config without its random fields; return the image ID."""
+    if engine == "docker":
+        return image_id(engine, image, env, run)
+    prefix = engine_prefix(engine, env)
+    with tempfile.TemporaryDirectory(prefix="image-") as tmp:
+        exported = Path(tmp) / "image"
+        pushed = run([*prefix, "push", "--quiet", image, f"dir:{exported}"])
+        if pushed.returncode != 0:
+            raise ImageError(f"cannot export {image} to fix its config: {pushed.stderr.strip()}")
+        manifest_path = exported / "manifest.json"
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        old_digest = manifest["config"]["digest"]
+        config_path = exported / old_digest.removeprefix("sha256:")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        fixed = reproducible_config(config)
+        if fixed == config:
+            return image_id(engine, image, env, run)
+        blob = json.dumps(fixed, separators=(",", ":"), sort_keys=True).encode()
+        new_digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        (exported / new_digest.removeprefix("sha256:")).write_bytes(blob)
+        config_path.unlink()
+        manifest["config"] = {**manifest["config"], "digest": new_digest, "size": len(blob)}
+        manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+        old_id = image_id(engine, image, env, run)
+        pulled = run([*prefix, "pull", "--quiet", f"dir:{exported}"])
+        if pulled.returncode != 0:
+            raise ImageError(f"cannot store the fixed {image}: {pulled.stderr.strip()}")
+    new_id = new_digest.removeprefix("sha256:")
+    run([*prefix, "tag", new_id, image])
+    if old_id != new_id:
+        run([*prefix, "rmi", old_id])  # only the untagged original; its layers stay shared
+    return new_id
+
+
+# --- base images pinned by digest -------------------------------------------------------
+
+
+def default_base_image(project: Project) -> str:
+    return f"python:{project.python_version}-slim"
+
+
+def tier_base_image(project: Project, tier: str) -> str:
+    """The tier's base image as written: [tool.lockstep] base-images, else python:<version>-slim."""
+    named = project.settings.get("base-images", {})
+    if not isinstance(named, dict):
+        raise ImageError(
+            "[tool.lockstep] base-images must be a table of tier = image, "
+            'e.g. base-images = { gpu-worker = "nvidia/cuda:12.1.0-runtime-ubuntu22.04" }'
+        )
+    return str(named.get(tier) or default_base_image(project))
+
+
+def read_base_pins(root: Path) -> dict[str, str]:
+    """base-images.lock: reference -> reference@sha256:digest."""
+    path = root / BASE_IMAGES
+    if not path.is_file():
+        return {}
+    pins = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = DIGEST.match(line)
+        if not match:
+            raise ImageError(
+                f"{BASE_IMAGES}:{number}: {line!r} is not IMAGE@sha256:DIGEST; "
+                "rewrite it with `invoke base-image --refresh`"
+            )
+        pins[match["reference"]] = line
+    return pins
+
+
+def write_base_pins(root: Path, pins: Mapping[str, str]) -> None:
+    lines = [
+        "# Base images pinned by digest; `invoke build` uses these.",
+        "# Written by `invoke base-image --refresh`; `nox -s lock_check` checks the Python tags.",
+        *(pins[reference] for reference in sorted(pins)),
+    ]
+    path = root / BASE_IMAGES
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def base_image_for_build(
+    project: Project, tier: str, override: str | None
+) -> tuple[str, str | None]:
+    """(image to build from, a note when it is not pinned). --base-image / BASE_IMAGE win."""
+    if override:
+        return override, None
+    reference = tier_base_image(project, tier)
+    if DIGEST.match(reference):
+        return reference, None
+    pinned = read_base_pins(project.root).get(reference)
+    if pinned:
+        return pinned, None
+    return reference, (
+        f"base image {reference} is not pinned in {BASE_IMAGES}: "
+        "run `invoke base-image --refresh` to pin its digest"
+    )
+
+
+def base_image_problems(project: Project) -> list[str]:
+    """Pins of python:<version> images whose version is not .python-version's."""
+    try:
+        pins = read_base_pins(project.root)
+    except ImageError as error:
+        return [str(error)]
+    problems = []
+    for reference in pins:
+        match = re.match(r"^(?:.*/)?python:(\d+\.\d+(?:\.\d+)?)", reference)
+        if match and match.group(1) != project.python_version:
+            problems.append(
+                f"{BASE_IMAGES} pins {reference} but .python-version says "
+                f"{project.python_version}: run `invoke base-image --refresh`"
+            )
+    return problems
+
+
+def resolve_digest(
+    engine: str, reference: str, env: Mapping[str, str], pull: bool, run: Runner = run_captured
+) -> str:
+    """reference@sha256:... of the image the engine has (pulled first unless pull=False)."""
+    prefix = engine_prefix(engine, env)
+    if pull:
+        pulled = run([*prefix, "pull", "--quiet", reference])
+        if pulled.returncode != 0:
+            detail = (pulled.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ImageError(
+                f"{engine} cannot pull {reference} ({detail}); "
+                "use --local to pin the copy this machine already has"
+            )
+    if engine == "docker":
+        result = run([*prefix, "image", "inspect", "--format", "{{json .RepoDigests}}", reference])
+        digests = json.loads(result.stdout) if result.returncode == 0 else []
+        digest = digests[0].rpartition("@")[2] if digests else ""
+    else:
+        inspect_argv = ["inspect", "--type", "image", "--format", "{{.FromImageDigest}}"]
+        if engine == "podman":
+            inspect_argv = ["image", "inspect", "--format", "{{.Digest}}"]
+        result = run([*prefix, *inspect_argv, reference])
+        digest = result.stdout.strip() if result.returncode == 0 else ""
+    if not digest.startswith("sha256:"):
+        raise ImageError(f"{engine} has no image {reference} with a digest: pull it first")
+    return f"{reference}@{digest}"
+
+
+def refresh_base_pins(
+    project: Project,
+    tiers: Sequence[str],
+    engine: str,
+    env: Mapping[str, str],
+    pull: bool,
+    run: Runner = run_captured,
+) -> dict[str, str]:
+    """Pin every tier's base image by digest in base-images.lock; return the new pins."""
+    references = sorted({tier_base_image(project, tier) for tier in tiers})
+    pins = {
+        reference: resolve_digest(engine, reference, env, pull, run)
+        for reference in references
+        if not DIGEST.match(reference)
+    }
+    write_base_pins(project.root, pins)
+    return pins
 
 
 # --- looking into a built image -------------------------------------------------------
@@ -216,9 +487,18 @@ def smoke_image(
     env: Mapping[str, str],
     run: Runner = run_captured,
 ) -> list[str]:
-    """Check a built image; return one line per check passed, raise on the first failure."""
+    """Check a built image; return one line per check passed, raise naming what failed."""
     facts = inspect(engine, image, env, run)
-    passed = []
+    # First, so a tampered image is named for what changed, not for what broke.
+    passed = check_environment(
+        "/opt/venv/bin/python",
+        lambda argv: run_in_image(engine, image, argv, env, run),
+        image,
+        project.requirements_dir / f"{tier}.txt",
+        f"requirements/{tier}.txt",
+        project.python_version,
+        (project.name, version),
+    )
     entrypoint = list(facts["entrypoint"])
     if not entrypoint:
         raise ImageError(f"{image} has no ENTRYPOINT")

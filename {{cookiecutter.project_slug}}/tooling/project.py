@@ -115,7 +115,17 @@ def python_version_problems(project: Project) -> list[str]:
                     f"Dockerfile names Python {written} but .python-version says "
                     f"{project.python_version}; pass it as --build-arg PYTHON_VERSION instead"
                 )
+    problems += base_image_problems(project)
     return problems
+
+
+def base_image_problems(project: Project) -> list[str]:
+    """base-images.lock pins for python:<version> images must name .python-version's version."""
+    try:
+        from tooling import images  # absent from projects generated without containers
+    except ImportError:
+        return []
+    return images.base_image_problems(project)
 
 
 def read_version(project: Project) -> str:
