@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -167,3 +168,67 @@ def image_config(image: str) -> dict[str, Any]:
         "healthcheck": config.get("Healthcheck"),
         "history": docker.get("history") or info.get("OCIv1", {}).get("history") or [],
     }
+
+
+class PrivateStore:
+    """A buildah storage root of its own, holding only the images copied into it.
+
+    Nothing built before is there to reuse (a cold build), and nothing built in
+    it touches the caller's store. ``env`` points buildah, and every tool that
+    runs it (``invoke build``, the smoke test), at this store. RUN cache mounts
+    live under its TMPDIR, so they survive ``clear()`` (a warm download cache).
+    """
+
+    def __init__(self, *images: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="lockstep-store-"))
+        self.root, self.runroot = self.dir / "root", self.dir / "run"
+        self.tmp = self.dir / "tmp"
+        self.tmp.mkdir()
+        self.driver = buildah_env()["STORAGE_DRIVER"]
+        conf = self.dir / "storage.conf"
+        conf.write_text(
+            f'[storage]\ndriver = "{self.driver}"\n'
+            f'graphroot = "{self.root}"\nrunroot = "{self.runroot}"\n'
+        )
+        self.env = {
+            **buildah_env(),
+            "CONTAINERS_STORAGE_CONF": str(conf),
+            "TMPDIR": str(self.tmp),
+        }
+        self.images = images
+        self.copy_in()
+
+    def copy_in(self) -> None:
+        destination = f"containers-storage:[{self.driver}@{self.root}+{self.runroot}]"
+        for image in self.images:
+            buildah("push", image, f"{destination}{image}")
+
+    def buildah(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["buildah", "--storage-driver", self.driver, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    def clear(self) -> None:
+        """Remove every container and image (the layer cache), then copy the images in again."""
+        self.buildah("rm", "--all", check=False)
+        self.buildah("rmi", "--all", "--force", check=False)
+        self.copy_in()
+
+    def remove(self) -> None:
+        self.buildah("rm", "--all", check=False)
+        self.buildah("rmi", "--all", "--force", check=False)
+        with open("/proc/mounts") as mounts:  # only what lies inside this store
+            inside = [line.split()[1] for line in mounts if str(self.dir) in line.split()[1]]
+        for mount in sorted(inside, reverse=True):
+            subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> PrivateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()

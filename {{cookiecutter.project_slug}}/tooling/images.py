@@ -268,7 +268,8 @@ def make_reproducible(
     prefix = engine_prefix(engine, env)
     with tempfile.TemporaryDirectory(prefix="image-") as tmp:
         exported = Path(tmp) / "image"
-        pushed = run([*prefix, "push", "--quiet", image, f"dir:{exported}"])
+        uncompressed = ["--disable-compression"] if engine == "buildah" else []
+        pushed = run([*prefix, "push", "--quiet", *uncompressed, image, f"dir:{exported}"])
         if pushed.returncode != 0:
             raise ImageError(f"cannot export {image} to fix its config: {pushed.stderr.strip()}")
         manifest_path = exported / "manifest.json"

@@ -104,8 +104,11 @@ def lock_problems(
             if problem["problem"] == "missing"
             else "has no RECORD"
         )
-        subject = problem["file"] if problem["problem"] != "no RECORD" else "it"
-        problems.append(f"{canonicalize_name(problem['distribution'])}: {subject} {what}")
+        name = canonicalize_name(problem["distribution"])
+        if problem["problem"] == "no RECORD":
+            problems.append(f"{name}: {what}")
+        else:
+            problems.append(f"{name}: {problem['file']} {what}")
     for path in report["unlisted"]:
         problems.append(f"site-packages/{path} belongs to no installed distribution's RECORD")
     return problems
