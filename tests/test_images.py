@@ -22,6 +22,20 @@ from tests.conftest import TEMPLATE, run_in
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
 MARKER = "# lockstep-test-secret-marker-5f1c2a"
+NAME = "image-check"  # its own image names, apart from other tests' and benchmarks'
+BASE = "localhost/lockstep-test-base:3.11"
+# Secret-looking files at every depth; none may reach any image.
+PLANTED = (
+    "deploy/.env",
+    "certs/corp.pem",
+    "config/.netrc",
+    "tests/fixtures/.env.local",
+    "tooling/signing.key",
+    "tests/.pypirc",
+    "requirements/pip.conf",
+    "tests/id_ed25519",
+    "src/.env",
+)
 
 
 def run(
@@ -30,8 +44,8 @@ def run(
     return run_in(project, *command, env={**containers.buildah_env(), **(env or {})})
 
 
-def build_with_buildah(project: Path, ca_bundle: Path, *arguments: str) -> None:
-    """`invoke build` on the local base image, the CA bundle passed as a secret."""
+def build_with_buildah(project: Path, ca_bundle: Path, *arguments: str) -> str:
+    """`invoke build` on the local base image, the CA bundle passed as a secret; its output."""
     base = containers.ensure_base_image("3.11")
     result = run(
         project,
@@ -46,6 +60,32 @@ def build_with_buildah(project: Path, ca_bundle: Path, *arguments: str) -> None:
         str(ca_bundle),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def git_commit(project: Path) -> str:
+    """Commit the project (as a user's repository would be); return the commit's time."""
+    for command in (
+        ["git", "init", "--quiet"],
+        ["git", "add", "--all"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "start"],
+    ):
+        subprocess.run(command, cwd=project, check=True, capture_output=True)
+    shown = subprocess.run(
+        ["git", "log", "-1", "--format=%ct"],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return shown.stdout.strip()
+
+
+def image_blobs_holding(image: str, needle: bytes, tmp_path: Path) -> list[str]:
+    """Names of the uncompressed layer and config blobs of `image` that contain `needle`."""
+    exported = tmp_path / image.replace("/", "_").replace(":", "_")
+    containers.buildah("push", "--disable-compression", image, f"dir:{exported}")
+    return [blob.name for blob in exported.iterdir() if needle in blob.read_bytes()]
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +100,30 @@ def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, ca_bundle: Path) -> Path:
     output = tmp_path_factory.mktemp("images")
-    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output)))
+    project = Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(output),
+            extra_context={"project_name": "Image Check"},
+        )
+    )
     assert run(project, "nox", "-s", "lock").returncode == 0
+    for relative in PLANTED:
+        planted = project / relative
+        planted.parent.mkdir(parents=True, exist_ok=True)
+        planted.write_text(f"{MARKER} {relative}\n")
+    # A module that only looks like an ssh key's name: the dev image keeps it.
+    (project / "tests" / "id_helpers.py").write_text('"""Helpers."""\n')
     for tier in ("sniper", "hunter"):
         build_with_buildah(project, ca_bundle, "--tier", tier)
     return project
+
+
+@pytest.fixture(scope="module")
+def dev_image(built: Path, ca_bundle: Path) -> str:
+    build_with_buildah(built, ca_bundle, "--tier", "dev", "--target", "dev")
+    return f"localhost/{NAME}:dev"
 
 
 @pytest.mark.parametrize("tier", ["sniper", "hunter"])
@@ -72,30 +131,35 @@ def test_smoke_test_passes_in_the_image(built: Path, tier: str) -> None:
     result = run(built, "nox", "-s", "smoke-test", "--", "--tier", tier, "--image")
     assert result.returncode == 0, result.stdout + result.stderr
     log = result.stderr
-    assert f"my-service:{tier}: --version: my-service 0.1.0" in log
-    assert "HEALTHCHECK /opt/venv/bin/my-service health: exit 0" in log
+    assert f"image-check:{tier}: --version: image-check 0.1.0" in log
+    assert "HEALTHCHECK /opt/venv/bin/image-check health: exit 0" in log
     assert "user: uid 1000" in log
     assert re.search(r"imports: \d+ top-level modules", log)
+    assert f"image-check:{tier}: Python 3.11." in log
+    assert re.search(
+        rf"exactly requirements/{tier}.txt: \d+ distributions, every file matches its RECORD", log
+    )
 
 
 def test_image_is_non_root_health_checked_and_clean(built: Path) -> None:
-    image = "localhost/my-service:hunter"
+    image = "localhost/image-check:hunter"
     config = containers.image_config(image)
     assert config["user"] == "1000"
-    assert config["healthcheck"]["Test"] == ["CMD", "/opt/venv/bin/my-service", "health"]
+    assert config["healthcheck"]["Test"] == ["CMD", "/opt/venv/bin/image-check", "health"]
     probe = containers.run_in_image(
         image,
         [
             "/opt/venv/bin/python",
             "-c",
             "import shutil, os, numpy, pydantic; "
-            "print([t for t in ('gcc', 'cc', 'make', 'uv') if shutil.which(t)]);"
+            "print([t for t in ('gcc', 'cc', 'make', 'uv', 'pip') if shutil.which(t)]);"
             "print(os.path.exists('/opt/venv/bin/pip'), os.path.exists('/root/.cache'),"
-            " os.path.exists('/run/secrets/ca'), os.path.exists('/opt/installer'))",
+            " os.path.exists('/run/secrets/ca'), os.path.exists('/opt/uv'),"
+            " os.path.exists('/tmp/requirements.txt'))",
         ],
     )
     assert probe.returncode == 0, probe.stderr
-    assert probe.stdout.split("\n")[:2] == ["[]", "False False False False"]
+    assert probe.stdout.split("\n")[:2] == ["[]", "False False False False False"]
     history = " ".join(str(entry) for entry in config["history"])
     assert "ca.pem" not in history and MARKER not in history
 
@@ -103,7 +167,7 @@ def test_image_is_non_root_health_checked_and_clean(built: Path) -> None:
 def test_the_ca_bundle_secret_leaves_no_trace(built: Path, tmp_path: Path) -> None:
     exported = tmp_path / "image"
     pushed = containers.buildah(
-        "push", "--disable-compression", "localhost/my-service:hunter", f"dir:{exported}"
+        "push", "--disable-compression", "localhost/image-check:hunter", f"dir:{exported}"
     )
     assert pushed.returncode == 0
     marker = MARKER.encode()
@@ -115,7 +179,7 @@ def test_the_ca_bundle_secret_leaves_no_trace(built: Path, tmp_path: Path) -> No
 
 
 def test_size_is_within_the_budget_and_measured(built: Path) -> None:
-    size = containers.image_size("localhost/my-service:sniper")
+    size = containers.image_size("localhost/image-check:sniper")
     base = containers.image_size(containers.ensure_base_image("3.11"))
     assert base < size < base + 60_000_000  # pydantic-core is the bulk of sniper
 
@@ -127,7 +191,7 @@ def test_budget_overrun_fails_with_size_and_budget(built: Path, tmp_path: Path) 
     pyproject.write_text(re.sub(r"^sniper = \d+", "sniper = 10", pyproject.read_text(), flags=re.M))
     result = run(project, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image")
     assert result.returncode != 0
-    assert re.search(r"my-service:sniper is \d+ MB, over its 10 MB budget", result.stderr)
+    assert re.search(r"image-check:sniper is \d+ MB, over its 10 MB budget", result.stderr)
 
 
 def test_tampered_hash_fails_the_build(built: Path, tmp_path: Path) -> None:
@@ -144,7 +208,7 @@ def test_tampered_hash_fails_the_build(built: Path, tmp_path: Path) -> None:
 
     direct = containers.build_image(
         project,
-        "localhost/my-service:tampered",
+        "localhost/image-check:tampered",
         build_args={
             "PYTHON_VERSION": "3.11",
             "TIER": "sniper",
@@ -166,6 +230,7 @@ def test_bad_build_input_is_one_clear_line(built: Path) -> None:
             ["--tier", "base", "--ca-bundle", "/no/such.pem"],
             "error: --ca-bundle /no/such.pem: no such file",
         ),
+        (["--tier", "base", "--netrc", "/no/.netrc"], "error: --netrc /no/.netrc: no such file"),
     ]
     for arguments, message in cases:
         result = run(built, "invoke", "build", *arguments)
@@ -183,10 +248,9 @@ def test_bad_build_input_is_one_clear_line(built: Path) -> None:
     assert empty_path.stderr.strip().startswith("error: no container engine found")
 
 
-def test_dev_target_runs_the_tests_inside_the_container(built: Path, ca_bundle: Path) -> None:
-    build_with_buildah(built, ca_bundle, "--tier", "dev", "--target", "dev")
+def test_dev_target_runs_the_tests_inside_the_container(dev_image: str) -> None:
     tested = containers.run_in_image(
-        "localhost/my-service:dev",
+        "localhost/image-check:dev",
         [
             "/opt/venv/bin/python",
             "-m",
@@ -200,6 +264,129 @@ def test_dev_target_runs_the_tests_inside_the_container(built: Path, ca_bundle: 
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "passed" in tested.stdout
     uid = containers.run_in_image(
-        "localhost/my-service:dev", ["/opt/venv/bin/python", "-c", "import os; print(os.getuid())"]
+        "localhost/image-check:dev", ["/opt/venv/bin/python", "-c", "import os; print(os.getuid())"]
     )
     assert uid.stdout.strip() == "1000"
+
+
+def test_no_planted_secret_reaches_any_image(built: Path, dev_image: str, tmp_path: Path) -> None:
+    for image in (f"localhost/{NAME}:sniper", f"localhost/{NAME}:hunter", dev_image):
+        assert image_blobs_holding(image, MARKER.encode(), tmp_path) == [], image
+    listed = containers.run_in_image(
+        dev_image, ["/bin/sh", "-c", "cd /app && find . -type f | sort"]
+    )
+    files = set(listed.stdout.split())
+    assert "./tests/id_helpers.py" in files and "./tests/test_cli.py" in files
+    assert "./src/image_check/cli.py" in files and "./pyproject.toml" in files
+    assert not {f"./{relative}" for relative in PLANTED} & files
+    assert not any(name.startswith(("./deploy", "./certs", "./config", "./.git")) for name in files)
+
+
+def test_two_cold_builds_of_one_commit_give_one_image_id(built: Path, tmp_path: Path) -> None:
+    """From the base image pinned by digest (resolved from local storage), in empty stores."""
+    project = tmp_path / "cold"
+    shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox", "dist"))
+    epoch = git_commit(project)
+    ids = []
+    for _ in range(2):
+        with containers.PrivateStore(BASE) as store:
+            store.buildah("tag", BASE, "docker.io/library/python:3.11-slim")
+            pinned = run(
+                project,
+                "invoke",
+                "base-image",
+                "--refresh",
+                "--local",
+                "--engine",
+                "buildah",
+                env=store.env,
+            )
+            assert pinned.returncode == 0, pinned.stderr
+            digest = store.buildah(
+                "inspect", "--type", "image", "--format", "{{.FromImageDigest}}", BASE
+            ).stdout.strip()
+            pin = f"python:3.11-slim@{digest}"
+            assert pin in (project / "base-images.lock").read_text().splitlines()
+            built_once = run(
+                project,
+                "invoke",
+                "build",
+                "--tier",
+                "sniper",
+                "--engine",
+                "buildah",
+                env=store.env,
+            )
+            assert built_once.returncode == 0, built_once.stdout[-2000:] + built_once.stderr[-2000:]
+            assert f"building {NAME}:sniper with buildah from {pin}" in built_once.stdout
+            shown = re.search(
+                rf"built {NAME}:sniper: image ID ([0-9a-f]{{64}}) \(SOURCE_DATE_EPOCH=(\d+)\)",
+                built_once.stdout,
+            )
+            assert shown, built_once.stdout[-1000:]
+            assert shown.group(2) == epoch
+            assert store.buildah(
+                "inspect", "--type", "image", "--format", "{{.FromImageID}}", f"{NAME}:sniper"
+            ).stdout.strip() == shown.group(1)
+            ids.append(shown.group(1))
+            smoke = run(
+                project,
+                "nox",
+                "-s",
+                "smoke-test",
+                "--",
+                "--tier",
+                "sniper",
+                "--image",
+                env=store.env,
+            )
+            assert smoke.returncode == 0, smoke.stderr[-2000:]
+    assert ids[0] == ids[1]
+
+    # The pin follows .python-version: a new Python needs a new pin.
+    (project / ".python-version").write_text("3.12\n")
+    checked = run(project, "nox", "-s", "lock_check")
+    assert checked.returncode != 0
+    assert (
+        "base-images.lock pins python:3.11-slim but .python-version says 3.12: "
+        "run `invoke base-image --refresh`" in checked.stderr
+    )
+
+
+def test_a_tampered_image_fails_the_smoke_test(built: Path) -> None:
+    """A changed file and an unlocked distribution, committed under the image's own tag."""
+    image = f"localhost/{NAME}:sniper"
+    original = containers.buildah(
+        "inspect", "--type", "image", "--format", "{{.FromImageID}}", image
+    ).stdout.strip()
+    site = "/opt/venv/lib/python3.11/site-packages"
+    container = containers.buildah("from", "--pull-never", image).stdout.strip()
+    try:
+        containers.buildah(
+            "run",
+            "--user",
+            "0",
+            container,
+            "--",
+            "/bin/sh",
+            "-c",
+            f"echo 'print(1)' >> {site}/structlog/__init__.py"
+            f" && mkdir {site}/evilpkg-1.0.dist-info"
+            f" && printf 'Metadata-Version: 2.1\\nName: evilpkg\\nVersion: 1.0\\n'"
+            f" > {site}/evilpkg-1.0.dist-info/METADATA",
+        )
+        containers.buildah("commit", "--quiet", container, image)
+        result = run(built, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image")
+    finally:
+        containers.buildah("rm", container, check=False)
+        containers.buildah("tag", original, image)
+    assert result.returncode != 0
+    lines = result.stderr
+    assert (
+        f"{NAME}:sniper: extra distribution evilpkg 1.0: requirements/sniper.txt does not name it"
+        in lines
+    )
+    assert (
+        f"{NAME}:sniper: structlog: structlog/__init__.py does not match its RECORD hash" in lines
+    )
+    assert "--version" not in lines  # the lock check comes first and names what changed
