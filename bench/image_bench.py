@@ -3,22 +3,27 @@
 Usage: python bench/image_bench.py [--tiers sniper,hunter] [--runs N]
        (inside the template's .venv, as root, with buildah; network for the locks)
 
-Bakes a project, locks it, and for each tier measures:
+Bakes a project, locks it, and for each tier, in a private buildah store
+holding only the base image:
 
+* cold build, side by side with the first release: the first release's
+  Dockerfile (bench/first-release.Dockerfile: pip in the build stage) and
+  today's (uv, pinned and hash-checked) each build once to warm their
+  download caches, then the store's layer cache is removed and each builds
+  again, timed: no layer is reused, every download comes from the RUN cache
+  mount. Both timings cover the wheel (`nox -s build`) and the image; today's
+  is `invoke build` itself (lock check included). The ratio is today / first
+  release (target <= 0.6 for hunter).
+* reproducibility: the layer cache is removed once more and `invoke build`
+  runs again; both cold builds must print the same image ID.
 * size: the runtime image against the base image plus the tier's installed
   packages (the files of /opt/venv inside the image, less an empty venv made
   there with the same Python). The rest is the overhead the runtime stage
   adds (target <= 15 MB): the user, the app, the venv skeleton, tar headers.
   A fresh venv on the host with the same lock is printed as a cross-check.
-* cold build: `invoke build --tier T --engine buildah` into a private,
-  empty buildah store (only the base image copied in) with an empty pip
-  cache mount, so no layer and no download is reused. Everything `invoke
-  build` does is timed: lock check, wheel (`nox -s build`), image.
 * source-only rebuild: edit src/<package>/cli.py, run the same `invoke
   build` again (same store), and check from the layer digests that the
   dependency layer (COPY /opt/venv) was reused and only the app layer changed.
-  buildah still hashes the whole /opt/venv to look that layer up in its
-  cache, so a bigger tier rebuilds a little slower (about 2 s for hunter).
 
 The base image is the tests' local stand-in for python:3.11-slim (built from
 Debian packages; see tests/containers.py). STORAGE_DRIVER defaults to overlay
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -111,46 +117,61 @@ def host_packages(project: Path, tier: str, work: Path) -> int:
     return file_bytes(full) - file_bytes(empty)
 
 
-class Store:
-    """A private buildah store holding only the base image: nothing else to reuse."""
+Store = containers.PrivateStore
+FIRST_RELEASE = TEMPLATE / "bench" / "first-release.Dockerfile"
 
-    def __init__(self, base: str, driver: str) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="image-bench-store-"))
-        self.root, self.runroot = self.dir / "root", self.dir / "run"
-        self.tmp = self.dir / "tmp"  # TMPDIR: buildah keeps RUN cache mounts under it
-        self.tmp.mkdir()
-        self.conf = self.dir / "storage.conf"
-        self.conf.write_text(
-            f'[storage]\ndriver = "{driver}"\n'
-            f'graphroot = "{self.root}"\nrunroot = "{self.runroot}"\n'
-        )
-        self.driver = driver
-        containers.buildah(
-            "push", base, f"containers-storage:[{driver}@{self.root}+{self.runroot}]{base}"
-        )
-        self.env = {
-            **containers.buildah_env(),
-            "CONTAINERS_STORAGE_CONF": str(self.conf),
-            "TMPDIR": str(self.tmp),
-            "NO_COLOR": "1",
-        }
 
-    def buildah(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run(["buildah", "--storage-driver", self.driver, *args], env=self.env)
+def first_release_dockerfile(work: Path, slug: str, dev_tier: str) -> Path:
+    """The first release's Dockerfile (git show 7077fc8:...), rendered for this project."""
+    text = FIRST_RELEASE.read_text()
+    text = text.replace("{{ cookiecutter.project_slug }}", slug)
+    text = text.replace("{{ cookiecutter.dev_tier }}", dev_tier)
+    path = work / "first-release.Dockerfile"
+    path.write_text(text)
+    return path
 
-    def remove(self) -> None:
-        for args in (("rm", "--all"), ("rmi", "--all", "--force")):
-            subprocess.run(
-                ["buildah", "--storage-driver", self.driver, *args],
-                env=self.env,
-                capture_output=True,
-                check=False,
-            )
-        with open("/proc/mounts") as mounts:  # only what lies inside this store
-            inside = [line.split()[1] for line in mounts if str(self.dir) in line.split()[1]]
-        for mount in sorted(inside, reverse=True):
-            subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
+
+def ca_secret() -> list[str]:
+    cert = os.environ.get("SSL_CERT_FILE")
+    return ["--secret", f"id=ca,src={cert}"] if cert else []
+
+
+def first_release_build(
+    store: Store, project: Path, tier: str, base: str, dockerfile: Path
+) -> float:
+    """The wheel, then the first release's Dockerfile (pip in the build stage), timed."""
+    start = time.perf_counter()
+    run([str(BIN / "nox"), "-s", "build"], cwd=project, env=store.env)
+    store.buildah(
+        "build",
+        "--format",
+        "docker",
+        "--layers",
+        "--file",
+        str(dockerfile),
+        "--tag",
+        f"localhost/{project.name}:{tier}-first-release",
+        "--build-arg",
+        f"PYTHON_VERSION={PYTHON_VERSION}",
+        "--build-arg",
+        f"TIER={tier}",
+        "--build-arg",
+        f"BASE_IMAGE={base}",
+        *ca_secret(),
+        str(project),
+    )
+    return time.perf_counter() - start
+
+
+def current_build(store: Store, build: list[str], project: Path) -> tuple[float, str]:
+    """`invoke build` (lock check, wheel, image), timed; and the image ID it printed."""
+    start = time.perf_counter()
+    done = run(build, cwd=project, env=store.env)
+    elapsed = time.perf_counter() - start
+    shown = re.search(r"image ID ([0-9a-f]{64})", done.stdout)
+    if not shown:
+        raise SystemExit(f"`invoke build` printed no image ID:\n{done.stdout[-1000:]}")
+    return elapsed, shown.group(1)
 
 
 @dataclass
@@ -206,7 +227,9 @@ class TierResult:
     venv_files: int
     empty_venv: int
     host_packages: int
-    cold: float
+    cold: list[float]  # today's Dockerfile, no layer cache, warm download cache
+    cold_first_release: list[float]  # the first release's, the same way
+    image_ids: list[str]  # of today's cold builds: equal when reproducible
     rebuild: float
     rebuilds: list[float]
     deps_reused: bool
@@ -214,10 +237,9 @@ class TierResult:
 
 
 def bench_tier(
-    project: Path, package: str, tier: str, base: str, runs: int, work: Path
+    project: Path, package: str, tier: str, base: str, runs: int, work: Path, peer: Path
 ) -> TierResult:
-    driver = os.environ["STORAGE_DRIVER"]
-    store = Store(base, driver)
+    store = Store(base)
     try:
         image = f"localhost/{project.name}:{tier}"
         build = [
@@ -236,9 +258,17 @@ def bench_tier(
         base_manifest = json.loads(base_info["Manifest"])["layers"]
         base_size = sum(int(layer["size"]) for layer in base_manifest)
 
-        start = time.perf_counter()
-        run(build, cwd=project, env=store.env)
-        cold = time.perf_counter() - start
+        # Warm both download caches (RUN cache mounts outlive the layer cache).
+        first_release_build(store, project, tier, base, peer)
+        current_build(store, build, project)
+        cold, cold_first_release, image_ids = [], [], []
+        for _ in range(2):  # interleaved, so neither gets a quieter machine
+            store.clear()
+            cold_first_release.append(first_release_build(store, project, tier, base, peer))
+            store.clear()
+            elapsed, image_id = current_build(store, build, project)
+            cold.append(elapsed)
+            image_ids.append(image_id)
         first = layers(store, image, len(base_manifest))
         sizes = venv_sizes(store, image)
 
@@ -264,6 +294,8 @@ def bench_tier(
             empty_venv=sizes["empty"],
             host_packages=host_packages(project, tier, work),
             cold=cold,
+            cold_first_release=cold_first_release,
+            image_ids=image_ids,
             rebuild=statistics.median(samples),
             rebuilds=samples,
             deps_reused=reused,
@@ -305,8 +337,9 @@ def main() -> None:
         package = project.name.replace("-", "_")
         run([str(BIN / "nox"), "-s", "lock"], cwd=project)
         run([str(BIN / "nox"), "-s", "build"], cwd=project)  # warm the wheel session's venv
+        peer = first_release_dockerfile(work, project.name, "dev")
         for tier in tiers:
-            results.append(bench_tier(project, package, tier, base, arguments.runs, work))
+            results.append(bench_tier(project, package, tier, base, arguments.runs, work, peer))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -318,10 +351,24 @@ def main() -> None:
         f"(stand-in for python:{PYTHON_VERSION}-slim), MB = 10^6 bytes\n"
     )
     print(
-        "| tier | image MB | base MB | tier packages MB | overhead MB (target <= 15) "
-        "| cold build s | source-only rebuild s | rebuild / cold | deps layer reused |"
+        "| tier | cold build s, first release (pip) | cold build s, today (uv) "
+        "| today / first release (hunter target <= 0.6) | image IDs of two cold builds "
+        "| reproducible |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        peer, ours = statistics.median(r.cold_first_release), statistics.median(r.cold)
+        same = "yes" if len(set(r.image_ids)) == 1 else "NO"
+        print(
+            f"| {r.tier} | {peer:.1f} | {ours:.1f} | {ours / peer:.2f}x "
+            f"| {' '.join(i[:12] for i in r.image_ids)} | {same} |"
+        )
+    print()
+    print(
+        "| tier | image MB | base MB | tier packages MB | overhead MB (target <= 15) "
+        "| source-only rebuild s | rebuild / cold | deps layer reused |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         overhead = r.image.total - r.base - r.packages
         verdict = "" if overhead <= OVERHEAD_TARGET_MB * MB else " (not met)"
@@ -330,10 +377,11 @@ def main() -> None:
             if r.deps_reused and r.app_changed
             else ("no" if not r.deps_reused else "yes, but the app layer did not change")
         )
+        cold = statistics.median(r.cold)
         print(
             f"| {r.tier} | {megabytes(r.image.total)} | {megabytes(r.base)} "
-            f"| {megabytes(r.packages)} | {megabytes(overhead)}{verdict} | {r.cold:.1f} "
-            f"| {r.rebuild:.1f} | {r.rebuild / r.cold:.2f}x | {reused} |"
+            f"| {megabytes(r.packages)} | {megabytes(overhead)}{verdict} "
+            f"| {r.rebuild:.1f} | {r.rebuild / cold:.2f}x | {reused} |"
         )
     print("\nwhere the overhead goes (layer tars, uncompressed; tier packages measured twice):\n")
     print(
@@ -349,14 +397,22 @@ def main() -> None:
             f"| {megabytes(s['venv'] - r.venv_files)} | {megabytes(r.host_packages)} |"
         )
     print(
-        "\ncold: `invoke build` (lock check, wheel, image) into a private empty store with an "
-        "empty pip cache mount;\nrebuild: median of "
+        "\ncold: median of two builds each, interleaved, into a private store whose layer "
+        "cache was removed, download caches warm;\ntoday = `invoke build` (lock check, wheel, "
+        "image), first release = `nox -s build` + bench/first-release.Dockerfile;\n"
+        "rebuild: median of "
         f"{arguments.runs} `invoke build` runs after editing src/<package>/cli.py; "
         "deps layer reused = the base, user and /opt/venv layer digests did not change "
         "while the app layer did."
     )
     for r in results:
-        print(f"  {r.tier} rebuilds: {', '.join(f'{s:.1f}' for s in r.rebuilds)} s")
+        print(
+            f"  {r.tier}: cold today {', '.join(f'{s:.1f}' for s in r.cold)} s, "
+            f"first release {', '.join(f'{s:.1f}' for s in r.cold_first_release)} s, "
+            f"rebuilds {', '.join(f'{s:.1f}' for s in r.rebuilds)} s"
+        )
+        for image_id in r.image_ids:
+            print(f"  {r.tier} cold build image ID {image_id}")
 
 
 if __name__ == "__main__":

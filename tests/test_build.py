@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,33 @@ def test_smoke_test_runs_the_app_from_a_tier_lock(project: Path) -> None:
     assert "--require-hashes -r" in result.stderr and "hunter.txt" in result.stderr
     assert '"status": "ok"' in result.stdout + result.stderr
     assert "image checks skipped" in result.stderr
+    assert re.search(
+        r"exactly requirements/hunter.txt: \d+ distributions, every file matches its RECORD",
+        result.stderr,
+    )
+
+
+def test_venv_smoke_test_names_a_changed_file_and_an_extra_distribution(project: Path) -> None:
+    if not (project / "dist").is_dir():
+        assert run_in(project, "nox", "-s", "build").returncode == 0
+    first = run_in(project, "nox", "-s", "smoke-test", "--", "--tier", "sniper")
+    assert first.returncode == 0, first.stderr
+    site = next((project / ".nox" / "smoke-test" / "lib").glob("python3.*/site-packages"))
+    with (site / "structlog" / "__init__.py").open("a") as module:
+        module.write("print('changed')\n")
+    extra = site / "evilpkg-1.0.dist-info"
+    extra.mkdir()
+    (extra / "METADATA").write_text("Metadata-Version: 2.1\nName: evilpkg\nVersion: 1.0\n")
+    # -R reuses the venv and installs nothing, so the check sees it as left.
+    result = run_in(project, "nox", "-R", "-s", "smoke-test", "--", "--tier", "sniper")
+    assert result.returncode != 0
+    assert "venv of sniper: structlog: structlog/__init__.py does not match its RECORD hash" in (
+        result.stderr
+    )
+    assert (
+        "venv of sniper: extra distribution evilpkg 1.0: requirements/sniper.txt does not name it"
+        in result.stderr
+    )
 
 
 def test_smoke_test_of_an_unknown_tier(project: Path) -> None:

@@ -1,4 +1,4 @@
-"""Unit tests of the image tooling: engine choice, build command, secrets, base image pins,
+{% raw %}"""Unit tests of the image tooling: engine choice, build command, secrets, base image pins,
 and the smoke test's comparison with the lock (no container engine needed)."""
 
 import json
@@ -190,21 +190,11 @@ def test_refresh_pins_each_base_with_the_engines_digest(tmp_path: Path) -> None:
 
     def engine(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
         calls.append(list(argv))
-        return subprocess.CompletedProcess(argv, 0, DIGEST + "\n", "")
+        return subprocess.CompletedProcess(argv, 0, json.dumps({"FromImageDigest": DIGEST}), "")
 
     pins = refresh_base_pins(project, ["base", "dev"], "buildah", {}, pull=False, run=engine)
     assert pins == {"python:3.11-slim": f"python:3.11-slim@{DIGEST}"}
-    assert calls == [
-        [
-            "buildah",
-            "inspect",
-            "--type",
-            "image",
-            "--format",
-            "{{.FromImageDigest}}",
-            "python:3.11-slim",
-        ]
-    ]
+    assert calls == [["buildah", "inspect", "--type", "image", "python:3.11-slim"]]
     assert read_base_pins(tmp_path) == pins
 
 
@@ -293,3 +283,4 @@ def test_inventory_reports_this_environment(tmp_path: Path) -> None:
     names = {dist["name"].lower() for dist in found["distributions"]}
     assert "pytest" in names
     assert not [p for p in found["record_problems"] if p["distribution"].lower() == "pytest"]
+{% endraw %}

@@ -222,17 +222,24 @@ def write_uv_requirements(project: Project) -> Path:
 # --- reproducible image IDs -----------------------------------------------------------
 
 
-def image_id(engine: str, image: str, env: Mapping[str, str], run: Runner = run_captured) -> str:
+def image_facts(engine: str, image: str, env: Mapping[str, str], run: Runner) -> dict[str, Any]:
+    """The engine's JSON description of a local image."""
     prefix = engine_prefix(engine, env)
-    if engine == "docker":
-        result = run([*prefix, "image", "inspect", "--format", "{{.Id}}", image])
+    if engine == "buildah":
+        result = run([*prefix, "inspect", "--type", "image", image])
     else:
-        result = run([*prefix, "inspect", "--type", "image", "--format", "{{.FromImageID}}", image])
-    if engine == "podman" and result.returncode != 0:
-        result = run([*prefix, "image", "inspect", "--format", "{{.Id}}", image])
+        result = run([*prefix, "image", "inspect", image])
     if result.returncode != 0:
-        raise ImageError(f"image {image} not found by {engine}: {result.stderr.strip()}")
-    return result.stdout.strip().removeprefix("sha256:")
+        raise ImageError(f"{engine} has no image {image}: {result.stderr.strip()[-200:]}")
+    data = json.loads(result.stdout)
+    facts: dict[str, Any] = data[0] if isinstance(data, list) else data
+    return facts
+
+
+def image_id(engine: str, image: str, env: Mapping[str, str], run: Runner = run_captured) -> str:
+    facts = image_facts(engine, image, env, run)
+    found = facts.get("FromImageID") or facts.get("Id") or ""
+    return str(found).removeprefix("sha256:")
 
 
 def reproducible_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -395,16 +402,13 @@ def resolve_digest(
                 f"{engine} cannot pull {reference} ({detail}); "
                 "use --local to pin the copy this machine already has"
             )
-    if engine == "docker":
-        result = run([*prefix, "image", "inspect", "--format", "{{json .RepoDigests}}", reference])
-        digests = json.loads(result.stdout) if result.returncode == 0 else []
-        digest = digests[0].rpartition("@")[2] if digests else ""
-    else:
-        inspect_argv = ["inspect", "--type", "image", "--format", "{{.FromImageDigest}}"]
-        if engine == "podman":
-            inspect_argv = ["image", "inspect", "--format", "{{.Digest}}"]
-        result = run([*prefix, *inspect_argv, reference])
-        digest = result.stdout.strip() if result.returncode == 0 else ""
+    try:
+        facts = image_facts(engine, reference, env, run)
+    except ImageError:
+        facts = {}
+    digest = str(facts.get("FromImageDigest") or facts.get("Digest") or "")
+    if not digest and facts.get("RepoDigests"):  # docker
+        digest = str(facts["RepoDigests"][0]).rpartition("@")[2]
     if not digest.startswith("sha256:"):
         raise ImageError(f"{engine} has no image {reference} with a digest: pull it first")
     return f"{reference}@{digest}"
