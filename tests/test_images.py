@@ -7,10 +7,17 @@ as a secret, with a marker line so the test can prove it left no trace.
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import http.server
 import os
 import re
 import shutil
 import subprocess
+import threading
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -390,3 +397,82 @@ def test_a_tampered_image_fails_the_smoke_test(built: Path) -> None:
         f"{NAME}:sniper: structlog: structlog/__init__.py does not match its RECORD hash" in lines
     )
     assert "--version" not in lines  # the lock check comes first and names what changed
+
+
+def variant_wheel(folder: Path, build: str) -> Path:
+    """A tiny wheel accel 1.0+<build> whose module says which build it is."""
+    name = f"accel-1.0+{build}"
+    files = {
+        "accel/__init__.py": f'BUILD = "{build}"\n',
+        f"{name}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: accel\nVersion: 1.0+{build}\n",
+        f"{name}.dist-info/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [
+        f"{path},sha256="
+        + base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        + f",{len(text.encode())}"
+        for path, text in files.items()
+    ]
+    files[f"{name}.dist-info/RECORD"] = "\n".join([*record, f"{name}.dist-info/RECORD,,"]) + "\n"
+    wheel = folder / f"accel-1.0+{build}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), text)
+    return wheel
+
+
+@pytest.fixture
+def loopback_index(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A PEP 503 index on 127.0.0.1 serving accel 1.0+cpu: (its URL, the wheel)."""
+    root = tmp_path / "index"
+    package = root / "simple" / "accel"
+    package.mkdir(parents=True)
+    wheel = variant_wheel(package, "cpu")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    (package / "index.html").write_text(
+        f'<a href="{wheel.name.replace("+", "%2B")}#sha256={digest}">{wheel.name}</a>\n'
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple", wheel
+    finally:
+        server.shutdown()
+
+
+def test_the_image_installs_the_build_its_lock_names_from_the_locks_index(
+    built: Path, tmp_path: Path, loopback_index: tuple[str, Path], ca_bundle: Path
+) -> None:
+    """A variant tier: its lock's own --extra-index-url line, read by uv in the build."""
+    url, wheel = loopback_index
+    project = tmp_path / "variant"
+    shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox"))
+    lock = project / "requirements" / "sniper.txt"
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    lines = lock.read_text().splitlines(keepends=True)
+    header = 0
+    while lines[header].startswith("#"):
+        header += 1
+    lines[header:header] = [
+        f"--extra-index-url {url}\n",
+        f"accel==1.0+cpu \\\n    --hash=sha256:{digest}\n    # via -r requirements/sniper.in\n",
+    ]
+    lock.write_text("".join(lines))
+    image = f"localhost/{NAME}:variant"
+    result = containers.build_image(
+        project,
+        image,
+        build_args={"PYTHON_VERSION": "3.11", "TIER": "sniper", "BASE_IMAGE": BASE},
+        secrets={"ca": str(ca_bundle)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    shown = containers.run_in_image(
+        image, ["/opt/venv/bin/python", "-c", "import accel; print(accel.BUILD)"]
+    )
+    assert shown.stdout.strip() == "cpu", shown.stderr
+    smoke = run(project, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", image)
+    assert smoke.returncode == 0, smoke.stderr[-2000:]
+    assert "exactly requirements/sniper.txt" in smoke.stderr
