@@ -121,6 +121,7 @@ class Kind:
     """A setting's type: `check` raises SettingsError, or returns the tier names it saw."""
 
     expected = "a value"
+    plural = "values"
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         raise NotImplementedError
@@ -128,6 +129,7 @@ class Kind:
 
 class Boolean(Kind):
     expected = "true or false"
+    plural = "booleans"
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if not isinstance(value, bool):
@@ -138,6 +140,7 @@ class Boolean(Kind):
 
 class PositiveInt(Kind):
     expected = "a positive whole number"
+    plural = "positive whole numbers"
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -149,6 +152,7 @@ class Choice(Kind):
     def __init__(self, *choices: str) -> None:
         self.choices = choices
         self.expected = "one of " + ", ".join(f'"{choice}"' for choice in choices)
+        self.plural = "values among " + ", ".join(f'"{choice}"' for choice in choices)
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if value not in self.choices:
@@ -159,6 +163,7 @@ class Choice(Kind):
 
 class Name(Kind):
     expected = "a name of lowercase letters and digits separated by '-' or '_'"
+    plural = "names of lowercase letters and digits separated by '-' or '_'"
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
@@ -169,6 +174,7 @@ class Name(Kind):
 
 class Tier(Name):
     expected = "a tier name (the name of a requirements/<tier>.in)"
+    plural = "tier names"
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         super().check(value, key)
@@ -179,6 +185,7 @@ class Url(Kind):
     """An index URL; credentials are refused, since every lock would record them."""
 
     expected = "a URL (https://...)"
+    plural = "URLs"
 
     def __init__(self, environment: str = "") -> None:
         self.environment = environment
@@ -209,6 +216,7 @@ class Url(Kind):
 
 class ImageReference(Kind):
     expected = "an image reference like python:3.12-slim or registry.example/python@sha256:..."
+    plural = "image references"
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if not isinstance(value, str):
@@ -221,7 +229,8 @@ class ImageReference(Kind):
 class ListOf(Kind):
     def __init__(self, item: Kind, expected: str = "") -> None:
         self.item = item
-        self.expected = expected or f"a list of {item.expected}"
+        self.expected = expected or f"a list of {item.plural}"
+        self.plural = "lists"
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if not isinstance(value, list):
@@ -239,6 +248,7 @@ class MapOf(Kind):
         self.value = value
         self.keys = keys
         self.expected = expected or f"a table of {keys.expected} = {value.expected}"
+        self.plural = "tables"
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if not isinstance(value, dict):
@@ -262,6 +272,7 @@ class Table(Kind):
     """A table with fixed keys; unknown keys are refused with a suggestion."""
 
     expected = "a table"
+    plural = "tables"
 
     def __init__(self, fields: Mapping[str, Setting]) -> None:
         self.fields = fields
@@ -305,9 +316,7 @@ SETTINGS: dict[str, Setting] = {
         'index-url = "https://pypi.example.com/simple"',
     ),
     "extra-index-urls": Setting(
-        ListOf(
-            Url("UV_EXTRA_INDEX_URL and PIP_EXTRA_INDEX_URL in the environment"), "a list of URLs"
-        ),
+        ListOf(Url("UV_EXTRA_INDEX_URL and PIP_EXTRA_INDEX_URL in the environment")),
         "extra indexes (e.g. PyTorch's CPU or CUDA wheels); recorded in every lock",
         'extra-index-urls = ["https://download.pytorch.org/whl/cpu"]',
         [],
