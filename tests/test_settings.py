@@ -77,6 +77,10 @@ def write(name: str, content: bytes) -> Change:
     return change
 
 
+def delete(name: str) -> Change:
+    return lambda project: (project / name).unlink()
+
+
 def append_to_pyproject(content: bytes) -> Change:
     def change(project: Path) -> None:
         pyproject = project / "pyproject.toml"
@@ -124,7 +128,14 @@ BAD_INPUTS = {
     "dev-tier names no tier": (
         settings('[tool.lockstep]\ndev-tier = "tools"\n'),
         "error: pyproject.toml: [tool.lockstep] dev-tier names tier 'tools', which has no "
-        "requirements/tools.in; tiers: base, dev, hunter, sniper, strategist",
+        "requirements/tools.in; remove it or add requirements/tools.in "
+        "(tiers: base, dev, hunter, sniper, strategist)",
+    ),
+    "a budget for a removed tier": (
+        delete("requirements/sniper.in"),
+        "error: pyproject.toml: [tool.lockstep.image-budget-mb] sniper names tier 'sniper', "
+        "which has no requirements/sniper.in; remove it or add requirements/sniper.in "
+        "(tiers: base, dev, hunter, strategist)",
     ),
     "a password in the index URL": (
         settings(

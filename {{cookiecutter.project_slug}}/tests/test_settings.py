@@ -137,8 +137,8 @@ def test_defaults_come_from_the_schema(tmp_path: Path) -> None:
         ),
         (
             "[tool.lockstep.image-budget-mb]\ngpu = 250\n",
-            "[tool.lockstep] image-budget-mb key names tier 'gpu', which has no "
-            "requirements/gpu.in; tiers: base, dev",
+            "[tool.lockstep.image-budget-mb] gpu names tier 'gpu', which has no "
+            "requirements/gpu.in; remove it or add requirements/gpu.in (tiers: base, dev)",
         ),
         (
             '[tool.lockstep]\ndev-tier = "devv"\n',
@@ -247,8 +247,8 @@ def test_an_extended_schema_reports_tier_names_from_nested_values() -> None:
     assert [(str(use.key), use.tier) for use in uses] == [
         ("[tool.lockstep.solve-groups] cuda item 1", "base"),
         ("[tool.lockstep.solve-groups] cuda item 2", "gpu"),
-        ("[tool.lockstep] base-images key", "gpu"),
-        ("[tool.lockstep] base-images key", "base"),
+        ("[tool.lockstep.base-images] gpu", "gpu"),
+        ("[tool.lockstep.base-images] base", "base"),
     ]
     with pytest.raises(SettingsError, match=r"cuda item 2 names tier 'gpu', which has no"):
         settings.check_tiers(uses, {"base", "dev"})

@@ -255,7 +255,8 @@ class MapOf(Kind):
             raise key.wrong(self.expected, shown(value))
         uses = []
         for name, item in value.items():
-            uses += self.keys.check(name, Key(key.table, key.name, key.example, f"{key} key"))
+            as_key = Key(key.table, key.name, key.example, f"{key} key")
+            uses += [TierUse(key.child(name), use.tier) for use in self.keys.check(name, as_key)]
             uses += self.value.check(item, key.child(name))
         return uses
 
@@ -359,8 +360,13 @@ def check_tiers(uses: list[TierUse], tiers: set[str]) -> None:
     """Every tier named in the settings must have a requirements/<tier>.in."""
     for use in uses:
         if use.tier not in tiers:
+            known = ", ".join(sorted(tiers))
             close = difflib.get_close_matches(use.tier, sorted(tiers), n=1)
-            advice = f"did you mean {close[0]}?" if close else f"tiers: {', '.join(sorted(tiers))}"
+            advice = (
+                f"did you mean {close[0]}?"
+                if close
+                else f"remove it or add requirements/{use.tier}.in (tiers: {known})"
+            )
             raise SettingsError(
                 f"pyproject.toml: {use.key} names tier {use.tier!r}, which has no "
                 f"requirements/{use.tier}.in; {advice}"
