@@ -109,6 +109,10 @@ def test_defaults_come_from_the_schema(tmp_path: Path) -> None:
             "safety-required",
         ),
         (
+            '[tool.lockstep]\n"two\\nlines" = 1\n',
+            '[tool.lockstep] "two\\nlines" is not a setting; known settings: audit-min-severity, ',
+        ),
+        (
             '[tool]\nlockstep = "dev"\n',
             "[tool.lockstep] must be a table, got a string",
         ),

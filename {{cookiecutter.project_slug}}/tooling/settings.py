@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,8 +51,13 @@ class SettingsError(ToolingError):
     pass
 
 
+def quoted(text: str) -> str:
+    """A string as TOML would write it, control characters escaped: always one line."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def toml_key(name: str) -> str:
-    return name if BARE_KEY.fullmatch(name) else '"' + name.replace('"', '\\"') + '"'
+    return name if BARE_KEY.fullmatch(name) else quoted(name)
 
 
 def describe(value: object) -> str:
@@ -133,7 +139,8 @@ class Boolean(Kind):
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if not isinstance(value, bool):
-            got = f'a string ("{value}")' if value in ("true", "false") else shown(value)
+            spelled = isinstance(value, str) and value in ("true", "false")
+            got = f"a string ({quoted(str(value))})" if spelled else shown(value)
             raise key.wrong(self.expected, got)
         return []
 
@@ -156,7 +163,7 @@ class Choice(Kind):
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if value not in self.choices:
-            got = f'"{value}"' if isinstance(value, str) and len(value) <= 40 else shown(value)
+            got = quoted(value) if isinstance(value, str) and len(value) <= 40 else shown(value)
             raise key.wrong(self.expected, got)
         return []
 
@@ -167,7 +174,7 @@ class Name(Kind):
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
-            got = f'"{value}"' if isinstance(value, str) and len(value) <= 40 else shown(value)
+            got = quoted(value) if isinstance(value, str) and len(value) <= 40 else shown(value)
             raise key.wrong(self.expected, got)
         return []
 
