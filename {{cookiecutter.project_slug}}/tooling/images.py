@@ -314,11 +314,6 @@ def default_base_image(project: Project) -> str:
 def tier_base_image(project: Project, tier: str) -> str:
     """The tier's base image as written: [tool.lockstep] base-images, else python:<version>-slim."""
     named = project.settings.get("base-images", {})
-    if not isinstance(named, dict):
-        raise ImageError(
-            "[tool.lockstep] base-images must be a table of tier = image, "
-            'e.g. base-images = { gpu-worker = "nvidia/cuda:12.1.0-runtime-ubuntu22.04" }'
-        )
     return str(named.get(tier) or default_base_image(project))
 
 
