@@ -105,8 +105,13 @@ def test_defaults_come_from_the_schema(tmp_path: Path) -> None:
         (
             "[tool.lockstep]\ncolour = true\n",
             "[tool.lockstep] colour is not a setting; known settings: audit-min-severity, "
-            "dev-tier, extra-index-urls, image-budget-mb, index-url, require-exact-pins, "
-            "safety-required",
+            "base-images, dev-tier, extra-index-urls, image-budget-mb, index-url, "
+            "require-exact-pins, safety-required",
+        ),
+        (
+            '[tool.lockstep.base-images]\nsniper = "not an image!"\n',
+            "[tool.lockstep.base-images] sniper must be an image reference like python:3.12-slim "
+            "or registry.example/python@sha256:..., got a string that is not one",
         ),
         (
             '[tool.lockstep]\n"two\\nlines" = 1\n',
