@@ -71,8 +71,11 @@ def test_venv_smoke_test_names_a_changed_file_and_an_extra_distribution(project:
     first = run_in(project, "nox", "-s", "smoke-test", "--", "--tier", "sniper")
     assert first.returncode == 0, first.stderr
     site = next((project / ".nox" / "smoke-test" / "lib").glob("python3.*/site-packages"))
-    with (site / "structlog" / "__init__.py").open("a") as module:
-        module.write("print('changed')\n")
+    # A new file, not an edit in place: uv hard-links installed files to its cache.
+    module = site / "structlog" / "__init__.py"
+    text = module.read_text()
+    module.unlink()
+    module.write_text(text + "print('changed')\n")
     extra = site / "evilpkg-1.0.dist-info"
     extra.mkdir()
     (extra / "METADATA").write_text("Metadata-Version: 2.1\nName: evilpkg\nVersion: 1.0\n")
