@@ -449,17 +449,7 @@ def test_the_image_installs_the_build_its_lock_names_from_the_locks_index(
     url, wheel = loopback_index
     project = tmp_path / "variant"
     shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox"))
-    lock = project / "requirements" / "sniper.txt"
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    lines = lock.read_text().splitlines(keepends=True)
-    header = 0
-    while lines[header].startswith("#"):
-        header += 1
-    lines[header:header] = [
-        f"--extra-index-url {url}\n",
-        f"accel==1.0+cpu \\\n    --hash=sha256:{digest}\n    # via -r requirements/sniper.in\n",
-    ]
-    lock.write_text("".join(lines))
+    add_accel_pin(project / "requirements" / "sniper.txt", wheel, f"--extra-index-url {url}")
     image = f"localhost/{NAME}:variant"
     result = containers.build_image(
         project,
@@ -476,3 +466,45 @@ def test_the_image_installs_the_build_its_lock_names_from_the_locks_index(
     smoke = run(project, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", image)
     assert smoke.returncode == 0, smoke.stderr[-2000:]
     assert "exactly requirements/sniper.txt" in smoke.stderr
+
+
+def add_accel_pin(lock: Path, wheel: Path, index_line: str | None) -> None:
+    """Pin accel==1.0+cpu (and optionally an index line) in a lock, after its header."""
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    lines = lock.read_text().splitlines(keepends=True)
+    header = 0
+    while lines[header].startswith("#"):
+        header += 1
+    lines[header:header] = [
+        *([f"{index_line}\n"] if index_line else []),
+        f"accel==1.0+cpu \\\n    --hash=sha256:{digest}\n    # via -r requirements/sniper.in\n",
+    ]
+    lock.write_text("".join(lines))
+
+
+def test_a_pip_conf_secret_reaches_uv_and_no_layer(
+    built: Path, tmp_path: Path, loopback_index: tuple[str, Path], ca_bundle: Path
+) -> None:
+    """uv ignores pip.conf: the build translates the pipconf secret's index settings for it."""
+    url, wheel = loopback_index
+    project = tmp_path / "private-index"
+    shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox"))
+    add_accel_pin(project / "requirements" / "sniper.txt", wheel, index_line=None)
+    password = "pw-5f1c2a-never-in-a-layer"
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nextra-index-url = {url.replace('://', f'://ci:{password}@')}\n")
+    image = f"localhost/{NAME}:private-index"
+    result = containers.build_image(
+        project,
+        image,
+        build_args={"PYTHON_VERSION": "3.11", "TIER": "sniper", "BASE_IMAGE": BASE},
+        secrets={"ca": str(ca_bundle), "pipconf": str(conf)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    shown = containers.run_in_image(
+        image, ["/opt/venv/bin/python", "-c", "import accel; print(accel.BUILD)"]
+    )
+    assert shown.stdout.strip() == "cpu", shown.stderr
+    assert image_blobs_holding(image, password.encode(), tmp_path) == []
+    assert password not in result.stdout + result.stderr
