@@ -61,12 +61,16 @@ def image_exists(image: str) -> bool:
     return buildah("inspect", "--type", "image", image, check=False).returncode == 0
 
 
+def base_image_name(python_version: str) -> str:
+    return f"{BASE_REPOSITORY}:{python_version}-pip"
+
+
 def ensure_base_image(python_version: str = "3.11") -> str:
     """Build (once) a local stand-in for ``python:<version>-slim`` and return its name.
 
     Safe to call from several pytest-xdist workers: the first builds, the others wait.
     """
-    image = f"{BASE_REPOSITORY}:{python_version}"
+    image = base_image_name(python_version)
     suite = DEBIAN_SUITES[python_version]
     lock_path = Path(tempfile.gettempdir()) / "lockstep-test-base.lock"
     with lock_path.open("w") as lock:
@@ -79,7 +83,8 @@ def ensure_base_image(python_version: str = "3.11") -> str:
                 [
                     "mmdebstrap",
                     "--variant=minbase",
-                    "--include=python3,python3-venv,ca-certificates",
+                    # pip too, as python:X.Y-slim has it: the image build uses it for uv.
+                    "--include=python3,python3-venv,python3-pip,ca-certificates",
                     *(f"--dpkgopt=path-exclude={pattern}" for pattern in _DPKG_EXCLUDES),
                     suite,
                     str(rootfs),

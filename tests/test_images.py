@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
 MARKER = "# lockstep-test-secret-marker-5f1c2a"
 NAME = "image-check"  # its own image names, apart from other tests' and benchmarks'
-BASE = "localhost/lockstep-test-base:3.11"
+BASE = containers.base_image_name("3.11")
 # Secret-looking files at every depth; none may reach any image.
 PLANTED = (
     "deploy/.env",
@@ -161,7 +161,7 @@ def test_image_is_non_root_health_checked_and_clean(built: Path) -> None:
             "import shutil, os, numpy, pydantic; "
             "print([t for t in ('gcc', 'cc', 'make', 'uv', 'pip') if shutil.which(t)]);"
             "print(os.path.exists('/opt/venv/bin/pip'), os.path.exists('/root/.cache'),"
-            " os.path.exists('/run/secrets/ca'), os.path.exists('/opt/uv'),"
+            " os.path.exists('/run/secrets/ca'), os.path.exists('/opt/uv') or os.path.exists('/opt/pip'),"
             " os.path.exists('/tmp/requirements.txt'))",
         ],
     )
