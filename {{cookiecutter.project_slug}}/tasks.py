@@ -66,16 +66,22 @@ def lint(c: Context) -> None:
         "check": "only check that every lock is current (no network)",
         "upgrade": "upgrade every package",
         "upgrade-package": "upgrade this package in every tier (repeatable)",
+        "report": "also write what moved, per tier, as Markdown to this file",
     },
 )
 def lock_(
-    c: Context, check: bool = False, upgrade: bool = False, upgrade_package: list[str] | None = None
+    c: Context,
+    check: bool = False,
+    upgrade: bool = False,
+    upgrade_package: list[str] | None = None,
+    report: str | None = None,
 ) -> None:
     """Lock every tier with hashes, or check the locks."""
     argv = ["--check"] if check else []
     argv += ["--upgrade"] if upgrade else []
     for name in upgrade_package or []:
         argv += ["--upgrade-package", name]
+    argv += ["--report", report] if report else []
     with one_line_errors():
         lock.main(load_project(), argv)
 
