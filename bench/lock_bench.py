@@ -1,6 +1,6 @@
 """Benchmark the generated project's lock against its peers, in one run.
 
-Usage: python bench/lock_bench.py [--runs N]   (inside the template's .venv)
+Usage: python bench/lock_bench.py [--runs N] [--only-noop]   (inside the template's .venv)
 
 Bakes a project, gives it a realistic tier set (a few dozen packages with
 heavy ones such as pandas, scipy and boto3), warms every tool's cache once,
@@ -69,11 +69,83 @@ def timed(runs: int, prepare: Callable[[], None], action: Callable[[], object]) 
     return statistics.median(samples)
 
 
+def peers(
+    arguments: argparse.Namespace, project: Path, ins: list[str], reset: Callable[[], None]
+) -> tuple[float, float, float, float | None]:
+    """Full locks: ours, one bare union compile, pip-compile-multi, pip-tools (optional)."""
+    runs = arguments.runs
+    python = sys.executable
+    uv = str(BIN / "uv")
+    ours = timed(runs, reset, lambda: run([python, "-c", LOCK_IN_PROCESS], project))
+    union = timed(
+        runs,
+        reset,
+        lambda: run(
+            [
+                uv,
+                "pip",
+                "compile",
+                *ins,
+                "--universal",
+                "--python-version",
+                "3.11",
+                "--generate-hashes",
+                "--quiet",
+                "-o",
+                "requirements/union.txt",
+            ],
+            project,
+        ),
+    )
+    hashes = [arg for name in TIERS for arg in ("-g", name)]
+    multi = timed(
+        runs,
+        reset,
+        lambda: run(
+            [
+                str(BIN / "pip-compile-multi"),
+                "--uv",
+                "--autoresolve",
+                "--python-version",
+                "3.11",
+                "-d",
+                "requirements",
+                *hashes,
+            ],
+            project,
+        ),
+    )
+
+    def pip_tools() -> None:
+        for name in TIERS:  # parents first, each constrained by nothing but its own -r
+            run(
+                [
+                    str(BIN / "pip-compile"),
+                    "--quiet",
+                    "--generate-hashes",
+                    "--strip-extras",
+                    f"requirements/{name}.in",
+                    "-o",
+                    f"requirements/{name}.txt",
+                ],
+                project,
+            )
+
+    plain = timed(1, reset, pip_tools) if arguments.with_pip_tools else None
+
+    return ours, union, multi, plain
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--with-pip-tools", action="store_true", help="also time pip-compile (minutes)"
+    )
+    parser.add_argument(
+        "--only-noop",
+        action="store_true",
+        help="time only the no-op lock and the drift check (after one real lock)",
     )
     arguments = parser.parse_args()
     runs = arguments.runs
@@ -85,67 +157,14 @@ def main() -> None:
             (requirements / f"{name}.in").write_text(text)
         ins = [f"requirements/{name}.in" for name in sorted(TIERS)]
         python = sys.executable
-        uv = str(BIN / "uv")
 
         def reset() -> None:
             clean(requirements)
 
-        ours = timed(runs, reset, lambda: run([python, "-c", LOCK_IN_PROCESS], project))
-        union = timed(
-            runs,
-            reset,
-            lambda: run(
-                [
-                    uv,
-                    "pip",
-                    "compile",
-                    *ins,
-                    "--universal",
-                    "--python-version",
-                    "3.11",
-                    "--generate-hashes",
-                    "--quiet",
-                    "-o",
-                    "requirements/union.txt",
-                ],
-                project,
-            ),
-        )
-        hashes = [arg for name in TIERS for arg in ("-g", name)]
-        multi = timed(
-            runs,
-            reset,
-            lambda: run(
-                [
-                    str(BIN / "pip-compile-multi"),
-                    "--uv",
-                    "--autoresolve",
-                    "--python-version",
-                    "3.11",
-                    "-d",
-                    "requirements",
-                    *hashes,
-                ],
-                project,
-            ),
-        )
-
-        def pip_tools() -> None:
-            for name in TIERS:  # parents first, each constrained by nothing but its own -r
-                run(
-                    [
-                        str(BIN / "pip-compile"),
-                        "--quiet",
-                        "--generate-hashes",
-                        "--strip-extras",
-                        f"requirements/{name}.in",
-                        "-o",
-                        f"requirements/{name}.txt",
-                    ],
-                    project,
-                )
-
-        plain = timed(1, reset, pip_tools) if arguments.with_pip_tools else None
+        ours = multi = union = 0.0
+        plain = None
+        if not arguments.only_noop:
+            ours, union, multi, plain = peers(arguments, project, ins, reset)
 
         reset()
         run([python, "-c", LOCK_IN_PROCESS], project)
@@ -165,6 +184,11 @@ def main() -> None:
     print(f"lock benchmark: 5 tiers, {packages} locked packages, median of {runs} warm runs\n")
     print("| measurement | seconds | ratio | target |")
     print("|---|---|---|---|")
+    if arguments.only_noop:
+        print(f"| no-op `nox -s lock` (with nox start-up) | {noop:.3f} | | <= 0.3 s |")
+        print(f"| `nox --list` alone (nox start-up) | {nox_alone:.3f} | | |")
+        print(f"| drift check alone (`lock.check`) | {check:.4f} | | <= 0.05 s |")
+        return
     print(f"| full hashed lock of all tiers (ours) | {ours:.2f} | 1.00 | |")
     print(
         f"| pip-compile-multi --uv --autoresolve, hashes | {multi:.2f} | "
