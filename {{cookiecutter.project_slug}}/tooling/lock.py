@@ -44,7 +44,7 @@ from packaging.version import InvalidVersion, Version
 
 from tooling import ToolingError, lockfile
 from tooling.lockfile import LockFile, Pin
-from tooling.project import Project, python_version_problems
+from tooling.project import Project, python_version_problems, python_version_rewrites
 from tooling.tiers import Tier, ancestors, logical_lines, read_text, read_tiers
 
 FORMAT = "2"
@@ -763,7 +763,7 @@ def lock(
     missing = [name for name in upgrade_packages if canonicalize_name(name) not in locked]
     if missing:
         raise LockError(f"--upgrade-package {', '.join(missing)}: not locked in any tier")
-    files = {union_path: union_text}
+    files = {union_path: union_text, **python_version_rewrites(project)}
     for name in inputs.tiers:
         files[project.requirements_dir / f"{name}.txt"] = derive_tier(project, inputs, name, union)
     orphans = generated_orphans(project, inputs)
