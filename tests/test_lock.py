@@ -167,7 +167,7 @@ def test_missing_and_orphan_locks_fail_the_check(project: Path) -> None:
     result = run(project, "nox", "-s", "lock", "--", "--check")
     assert result.returncode == 1
     assert "sniper: requirements/sniper.txt is missing" in result.stderr
-    assert "old: requirements/old.txt is a lock of a tier that has no old.in" in result.stderr
+    assert "old: requirements/old.txt is left over: requirements/old.in is gone" in result.stderr
     assert "notes" not in result.stderr
 
 

@@ -41,10 +41,12 @@ def load_project() -> project.Project:
 
 @task(name="tiers")
 def show_tiers(c: Context) -> None:
-    """Show the requirement tiers and what each one includes."""
+    """Show the requirement tiers, what each one includes and its solve group."""
+    the_project = load_project()
     with one_line_errors():
-        graph = tiers.read_tiers(load_project().requirements_dir)
-    print("\n".join(tiers.describe(graph)))
+        graph = tiers.read_tiers(the_project.requirements_dir)
+        groups = tiers.solve_groups(graph, the_project.settings.get("solve-groups", {}))
+    print("\n".join(tiers.describe(graph, groups)))
 
 
 @task

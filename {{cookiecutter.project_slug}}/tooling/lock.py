@@ -32,8 +32,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -45,7 +46,16 @@ from packaging.version import InvalidVersion, Version
 from tooling import ToolingError, lockfile
 from tooling.lockfile import LockFile, Pin
 from tooling.project import Project, python_version_problems, python_version_rewrites
-from tooling.tiers import Tier, ancestors, logical_lines, read_text, read_tiers
+from tooling.tiers import (
+    DEFAULT_GROUP,
+    SolveGroup,
+    Tier,
+    ancestors,
+    logical_lines,
+    read_text,
+    read_tiers,
+    solve_groups,
+)
 
 FORMAT = "2"
 UNION = "_union"
@@ -55,6 +65,7 @@ INPUT_LINE = re.compile(r"^#   (\S+) sha256:([0-9a-f]{64})$")
 BODY_LINE = re.compile(r"^# body sha256:([0-9a-f]{64})")
 USER_INFO = re.compile(r"(?<=://)[^/@\s]+@")
 UV_CONFIG_FILES = ("pyproject.toml", "uv.toml")
+SHARED_CONSTRAINTS = "shared-pins.txt"  # in the snapshot: pins other groups own
 
 Runner = Callable[[Sequence[str], Path], subprocess.CompletedProcess[str]]
 
@@ -245,10 +256,15 @@ def tier_packages(pins: Sequence[Pin], origins: set[str]) -> set[str]:
     return selected
 
 
+def tier_origins(inputs: Inputs, name: str) -> set[str]:
+    """The `-r file` origins in a union that mean "this tier's closure asked for it"."""
+    return {f"-r {inputs.relative(inputs.tiers[m].path)}" for m in ancestors(inputs.tiers, name)}
+
+
 def derive_tier(project: Project, inputs: Inputs, name: str, union: LockFile) -> str:
     """A tier's lock from the parsed union: what its `.in` closure needs, and nothing else."""
     members = ancestors(inputs.tiers, name)
-    origins = {f"-r {inputs.relative(inputs.tiers[member].path)}" for member in members}
+    origins = tier_origins(inputs, name)
     constrained_by = {
         f"-c {inputs.relative(c)}" for member in members for c in inputs.tiers[member].constraints
     }
@@ -268,13 +284,21 @@ def derive_tier(project: Project, inputs: Inputs, name: str, union: LockFile) ->
     return "\n".join(lines) + "\n"
 
 
-def render_union(project: Project, inputs: Inputs, pins: Sequence[Pin]) -> str:
-    body = index_lines(project, inputs, inputs.tiers)
+def union_title(group: SolveGroup) -> str:
+    if group.name == DEFAULT_GROUP:
+        return f"requirements/{group.union}.txt: every tier resolved at once."
+    return (
+        f"requirements/{group.union}.txt: solve group {group.name} "
+        f"({', '.join(group.members)} and their parents) resolved at once."
+    )
+
+
+def render_union(project: Project, inputs: Inputs, group: SolveGroup, pins: Sequence[Pin]) -> str:
+    body = index_lines(project, inputs, group.members)
     for pin in pins:
         body += render_pin(pin, lambda origin: True)
     body_text = "\n".join(body) + "\n"
-    title = "requirements/_union.txt: every tier resolved at once."
-    lines = header(project, inputs, title, inputs.files(inputs.tiers))
+    lines = header(project, inputs, union_title(group), inputs.files(group.members))
     lines.append(f"# body sha256:{sha256(body_text)} (of every line below)")
     return "\n".join(lines) + "\n" + body_text
 
@@ -298,58 +322,75 @@ def run_uv(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([find_uv(), *argv], cwd=cwd, capture_output=True, text=True, check=False)
 
 
-def explain_failure(stderr: str, inputs: Inputs) -> str:
-    """One line from uv's error, naming the input line(s) whose requirement it mentions."""
+def uv_reason(stderr: str) -> str:
     parts = []
     for line in redacted(stderr).splitlines():
         line = line.strip()
         for prefix in ("error:", "cause:", "Caused by:", "hint:"):
             if line.startswith(prefix):
                 parts.append(line.removeprefix(prefix).strip().rstrip("."))
-    reason = ": ".join(parts) or redacted(stderr).strip() or "uv failed without a message"
+    return ": ".join(parts) or redacted(stderr).strip() or "uv failed without a message"
+
+
+def mentions(name: str, text: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE) is not None
+
+
+def explain_failure(stderr: str, inputs: Inputs, names: Iterable[str]) -> str:
+    """One line from uv's error, naming the input line(s) whose requirement it mentions."""
+    reason = uv_reason(stderr)
     named: dict[str, None] = {}
-    for tier in inputs.tiers.values():
+    for name in names:
+        tier = inputs.tiers[name]
         for number, requirement in tier.requirements:
-            if re.search(rf"(?<![\w-]){re.escape(requirement.name)}(?![\w-])", reason, re.I):
+            if mentions(requirement.name, reason):
                 line = dict(logical_lines(tier.text)).get(number, requirement.name)
                 named[f"{inputs.relative(tier.path)} ({line})"] = None
     where = f" {', '.join(named)}" if named else ""
     return f"cannot lock{where}: {reason}"
 
 
-def snapshot(project: Project, inputs: Inputs, folder: Path) -> None:
+def snapshot(project: Project, inputs: Inputs, files: Iterable[str], folder: Path) -> None:
     """The inputs as read in this run, same layout, for uv to resolve from."""
-    for relative, text in inputs.texts.items():
+    for relative in files:
         target = folder / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        target.write_text(inputs.texts[relative], encoding="utf-8")
     for name in UV_CONFIG_FILES:  # uv's own settings ([tool.uv.pip], uv.toml) still apply
         if (project.root / name).is_file():
             shutil.copyfile(project.root / name, folder / name)
 
 
-def resolve_union(
+@dataclass(frozen=True)
+class Shared:
+    """A pin a group must take from the group that owns the tier it comes from."""
+
+    pin: Pin
+    tier: str
+    owner: str
+
+
+def resolve_group(
     project: Project,
     inputs: Inputs,
+    group: SolveGroup,
     workdir: Path,
     seed: str | None,
+    shared: Sequence[Shared],
     upgrade: bool,
     upgrade_packages: Sequence[str],
     run: Runner,
 ) -> list[Pin]:
-    """Resolve all tiers at once from a snapshot of the inputs; return the pins."""
+    """Resolve one group's tiers at once from a snapshot of the inputs; return the pins."""
     tree = workdir / "inputs"
-    snapshot(project, inputs, tree)
+    snapshot(project, inputs, inputs.files(group.members), tree)
     output = workdir / "union.txt"
     if seed is not None and not upgrade:
         output.write_text(seed, encoding="utf-8")
     argv = [
         "pip",
         "compile",
-        *(
-            inputs.relative(tier.path)
-            for tier in sorted(inputs.tiers.values(), key=lambda t: t.name)
-        ),
+        *(inputs.relative(inputs.tiers[name].path) for name in sorted(group.members)),
         *compile_options(project),
         "--generate-hashes",
         "--no-header",
@@ -357,6 +398,14 @@ def resolve_union(
         "--output-file",
         str(output),
     ]
+    if shared:
+        constraints = [
+            f"{item.pin.name}=={item.pin.version}"
+            + (f" ; {item.pin.marker}" if item.pin.marker else "")
+            for item in shared
+        ]
+        (tree / SHARED_CONSTRAINTS).write_text("\n".join(unique(constraints)) + "\n")
+        argv += ["--constraint", SHARED_CONSTRAINTS]
     if upgrade:
         argv.append("--upgrade")
     for package in upgrade_packages:
@@ -372,8 +421,17 @@ def resolve_union(
             name = f"signal {-result.returncode}"
         raise LockError(f"uv was interrupted ({name}): no lock was changed")
     if result.returncode != 0:
-        raise LockError(explain_failure(result.stderr, inputs))
-    return list(lockfile.parse(output.read_text(encoding="utf-8"), "uv's resolution").pins)
+        reason = uv_reason(result.stderr)
+        for item in shared:
+            if mentions(item.pin.name, reason):
+                raise LockError(
+                    f"solve group {group.name} cannot use {item.pin.name} {item.pin.version}, "
+                    f"which group {item.owner} pins for the shared tier {item.tier}: {reason}"
+                )
+        raise LockError(explain_failure(result.stderr, inputs, group.closure))
+    pins = lockfile.parse(output.read_text(encoding="utf-8"), "uv's resolution").pins
+    own = f"-c {SHARED_CONSTRAINTS}"
+    return [replace(pin, via=tuple(v for v in pin.via if v != own)) for pin in pins]
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -630,9 +688,9 @@ def unpinned_direct_requirements(inputs: Inputs) -> list[str]:
     return problems
 
 
-def generated_orphans(project: Project, inputs: Inputs) -> list[Path]:
-    """Locks we wrote whose tier is gone (a hand-written .txt is never touched)."""
-    keep = {*inputs.tiers, UNION}
+def generated_orphans(project: Project, inputs: Inputs, groups: Sequence[SolveGroup]) -> list[Path]:
+    """Locks we wrote whose tier or group is gone (a hand-written .txt is never touched)."""
+    keep = {*inputs.tiers, *(group.union for group in groups)}
     constraints = inputs.constraint_files()
     orphans = []
     for path in sorted(project.requirements_dir.glob("*.txt")):
@@ -648,6 +706,12 @@ def generated_orphans(project: Project, inputs: Inputs) -> list[Path]:
     return orphans
 
 
+def orphan_reason(path: Path) -> str:
+    if path.stem.startswith("_union-"):
+        return f"solve group {path.stem.removeprefix('_union-')} is gone"
+    return f"requirements/{path.stem}.in is gone"
+
+
 def read_lock(path: Path) -> str | None:
     try:
         return path.read_bytes().decode("utf-8")
@@ -657,26 +721,52 @@ def read_lock(path: Path) -> str | None:
         return ""  # unreadable: stale, and re-derived by the next lock
 
 
+def project_groups(project: Project, inputs: Inputs) -> list[SolveGroup]:
+    return solve_groups(inputs.tiers, project.settings.get("solve-groups", {}))
+
+
+def union_label(group: SolveGroup) -> str:
+    return group.union.removeprefix("_")
+
+
 def check(project: Project) -> list[str]:
     """Every reason the locks are not current, one line each, grouped by tier. No network."""
     inputs = read_inputs(project)
+    groups = project_groups(project, inputs)
+    owner_of = {tier: group for group in groups for tier in group.members}
     problems: list[str] = []
-    union_name = f"requirements/{UNION}.txt"
-    union_text = read_lock(project.requirements_dir / f"{UNION}.txt")
-    union: LockFile | None = None
-    if union_text is None:
-        problems.append(f"union: {union_name} is missing")
-    else:
-        reasons = stale_reasons(project, inputs, union_name, union_text, inputs.files(inputs.tiers))
+    unions: dict[str, LockFile] = {}
+    for group in groups:
+        label, union_name = union_label(group), f"requirements/{group.union}.txt"
+        union_text = read_lock(project.requirements_dir / f"{group.union}.txt")
+        if union_text is None:
+            problems.append(f"{label}: {union_name} is missing")
+            continue
+        files = inputs.files(group.members)
+        reasons = stale_reasons(project, inputs, union_name, union_text, files)
         damage = union_damage(union_text)
         if damage:
             reasons.append(f"{union_name} {damage}")
-        problems += [f"union: {reason}" for reason in reasons]
+        problems += [f"{label}: {reason}" for reason in reasons]
         if not reasons:
             try:
-                union = lockfile.parse(union_text, union_name)
+                unions[group.name] = lockfile.parse(union_text, union_name)
             except lockfile.LockFileError as error:
-                problems.append(f"union: {error}")
+                problems.append(f"{label}: {error}")
+    pins = {name: list(union.pins) for name, union in unions.items()}
+    for group in groups:
+        if group.name not in pins:
+            continue
+        lines = {pin.lines for pin in pins[group.name]}
+        differing: dict[str, Shared] = {}
+        for item in shared_pins(inputs, group, owner_of, pins):
+            if item.pin.lines not in lines:
+                differing.setdefault(item.pin.name, item)
+        for item in differing.values():
+            problems.append(
+                f"{union_label(group)}: {item.pin.name} {item.pin.version} of the shared tier "
+                f"{item.tier} is not locked as solve group {item.owner} locks it"
+            )
     for name in inputs.tiers:
         lock_name = f"requirements/{name}.txt"
         text = read_lock(project.requirements_dir / f"{name}.txt")
@@ -691,13 +781,14 @@ def check(project: Project) -> list[str]:
         else:
             reasons += pin_problems(lock_name, parsed.pins)
             reasons += unmet_requirements(project, inputs, name, parsed.pins)
+        union = unions.get(owner_of[name].name)
         if not reasons and union is not None and text != derive_tier(project, inputs, name, union):
             reasons.append(f"{lock_name} does not match the union (edited by hand?)")
         problems += [f"{name}: {reason}" for reason in reasons]
-    for orphan in generated_orphans(project, inputs):
+    for orphan in generated_orphans(project, inputs, groups):
+        label = orphan.stem.removeprefix("_")
         problems.append(
-            f"{orphan.stem}: {shown(orphan)} is a lock of a tier that has no {orphan.stem}.in; "
-            "`nox -s lock` deletes it"
+            f"{label}: {shown(orphan)} is left over: {orphan_reason(orphan)}; `nox -s lock` deletes it"
         )
     problems += [f"python: {problem}" for problem in python_version_problems(project)]
     if project.settings.get("require-exact-pins", False):
@@ -717,6 +808,86 @@ def advice(problems: Sequence[str]) -> str:
 # --- the lock command -----------------------------------------------------------------------
 
 
+def shared_pins(
+    inputs: Inputs,
+    group: SolveGroup,
+    owner_of: Mapping[str, SolveGroup],
+    pins: Mapping[str, Sequence[Pin]],
+) -> list[Shared]:
+    """The pins of every tier in the group's closure that another group owns, as it locked them."""
+    items = []
+    for tier in group.closure:
+        owner = owner_of[tier].name
+        if owner == group.name or owner not in pins:
+            continue
+        selected = tier_packages(pins[owner], tier_origins(inputs, tier))
+        items += [Shared(pin, tier, owner) for pin in pins[owner] if pin.name in selected]
+    return items
+
+
+def versions_of(pins: Iterable[Pin], name: str) -> set[str]:
+    return {pin.version for pin in pins if pin.name == name}
+
+
+def disagrees(group_pins: Sequence[Pin], shared: Sequence[Shared]) -> bool:
+    return any(
+        versions_of(group_pins, item.pin.name)
+        != versions_of((s.pin for s in shared), item.pin.name)
+        for item in shared
+    )
+
+
+def adopt(group_pins: Sequence[Pin], shared: Sequence[Shared]) -> list[Pin]:
+    """The group's pins with every shared package exactly as its owner locked it (hashes too)."""
+    owned: dict[str, list[Pin]] = {}
+    for item in shared:
+        if item.pin not in owned.setdefault(item.pin.name, []):
+            owned[item.pin.name].append(item.pin)
+    adopted: list[Pin] = []
+    for pin in group_pins:
+        if pin.name not in owned:
+            adopted.append(pin)
+        elif not any(p.name == pin.name for p in adopted):
+            adopted += [replace(p, via=pin.via) for p in owned[pin.name]]
+    return adopted
+
+
+def resolve_groups(
+    project: Project,
+    inputs: Inputs,
+    jobs: Sequence[tuple[SolveGroup, str | None, list[Shared]]],
+    workdir: Path,
+    upgrade: bool,
+    upgrade_packages: Sequence[str],
+    run: Runner,
+) -> dict[str, list[Pin]]:
+    """Resolve groups concurrently, one uv process each; the first failure is raised."""
+
+    def one(job: tuple[SolveGroup, str | None, list[Shared]]) -> list[Pin]:
+        group, seed, shared = job
+        folder = workdir / f"group-{group.name}-{secrets.token_hex(2)}"
+        return resolve_group(
+            project, inputs, group, folder, seed, shared, upgrade, upgrade_packages, run
+        )
+
+    if len(jobs) == 1:
+        return {jobs[0][0].name: one(jobs[0])}
+    try:
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            futures = [(job[0].name, pool.submit(one, job)) for job in jobs]
+            results, failures = {}, []
+            for name, future in futures:
+                try:
+                    results[name] = future.result()
+                except LockError as failure:
+                    failures.append(failure)
+    except KeyboardInterrupt:
+        raise LockError("uv was interrupted: no lock was changed") from None
+    if failures:
+        raise failures[0]
+    return results
+
+
 @dataclass
 class LockResult:
     resolved: bool
@@ -732,41 +903,86 @@ def lock(
     upgrade_packages: Sequence[str] = (),
     run: Runner = run_uv,
 ) -> LockResult:
-    """Bring every tier lock up to date; resolve only when an input changed."""
+    """Bring every lock up to date; resolve only the solve groups whose inputs changed."""
     inputs = read_inputs(project)
-    union_path = project.requirements_dir / f"{UNION}.txt"
-    union_name = f"requirements/{UNION}.txt"
+    groups = project_groups(project, inputs)
+    owner_of = {tier: group for group in groups for tier in group.members}
     notes: list[str] = []
-    union_text = read_lock(union_path)
-    damage = union_damage(union_text) if union_text is not None else "is missing"
-    stale = union_text is not None and bool(
-        stale_reasons(project, inputs, union_name, union_text, inputs.files(inputs.tiers))
-    )
-    if damage and union_text is not None:
-        notes.append(f"{union_name} {damage}: resolving again instead of deriving tiers from it")
-    resolve = bool(damage or stale or upgrade or upgrade_packages)
-    if resolve:
-        with tempfile.TemporaryDirectory(prefix="lock-") as workdir:
-            pins = resolve_union(
-                project,
-                inputs,
-                Path(workdir),
-                None if damage else union_text,
-                upgrade,
-                upgrade_packages,
-                run,
+    texts: dict[str, str] = {}
+    seeds: dict[str, str | None] = {}
+    pins: dict[str, list[Pin]] = {}
+    todo: list[SolveGroup] = []
+    for group in groups:
+        union_name = f"requirements/{group.union}.txt"
+        text = read_lock(project.requirements_dir / f"{group.union}.txt")
+        damage = union_damage(text) if text is not None else "is missing"
+        if damage and text is not None:
+            notes.append(
+                f"{union_name} {damage}: resolving again instead of deriving tiers from it"
             )
-        union_text = render_union(project, inputs, pins)
-    assert union_text is not None
-    union = lockfile.parse(union_text, union_name)
-    locked = {pin.name for pin in union.pins}
+        seeds[group.name] = None if damage else text
+        group_inputs = inputs.files(group.members)
+        if (
+            text is None
+            or damage
+            or upgrade
+            or upgrade_packages
+            or stale_reasons(project, inputs, union_name, text, group_inputs)
+        ):
+            todo.append(group)
+        else:
+            texts[group.name] = text
+            pins[group.name] = list(lockfile.parse(text, union_name).pins)
+    resolved: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="lock-") as workdir:
+        for _ in range(len(groups) + 1):
+            if todo:
+                pending = {group.name for group in todo}
+                settled = {name: found for name, found in pins.items() if name not in pending}
+                jobs = [
+                    (group, seeds[group.name], shared_pins(inputs, group, owner_of, settled))
+                    for group in todo
+                ]
+                pins.update(
+                    resolve_groups(
+                        project, inputs, jobs, Path(workdir), upgrade, upgrade_packages, run
+                    )
+                )
+                resolved |= pending
+            todo = [
+                group
+                for group in groups
+                if disagrees(pins[group.name], shared_pins(inputs, group, owner_of, pins))
+            ]
+            if not todo:
+                break
+        else:
+            names = ", ".join(group.name for group in todo)
+            raise LockError(
+                f"solve groups {names} keep moving each other's shared pins: each includes a "
+                "tier of another; put those tiers in one group"
+            )
+    for _ in groups:  # owners first, however deep the chain of shared tiers
+        for group in groups:
+            pins[group.name] = adopt(pins[group.name], shared_pins(inputs, group, owner_of, pins))
+    locked = {pin.name for found in pins.values() for pin in found}
     missing = [name for name in upgrade_packages if canonicalize_name(name) not in locked]
     if missing:
         raise LockError(f"--upgrade-package {', '.join(missing)}: not locked in any tier")
-    files = {union_path: union_text, **python_version_rewrites(project)}
+    files = dict(python_version_rewrites(project))
+    unions: dict[str, LockFile] = {}
+    for group in groups:
+        path = project.requirements_dir / f"{group.union}.txt"
+        kept = texts.get(group.name)
+        if kept is not None and list(lockfile.parse(kept, path.name).pins) == pins[group.name]:
+            files[path] = kept
+        else:
+            files[path] = render_union(project, inputs, group, pins[group.name])
+        unions[group.name] = LockFile((), (), tuple(pins[group.name]))
     for name in inputs.tiers:
+        union = unions[owner_of[name].name]
         files[project.requirements_dir / f"{name}.txt"] = derive_tier(project, inputs, name, union)
-    orphans = generated_orphans(project, inputs)
+    orphans = generated_orphans(project, inputs, groups)
     before = {path: current_text(path) for path in files}
     written = write_all(files, remove=orphans)
     changes = Changes(tiers=list(inputs.tiers))
@@ -778,7 +994,9 @@ def lock(
             if moved:
                 changes.per_tier[name] = moved
     removed = [path for path in orphans if path in written]
-    return LockResult(resolve, [p for p in written if p not in removed], removed, notes, changes)
+    return LockResult(
+        bool(resolved), [p for p in written if p not in removed], removed, notes, changes
+    )
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -828,7 +1046,7 @@ def main(
     for path in result.written:
         log(f"wrote {path.relative_to(project.root).as_posix()}")
     for path in result.removed:
-        log(f"deleted {shown(path)}: requirements/{path.stem}.in is gone")
+        log(f"deleted {shown(path)}: {orphan_reason(path)}")
     if result.resolved and not result.written:
         log("resolved again: every lock already matched")
     for line in result.changes.lines():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import graphlib
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +22,11 @@ from tooling import ToolingError
 SAFE_NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 INCLUDE = re.compile(r"^(?:-r|--requirement)(?:\s+|=)(\S+)$")
 CONSTRAINT = re.compile(r"^(?:-c|--constraint)(?:\s+|=)(\S+)$")
-INDEX = re.compile(r"^(-i|--index-url|--extra-index-url)(?:\s+|=)(\S+)$")
+INDEX = re.compile(r"^(-i|--index-url|--extra-index-url|-f|--find-links)(?:\s+|=)(\S+)$")
+DEFAULT_GROUP = "default"
 SUPPORTED = (
     "a tier lists packages from an index by name, exact (name==1.2) or ranged (name>=1.2), "
-    "plus -r parent.in, -c constraints-file, --index-url and --extra-index-url"
+    "plus -r parent.in, -c constraints-file, --index-url, --extra-index-url and --find-links URL"
 )
 
 
@@ -128,7 +130,12 @@ def read_tier(path: Path, root: Path | None = None) -> Tier:
         elif constraint := CONSTRAINT.match(line):
             constraints.append(constraint_path(path, constraint.group(1), root, where))
         elif index := INDEX.match(line):
-            option = "--index-url" if index.group(1) == "-i" else index.group(1)
+            option = {"-i": "--index-url", "-f": "--find-links"}.get(index.group(1), index.group(1))
+            if not re.match(r"https?://", index.group(2)):
+                raise TierError(
+                    f"{where}: {option} {index.group(2)} is not an http(s) URL; a lock must "
+                    "install the same way on every machine"
+                )
             index_lines.append(f"{option} {index.group(2)}")
         elif line.startswith(("-e", "--editable")):
             raise TierError(f"{where}: editable {line!r} cannot be locked with hashes; {SUPPORTED}")
@@ -203,9 +210,54 @@ def ancestors(tiers: dict[str, Tier], name: str) -> list[str]:
     return list(seen)
 
 
-def describe(tiers: dict[str, Tier]) -> list[str]:
-    """One line per tier: 'name <- parent, parent'."""
-    return [
-        f"{name} <- {', '.join(tier.parents)}" if tier.parents else f"{name} (root)"
-        for name, tier in tiers.items()
-    ]
+@dataclass(frozen=True)
+class SolveGroup:
+    """Tiers resolved together: its members and their ancestors form one union."""
+
+    name: str
+    members: tuple[str, ...]  # the tiers it locks, parents first
+    closure: tuple[str, ...]  # members and every ancestor, parents first
+
+    @property
+    def union(self) -> str:
+        """The stem of its union lock: _union for the default group, _union-<name> otherwise."""
+        return "_union" if self.name == DEFAULT_GROUP else f"_union-{self.name}"
+
+
+def solve_groups(tiers: dict[str, Tier], declared: Mapping[str, Sequence[str]]) -> list[SolveGroup]:
+    """The default group (every tier not listed) first, then the declared ones in order."""
+    owner: dict[str, str] = {}
+    for group, names in declared.items():
+        where = f"pyproject.toml: [tool.lockstep.solve-groups] {group}"
+        if group == DEFAULT_GROUP:
+            raise TierError(f"{where}: the name {DEFAULT_GROUP!r} is the group of unlisted tiers")
+        if not names:
+            raise TierError(f"{where} is empty: list at least one tier or remove the group")
+        for name in names:
+            if name not in tiers:
+                raise TierError(f"{where} names tier {name!r}, which has no requirements/{name}.in")
+            if name in owner:
+                raise TierError(f"{where}: tier {name!r} is already in solve group {owner[name]}")
+            owner[name] = group
+    groups = []
+    for group in [DEFAULT_GROUP, *declared]:
+        members = tuple(name for name in tiers if owner.get(name, DEFAULT_GROUP) == group)
+        if members:
+            closure = {ancestor for name in members for ancestor in ancestors(tiers, name)}
+            groups.append(
+                SolveGroup(group, members, tuple(name for name in tiers if name in closure))
+            )
+    return groups
+
+
+def describe(tiers: dict[str, Tier], groups: Sequence[SolveGroup] = ()) -> list[str]:
+    """One line per tier: 'name <- parent, parent', and its solve group when there are several."""
+    group_of = {name: group.name for group in groups for name in group.members}
+    several = len(groups) > 1
+    lines = []
+    for name, tier in tiers.items():
+        line = f"{name} <- {', '.join(tier.parents)}" if tier.parents else f"{name} (root)"
+        if several:
+            line += f"  [solve group {group_of.get(name, DEFAULT_GROUP)}]"
+        lines.append(line)
+    return lines
