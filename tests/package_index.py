@@ -22,6 +22,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name
 
@@ -135,7 +136,7 @@ class PackageIndex:
         return header == f"Basic {expected}"
 
     def find(self, path: str) -> tuple[bytes, str] | None:
-        parts = [part for part in path.split("/") if part]
+        parts = [unquote(part) for part in path.split("/") if part]
         if len(parts) == 3 and parts[1] == "files":
             index, _, filename = parts
             for wheels in self.wheels.get(index, {}).values():
