@@ -143,19 +143,32 @@ def test_the_shared_base_is_byte_identical_in_every_lock(project: Path) -> None:
     assert digest("mirror") not in "".join(written.values())
 
 
-def test_a_group_that_moves_a_shared_pin_is_resolved_again_within_it(project: Path) -> None:
-    bodies = dict(BODIES)
-    bodies["cuda"] = BODIES["cuda"].replace("structlog==24.1.0", "structlog==25.1.0")
-
-    def honour_constraints(group: str, argv: Sequence[str], cwd: Path) -> None:
-        if group == "cuda" and "--constraint" in argv:
-            uv.bodies["cuda"] = BODIES["cuda"]
-
-    uv = GroupUv(bodies, during=honour_constraints)
+def test_the_default_group_resolves_first_and_constrains_the_others(project: Path) -> None:
+    uv = GroupUv()
     lock.lock(load(project), run=uv)
-    cuda_calls = [shared for group, _, shared in uv.calls if group == "cuda"]
-    assert cuda_calls == ["", "structlog==24.1.0\n"]
-    assert "structlog==24.1.0" in locks(project)["gpu-worker.txt"]
+    assert uv.calls[0][0] == "default"
+    assert sorted((group, shared) for group, _, shared in uv.calls[1:]) == [
+        ("cpu", "structlog==24.1.0\n"),
+        ("cuda", "structlog==24.1.0\n"),
+    ]
+
+
+def test_groups_follow_when_the_default_group_moves_a_shared_pin(project: Path) -> None:
+    lock.lock(load(project), run=GroupUv())
+    (project / "requirements" / "dev.in").write_text("-r backend.in\npytest\nstructlog>=25\n")
+    bodies = {
+        group: body.replace("structlog==24.1.0", "structlog==25.1.0")
+        for group, body in BODIES.items()
+    }
+    uv = GroupUv(bodies)
+    logged: list[str] = []
+    lock.main(load(project), [], log=logged.append, run=uv)
+    assert (uv.calls[0][0], uv.calls[0][2]) == ("default", "")
+    assert sorted((group, shared) for group, _, shared in uv.calls[1:]) == [
+        ("cpu", "structlog==25.1.0\n"),
+        ("cuda", "structlog==25.1.0\n"),
+    ]
+    assert "structlog 24.1.0 → 25.1.0 (base, backend, cpu-worker, gpu-worker, dev)" in logged
     assert lock.check(load(project)) == []
 
 
@@ -214,10 +227,11 @@ def test_only_the_stale_group_resolves_and_the_check_names_only_its_tiers(
 
 
 def test_stale_groups_resolve_concurrently(project: Path) -> None:
-    together = threading.Barrier(3, timeout=10)
+    together = threading.Barrier(2, timeout=10)
 
     def wait_for_the_others(group: str, argv: Sequence[str], cwd: Path) -> None:
-        together.wait()  # breaks (and fails the lock) unless all three uv runs overlap
+        if group != "default":  # it runs first; then cpu and cuda must overlap
+            together.wait()  # breaks (and fails the lock) unless both uv runs overlap
 
     lock.lock(load(project), run=GroupUv(during=wait_for_the_others))
     assert lock.check(load(project)) == []

@@ -936,23 +936,32 @@ def lock(
     resolved: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="lock-") as workdir:
         for _ in range(len(groups) + 1):
-            if todo:
-                pending = {group.name for group in todo}
+            # A group waits for the groups owning its shared tiers: their pins constrain it.
+            pending = {group.name for group in todo}
+            ready = [
+                group
+                for group in todo
+                if not {owner_of[tier].name for tier in group.closure} & (pending - {group.name})
+            ]
+            if ready:
                 settled = {name: found for name, found in pins.items() if name not in pending}
                 jobs = [
                     (group, seeds[group.name], shared_pins(inputs, group, owner_of, settled))
-                    for group in todo
+                    for group in ready
                 ]
                 pins.update(
                     resolve_groups(
                         project, inputs, jobs, Path(workdir), upgrade, upgrade_packages, run
                     )
                 )
-                resolved |= pending
-            todo = [
+                resolved |= {group.name for group in ready}
+            waiting = [group for group in todo if group not in ready]
+            todo = waiting + [
                 group
                 for group in groups
-                if disagrees(pins[group.name], shared_pins(inputs, group, owner_of, pins))
+                if group not in waiting
+                and group.name in pins
+                and disagrees(pins[group.name], shared_pins(inputs, group, owner_of, pins))
             ]
             if not todo:
                 break
