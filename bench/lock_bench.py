@@ -13,6 +13,7 @@ union of all tiers.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
@@ -56,8 +57,12 @@ CHECK_IN_PROCESS = (
 )
 
 
+# Warm means warm bytecode too, as on a user's machine (some CI images turn it off).
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run(command: list[str], cwd: Path) -> str:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, env=ENV)
     if result.returncode != 0:
         raise SystemExit(f"benchmark step failed: {' '.join(command)}\n{result.stderr[-2000:]}")
     return result.stdout
@@ -245,6 +250,8 @@ def tiers_rows(arguments: argparse.Namespace, work: Path) -> list[str]:
     rows = []
     if not arguments.only_noop:
         ours, union, multi, plain = peers(arguments, project, ins, reset)
+        reset()
+        run([python, "-c", LOCK_IN_PROCESS], project)
         packages = sum(
             1
             for line in (requirements / "_union.txt").read_text().splitlines()
