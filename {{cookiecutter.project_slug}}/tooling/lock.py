@@ -707,6 +707,8 @@ def generated_orphans(project: Project, inputs: Inputs, groups: Sequence[SolveGr
 
 
 def orphan_reason(path: Path) -> str:
+    if path.stem == "_union":
+        return "every tier is in a solve group of its own now"
     if path.stem.startswith("_union-"):
         return f"solve group {path.stem.removeprefix('_union-')} is gone"
     return f"requirements/{path.stem}.in is gone"
