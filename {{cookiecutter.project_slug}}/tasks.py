@@ -82,7 +82,7 @@ def lock_(
 
 @task
 def audit(c: Context) -> None:
-    """Audit every lock with pip-audit, then safety (nox -s audit)."""
+    """Audit every pinned version of every lock with pip-audit, then safety (nox -s audit)."""
     c.run("nox -s audit", pty=sys.stdout.isatty())
 
 

@@ -28,30 +28,6 @@ from tooling.audit.service import SERVICES
 from tooling.audit.severity import LEVELS
 
 
-def settings_arguments(command: str, settings: Mapping[str, object]) -> list[str]:
-    """Options that carry the project's [tool.lockstep] settings to a subcommand."""
-    arguments = []
-    if command in ("pip-audit", "safety"):
-        days = allowlist.max_days_setting(dict(settings))
-        arguments += ["--allowlist-max-days", str(days)]
-    threshold = settings.get("audit-min-severity")
-    if command == "pip-audit" and threshold is not None:
-        if threshold not in LEVELS:
-            raise AuditError(
-                f"[tool.lockstep] audit-min-severity must be one of {', '.join(LEVELS)}, "
-                f"got {threshold!r}"
-            )
-        arguments += ["--min-severity", str(threshold)]
-    required = settings.get("safety-required", False)
-    if command == "safety":
-        if not isinstance(required, bool):
-            raise AuditError(
-                f"[tool.lockstep] safety-required must be true or false, got {required!r}"
-            )
-        arguments += ["--require"] if required else []
-    return arguments
-
-
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--requirements", type=Path, default=Path("requirements"), metavar="DIR")

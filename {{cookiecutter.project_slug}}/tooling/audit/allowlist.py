@@ -119,13 +119,3 @@ def _reject_duplicates(path: Path, entries: list[Allowance]) -> None:
         if key in seen:
             raise AuditError(f"{path}: {entry.label()} repeats {seen[key].label()}")
         seen[key] = entry
-
-
-def max_days_setting(settings: dict[str, object]) -> int:
-    """`audit-allowlist-max-days` from [tool.lockstep], validated."""
-    value = settings.get(SETTING, DEFAULT_MAX_DAYS)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise AuditError(
-            f"[tool.lockstep] {SETTING} must be a whole number of days (1 or more), got {value!r}"
-        )
-    return value
