@@ -28,6 +28,7 @@ from tooling.audit import (
     AuditError,
     Runner,
     allowlist,
+    clip,
     run_command,
 )
 from tooling.audit.allowlist import Allowance
@@ -193,11 +194,11 @@ def audit_locks(
     chosen = resolve_service(env, service, osv_url)
     outcomes = scan(pins, chosen, env=env, run=run, command=pip_audit, timeout=timeout)
     if pins and not any(outcome.checked for outcome in outcomes):
-        reasons = sorted({str(outcome.skipped) for outcome in outcomes})
+        first = next(outcome for outcome in outcomes if outcome.skipped)
         raise AuditError(
-            f"the {chosen.describe()} vulnerability service could check none of the "
-            f"{len(pins)} pinned versions ({'; '.join(reasons)[:200]}), so nothing was checked: "
-            "does it know this package index?",
+            f"{chosen.subject()} could check none of the {len(pins)} pinned versions "
+            f"(for {first.pin}: {clip(str(first.skipped), 120)}), so nothing was checked; "
+            "does it cover the index these packages come from?",
             EXIT_SERVICE,
         )
     findings, unchecked = findings_of(outcomes)

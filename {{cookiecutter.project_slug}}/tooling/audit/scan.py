@@ -153,8 +153,8 @@ def explain_failure(returncode: int, stderr: str, service: Service) -> AuditErro
         return AuditError(f"{problem}, so nothing was checked", EXIT_SERVICE)
     if _SERVICE_TROUBLE.search(stderr):
         return AuditError(
-            f"the {service.describe()} vulnerability service failed while pip-audit asked it, "
-            "so nothing was checked; it answers now, so try again",
+            f"{service.subject()} failed while pip-audit asked it, so nothing was checked; "
+            "it answers now, so try again",
             EXIT_SERVICE,
         )
     fatal = [m["message"].strip() for m in _FATAL.finditer(stderr)]

@@ -32,6 +32,11 @@ class Service:
     def describe(self) -> str:
         return f"{self.name} at {self.osv_url}" if self.osv_url else self.name
 
+    def subject(self) -> str:
+        """How messages name it: "the osv vulnerability service (https://...)"."""
+        where = f" ({self.osv_url})" if self.osv_url else ""
+        return f"the {self.name} vulnerability service{where}"
+
     @property
     def records_url(self) -> str | None:
         """Where OSV serves whole records: https://host/v1/query -> https://host/v1/vulns."""
