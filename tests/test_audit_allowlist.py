@@ -82,7 +82,9 @@ def test_malformed_entries_fail_naming_the_entry(tmp_path: Path, text: str, mess
 def test_the_expiry_limit_is_a_setting(tmp_path: Path) -> None:
     path = write(tmp_path / "a.toml", "[[ignore]]\nid='X-1'\nreason='r'\nexpires=2029-09-01\n")
     assert allowlist.load(path, today=TODAY, max_days=92)[0].id == "X-1"
-    with pytest.raises(audit.AuditError, match="more than 91 days ahead.*audit-allowlist-max-days"):
+    with pytest.raises(
+        audit.AuditError, match=r"more than 91 days ahead.*audit-allowlist-max-days"
+    ):
         allowlist.load(path, today=TODAY, max_days=91)
 
 
@@ -95,11 +97,15 @@ def test_the_expiry_limit_is_a_setting(tmp_path: Path) -> None:
             "pip-audit",
             ["--allowlist-max-days", "30", "--min-severity", "high"],
         ),
-        ({"audit-min-severity": "high", "safety-required": True}, "safety", [
-            "--allowlist-max-days",
-            "365",
-            "--require",
-        ]),
+        (
+            {"audit-min-severity": "high", "safety-required": True},
+            "safety",
+            [
+                "--allowlist-max-days",
+                "365",
+                "--require",
+            ],
+        ),
         ({"safety-required": True, "audit-min-severity": "low"}, "sbom", []),
     ],
 )
@@ -112,7 +118,10 @@ def test_settings_become_options_of_the_command_that_takes_them(
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"audit-allowlist-max-days": "forever"}, "audit-allowlist-max-days must be a whole number"),
+        (
+            {"audit-allowlist-max-days": "forever"},
+            "audit-allowlist-max-days must be a whole number",
+        ),
         ({"audit-allowlist-max-days": 0}, "audit-allowlist-max-days must be a whole number"),
         ({"audit-allowlist-max-days": True}, "audit-allowlist-max-days must be a whole number"),
         ({"audit-min-severity": "severe"}, "audit-min-severity must be one of low, medium"),

@@ -21,16 +21,35 @@ def audited(tmp_path: Path, runner: FakePipAudit, **options: Any) -> Any:
 
 def test_the_table_has_a_row_per_finding_and_per_unchecked_version(tmp_path: Path) -> None:
     runner = FakePipAudit(
-        {("jinja2", "2.10"): [vuln("PYSEC-2019-217", "CVE-2019-10906", "GHSA-462w-v97r-4m45", fix=["2.10.1"])]},
+        {
+            ("jinja2", "2.10"): [
+                vuln("PYSEC-2019-217", "CVE-2019-10906", "GHSA-462w-v97r-4m45", fix=["2.10.1"])
+            ]
+        },
         skipped={"colorama": "Dependency not found on PyPI", "requests": "no answer"},
     )
     table = report.render_table(audited(tmp_path, runner)).splitlines()
     assert table[0].split() == [
-        "package", "version", "tiers", "advisory", "(aliases)", "fixed", "in", "severity", "status"
+        "package",
+        "version",
+        "tiers",
+        "advisory",
+        "(aliases)",
+        "fixed",
+        "in",
+        "severity",
+        "status",
     ]
     assert table[1].split() == [
-        "jinja2", "2.10", "web", "PYSEC-2019-217", "(CVE-2019-10906,", "GHSA-462w-v97r-4m45)",
-        "2.10.1", "unknown", "FAIL",
+        "jinja2",
+        "2.10",
+        "web",
+        "PYSEC-2019-217",
+        "(CVE-2019-10906,",
+        "GHSA-462w-v97r-4m45)",
+        "2.10.1",
+        "unknown",
+        "FAIL",
     ]
     assert "colorama  0.4.6" in table[2] and "NOT CHECKED: Dependency not found on PyPI" in table[2]
     assert "requests  2.32.3" in table[3] and "base, web" in table[3]

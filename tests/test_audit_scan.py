@@ -56,9 +56,13 @@ def test_pip_audit_reads_pinned_versions_without_installing_or_stopping_early() 
 
 def test_a_report_for_another_version_does_not_count_as_checked() -> None:
     layer = pins("rsa==4.0")
-    outcome = scan.outcomes_of(layer, {"dependencies": [{"name": "rsa", "version": "4.9", "vulns": []}]})
+    outcome = scan.outcomes_of(
+        layer, {"dependencies": [{"name": "rsa", "version": "4.9", "vulns": []}]}
+    )
     assert outcome == [scan.Outcome(layer[0], skipped="pip-audit checked version 4.9")]
-    assert scan.outcomes_of(layer, {"dependencies": [{"name": "RSA", "version": "4.0.0"}]})[0].checked
+    assert scan.outcomes_of(layer, {"dependencies": [{"name": "RSA", "version": "4.0.0"}]})[
+        0
+    ].checked
 
 
 def test_service_trouble_that_has_passed_is_still_exit_3() -> None:
