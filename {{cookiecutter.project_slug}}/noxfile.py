@@ -21,9 +21,10 @@ nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lock_check", "lint", "tests"]
 
-# pip-audit, cvss and cyclonedx-bom, locked with hashes; safety gets its own
-# session because safety 2.3.5's pins clash with pip-audit's.
+# The supply-chain tools, locked with hashes: pip-audit, cvss and cyclonedx-bom;
+# safety 2.3.5 apart, because its pins clash with pip-audit's.
 AUDIT_TOOLS = ROOT / "requirements" / "tools" / "audit.txt"
+SAFETY_TOOLS = ROOT / "requirements" / "tools" / "safety.txt"
 
 try:
     PROJECT = project.load(ROOT)
@@ -107,6 +108,7 @@ def audit(session: nox.Session) -> None:
 def safety(session: nox.Session) -> None:
     """Second opinion from safety: SAFETY_API_KEY, or a local database (SAFETY_DB / -- --db DIR)."""
     arguments = [*audit_settings(session, "safety"), *session.posargs]
+    session.install("--require-hashes", "-r", str(SAFETY_TOOLS))
     plan = session.run("python", "-m", "tooling.audit", "safety", "--plan", *arguments, silent=True)
     requirement = str(plan or "").strip()
     if requirement:

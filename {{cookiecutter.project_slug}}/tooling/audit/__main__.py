@@ -62,7 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     second = commands.add_parser("safety", parents=[common, listed], help="second opinion")
     second.add_argument("--db", type=Path, help="local safety 2.3.5 database (default: $SAFETY_DB)")
     second.add_argument("--require", action="store_true", help="fail when safety cannot run")
-    second.add_argument("--plan", action="store_true", help="print the safety to install and stop")
+    second.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the safety to install beyond requirements/tools/safety.txt and stop",
+    )
     second.add_argument("--report", type=Path, default=Path("reports/safety.json"))
 
     sboms = commands.add_parser("sbom", parents=[common], help="CycloneDX SBOM per tier")
@@ -115,8 +119,8 @@ def _main_pip_audit(args: argparse.Namespace, found: dict[str, Path], env: dict[
 
 def _main_safety(args: argparse.Namespace, found: dict[str, Path], env: dict[str, str]) -> int:
     plan = safety.plan_safety(env, args.db)
-    if args.plan:
-        print(plan.requirement or "")
+    if args.plan:  # what to install beyond the locked offline safety
+        print(plan.requirement if plan.mode == "scan" else "")
         return EXIT_OK
     result = safety.run_safety(
         found,

@@ -48,7 +48,9 @@ def settings_arguments(command: str, settings: Mapping[str, object]) -> list[str
         arguments += ["--min-severity", str(threshold)]
     required = settings.get(SAFETY_REQUIRED, False)
     if not isinstance(required, bool):
-        raise AuditError(f"[tool.lockstep] {SAFETY_REQUIRED} must be true or false, got {required!r}")
+        raise AuditError(
+            f"[tool.lockstep] {SAFETY_REQUIRED} must be true or false, got {required!r}"
+        )
     if command == "safety" and required:
         arguments.append("--require")
     return arguments
