@@ -98,9 +98,9 @@ def audit(session: nox.Session) -> None:
     Options after -- (--service osv --osv-url URL, --min-severity high, --tier NAME)
     go to pip-audit only; safety runs next with none (`nox -s safety -- ...` for its own).
     """
+    arguments = [*audit_settings(session, "pip-audit"), *session.posargs]
     session.install("--require-hashes", "-r", str(AUDIT_TOOLS))
     session.notify("safety", posargs=[])
-    arguments = [*audit_settings(session, "pip-audit"), *session.posargs]
     session.run("python", "-m", "tooling.audit", "pip-audit", *arguments)
 
 

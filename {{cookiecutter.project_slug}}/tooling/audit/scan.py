@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 
 from tooling.audit import EXIT_FINDINGS, EXIT_SERVICE, AuditError, Runner, clip, run_command
 from tooling.audit.locks import PinnedVersion, input_layers, version_key
-from tooling.audit.service import Service, diagnose
+from tooling.audit.service import TIMEOUT, Service, diagnose
 
 MISSING = "missing from pip-audit's report"
 
@@ -94,7 +94,7 @@ def scan(
             completed = run(argv, env)
             report = _read_json(output)
             if report is None or completed.returncode not in (0, 1):
-                raise explain_failure(completed.returncode, completed.stderr, service)
+                raise explain_failure(completed.returncode, completed.stderr, service, timeout)
             outcomes += outcomes_of(layer, report)
     return outcomes
 
@@ -146,15 +146,17 @@ _SERVICE_TROUBLE = re.compile(
 _FATAL = re.compile(r"^ERROR:pip_audit\._cli:(?P<message>.*)$", re.MULTILINE)
 
 
-def explain_failure(returncode: int, stderr: str, service: Service) -> AuditError:
+def explain_failure(
+    returncode: int, stderr: str, service: Service, timeout: float | None = None
+) -> AuditError:
     """One line for a pip-audit run that gave no report: service trouble is exit 3."""
-    problem = diagnose(service)
+    problem = diagnose(service, timeout or TIMEOUT)
     if problem is not None:
         return AuditError(f"{problem}, so nothing was checked", EXIT_SERVICE)
     if _SERVICE_TROUBLE.search(stderr):
+        retry = "; it answers now, so try again" if service.can_be_probed else ""
         return AuditError(
-            f"{service.subject()} failed while pip-audit asked it, so nothing was checked; "
-            "it answers now, so try again",
+            f"{service.subject()} failed while pip-audit asked it, so nothing was checked{retry}",
             EXIT_SERVICE,
         )
     fatal = [m["message"].strip() for m in _FATAL.finditer(stderr)]

@@ -32,6 +32,11 @@ class Service:
     def describe(self) -> str:
         return f"{self.name} at {self.osv_url}" if self.osv_url else self.name
 
+    @property
+    def can_be_probed(self) -> bool:
+        """Whether `diagnose` can ask it a question (ESMS needs credentials)."""
+        return self.name in ("osv", "pypi")
+
     def subject(self) -> str:
         """How messages name it: "the osv vulnerability service (https://...)"."""
         where = f" ({self.osv_url})" if self.osv_url else ""
@@ -94,7 +99,10 @@ def trouble(error: BaseException, url: str, timeout: float) -> str:
 
 
 def diagnose(service: Service, timeout: float = TIMEOUT) -> str | None:
-    """Ask the service one harmless question; describe what is wrong, or None when it answers."""
+    """Ask the service one harmless question; what is wrong, or None when it answers.
+
+    Also None when it cannot be asked (`can_be_probed`).
+    """
     if service.name == "osv" and service.osv_url:
         url: str = service.osv_url
         body: dict[str, Any] | None = {
@@ -104,7 +112,7 @@ def diagnose(service: Service, timeout: float = TIMEOUT) -> str | None:
     elif service.name == "pypi":
         url, body = PYPI_PROBE_URL, None
     else:
-        return None  # ESMS answers only with credentials; leave the diagnosis to pip-audit
+        return None
     try:
         _request(url, body, timeout)
     except (OSError, ValueError) as error:
