@@ -1,4 +1,4 @@
-"""tooling.audit.allowlist and tooling.audit.config: accepted findings and their limits."""
+"""tooling.audit.allowlist: accepted findings, their expiry and its limit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from tests.audit_support import load, write
 
 allowlist = load("audit.allowlist")
-config = load("audit.config")
+settings = load("settings")
 policy = load("audit.policy")
 scan = load("audit.scan")
 audit = load("audit")
@@ -89,49 +89,17 @@ def test_the_expiry_limit_is_a_setting(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("settings", "command", "arguments"),
-    [
-        ({}, "pip-audit", ["--allowlist-max-days", "365"]),
-        (
-            {"audit-min-severity": "high", "audit-allowlist-max-days": 30},
-            "pip-audit",
-            ["--allowlist-max-days", "30", "--min-severity", "high"],
-        ),
-        (
-            {"audit-min-severity": "high", "safety-required": True},
-            "safety",
-            [
-                "--allowlist-max-days",
-                "365",
-                "--require",
-            ],
-        ),
-        ({"safety-required": True, "audit-min-severity": "low"}, "sbom", []),
-    ],
+    ("value", "got"),
+    [("forever", "a string"), (0, "an integer (0)"), (True, "a boolean (true)")],
 )
-def test_settings_become_options_of_the_command_that_takes_them(
-    settings: dict[str, object], command: str, arguments: list[str]
-) -> None:
-    assert config.settings_arguments(command, settings) == arguments
-
-
-@pytest.mark.parametrize(
-    ("settings", "message"),
-    [
-        (
-            {"audit-allowlist-max-days": "forever"},
-            "audit-allowlist-max-days must be a whole number",
-        ),
-        ({"audit-allowlist-max-days": 0}, "audit-allowlist-max-days must be a whole number"),
-        ({"audit-allowlist-max-days": True}, "audit-allowlist-max-days must be a whole number"),
-        ({"audit-min-severity": "severe"}, "audit-min-severity must be one of low, medium"),
-        ({"safety-required": "yes"}, "safety-required must be true or false"),
-    ],
-)
-def test_bad_settings_are_one_line(settings: dict[str, object], message: str) -> None:
-    with pytest.raises(audit.AuditError, match=message) as error:
-        config.settings_arguments("pip-audit", settings)
-    assert error.value.exit_code == 2 and "[tool.lockstep]" in str(error.value)
+def test_the_limit_setting_is_checked_by_the_project_schema(value: object, got: str) -> None:
+    with pytest.raises(settings.SettingsError) as error:
+        settings.check({"audit-allowlist-max-days": value})
+    assert str(error.value) == (
+        "pyproject.toml: [tool.lockstep] audit-allowlist-max-days must be a positive whole "
+        f"number, got {got}; write it like audit-allowlist-max-days = 365"
+    )
+    assert settings.SETTINGS["audit-allowlist-max-days"].default == allowlist.DEFAULT_MAX_DAYS
 
 
 def finding(id: str = "PYSEC-2019-217", *aliases: str, package: str = "jinja2") -> object:

@@ -81,14 +81,15 @@ def lock_check(session: nox.Session) -> None:
     run_lock(session, ["--check"])
 
 
-def audit_settings(session: nox.Session, command: str) -> list[str]:
-    """[tool.lockstep] settings as options of `python -m tooling.audit COMMAND`."""
-    from tooling.audit import config
-
-    try:
-        return config.settings_arguments(command, PROJECT.settings)
-    except ToolingError as error:
-        session.error(str(error))
+def audit_settings(command: str) -> list[str]:
+    """[tool.lockstep] audit settings as options of `python -m tooling.audit COMMAND`."""
+    arguments = ["--allowlist-max-days", str(PROJECT.setting("audit-allowlist-max-days"))]
+    threshold = PROJECT.setting("audit-min-severity")
+    if command == "pip-audit" and threshold:
+        arguments += ["--min-severity", str(threshold)]
+    if command == "safety" and PROJECT.setting("safety-required"):
+        arguments.append("--require")
+    return arguments
 
 
 @nox.session(python=PROJECT.python_minor)
@@ -98,7 +99,7 @@ def audit(session: nox.Session) -> None:
     Options after -- (--service osv --osv-url URL, --min-severity high, --tier NAME)
     go to pip-audit only; safety runs next with none (`nox -s safety -- ...` for its own).
     """
-    arguments = [*audit_settings(session, "pip-audit"), *session.posargs]
+    arguments = [*audit_settings("pip-audit"), *session.posargs]
     session.install("--require-hashes", "-r", str(AUDIT_TOOLS))
     session.notify("safety", posargs=[])
     session.run("python", "-m", "tooling.audit", "pip-audit", *arguments)
@@ -107,7 +108,7 @@ def audit(session: nox.Session) -> None:
 @nox.session(python=PROJECT.python_minor)
 def safety(session: nox.Session) -> None:
     """Second opinion from safety: SAFETY_API_KEY, or a local database (SAFETY_DB / -- --db DIR)."""
-    arguments = [*audit_settings(session, "safety"), *session.posargs]
+    arguments = [*audit_settings("safety"), *session.posargs]
     session.install("--require-hashes", "-r", str(SAFETY_TOOLS))
     plan = session.run("python", "-m", "tooling.audit", "safety", "--plan", *arguments, silent=True)
     requirement = str(plan or "").strip()
