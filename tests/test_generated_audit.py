@@ -112,6 +112,19 @@ def test_documented_option_forms_pass_on_clean_locks(
     assert "safety skipped" in output  # safety ran next, without the audit's options
 
 
+def test_invoke_audit_takes_the_same_options(project: Path, osv: OSVServer) -> None:
+    passed = run_in(project, "invoke", "audit", "--service", "osv", "--osv-url", osv.url)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "audit passed" in passed.stdout
+    with OSVServer([FIXTURES / "osv"]) as down:
+        url = down.url
+    failed = run_in(project, "invoke", "audit", "--service", "osv", "--osv-url", url)
+    output = failed.stdout + failed.stderr
+    assert failed.returncode == 1
+    assert f"the osv vulnerability service is unreachable: connection refused ({url})" in output
+    assert "Traceback" not in output and "Encountered a bad command exit code" not in output
+
+
 def test_both_versions_of_a_marker_gated_package_are_audited(project: Path, osv: OSVServer) -> None:
     with (project / "requirements" / "hunter.in").open("a") as stream:
         stream.write('rsa==4.0 ; python_version >= "3.12"\nrsa==4.9 ; python_version < "3.12"\n')
