@@ -192,7 +192,7 @@ def next_steps(project: Path, answers: dict[str, str]) -> str:
         ("nox -s lock", "resolve and write the hashed locks"),
         ("nox", "drift check, lint and tests"),
     ]
-    width = max(len(command) for command, _ in steps)
+    width = max(len(command) for command, why in steps if why)
     lines = [f"Created {project.name}. Next steps (README.md says more):"]
     for command, why in steps:
         lines.append(f"  {command:<{width}}  # {why}" if why else f"  {command}")
