@@ -151,6 +151,7 @@ def _default_answers() -> dict[str, str]:
         "ci_provider": "github",
         "tiers": answers["tiers"],
         "dev_tier": answers["dev_tier"],
+        "python_version": answers["python_version"],
     }
 
 

@@ -1,7 +1,9 @@
 """The generated project's CI, hooks and template updates, checked with the real tools.
 
-- the workflow, the composite action and dependabot.yml against the schemas
+- every workflow, composite action and dependabot.yml against the schemas
   check-jsonschema ships (offline), and zizmor with every audit on (offline);
+- the lock-refresh workflow's scripts run as GitHub would, with stand-ins for
+  nox, uv and gh and a real git remote;
 - the pre-commit config with pre-commit itself, and its local hooks run;
 - the CI steps that compute the dev lock and the image tiers, run as CI would;
 - a real `cruft create` from a git copy of this template, a new template
@@ -83,14 +85,22 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+def workflows(project: Path) -> list[Path]:
+    return sorted((project / ".github" / "workflows").glob("*.y*ml"))
+
+
+def actions(project: Path) -> list[Path]:
+    return sorted((project / ".github" / "actions").glob("*/action.y*ml"))
+
+
 def workflow_steps(project: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    workflow = load_yaml(project / ".github" / "workflows" / "ci.yml")
-    action = load_yaml(project / ".github" / "actions" / "setup-tools" / "action.yml")
-    for name, job in workflow["jobs"].items():
-        for step in job["steps"]:
-            yield name, step
-    for step in action["runs"]["steps"]:
-        yield "setup-tools", step
+    for path in workflows(project):
+        for name, job in load_yaml(path)["jobs"].items():
+            for step in job["steps"]:
+                yield name, step
+    for path in actions(project):
+        for step in load_yaml(path)["runs"]["steps"]:
+            yield path.parent.name, step
 
 
 # --- static checks of the generated files ---------------------------------------------
@@ -99,16 +109,38 @@ def workflow_steps(project: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 @pytest.mark.parametrize("answers", GITHUB_CASES)
 def test_github_files_pass_their_schemas(bake: Bake, answers: dict[str, str]) -> None:
     project = bake(**answers)
-    for schema, relative in [
-        ("vendor.github-workflows", ".github/workflows/ci.yml"),
-        ("vendor.github-actions", ".github/actions/setup-tools/action.yml"),
-        ("vendor.dependabot", ".github/dependabot.yml"),
-    ]:
+    assert [path.name for path in workflows(project)] == ["ci.yml", "lock-refresh.yml"]
+    assert [path.parent.name for path in actions(project)] == ["setup-tools"]
+    checks = [("vendor.github-workflows", path) for path in workflows(project)]
+    checks += [("vendor.github-actions", path) for path in actions(project)]
+    checks += [("vendor.dependabot", project / ".github" / "dependabot.yml")]
+    for schema, path in checks:
         run(
-            [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, relative],
+            [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
             project,
             offline_env(),
         )
+
+
+@pytest.mark.parametrize("answers", GITHUB_CASES)
+def test_dependabot_leaves_the_python_locks_to_the_lock_refresh(
+    bake: Bake, answers: dict[str, str]
+) -> None:
+    project = bake(**answers)
+    config = load_yaml(project / ".github" / "dependabot.yml")
+    ecosystems = [entry["package-ecosystem"] for entry in config["updates"]]
+    assert "pip" not in ecosystems and "uv" not in ecosystems
+    assert not [entry for entry in config["updates"] if "requirements" in str(entry)]
+    # Dependabot reads a base image only from a FROM line that names it, not a build argument.
+    dockerfile = project / "Dockerfile"
+    names_its_base = dockerfile.exists() and re.search(
+        r"^FROM [^$\s]+@sha256:", dockerfile.read_text(), flags=re.MULTILINE
+    )
+    expected = ["github-actions", "pre-commit"] + (["docker"] if names_its_base else [])
+    assert ecosystems == expected
+    assert "lock-refresh" in (project / ".github" / "dependabot.yml").read_text()
+    readme = (project / "README.md").read_text()
+    assert "updates of the locks" not in readme and "lock-refresh.yml" in readme
 
 
 @pytest.mark.parametrize("answers", GITHUB_CASES)
@@ -121,7 +153,11 @@ def test_workflow_shape(bake: Bake, answers: dict[str, str]) -> None:
         expected |= {"tiers", "image"}
     assert set(jobs) == expected
     assert workflow["permissions"] == {}
-    assert workflow["concurrency"]["cancel-in-progress"] is True
+    # Only pull-request runs are cancelled by a newer one; main's runs finish.
+    assert (
+        workflow["concurrency"]["cancel-in-progress"]
+        == "${{ github.event_name == 'pull_request' }}"
+    )
     assert all(job["permissions"] == {"contents": "read"} for job in jobs.values())
     assert jobs["template"]["continue-on-error"] is True
     for job, step in workflow_steps(project):
@@ -235,6 +271,236 @@ def test_lock_check_hook_follows_the_locks(bake: Bake, tmp_path: Path) -> None:
         handle.write("idna\n")
     done = run(hook, project, env, expect=1)
     assert re.search(r"\bbase\b", done.stdout), done.stdout
+
+
+# --- the lock-refresh workflow -----------------------------------------------------------
+
+
+def lock_refresh(project: Path) -> dict[str, Any]:
+    return load_yaml(project / ".github" / "workflows" / "lock-refresh.yml")
+
+
+@pytest.mark.parametrize("answers", GITHUB_CASES)
+def test_lock_refresh_shape(bake: Bake, answers: dict[str, str]) -> None:
+    project = bake(**answers)
+    workflow = lock_refresh(project)
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    assert triggers["workflow_dispatch"]["inputs"]["packages"]["required"] is False
+    assert workflow["permissions"] == {}
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    jobs = workflow["jobs"]
+    assert set(jobs) == {"refresh", "propose"}
+    # Least privilege: the job that installs and runs the new packages may only read;
+    # the one that writes runs none of them.
+    assert jobs["refresh"]["permissions"] == {"contents": "read"}
+    assert jobs["propose"]["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert jobs["propose"]["needs"] == "refresh"
+    refresh = " ".join(step.get("run", "") for step in jobs["refresh"]["steps"])
+    for command in (
+        "nox -s lock -- --check",
+        "nox -s lint tests",
+        "nox -s audit",
+        'nox -s lock -- "${arguments[@]}" --report "$OUT/report.md"',
+    ):
+        assert command in refresh
+    propose = " ".join(step.get("run", "") for step in jobs["propose"]["steps"])
+    assert not re.search(r"\b(nox|pip|uv|python|pytest|invoke)\b", propose), propose
+    for step in jobs["propose"]["steps"]:
+        assert "setup-tools" not in step.get("uses", "")
+
+
+def stand_ins(folder: Path) -> Path:
+    """nox, uv and gh that record their arguments; nox writes the report it is asked for."""
+    folder.mkdir()
+    for name in ("nox", "uv", "gh"):
+        script = folder / name
+        script.write_text(
+            f"#!{sys.executable}\n"
+            "import json, os, sys\n"
+            "argv = [os.path.basename(sys.argv[0]), *sys.argv[1:]]\n"
+            "with open(os.environ['STAND_IN_LOG'], 'a') as log:\n"
+            "    log.write(json.dumps(argv) + '\\n')\n"
+            "if '--report' in argv:\n"
+            "    with open(argv[argv.index('--report') + 1], 'w') as report:\n"
+            "        report.write('## base\\n\\n| package | from | to |\\n|---|---|---|\\n"
+            "| idna | 3.6 | 3.7 |\\n')\n"
+            "if argv[1:3] == ['pr', 'list']:\n"
+            "    print(os.environ.get('OPEN_PULL_REQUEST', ''))\n"
+        )
+        script.chmod(0o755)
+    return folder
+
+
+def run_step(
+    script: str, cwd: Path, env: dict[str, str], *, expect: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    """A `run:` step as GitHub runs it on Linux."""
+    return run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd, env, expect=expect
+    )
+
+
+def calls(log: Path) -> list[list[str]]:
+    if not log.exists():
+        return []
+    lines = log.read_text().splitlines()
+    log.unlink()
+    return [json.loads(line) for line in lines]
+
+
+def test_lock_refresh_upgrades_what_was_asked(bake: Bake, tmp_path: Path) -> None:
+    project = bake()
+    (project / "requirements" / "base.txt").write_text("the new base lock\n")
+    script = {step.get("id"): step.get("run") for _, step in workflow_steps(project)}["upgrade"]
+    bin_dir, log, out = stand_ins(tmp_path / "bin"), tmp_path / "calls.jsonl", tmp_path / "out"
+
+    def upgrade(packages: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        env = offline_env(STAND_IN_LOG=str(log), PACKAGES=packages, OUT=str(out))
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+        return run_step(script, project, env, expect=expect)
+
+    for packages, expected in [
+        ("", ["--upgrade"]),
+        ("urllib3", ["--upgrade-package", "urllib3"]),
+        (
+            "urllib3, requests\nzope.interface",
+            [
+                *("--upgrade-package", "urllib3", "--upgrade-package", "requests"),
+                *("--upgrade-package", "zope.interface"),
+            ],
+        ),
+    ]:
+        upgrade(packages)
+        nox, uv = calls(log)
+        assert nox == ["nox", "-s", "lock", "--", *expected, "--report", f"{out}/report.md"]
+        assert uv == [
+            *("uv", "pip", "compile", "--quiet", "--universal", "--generate-hashes"),
+            *("--python-version", "3.11", *expected, ".github/cruft-requirements.in"),
+            *("-o", ".github/cruft-requirements.txt"),
+        ]
+        assert (out / "requirements" / "base.txt").read_text() == "the new base lock\n"
+        assert (out / "cruft-requirements.txt").read_text() == (
+            project / ".github" / "cruft-requirements.txt"
+        ).read_text()
+        assert "| idna | 3.6 | 3.7 |" in (out / "report.md").read_text()
+
+    for bad in ("--index-url=https://evil.example/simple", "numpy;id", "../x", "a b -r x"):
+        done = upgrade(bad, expect=1)
+        assert "::error::packages: " in done.stdout and "is not a package name" in done.stdout
+        assert calls(log) == []
+
+
+def test_lock_refresh_opens_updates_and_closes_one_pull_request(bake: Bake, tmp_path: Path) -> None:
+    project = bake(with_container="no")
+    env = offline_env(tmp_path / "home")
+    (project / "requirements" / "base.txt").write_text("the old base lock\n")
+    git(project, env, "init", "-q", "-b", "main")
+    git(project, env, "add", "-A")
+    git(project, env, "commit", "-q", "-m", "generated")
+    origin = tmp_path / "origin.git"  # the repository on GitHub
+    run(["git", "clone", "-q", "--bare", str(project), str(origin)], tmp_path, env)
+    script = {step.get("id"): step.get("run") for _, step in workflow_steps(project)}["propose"]
+    bin_dir, log = stand_ins(tmp_path / "bin"), tmp_path / "calls.jsonl"
+    artifact = tmp_path / "artifact"  # what the refresh job handed over
+    (artifact / "requirements").mkdir(parents=True)
+    shutil.copy(project / ".github" / "cruft-requirements.txt", artifact)
+    (artifact / "report.md").write_text("## base\n\nidna 3.6 -> 3.7\n")
+    run_url = "https://github.com/team/service/actions/runs/42"
+
+    def propose(run_number: int, base_lock: str, packages: str, open_pr: str) -> Path:
+        (artifact / "requirements" / "base.txt").write_text(base_lock)
+        checkout = tmp_path / f"checkout-{run_number}"  # each job starts from a fresh checkout
+        run(["git", "clone", "-q", str(origin), str(checkout)], tmp_path, env)
+        runner_temp = tmp_path / f"runner-temp-{run_number}"
+        runner_temp.mkdir()
+        step_env = {
+            **env,
+            "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}",
+            "STAND_IN_LOG": str(log),
+            "OPEN_PULL_REQUEST": open_pr,
+            "GH_TOKEN": "token",
+            "BRANCH": "lock-refresh",
+            "BASE": "main",
+            "PACKAGES": packages,
+            "FILES": str(artifact),
+            "RUN_URL": run_url,
+            "RUNNER_TEMP": str(runner_temp),
+            "GITHUB_SERVER_URL": "https://github.com",
+        }
+        run_step(script, checkout, step_env)
+        return runner_temp / "pull-request.md"
+
+    # First week: the locks moved, no pull request yet.
+    body = propose(1, "the new base lock\n", "", open_pr="")
+    assert (
+        git(origin, env, "diff", "--name-only", "main", "lock-refresh") == "requirements/base.txt"
+    )
+    assert git(origin, env, "show", "lock-refresh:requirements/base.txt") == "the new base lock"
+    assert git(origin, env, "rev-list", "--count", "main..lock-refresh") == "1"
+    gh = [call for call in calls(log) if call[0] == "gh"]
+    assert gh[0][:3] == ["gh", "pr", "list"]
+    assert gh[1] == ["gh", "auth", "setup-git", "--hostname", "github.com"]
+    assert gh[2] == [
+        *("gh", "pr", "create", "--base", "main", "--head", "lock-refresh"),
+        *("--title", "Refresh the locks", "--body-file", str(body)),
+    ]
+    assert body.read_text().startswith("## base\n\nidna 3.6 -> 3.7\n")
+    assert run_url in body.read_text()
+
+    # A targeted upgrade while that pull request is open: the same branch and pull request.
+    body = propose(2, "the newer base lock\n", "urllib3", open_pr="7")
+    assert git(origin, env, "show", "lock-refresh:requirements/base.txt") == "the newer base lock"
+    assert git(origin, env, "rev-list", "--count", "main..lock-refresh") == "1"
+    gh = [call for call in calls(log) if call[0] == "gh"]
+    assert gh[-1] == [
+        *("gh", "pr", "edit", "7"),
+        *("--title", "Upgrade urllib3 in the locks", "--body-file", str(body)),
+    ]
+
+    # Main is current again: the open pull request is closed, nothing is pushed.
+    before = git(origin, env, "rev-parse", "lock-refresh")
+    propose(3, "the old base lock\n", "", open_pr="7")
+    gh = [call for call in calls(log) if call[0] == "gh"]
+    assert gh[-1][:4] == ["gh", "pr", "close", "7"] and "--delete-branch" in gh[-1]
+    assert not [call for call in gh if call[1:3] in (["pr", "create"], ["pr", "edit"])]
+    assert git(origin, env, "rev-parse", "lock-refresh") == before
+
+
+@pytest.mark.parametrize("answers", GITHUB_CASES)
+def test_actionlint_config_accepts_exactly_the_self_repository_references(
+    bake: Bake, answers: dict[str, str]
+) -> None:
+    """actionlint's message for each `$/` reference matches the shipped ignore pattern.
+
+    The message is actionlint's own wording (rule-action, 1.7.12); anything
+    else actionlint says, about these references or others, is not ignored.
+    """
+    project = bake(**answers)
+    config = load_yaml(project / ".github" / "actionlint.yaml")
+    assert list(config) == ["paths"]
+    [(glob, settings)] = config["paths"].items()
+    assert glob == ".github/workflows/**/*.{yml,yaml}"
+    patterns = [re.compile(pattern) for pattern in settings["ignore"]]
+
+    def ignored(message: str) -> bool:
+        return any(pattern.search(message) for pattern in patterns)
+
+    def invalid_format(spec: str, why: str) -> str:
+        return (
+            f"specifying action {json.dumps(spec)} in invalid format because {why}. available "
+            'formats are "{owner}/{repo}@{ref}" or "{owner}/{repo}/{path}@{ref}"'
+        )
+
+    references = {step["uses"] for _, step in workflow_steps(project) if "uses" in step}
+    own = sorted(uses for uses in references if uses.startswith("$/"))
+    assert own == ["$/.github/actions/setup-tools"]
+    assert all(ignored(invalid_format(uses, "ref is missing")) for uses in own)
+    assert not ignored(invalid_format("actions/checkout", "ref is missing"))
+    assert not ignored(invalid_format("$/.github/actions/setup-tools", "owner is missing"))
+    assert not ignored(
+        'input "cache-noxx" is not defined in action "$/.github/actions/setup-tools"'
+    )
 
 
 # --- template updates with cruft ---------------------------------------------------------
