@@ -22,7 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -558,10 +558,22 @@ def cruft(project: Path, env: dict[str, str], *args: str, expect: int | None = 0
     return run([sys.executable, "-m", "cruft", *args], project, env, expect=expect).returncode
 
 
-def check_update_cycle(project: Path, repo: Path, env: dict[str, str], first: str) -> None:
-    """From a fresh project at `first`: edit, new template commit, check, update, check."""
+def check_update_cycle(
+    project: Path,
+    repo: Path,
+    env: dict[str, str],
+    first: str,
+    *,
+    template: str | None = None,
+    publish: Callable[[], None] = lambda: None,
+) -> None:
+    """From a fresh project at `first`: edit, new template commit, check, update, check.
+
+    `template` is what .cruft.json must name (default: the repository's path);
+    `publish` makes a new template commit visible there.
+    """
     state = json.loads((project / ".cruft.json").read_text())
-    assert state["template"] == str(repo)
+    assert state["template"] == (template or str(repo))
     assert state["commit"] == first
     assert state["context"]["cookiecutter"]["_commit"] == first
     git(project, env, "init", "-q", "-b", "main")
@@ -578,6 +590,7 @@ def check_update_cycle(project: Path, repo: Path, env: dict[str, str], first: st
     before = tree(project)
 
     second = commit_template_change(repo, env)
+    publish()
     assert cruft(project, env, "check", expect=None) != 0
     cruft(project, env, "update", "-y")
     after = tree(project)
@@ -632,7 +645,8 @@ def test_plain_cookiecutter_records_the_template_for_cruft(
     cruft(tmp_path, env, "create", str(repo), "--no-input", "--output-dir", str(made_by_cruft))
     out = tmp_path / "by-cookiecutter"
     cookiecutter = [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", str(out)]
-    run([*cookiecutter, "."], repo, {**env, "PWD": str(repo)})  # relative, as the README says
+    done = run([*cookiecutter, "."], repo, {**env, "PWD": str(repo)})  # relative, as in the README
+    assert "no `origin` remote" in done.stderr
     project = out / "my-service"
     expected = (made_by_cruft / "my-service" / ".cruft.json").read_text()
     assert (project / ".cruft.json").read_text() == expected
@@ -652,3 +666,57 @@ def test_no_cruft_state_from_a_dirty_checkout(
     )
     assert not (out / "my-service" / ".cruft.json").exists()
     assert "cruft link" in done.stderr
+
+
+def bake_from(clone: Path, out: Path, env: dict[str, str]) -> tuple[dict[str, Any], str]:
+    """`python -m cookiecutter --no-input --output-dir OUT .` in the clone, as the Quick start."""
+    cookiecutter = [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", str(out)]
+    done = run([*cookiecutter, "."], clone, {**env, "PWD": str(clone)})
+    return json.loads((out / "my-service" / ".cruft.json").read_text()), done.stderr
+
+
+def test_baking_from_a_clone_records_its_origin_url(
+    template_repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Teammates can `cruft update` from the URL the template was cloned from."""
+    repo, env = template_repo
+    first = git(repo, env, "rev-parse", "HEAD")
+    hosted = tmp_path / "hosted" / "cookiecutter-lockstep.git"
+    run(["git", "clone", "-q", "--bare", str(repo), str(hosted)], tmp_path, env)
+    url = hosted.as_uri()
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", url, str(clone)], tmp_path, env)
+
+    state, stderr = bake_from(clone, tmp_path / "projects", env)
+    assert state["template"] == state["context"]["cookiecutter"]["_template"] == url
+    assert "note:" not in stderr
+    check_update_cycle(
+        tmp_path / "projects" / "my-service",
+        repo,
+        env,
+        first,
+        template=url,
+        publish=lambda: git(repo, env, "push", "-q", url, "main"),
+    )
+
+
+def test_cruft_json_gets_no_credentials_and_no_unpushed_commit(
+    template_repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    repo, env = template_repo
+    secret_url = "https://deploy:s3cret@git.example.com/team/cookiecutter-lockstep.git"
+    git(repo, env, "remote", "add", "origin", secret_url)
+    git(repo, env, "update-ref", "refs/remotes/origin/main", "HEAD")  # as after a push
+
+    state, stderr = bake_from(repo, tmp_path / "pushed", env)
+    assert state["template"] == "https://git.example.com/team/cookiecutter-lockstep.git"
+    assert "s3cret" not in json.dumps(state) and "deploy" not in json.dumps(state)
+
+    # A template commit made here and not pushed: origin would not have it.
+    (repo / "README.md").write_text("a local change\n")
+    git(repo, env, "commit", "-q", "-am", "local only")
+    state, stderr = bake_from(repo, tmp_path / "unpushed", env)
+    assert state["template"] == str(repo)
+    [note] = [line for line in stderr.splitlines() if line.startswith("note:")]
+    assert "not on any branch of origin" in note and "cruft link" in note
+    assert "s3cret" not in stderr
