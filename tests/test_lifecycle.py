@@ -720,3 +720,51 @@ def test_cruft_json_gets_no_credentials_and_no_unpushed_commit(
     [note] = [line for line in stderr.splitlines() if line.startswith("note:")]
     assert "not on any branch of origin" in note and "cruft link" in note
     assert "s3cret" not in stderr
+
+
+# --- the template's own first day ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_container_tests_skip_with_a_reason_without_buildah(ci: str) -> None:
+    """Without buildah and mmdebstrap they skip saying why; under CI=true that fails the run."""
+    env = {key: value for key, value in os.environ.items() if key != "CI"}
+    env.update(PATH=str(BIN), CI=ci)  # this environment's tools, no buildah or mmdebstrap
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_images.py"],
+        cwd=TEMPLATE,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    reason = "needs buildah and mmdebstrap (`.ci/run` installs them as root with apt)"
+    assert reason in done.stdout, done.stdout[-3000:]
+    assert "FileNotFoundError" not in done.stdout
+    if ci:
+        assert done.returncode == 1 and "skipped under CI=true" in done.stdout
+        assert re.search(r" \d+ (failed|errors?)", done.stdout.splitlines()[-1])
+        assert " passed" not in done.stdout.splitlines()[-1]
+    else:
+        assert done.returncode == 0 and " skipped" in done.stdout.splitlines()[-1]
+        assert " passed" not in done.stdout.splitlines()[-1]
+
+
+def test_run_py_says_what_it_installs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests import run as runner
+
+    lock = tmp_path / "dev.txt"
+    lock.write_text("# a lock with nothing to install\n")
+    monkeypatch.setattr(runner, "LOCK", lock)
+    monkeypatch.setattr(runner, "ROOT", tmp_path)
+    python = runner.ensure_environment(tmp_path / "venv")
+    assert capsys.readouterr().out.splitlines() == [
+        f"tests/run.py: creating the test environment {tmp_path / 'venv'}",
+        "tests/run.py: installing dev.txt: 0 packages, hashes required "
+        "(about a minute the first time)",
+        "tests/run.py: installed dev.txt; running pytest",
+    ]
+    assert runner.ensure_environment(tmp_path / "venv") == python
+    assert capsys.readouterr().out == ""  # already current: nothing to say
