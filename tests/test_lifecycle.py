@@ -768,3 +768,47 @@ def test_run_py_says_what_it_installs(
     ]
     assert runner.ensure_environment(tmp_path / "venv") == python
     assert capsys.readouterr().out == ""  # already current: nothing to say
+
+
+def console_commands(readme: str, heading: str) -> list[str]:
+    """The `$ ` lines of each console block under a README heading, one script per block."""
+    section = readme.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```console\n(.*?)```", section, flags=re.DOTALL)
+    return [
+        "\n".join(line[2:] for line in block.splitlines() if line.startswith("$ "))
+        for block in blocks
+    ]
+
+
+@pytest.mark.network
+def test_readme_first_day_commands_work_as_written(bake: Bake, tmp_path: Path) -> None:
+    """Getting started, the switch to the locked tools and the git hooks, run as a user would.
+
+    Another virtual environment is active throughout, as it often is: the
+    commands must still fill `.venv`, and leave the other one alone.
+    """
+    project = bake(tiers="base, dev:base", with_container="no", ci_provider="none")
+    readme = (project / "README.md").read_text()
+    getting_started, switch = console_commands(readme, "Getting started")
+    [hooks] = console_commands(readme, "Git hooks")
+    other = tmp_path / "other-venv"
+    run(["uv", "venv", "-q", str(other)], tmp_path, {**os.environ})
+    env = {key: value for key, value in os.environ.items() if key != "PIP_FIND_LINKS"}
+    env.update(PIP_CONFIG_FILE=os.devnull, VIRTUAL_ENV=str(other), NO_COLOR="1")
+    env["PATH"] = f"{other / 'bin'}{os.pathsep}{env['PATH']}"
+    git(project, offline_env(tmp_path / "home"), "init", "-q")
+
+    for script in (getting_started, switch, hooks):
+        run(["bash", "-e", "-c", script], project, env)
+
+    pins = dict(
+        re.findall(
+            r"^([a-z0-9-]+)==(\S+)", (project / "requirements" / "dev.txt").read_text(), re.M
+        )
+    )
+    ruff = run([str(project / ".venv" / "bin" / "ruff"), "--version"], project, env).stdout
+    assert ruff.split() == ["ruff", pins["ruff"]]
+    pre_commit = run([str(project / ".venv" / "bin" / "pre-commit"), "--version"], project, env)
+    assert pre_commit.stdout.split() == ["pre-commit", pins["pre-commit"]]
+    assert "/.venv/bin/python" in (project / ".git" / "hooks" / "pre-commit").read_text()
+    assert not (other / "bin" / "ruff").exists() and not (other / "bin" / "pre-commit").exists()
