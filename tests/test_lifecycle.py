@@ -812,3 +812,18 @@ def test_readme_first_day_commands_work_as_written(bake: Bake, tmp_path: Path) -
     assert pre_commit.stdout.split() == ["pre-commit", pins["pre-commit"]]
     assert "/.venv/bin/python" in (project / ".git" / "hooks" / "pre-commit").read_text()
     assert not (other / "bin" / "ruff").exists() and not (other / "bin" / "pre-commit").exists()
+
+
+def test_quick_start_no_input_example_bakes_beside_the_clone(
+    template_repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """The README's `--no-input` example, run as written in a clone: the clone stays clean."""
+    repo, env = template_repo
+    readme = (TEMPLATE / "README.md").read_text()
+    [example] = re.findall(r"`(python -m cookiecutter --no-input [^`]*)`", readme)
+    assert "--output-dir .." in example
+    run(["bash", "-e", "-c", example], repo, {**env, "PWD": str(repo)})
+    project = repo.parent / "my-service"
+    assert (project / "requirements" / "api.in").read_text().count("-r core.in") == 1
+    assert json.loads((project / ".cruft.json").read_text())["template"] == str(repo)
+    assert git(repo, env, "status", "--porcelain") == ""
