@@ -9,9 +9,11 @@ silently left out.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -37,6 +39,25 @@ def run_in(
         check=False,
         env={**os.environ, "NO_COLOR": "1", "NO_PROXY": "127.0.0.1,localhost", **(env or {})},
     )
+
+
+def read_lock(project: Path, relative: str) -> list[dict[str, object]]:
+    """The pins of a lock, read by the generated project's own reader (tooling/lockfile.py)."""
+    code = (
+        "import dataclasses, json, sys\n"
+        "from pathlib import Path\n"
+        "from tooling import lockfile\n"
+        "lock = lockfile.read(Path(sys.argv[1]))\n"
+        "print(json.dumps([dataclasses.asdict(pin) for pin in lock.pins]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, relative],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
 
 
 @pytest.fixture

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEMPLATE
+from tests.conftest import TEMPLATE, Bake, read_lock
 
 BAD_ANSWERS = [
     # (answers, the prompt named, words the message must contain)
@@ -160,3 +162,71 @@ def test_good_answers_are_accepted(tmp_path: Path) -> None:
     result = run_cookiecutter(tmp_path, answers)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "x" / "requirements" / "api.in").read_text().count("-r core.in") == 1
+
+
+def hook_constants(name: str) -> dict[str, object]:
+    """The literal constants of a hook, read without running it (it is a template)."""
+    tree = ast.parse((TEMPLATE / "hooks" / name).read_text())
+    constants: dict[str, object] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                constants[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return constants
+
+
+def test_the_refusal_knows_what_the_tiers_install() -> None:
+    """The packages pre_gen_project.py guards are the ones post_gen_project.py writes."""
+    pre, post = hook_constants("pre_gen_project.py"), hook_constants("post_gen_project.py")
+
+    def names(packages: object) -> list[str]:
+        assert isinstance(packages, list | tuple)
+        return [re.split(r"[<>=!~; ]", package)[0] for package in packages]
+
+    for constant in ("ROOT_PACKAGES", "DEV_PACKAGES", "CONTAINER_DEV_PACKAGES"):
+        assert names(pre[constant]) == names(post[constant]), constant
+    pre_tiers, post_tiers = pre["PACKAGES_BY_TIER"], post["PACKAGES_BY_TIER"]
+    assert isinstance(pre_tiers, dict) and isinstance(post_tiers, dict)
+    assert {tier: names(p) for tier, p in pre_tiers.items()} == {
+        tier: names(p) for tier, p in post_tiers.items()
+    }
+
+
+def run_pre_gen_hook(**answers: str) -> subprocess.CompletedProcess[str]:
+    """The pre-generation hook, rendered as cookiecutter would, with the defaults and `answers`."""
+    defaults = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    context = {
+        key: value[0] if isinstance(value, list) else value
+        for key, value in defaults.items()
+        if not key.startswith("_")
+    }
+    context.update({"project_slug": "my-service", "package_name": "my_service", **answers})
+    hook = (TEMPLATE / "hooks" / "pre_gen_project.py").read_text()
+    rendered = hook.replace("{{ cookiecutter | tojson }}", json.dumps(context))
+    return subprocess.run(
+        [sys.executable, "-c", rendered], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_every_locked_distribution_of_the_default_tiers_is_refused(bake: Bake) -> None:
+    """Lock the default tiers for real; no distribution they install may name the app."""
+    assert run_pre_gen_hook().returncode == 0
+    project = bake()
+    locked = subprocess.run(
+        ["nox", "-s", "lock"], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert locked.returncode == 0, locked.stdout + locked.stderr
+    names = {
+        str(pin["name"]).replace("-", "_") for pin in read_lock(project, "requirements/_union.txt")
+    }
+    assert {"pydantic_core", "numpy", "pandas", "pytest"} <= names
+    accepted = [
+        name
+        for name in sorted(names)
+        if "installs a package of that name" not in run_pre_gen_hook(package_name=name).stderr
+    ]
+    assert accepted == []

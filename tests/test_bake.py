@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEMPLATE, Bake
+from tests.conftest import TEMPLATE, Bake, read_lock
 
 # Each case: the answers given on the command line, as a user would.
 MATRIX = [
@@ -193,11 +193,10 @@ def test_readme_installs_the_tools_and_then_the_locked_versions_into_dot_venv(ba
 
 def test_template_job_installs_only_cruft_from_a_hashed_lock(bake: Bake) -> None:
     project = bake()
+    pins = {pin["name"]: pin for pin in read_lock(project, ".github/cruft-requirements.txt")}
+    assert pins["cruft"]["version"] == "2.16.0"
+    assert all(pin["hashes"] for pin in pins.values())
     lock = (project / ".github" / "cruft-requirements.txt").read_text()
-    pins = re.findall(r"^([a-z0-9][a-z0-9._-]*)==(\S+)", lock, flags=re.MULTILINE)
-    assert ("cruft", "2.16.0") in pins
-    blocks = lock.split("\n    # via")
-    assert all("--hash=sha256:" in block for block in blocks[:-1])
     assert "--python-version 3.11 .github/cruft-requirements.in" in lock
     assert "cruft" in (project / ".github" / "cruft-requirements.in").read_text().split()
     ci = (project / ".github" / "workflows" / "ci.yml").read_text()

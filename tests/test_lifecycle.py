@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import TEMPLATE, Bake
+from tests.conftest import TEMPLATE, Bake, read_lock
 
 pytestmark = pytest.mark.slow
 
@@ -801,11 +801,7 @@ def test_readme_first_day_commands_work_as_written(bake: Bake, tmp_path: Path) -
     for script in (getting_started, switch, hooks):
         run(["bash", "-e", "-c", script], project, env)
 
-    pins = dict(
-        re.findall(
-            r"^([a-z0-9-]+)==(\S+)", (project / "requirements" / "dev.txt").read_text(), re.M
-        )
-    )
+    pins = {pin["name"]: pin["version"] for pin in read_lock(project, "requirements/dev.txt")}
     ruff = run([str(project / ".venv" / "bin" / "ruff"), "--version"], project, env).stdout
     assert ruff.split() == ["ruff", pins["ruff"]]
     pre_commit = run([str(project / ".venv" / "bin" / "pre-commit"), "--version"], project, env)
