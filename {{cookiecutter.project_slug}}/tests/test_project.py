@@ -1,9 +1,17 @@
+import re
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from tooling import ToolingError
-from tooling.project import load, python_version_problems, tier_install_args
+from tooling import ToolingError, lock
+from tooling.project import (
+    load,
+    python_version_problems,
+    python_version_rewrites,
+    tier_install_args,
+)
 
 
 def make_project(root: Path, python_version: str = "3.11") -> Path:
@@ -56,3 +64,157 @@ def test_disagreeing_versions_are_named(tmp_path: Path) -> None:
     assert len(problems) == 2
     assert "requires-python is '>=3.12' but .python-version says 3.11.9" in problems[0]
     assert problems[1].startswith("Dockerfile names Python 3.12 but .python-version says 3.11.9")
+
+
+@pytest.mark.parametrize("bad", ["3.99", "3.0.99", "3.9", "3.10.4", "3.16"])
+def test_version_of_no_usable_release_line_is_refused(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ToolingError) as raised:
+        load(make_project(tmp_path, bad))
+    assert str(raised.value) == (
+        f".python-version says {bad!r}, which is not a CPython release line this project can "
+        "use: write one of 3.11, 3.12, 3.13, 3.14, 3.15 (or 3.N.M of one)"
+    )
+
+
+def test_byte_order_marks_are_accepted(tmp_path: Path) -> None:
+    root = make_project(tmp_path)
+    (root / ".python-version").write_bytes(b"\xef\xbb\xbf3.12\r\n")
+    (root / "pyproject.toml").write_bytes(b'\xef\xbb\xbf[tool.lockstep]\r\ndev-tier = "tools"\r\n')
+    project = load(root)
+    assert project.python_version == "3.12"
+    assert project.dev_tier == "tools"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (".python-version", b"3.1\xff\n", ".python-version line 1 is not UTF-8 (byte 0xff)"),
+        (
+            "pyproject.toml",
+            b'[project]\nname = "x"\n# caf\xe9\n',
+            "pyproject.toml line 3 is not UTF-8 (byte 0xe9)",
+        ),
+    ],
+)
+def test_other_encodings_are_one_line_naming_the_file_and_line(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    root = make_project(tmp_path)
+    (root / name).write_bytes(content)
+    with pytest.raises(ToolingError) as raised:
+        load(root)
+    assert str(raised.value) == f"{message}: save the file as UTF-8"
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "message"),
+    [
+        ("[tool\n", "pyproject.toml is not valid TOML: "),
+        ('tool = "x"\n', "pyproject.toml: tool must be a table ([tool])"),
+        ("project = 1\n", "pyproject.toml: project must be a table ([project])"),
+    ],
+)
+def test_malformed_pyproject_is_one_line(tmp_path: Path, pyproject: str, message: str) -> None:
+    root = make_project(tmp_path)
+    (root / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    with pytest.raises(ToolingError, match=re.escape(message)):
+        load(root)
+
+
+PYPROJECT = """\
+[project]
+name = "demo"
+# Follows .python-version.
+requires-python = ">=3.11"  # rewritten by the lock
+
+[tool.ruff]
+target-version = 'py311'
+line-length = 100
+
+[tool.ruff.lint]
+select = ["E"]
+
+[ tool.mypy ]
+"python_version" = "3.11"
+strict = true
+"""
+
+
+def test_rewrites_only_the_three_versions_byte_for_byte(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "3.12.4")
+    original = ("\ufeff" + PYPROJECT.replace("\n", "\r\n")).encode()
+    (root / "pyproject.toml").write_bytes(original)
+    project = load(root)
+    assert len(python_version_problems(project)) == 3
+    rewrites = python_version_rewrites(project)
+    assert list(rewrites) == [root / "pyproject.toml"]
+    expected = (
+        original.decode()
+        .replace('">=3.11"', '">=3.12"')
+        .replace("'py311'", "'py312'")
+        .replace('"3.11"', '"3.12"')
+    )
+    assert rewrites[root / "pyproject.toml"] == expected
+    (root / "pyproject.toml").write_bytes(expected.encode())
+    assert python_version_problems(load(root)) == []
+    assert python_version_rewrites(load(root)) == {}
+
+
+def test_absent_keys_are_not_added(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "3.13")
+    (root / "pyproject.toml").write_text('[tool.mypy]\npython_version = "3.11"\n')
+    assert python_version_rewrites(load(root)) == {
+        root / "pyproject.toml": '[tool.mypy]\npython_version = "3.13"\n'
+    }
+
+
+@pytest.mark.parametrize(
+    "pyproject",
+    [
+        '[tool]\nruff.target-version = "py311"\n',
+        '[tool.ruff]\ntarget-version = """py311"""\n',
+        "[project]\nrequires-python = 3.11\n",
+    ],
+)
+def test_a_version_it_cannot_rewrite_safely_is_one_line(tmp_path: Path, pyproject: str) -> None:
+    root = make_project(tmp_path, "3.12")
+    (root / "pyproject.toml").write_text(pyproject)
+    with pytest.raises(ToolingError, match=r"^cannot rewrite pyproject\.toml .* by hand$"):
+        python_version_rewrites(load(root))
+
+
+def fake_uv(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    output = Path(argv[argv.index("--output-file") + 1])
+    output.write_text(
+        f"structlog==24.1.0 \\\n    --hash=sha256:{'c' * 64}\n    # via -r requirements/base.in\n"
+    )
+    return subprocess.CompletedProcess(argv, 0, "", "")
+
+
+def test_the_lock_rewrites_pyproject_with_the_locks(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "3.11")
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "requirements" / "base.in").write_text("structlog\n")
+    lock.lock(load(root), run=fake_uv)
+    assert lock.check(load(root)) == []
+    (root / ".python-version").write_text("3.13\n")
+    problems = lock.check(load(root))
+    assert any("target-version is 'py311' but .python-version says 3.13" in p for p in problems)
+    result = lock.lock(load(root), run=fake_uv)
+    assert root / "pyproject.toml" in result.written
+    assert "--python-version 3.13" in (root / "requirements" / "base.txt").read_text()
+    assert lock.check(load(root)) == []
+
+
+def test_a_failed_lock_leaves_pyproject_alone(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "3.13")
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "requirements" / "base.in").write_text("structlog\n")
+
+    def failing_uv(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(argv, 1, "", "error: no network")
+
+    with pytest.raises(ToolingError, match="no network"):
+        lock.lock(load(root), run=failing_uv)
+    assert (root / "pyproject.toml").read_text() == PYPROJECT
+    assert list((root / "requirements").glob("*.txt")) == []

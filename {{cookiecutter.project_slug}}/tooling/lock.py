@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tooling import ToolingError
-from tooling.project import Project, python_version_problems
+from tooling.project import Project, python_version_problems, python_version_rewrites
 from tooling.tiers import Tier, ancestors, logical_lines, read_tiers
 
 FORMAT = "1"
@@ -414,7 +414,7 @@ def lock(
     missing = [name for name in upgrade_packages if normalize_name(name) not in locked]
     if missing:
         raise LockError(f"--upgrade-package {', '.join(missing)}: not locked in any tier")
-    files = {union_path: union_text}
+    files = {union_path: union_text, **python_version_rewrites(project)}
     for name in tiers:
         files[project.requirements_dir / f"{name}.txt"] = derive_tier(project, tiers, name, union)
     return LockResult(resolved=resolve, written=write_all(files))

@@ -74,8 +74,10 @@ def parse_pin(text: str, where: str) -> tuple[str, str, str, tuple[str, ...]]:
     if requirement.url:
         raise LockFileError(f"{where}: URL requirement {text!r} is not a pinned version")
     specifiers = list(requirement.specifier)
-    if len(specifiers) != 1 or specifiers[0].operator not in ("==", "===") or "*" in str(
-        specifiers[0].version
+    if (
+        len(specifiers) != 1
+        or specifiers[0].operator not in ("==", "===")
+        or "*" in str(specifiers[0].version)
     ):
         raise LockFileError(f"{where}: {text!r} is not pinned to one version with ==")
     marker = text.split(";", 1)[1].strip() if requirement.marker else ""

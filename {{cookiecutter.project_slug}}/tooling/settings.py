@@ -1,0 +1,380 @@
+"""The schema of `[tool.lockstep]` in pyproject.toml: every setting, its type and its check.
+
+`check(table)` runs when the project loads (`project.load`), before any task
+does anything: the first problem ends the run with one line naming the key,
+what it must be and what it is, and an unknown key is refused with the
+closest known one suggested. Tier names found anywhere in the settings are
+then checked against requirements/*.in (`check_tiers`).
+
+Adding a setting is one entry in SETTINGS, built from the types below:
+
+    "base-images": Setting(
+        MapOf(IMAGE_REFERENCE, keys=TIER),
+        "the base image of a tier's container image",
+        example='[tool.lockstep.base-images] gpu = "nvidia/cuda:12.4.1-runtime-ubuntu22.04"',
+    ),
+
+Types: BOOLEAN, POSITIVE_INT, TIER (a tier name, checked against the tiers),
+NAME (a safe identifier), URL (an index URL, never with credentials),
+IMAGE_REFERENCE, Choice("low", "high", ...), ListOf(type), MapOf(type,
+keys=TIER or NAME) for a table whose keys the user chooses, and
+Table({"key": Setting(...), ...}) for a nested table with fixed keys (checked
+like the top level, unknown keys included). Read a setting with
+`project.settings.get("key", default)` or `project.setting("key")`, which
+falls back to the entry's default.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from tooling import ToolingError
+from tooling.tiers import SAFE_NAME
+
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+IMAGE = re.compile(
+    rf"(?:(?:{HOST}(?:\.{HOST})*(?::\d+)?|\[[0-9A-Fa-f:]+\](?::\d+)?)/)?"  # registry
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"  # path
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"  # tag
+    r"(?:@sha256:[0-9a-f]{64})?"  # digest
+)
+
+
+class SettingsError(ToolingError):
+    pass
+
+
+def quoted(text: str) -> str:
+    """A string as TOML would write it, control characters escaped: always one line."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def toml_key(name: str) -> str:
+    return name if BARE_KEY.fullmatch(name) else quoted(name)
+
+
+def describe(value: object) -> str:
+    """What a TOML value is, in words: 'a string', 'a list', ..."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (datetime.date, datetime.time)):
+        return "a date or time"
+    return type(value).__name__
+
+
+def shown(value: object) -> str:
+    """A value that is safe to print (no strings: they could hold a secret)."""
+    if isinstance(value, bool):
+        return f"{describe(value)} ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"{describe(value)} ({value})"
+    return describe(value)
+
+
+@dataclass(frozen=True)
+class Key:
+    """Where a value sits, for messages: `[tool.lockstep] extra-index-urls`."""
+
+    table: str
+    name: str
+    example: str = ""
+    label: str = ""
+
+    def __str__(self) -> str:
+        return self.label or f"[{self.table}] {toml_key(self.name)}"
+
+    def child(self, name: str, example: str | None = None) -> Key:
+        table = f"{self.table}.{toml_key(self.name)}"
+        return Key(table, name, self.example if example is None else example)
+
+    def item(self, number: int) -> Key:
+        return Key(self.table, self.name, self.example, f"{self} item {number}")
+
+    def error(self, message: str) -> SettingsError:
+        hint = f"; write it like {self.example}" if self.example else ""
+        return SettingsError(f"pyproject.toml: {self} {message}{hint}")
+
+    def wrong(self, expected: str, got: str) -> SettingsError:
+        return self.error(f"must be {expected}, got {got}")
+
+
+@dataclass(frozen=True)
+class TierUse:
+    """A tier name written in the settings, to check once the tiers are known."""
+
+    key: Key
+    tier: str
+
+
+class Kind:
+    """A setting's type: `check` raises SettingsError, or returns the tier names it saw."""
+
+    expected = "a value"
+    plural = "values"
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        raise NotImplementedError
+
+
+class Boolean(Kind):
+    expected = "true or false"
+    plural = "booleans"
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if not isinstance(value, bool):
+            spelled = isinstance(value, str) and value in ("true", "false")
+            got = f"a string ({quoted(str(value))})" if spelled else shown(value)
+            raise key.wrong(self.expected, got)
+        return []
+
+
+class PositiveInt(Kind):
+    expected = "a positive whole number"
+    plural = "positive whole numbers"
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise key.wrong(self.expected, shown(value))
+        return []
+
+
+class Choice(Kind):
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+        self.expected = "one of " + ", ".join(f'"{choice}"' for choice in choices)
+        self.plural = "values among " + ", ".join(f'"{choice}"' for choice in choices)
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if value not in self.choices:
+            got = quoted(value) if isinstance(value, str) and len(value) <= 40 else shown(value)
+            raise key.wrong(self.expected, got)
+        return []
+
+
+class Name(Kind):
+    expected = "a name of lowercase letters and digits separated by '-' or '_'"
+    plural = "names of lowercase letters and digits separated by '-' or '_'"
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
+            got = quoted(value) if isinstance(value, str) and len(value) <= 40 else shown(value)
+            raise key.wrong(self.expected, got)
+        return []
+
+
+class Tier(Name):
+    expected = "a tier name (the name of a requirements/<tier>.in)"
+    plural = "tier names"
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        super().check(value, key)
+        return [TierUse(key, str(value))]
+
+
+class Url(Kind):
+    """An index URL; credentials are refused, since every lock would record them."""
+
+    expected = "a URL (https://...)"
+    plural = "URLs"
+
+    def __init__(self, environment: str = "") -> None:
+        self.environment = environment
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if not isinstance(value, str):
+            raise key.wrong(self.expected, shown(value))
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise key.wrong(self.expected, "a string that is not a URL") from None
+        if parts.scheme not in {"http", "https", "file"} or re.search(r"\s", value):
+            raise key.wrong(self.expected, "a string that is not an http(s) or file URL")
+        host = parts.netloc.rpartition("@")[2]
+        if parts.scheme != "file" and not host:
+            raise key.wrong(self.expected, "a URL without a host")
+        if "@" in parts.netloc:
+            hidden = parts._replace(netloc=f"***@{host}", query="", fragment="").geturl()
+            also = f", or drop the key and set {self.environment}" if self.environment else ""
+            raise SettingsError(
+                f"pyproject.toml: {key} must not hold credentials ({hidden}): every lock would "
+                f"record them; keep the URL without them and put the login in ~/.netrc "
+                f"(machine {parts.hostname}) or a keyring{also}"
+            )
+        return []
+
+
+class ImageReference(Kind):
+    expected = "an image reference like python:3.12-slim or registry.example/python@sha256:..."
+    plural = "image references"
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if not isinstance(value, str):
+            raise key.wrong(self.expected, shown(value))
+        if not IMAGE.fullmatch(value):
+            raise key.wrong(self.expected, "a string that is not one")
+        return []
+
+
+class ListOf(Kind):
+    def __init__(self, item: Kind, expected: str = "") -> None:
+        self.item = item
+        self.expected = expected or f"a list of {item.plural}"
+        self.plural = "lists"
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if not isinstance(value, list):
+            raise key.wrong(self.expected, shown(value))
+        uses = []
+        for number, item in enumerate(value, start=1):
+            uses += self.item.check(item, key.item(number))
+        return uses
+
+
+class MapOf(Kind):
+    """A table whose keys the user chooses (tiers, group names), every value one type."""
+
+    def __init__(self, value: Kind, keys: Kind, expected: str = "") -> None:
+        self.value = value
+        self.keys = keys
+        self.expected = expected or f"a table of {keys.expected} = {value.expected}"
+        self.plural = "tables"
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if not isinstance(value, dict):
+            raise key.wrong(self.expected, shown(value))
+        uses = []
+        for name, item in value.items():
+            as_key = Key(key.table, key.name, key.example, f"{key} key")
+            uses += [TierUse(key.child(name), use.tier) for use in self.keys.check(name, as_key)]
+            uses += self.value.check(item, key.child(name))
+        return uses
+
+
+@dataclass(frozen=True)
+class Setting:
+    kind: Kind
+    help: str
+    example: str = ""
+    default: object = None
+
+
+class Table(Kind):
+    """A table with fixed keys; unknown keys are refused with a suggestion."""
+
+    expected = "a table"
+    plural = "tables"
+
+    def __init__(self, fields: Mapping[str, Setting]) -> None:
+        self.fields = fields
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if not isinstance(value, dict):
+            raise key.wrong(self.expected, shown(value))
+        uses = []
+        for name, item in value.items():
+            if name not in self.fields:
+                where = key.child(name, "")
+                raise SettingsError(
+                    f"pyproject.toml: {where} is not a setting; {self.advice(name)}"
+                )
+            setting = self.fields[name]
+            uses += setting.kind.check(item, key.child(name, setting.example))
+        return uses
+
+    def advice(self, name: str) -> str:
+        known = sorted(self.fields)
+        close = difflib.get_close_matches(name.replace("_", "-").lower(), known, n=1, cutoff=0.6)
+        if close:
+            return f"did you mean {close[0]}?"
+        return f"known settings: {', '.join(known)}"
+
+
+BOOLEAN = Boolean()
+POSITIVE_INT = PositiveInt()
+NAME = Name()
+TIER = Tier()
+URL = Url()
+IMAGE_REFERENCE = ImageReference()
+
+SETTINGS: dict[str, Setting] = {
+    "dev-tier": Setting(
+        TIER, "the tier the test and lint sessions install", 'dev-tier = "dev"', "dev"
+    ),
+    "index-url": Setting(
+        Url("UV_INDEX_URL and PIP_INDEX_URL in the environment"),
+        "resolve from this index instead of PyPI; recorded in every lock",
+        'index-url = "https://pypi.example.com/simple"',
+    ),
+    "extra-index-urls": Setting(
+        ListOf(Url("UV_EXTRA_INDEX_URL and PIP_EXTRA_INDEX_URL in the environment")),
+        "extra indexes (e.g. PyTorch's CPU or CUDA wheels); recorded in every lock",
+        'extra-index-urls = ["https://download.pytorch.org/whl/cpu"]',
+        [],
+    ),
+    "require-exact-pins": Setting(
+        BOOLEAN,
+        "the lock check also requires == on every direct requirement",
+        "require-exact-pins = true",
+        False,
+    ),
+    "image-budget-mb": Setting(
+        MapOf(POSITIVE_INT, keys=TIER, expected="a table of tier = size in MB"),
+        "`nox -s smoke-test -- --image` fails when a tier's image is larger",
+        "[tool.lockstep.image-budget-mb] base = 250",
+        {},
+    ),
+    "audit-min-severity": Setting(
+        Choice("low", "medium", "high", "critical"),
+        "the audit ignores findings below this severity",
+        'audit-min-severity = "high"',
+    ),
+    "safety-required": Setting(
+        BOOLEAN,
+        "the safety session fails instead of skipping when it cannot run",
+        "safety-required = true",
+        False,
+    ),
+}
+
+SCHEMA = Table(SETTINGS)
+ROOT = Key("tool", "lockstep", "", "[tool.lockstep]")
+
+
+def check(table: object) -> list[TierUse]:
+    """Check `[tool.lockstep]`; return every tier name it mentions."""
+    return SCHEMA.check(table, ROOT)
+
+
+def check_tiers(uses: list[TierUse], tiers: set[str]) -> None:
+    """Every tier named in the settings must have a requirements/<tier>.in."""
+    for use in uses:
+        if use.tier not in tiers:
+            known = ", ".join(sorted(tiers))
+            close = difflib.get_close_matches(use.tier, sorted(tiers), n=1)
+            advice = (
+                f"did you mean {close[0]}?"
+                if close
+                else f"remove it or add requirements/{use.tier}.in (tiers: {known})"
+            )
+            raise SettingsError(
+                f"pyproject.toml: {use.key} names tier {use.tier!r}, which has no "
+                f"requirements/{use.tier}.in; {advice}"
+            )
