@@ -137,7 +137,7 @@ def test_dependabot_leaves_the_python_locks_to_the_lock_refresh(
         r"^FROM [^$\s]+@sha256:", dockerfile.read_text(), flags=re.MULTILINE
     )
     expected = ["github-actions", "pre-commit"] + (["docker"] if names_its_base else [])
-    assert ecosystems == expected
+    assert ecosystems == expected, "a FROM line names its base by digest: add a docker entry"
     assert "lock-refresh" in (project / ".github" / "dependabot.yml").read_text()
     readme = (project / "README.md").read_text()
     assert "updates of the locks" not in readme and "lock-refresh.yml" in readme
