@@ -467,6 +467,65 @@ def test_lock_refresh_opens_updates_and_closes_one_pull_request(bake: Bake, tmp_
     assert git(origin, env, "rev-parse", "lock-refresh") == before
 
 
+@pytest.mark.network
+def test_lock_refresh_end_to_end_with_the_real_lock(bake: Bake, tmp_path: Path) -> None:
+    """A project a release behind: the refresh upgrades it for real, and the pull request says so.
+
+    The upgrade step runs the real `nox -s lock` and uv against the package
+    index; only gh is a stand-in, and the remote is a real git repository.
+    """
+    project = bake(tiers="base, dev:base", with_container="no")
+    base_in = project / "requirements" / "base.in"
+    base_in.write_text(base_in.read_text().replace("\nstructlog\n", "\nstructlog==24.1.0\n"))
+    run(["nox", "-s", "lock"], project, {**os.environ, "NO_COLOR": "1"})
+    base_in.write_text(base_in.read_text().replace("\nstructlog==24.1.0\n", "\nstructlog\n"))
+    run(["nox", "-s", "lock"], project, {**os.environ, "NO_COLOR": "1"})  # keeps 24.1.0
+    assert {"name": "structlog", "version": "24.1.0"}.items() <= next(
+        pin for pin in read_lock(project, "requirements/base.txt") if pin["name"] == "structlog"
+    ).items()
+    env = offline_env(tmp_path / "home")
+    git(project, env, "init", "-q", "-b", "main")
+    git(project, env, "add", "-A")
+    git(project, env, "commit", "-q", "-m", "generated")
+    origin = tmp_path / "origin.git"
+    run(["git", "clone", "-q", "--bare", str(project), str(origin)], tmp_path, env)
+    steps = {step.get("id"): step.get("run") for _, step in workflow_steps(project)}
+
+    refresh = tmp_path / "refresh"  # the refresh job's checkout, with the index reachable
+    run(["git", "clone", "-q", str(origin), str(refresh)], tmp_path, env)
+    out = tmp_path / "runner-temp" / "lock-refresh"
+    online = {**os.environ, "NO_COLOR": "1", "PACKAGES": "", "OUT": str(out)}
+    run_step(steps["upgrade"], refresh, online)
+    run(["nox", "-s", "lock", "--", "--check"], refresh, online)
+    report = (out / "report.md").read_text()
+    assert re.search(r"^- structlog 24\.1\.0 → \S+ \(base, dev\)$", report, re.MULTILINE), report
+
+    checkout = tmp_path / "propose"
+    run(["git", "clone", "-q", str(origin), str(checkout)], tmp_path, env)
+    log = tmp_path / "calls.jsonl"
+    propose_env = {
+        **env,
+        "PATH": f"{stand_ins(tmp_path / 'bin')}{os.pathsep}{env['PATH']}",
+        "STAND_IN_LOG": str(log),
+        "OPEN_PULL_REQUEST": "",
+        "BRANCH": "lock-refresh",
+        "BASE": "main",
+        "PACKAGES": "",
+        "FILES": str(out),
+        "RUN_URL": "https://github.com/team/service/actions/runs/1",
+        "RUNNER_TEMP": str(tmp_path / "runner-temp"),
+        "GITHUB_SERVER_URL": "https://github.com",
+    }
+    run_step(steps["propose"], checkout, propose_env)
+    moved = git(origin, env, "diff", "--name-only", "main", "lock-refresh").split()
+    assert {"requirements/base.txt", "requirements/dev.txt", "requirements/_union.txt"} <= set(
+        moved
+    )
+    [create] = [call for call in calls(log) if call[1:3] == ["pr", "create"]]
+    body = Path(create[create.index("--body-file") + 1]).read_text()
+    assert body.startswith(report)
+
+
 @pytest.mark.parametrize("answers", GITHUB_CASES)
 def test_actionlint_config_accepts_exactly_the_self_repository_references(
     bake: Bake, answers: dict[str, str]
