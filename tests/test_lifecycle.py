@@ -158,6 +158,7 @@ def test_workflow_shape(bake: Bake, answers: dict[str, str]) -> None:
         workflow["concurrency"]["cancel-in-progress"]
         == "${{ github.event_name == 'pull_request' }}"
     )
+    assert "${{ github.event_name }}" in workflow["concurrency"]["group"]  # weekly run apart
     assert all(job["permissions"] == {"contents": "read"} for job in jobs.values())
     assert jobs["template"]["continue-on-error"] is True
     for job, step in workflow_steps(project):
