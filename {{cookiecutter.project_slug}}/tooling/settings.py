@@ -379,6 +379,12 @@ SETTINGS: dict[str, Setting] = {
         "the audit ignores findings below this severity",
         'audit-min-severity = "high"',
     ),
+    "audit-allowlist-max-days": Setting(
+        POSITIVE_INT,
+        "an audit-allowlist.toml entry may expire at most this many days ahead",
+        "audit-allowlist-max-days = 365",
+        365,
+    ),
     "safety-required": Setting(
         BOOLEAN,
         "the safety session fails instead of skipping when it cannot run",
