@@ -411,6 +411,25 @@ def test_a_constraint_file_is_an_input_of_the_tiers_that_use_it(project: Path) -
     )
 
 
+def test_a_constraint_file_anywhere_in_the_project_is_resolved_from_the_snapshot(
+    project: Path,
+) -> None:
+    (project / "limits").mkdir()
+    (project / "limits" / "numeric.cfg").write_text("numpy<3\n")
+    (project / "requirements" / "hunter.in").write_text(
+        "-r base.in\n-c ../limits/numeric.cfg\nnumpy>=2\n"
+    )
+    seen: list[str] = []
+
+    def read_constraint(argv: Sequence[str], cwd: Path) -> None:
+        seen.append((cwd / "limits" / "numeric.cfg").read_text())
+
+    lock.lock(load(project), run=FakeUv(during=read_constraint))
+    assert seen == ["numpy<3\n"]
+    assert "#   limits/numeric.cfg sha256:" in locks(project)["hunter.txt"]
+    assert lock.check(load(project)) == []
+
+
 def test_a_removed_tier_loses_its_lock(project: Path) -> None:
     lock.lock(load(project), run=FakeUv())
     requirements = project / "requirements"

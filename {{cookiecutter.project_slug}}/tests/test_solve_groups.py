@@ -12,7 +12,7 @@ import pytest
 
 from tooling import ToolingError, lock, lockfile
 from tooling.project import load
-from tooling.tiers import describe, read_tiers, solve_groups
+from tooling.tiers import TierError, describe, read_tiers, solve_groups
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CUDA_INDEX = "https://download.pytorch.org/whl/cu121"
@@ -326,3 +326,16 @@ def test_the_groups_table_is_validated(project: Path, table: str, message: str) 
         load(project)
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_groups_that_include_each_others_tiers_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "requirements"
+    folder.mkdir()
+    for name, text in {"p": "", "q": "-r p.in\n", "r": "-r q.in\n"}.items():
+        (folder / f"{name}.in").write_text(text)
+    with pytest.raises(TierError) as raised:
+        solve_groups(read_tiers(folder), {"x": ["p", "r"], "y": ["q"]})
+    assert str(raised.value) == (
+        "pyproject.toml: [tool.lockstep.solve-groups] x and y each include a tier of the other "
+        "(through -r lines): put those tiers in one group"
+    )

@@ -247,6 +247,18 @@ def solve_groups(tiers: dict[str, Tier], declared: Mapping[str, Sequence[str]]) 
             groups.append(
                 SolveGroup(group, members, tuple(name for name in tiers if name in closure))
             )
+    waits_for = {
+        group.name: {owner.get(tier, DEFAULT_GROUP) for tier in group.closure} - {group.name}
+        for group in groups
+    }
+    try:
+        graphlib.TopologicalSorter(waits_for).prepare()
+    except graphlib.CycleError as error:
+        names = " and ".join(sorted(set(error.args[1])))
+        raise TierError(
+            f"pyproject.toml: [tool.lockstep.solve-groups] {names} each include a tier of "
+            "the other (through -r lines): put those tiers in one group"
+        ) from None
     return groups
 
 
