@@ -79,7 +79,8 @@ def test_credentials_reach_uv_and_pip_but_never_a_lock(
     locked = run(project, "nox", "-s", "lock", env=env)
     assert locked.returncode == 0, locked.stderr
     assert PASSWORD not in locked.stdout + locked.stderr
-    assert "added helper 1.1 (base, hunter, sniper, strategist, dev)" in locked.stderr
+    assert "nox > base: first lock, 2 packages\n" in locked.stderr  # tinypkg, helper
+    assert "nox > hunter: first lock, 3 packages\n" in locked.stderr
     texts = {path.name: path.read_text() for path in (project / "requirements").glob("*.txt")}
     assert not [name for name, text in texts.items() if PASSWORD in text or "alice" in text]
     assert f"--index-url {index.url('private')}\n" in texts["base.txt"]

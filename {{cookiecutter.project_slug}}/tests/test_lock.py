@@ -469,7 +469,12 @@ def test_the_check_prints_one_line_per_problem_then_advice(project: Path) -> Non
 
 
 def test_every_lock_run_says_what_moved(project: Path, tmp_path: Path) -> None:
-    run_main(project, run=FakeUv())
+    assert run_main(project, run=FakeUv())[-4:] == [
+        "base: first lock, 1 package",
+        "hunter: first lock, 2 packages",
+        "sniper: first lock, 1 package",
+        "strategist: first lock, 3 packages",
+    ]
     (project / "requirements" / "base.in").write_text("structlog\nsix\n")
     moved = union_body(numpy="2.1.0", structlog="25.1.0") + block(
         "six", "1.17.0", "-r requirements/base.in", digest="d"

@@ -545,6 +545,7 @@ class Changes:
 
     tiers: list[str] = field(default_factory=list)
     per_tier: dict[str, dict[str, tuple[str | None, str | None]]] = field(default_factory=dict)
+    first: dict[str, int] = field(default_factory=dict)  # tiers locked for the first time
 
     def grouped(self) -> dict[tuple[str, str, str], list[str]]:
         """(name, old, new) -> the tiers where it changed so; "" stands for absent."""
@@ -565,13 +566,17 @@ class Changes:
                 added.append(f"added {name} {new} {where}")
             else:
                 removed.append(f"removed {name} {old} {where}")
-        lines = moved + added + removed
+        first = [
+            f"{tier}: first lock, {count} package{'' if count == 1 else 's'}"
+            for tier, count in self.first.items()
+        ]
+        lines = moved + added + removed + first
         return lines or ["nothing moved: every tier pins what it pinned before"]
 
     def markdown(self) -> str:
         out = ["# What moved in the locks", ""]
         changed = [tier for tier in self.tiers if self.per_tier.get(tier)]
-        if not changed:
+        if not changed and not self.first:
             return "\n".join([*out, "Nothing moved: every tier pins what it pinned before.", ""])
         out += [f"- {line}" for line in self.lines()]
         for tier in changed:
@@ -1007,8 +1012,10 @@ def lock(
         path = project.requirements_dir / f"{name}.txt"
         if path in written:
             source = f"requirements/{name}.txt"
-            moved = compare(pins_of(before[path], source), pins_of(files[path], source))
-            if moved:
+            after = pins_of(files[path], source)
+            if before[path] is None:
+                changes.first[name] = len(after)
+            elif moved := compare(pins_of(before[path], source), after):
                 changes.per_tier[name] = moved
     removed = [path for path in orphans if path in written]
     return LockResult(
