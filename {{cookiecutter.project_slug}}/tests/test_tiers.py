@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from tooling.tiers import TierError, ancestors, describe, logical_lines, read_tiers
+from tooling.tiers import TierError, ancestors, describe, logical_lines, read_tier, read_tiers
 
 
 def write(folder: Path, **files: str) -> Path:
@@ -148,3 +148,16 @@ def test_index_lines_are_kept_per_tier(tmp_path: Path) -> None:
         "--extra-index-url https://download.pytorch.org/whl/cu121",
         "--index-url https://x/simple",
     )
+
+
+def test_a_refused_line_never_shows_a_password(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "requirements",
+        base="app @ https://alice:s3cret@git.example/app.whl\n",
+        gpu="--find-links ftp://bob:t0ken@files.example/wheels\n",
+    )
+    for name in ("base", "gpu"):
+        with pytest.raises(TierError) as raised:
+            read_tier(folder / f"{name}.in")
+        assert "s3cret" not in str(raised.value) and "t0ken" not in str(raised.value)
+        assert "***@" in str(raised.value)

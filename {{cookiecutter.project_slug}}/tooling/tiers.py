@@ -34,6 +34,11 @@ class TierError(ToolingError):
     pass
 
 
+def masked(text: str) -> str:
+    """Text for a message: the user info of any URL in it (a password?) replaced by ***."""
+    return re.sub(r"(?<=://)[^/@\s]+@", "***@", text)
+
+
 @dataclass(frozen=True)
 class Tier:
     name: str
@@ -124,7 +129,7 @@ def read_tier(path: Path, root: Path | None = None) -> Tier:
             parent = Path(include.group(1))
             if parent.parent != Path(".") or parent.suffix != ".in":
                 raise TierError(
-                    f"{where}: {line!r} must name a tier file beside it, like -r base.in"
+                    f"{where}: {masked(line)!r} must name a tier file beside it, like -r base.in"
                 )
             parents.append(parent.stem)
         elif constraint := CONSTRAINT.match(line):
@@ -133,12 +138,14 @@ def read_tier(path: Path, root: Path | None = None) -> Tier:
             option = {"-i": "--index-url", "-f": "--find-links"}.get(index.group(1), index.group(1))
             if not re.match(r"https?://", index.group(2)):
                 raise TierError(
-                    f"{where}: {option} {index.group(2)} is not an http(s) URL; a lock must "
+                    f"{where}: {option} {masked(index.group(2))} is not an http(s) URL; a lock must "
                     "install the same way on every machine"
                 )
             index_lines.append(f"{option} {index.group(2)}")
         elif line.startswith(("-e", "--editable")):
-            raise TierError(f"{where}: editable {line!r} cannot be locked with hashes; {SUPPORTED}")
+            raise TierError(
+                f"{where}: editable {masked(line)!r} cannot be locked with hashes; {SUPPORTED}"
+            )
         elif line.startswith("-"):
             raise TierError(f"{where}: option {line.split()[0]!r} is not supported; {SUPPORTED}")
         else:
@@ -158,9 +165,9 @@ def requirement(line: str, where: str) -> Requirement:
     try:
         parsed = Requirement(line)
     except InvalidRequirement:
-        raise TierError(f"{where}: {line!r} is not a requirement; {SUPPORTED}") from None
+        raise TierError(f"{where}: {masked(line)!r} is not a requirement; {SUPPORTED}") from None
     if parsed.url:
-        raise TierError(f"{where}: URL requirement {line!r} cannot be locked; {SUPPORTED}")
+        raise TierError(f"{where}: URL requirement {masked(line)!r} cannot be locked; {SUPPORTED}")
     return parsed
 
 
