@@ -339,3 +339,73 @@ def test_groups_that_include_each_others_tiers_are_refused(tmp_path: Path) -> No
         "pyproject.toml: [tool.lockstep.solve-groups] x and y each include a tier of the other "
         "(through -r lines): put those tiers in one group"
     )
+
+
+def edit(project: Path, tier: str, line: str) -> None:
+    path = project / "requirements" / f"{tier}.in"
+    path.write_text(path.read_text() + line + "\n")
+
+
+def moved_structlog() -> dict[str, str]:
+    return {
+        group: body.replace("structlog==24.1.0", "structlog==25.1.0")
+        for group, body in BODIES.items()
+    }
+
+
+def test_a_group_need_not_wait_when_the_shared_inputs_did_not_change(project: Path) -> None:
+    lock.lock(load(project), run=GroupUv())
+    edit(project, "dev", "pytest>=8")
+    edit(project, "gpu-worker", "accel>=1")
+    together = threading.Barrier(2, timeout=10)
+
+    def overlap(group: str, argv: Sequence[str], cwd: Path) -> None:
+        together.wait()  # default and cuda resolve at the same time
+
+    uv = GroupUv(during=overlap)
+    lock.lock(load(project), run=uv)
+    assert sorted((group, shared) for group, _, shared in uv.calls) == [
+        ("cuda", "structlog==24.1.0\n"),
+        ("default", ""),
+    ]
+    assert lock.check(load(project)) == []
+
+
+def test_a_group_that_guessed_wrong_resolves_again(project: Path) -> None:
+    lock.lock(load(project), run=GroupUv())
+    edit(project, "dev", "structlog>=25")
+    edit(project, "gpu-worker", "accel>=1")
+
+    def old_pin_impossible(group: str, argv: Sequence[str], cwd: Path) -> str | None:
+        shared = cwd / "shared-pins.txt"
+        if group == "cuda" and "structlog==24.1.0" in shared.read_text():
+            return "error: No solution found\n  cause: structlog==24.1.0 is not available\n"
+        return None
+
+    uv = GroupUv(moved_structlog(), during=old_pin_impossible)
+    lock.lock(load(project), run=uv)
+    assert [shared for group, _, shared in uv.calls if group == "cuda"] == [
+        "structlog==24.1.0\n",  # the guess, refused by uv: not an error
+        "structlog==25.1.0\n",
+    ]
+    assert [shared for group, _, shared in uv.calls if group == "cpu"] == ["structlog==25.1.0\n"]
+    assert "structlog==25.1.0" in locks(project)["gpu-worker.txt"]
+    assert lock.check(load(project)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "argv"),
+    [("base", []), (None, ["--upgrade"])],
+    ids=["shared tier edited", "upgrade everything"],
+)
+def test_no_guessing_when_the_shared_pins_are_meant_to_move(
+    project: Path, change: str | None, argv: list[str]
+) -> None:
+    lock.lock(load(project), run=GroupUv())
+    if change:
+        edit(project, change, "structlog>=24")
+    uv = GroupUv()
+    lock.main(load(project), argv, log=lambda line: None, run=uv)
+    assert uv.calls[0][0] == "default"
+    assert all(shared == "structlog==24.1.0\n" for group, _, shared in uv.calls[1:])
+    assert len(uv.calls) == 3

@@ -24,7 +24,9 @@ How it works:
    group resolves first; a group that shares tiers with it resolves with
    their pins as constraints and takes their lines (hashes included) from it,
    so a shared tier is locked the same everywhere. Groups that wait for
-   nothing resolve concurrently, one uv process each.
+   nothing resolve concurrently, one uv process each; a group whose shared
+   tiers' inputs did not change does not wait either, and resolves again
+   only if the default group moved their pins after all.
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ Runner = Callable[[Sequence[str], Path], subprocess.CompletedProcess[str]]
 
 class LockError(ToolingError):
     pass
+
+
+class Interrupted(LockError):
+    """uv stopped by a signal or Ctrl-C: nothing is blamed, nothing is written."""
 
 
 def without_credentials(text: str) -> str:
@@ -419,13 +425,13 @@ def resolve_group(
     try:
         result = run(argv, tree)
     except KeyboardInterrupt:
-        raise LockError("uv was interrupted: no lock was changed") from None
+        raise Interrupted("uv was interrupted: no lock was changed") from None
     if result.returncode < 0:
         try:
             name = signal.Signals(-result.returncode).name
         except ValueError:
             name = f"signal {-result.returncode}"
-        raise LockError(f"uv was interrupted ({name}): no lock was changed")
+        raise Interrupted(f"uv was interrupted ({name}): no lock was changed")
     if result.returncode != 0:
         reason = uv_reason(result.stderr)
         for item in shared:
@@ -746,7 +752,7 @@ def check(project: Project) -> list[str]:
     """Every reason the locks are not current, one line each, grouped by tier. No network."""
     inputs = read_inputs(project)
     groups = project_groups(project, inputs)
-    owner_of = {tier: group for group in groups for tier in group.members}
+    owner_of = {tier: group.name for group in groups for tier in group.members}
     problems: list[str] = []
     unions: dict[str, LockFile] = {}
     for group in groups:
@@ -794,7 +800,7 @@ def check(project: Project) -> list[str]:
         else:
             reasons += pin_problems(lock_name, parsed.pins)
             reasons += unmet_requirements(project, inputs, name, parsed.pins)
-        union = unions.get(owner_of[name].name)
+        union = unions.get(owner_of[name])
         if not reasons and union is not None and text != derive_tier(project, inputs, name, union):
             reasons.append(f"{lock_name} does not match the union (edited by hand?)")
         problems += [f"{name}: {reason}" for reason in reasons]
@@ -824,13 +830,13 @@ def advice(problems: Sequence[str]) -> str:
 def shared_pins(
     inputs: Inputs,
     group: SolveGroup,
-    owner_of: Mapping[str, SolveGroup],
+    owner_of: Mapping[str, str],
     pins: Mapping[str, Sequence[Pin]],
 ) -> list[Shared]:
     """The pins of every tier in the group's closure that another group owns, as it locked them."""
     items = []
     for tier in group.closure:
-        owner = owner_of[tier].name
+        owner = owner_of[tier]
         if owner == group.name or owner not in pins:
             continue
         selected = tier_packages(pins[owner], tier_origins(inputs, tier))
@@ -865,40 +871,130 @@ def adopt(group_pins: Sequence[Pin], shared: Sequence[Shared]) -> list[Pin]:
     return adopted
 
 
+Job = tuple[SolveGroup, str | None, list[Shared]]
+
+
 def resolve_groups(
     project: Project,
     inputs: Inputs,
-    jobs: Sequence[tuple[SolveGroup, str | None, list[Shared]]],
+    jobs: Sequence[Job],
+    guesses: set[str],
     workdir: Path,
     upgrade: bool,
     upgrade_packages: Sequence[str],
     run: Runner,
 ) -> dict[str, list[Pin]]:
-    """Resolve groups concurrently, one uv process each; the first failure is raised."""
+    """Resolve groups concurrently, one uv process each.
 
-    def one(job: tuple[SolveGroup, str | None, list[Shared]]) -> list[Pin]:
+    A group in `guesses` was constrained by pins its owner may still move; when
+    it fails it is simply left out (it runs again once the owner is done).
+    Any other failure is raised.
+    """
+
+    def one(job: Job) -> list[Pin]:
         group, seed, shared = job
         folder = workdir / f"group-{group.name}-{secrets.token_hex(2)}"
         return resolve_group(
             project, inputs, group, folder, seed, shared, upgrade, upgrade_packages, run
         )
 
-    if len(jobs) == 1:
-        return {jobs[0][0].name: one(jobs[0])}
+    results: dict[str, list[Pin]] = {}
+    failures: list[LockError] = []
     try:
-        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        with ThreadPoolExecutor(max_workers=max(len(jobs), 1)) as pool:
             futures = [(job[0].name, pool.submit(one, job)) for job in jobs]
-            results, failures = {}, []
             for name, future in futures:
                 try:
                     results[name] = future.result()
+                except Interrupted:
+                    raise
                 except LockError as failure:
-                    failures.append(failure)
+                    if name not in guesses:
+                        failures.append(failure)
     except KeyboardInterrupt:
-        raise LockError("uv was interrupted: no lock was changed") from None
+        raise Interrupted("uv was interrupted: no lock was changed") from None
     if failures:
         raise failures[0]
     return results
+
+
+def resolve_stale_groups(
+    project: Project,
+    inputs: Inputs,
+    groups: Sequence[SolveGroup],
+    stale: Sequence[SolveGroup],
+    previous: Mapping[str, str],
+    pins: dict[str, list[Pin]],
+    upgrade: bool,
+    upgrade_packages: Sequence[str],
+    run: Runner,
+) -> set[str]:
+    """Resolve the stale groups into `pins`, owners of shared tiers before the groups using them.
+
+    A group that shares tiers with a stale owner does not wait for it when the
+    owner's previous union already covers those tiers' inputs as they are now
+    (and not everything is being upgraded): it resolves at the same time,
+    constrained by the previous pins, and again only if the owner moved them.
+    Returns the names of the groups resolved.
+    """
+    owner_of = {tier: group.name for group in groups for tier in group.members}
+    constrained_with: dict[str, list[tuple[str, str, str]]] = {}
+    resolved: set[str] = set()
+    todo = list(stale)
+
+    def guessable(group: SolveGroup, owner: str) -> bool:
+        if upgrade or owner not in previous:
+            return False
+        shared = [tier for tier in group.closure if owner_of[tier] == owner]
+        was = recorded(previous[owner]).inputs
+        return all(was.get(path) == inputs.digests[path] for path in inputs.files(shared))
+
+    with tempfile.TemporaryDirectory(prefix="lock-") as workdir:
+        for _ in range(2 * len(groups) + 1):
+            if not todo:
+                return resolved
+            pending = {group.name for group in todo}
+            jobs: list[Job] = []
+            guesses: set[str] = set()
+            for group in todo:
+                owners = {owner_of[tier] for tier in group.closure} & (pending - {group.name})
+                if not all(guessable(group, owner) for owner in owners):
+                    continue  # it waits for its owners' new pins
+                known = {name: found for name, found in pins.items() if name not in pending}
+                for owner in owners:
+                    known[owner] = list(lockfile.parse(previous[owner]).pins)
+                    guesses.add(group.name)
+                shared = shared_pins(inputs, group, owner_of, known)
+                constrained_with[group.name] = sorted(
+                    (item.pin.name, item.pin.version, item.pin.marker) for item in shared
+                )
+                jobs.append((group, previous.get(group.name), shared))
+            if not jobs:
+                break
+            done = resolve_groups(
+                project, inputs, jobs, guesses, Path(workdir), upgrade, upgrade_packages, run
+            )
+            pins.update(done)
+            resolved |= set(done)
+            remaining = [group for group in todo if group.name not in done]
+            final = {
+                name: found
+                for name, found in pins.items()
+                if name not in {g.name for g in remaining}
+            }
+            todo = remaining
+            for group in groups:
+                if group in remaining or group.name not in pins:
+                    continue
+                shared = shared_pins(inputs, group, owner_of, final)
+                now = sorted((item.pin.name, item.pin.version, item.pin.marker) for item in shared)
+                if disagrees(pins[group.name], shared) and constrained_with.get(group.name) != now:
+                    todo.append(group)
+    names = ", ".join(group.name for group in todo)
+    raise LockError(
+        f"solve groups {names} keep moving each other's shared pins: each includes a tier of "
+        "another; put those tiers in one group"
+    )
 
 
 @dataclass
@@ -919,7 +1015,7 @@ def lock(
     """Bring every lock up to date; resolve only the solve groups whose inputs changed."""
     inputs = read_inputs(project)
     groups = project_groups(project, inputs)
-    owner_of = {tier: group for group in groups for tier in group.members}
+    owner_of = {tier: group.name for group in groups for tier in group.members}
     notes: list[str] = []
     texts: dict[str, str] = {}
     seeds: dict[str, str | None] = {}
@@ -946,44 +1042,10 @@ def lock(
         else:
             texts[group.name] = text
             pins[group.name] = list(lockfile.parse(text, union_name).pins)
-    resolved: set[str] = set()
-    with tempfile.TemporaryDirectory(prefix="lock-") as workdir:
-        for _ in range(len(groups) + 1):
-            # A group waits for the groups owning its shared tiers: their pins constrain it.
-            pending = {group.name for group in todo}
-            ready = [
-                group
-                for group in todo
-                if not {owner_of[tier].name for tier in group.closure} & (pending - {group.name})
-            ]
-            if ready:
-                settled = {name: found for name, found in pins.items() if name not in pending}
-                jobs = [
-                    (group, seeds[group.name], shared_pins(inputs, group, owner_of, settled))
-                    for group in ready
-                ]
-                pins.update(
-                    resolve_groups(
-                        project, inputs, jobs, Path(workdir), upgrade, upgrade_packages, run
-                    )
-                )
-                resolved |= {group.name for group in ready}
-            waiting = [group for group in todo if group not in ready]
-            todo = waiting + [
-                group
-                for group in groups
-                if group not in waiting
-                and group.name in pins
-                and disagrees(pins[group.name], shared_pins(inputs, group, owner_of, pins))
-            ]
-            if not todo:
-                break
-        else:
-            names = ", ".join(group.name for group in todo)
-            raise LockError(
-                f"solve groups {names} keep moving each other's shared pins: each includes a "
-                "tier of another; put those tiers in one group"
-            )
+    previous = {name: text for name, text in seeds.items() if text is not None}
+    resolved = resolve_stale_groups(
+        project, inputs, groups, todo, previous, pins, upgrade, upgrade_packages, run
+    )
     for _ in groups:  # owners first, however deep the chain of shared tiers
         for group in groups:
             pins[group.name] = adopt(pins[group.name], shared_pins(inputs, group, owner_of, pins))
@@ -1002,7 +1064,7 @@ def lock(
             files[path] = render_union(project, inputs, group, pins[group.name])
         unions[group.name] = LockFile((), (), tuple(pins[group.name]))
     for name in inputs.tiers:
-        union = unions[owner_of[name].name]
+        union = unions[owner_of[name]]
         files[project.requirements_dir / f"{name}.txt"] = derive_tier(project, inputs, name, union)
     orphans = generated_orphans(project, inputs, groups)
     before = {path: current_text(path) for path in files}
