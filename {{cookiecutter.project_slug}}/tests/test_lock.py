@@ -209,10 +209,14 @@ def test_a_requirement_is_met_by_one_of_its_marker_forks(project: Path) -> None:
     assert [pin.version for pin in hunter.pins if pin.name == "numpy"] == ["1.26.4", "2.1.0"]
 
 
-def test_a_requirement_without_a_pin_is_named(project: Path) -> None:
+def test_a_requirement_without_a_pin_is_named(
+    project: Path, forge_digests: Callable[[Path], None]
+) -> None:
     lock.lock(load(project), run=FakeUv())
     with (project / "requirements" / "base.in").open("a") as stream:
         stream.write("colorama ; sys_platform == 'win32'\nnever ; python_version < '3.0'\n")
+    assert all("changed since" in problem for problem in lock.check(load(project)))
+    forge_digests(project)
     problems = lock.check(load(project))
     assert (
         'base: requirements/base.in:2: colorama; sys_platform == "win32" has no pin in base.txt'
@@ -389,7 +393,9 @@ def test_write_all_leaves_nothing_behind_when_interrupted(
 # --- constraints, removed tiers -------------------------------------------------------
 
 
-def test_a_constraint_file_is_an_input_of_the_tiers_that_use_it(project: Path) -> None:
+def test_a_constraint_file_is_an_input_of_the_tiers_that_use_it(
+    project: Path, forge_digests: Callable[[Path], None]
+) -> None:
     requirements = project / "requirements"
     (requirements / "constraints.txt").write_text("numpy<3\n")
     (requirements / "hunter.in").write_text("-r base.in\n-c constraints.txt\nnumpy>=2\n")
@@ -405,6 +411,7 @@ def test_a_constraint_file_is_an_input_of_the_tiers_that_use_it(project: Path) -
     )
     assert not any(problem.startswith(("base:", "sniper:")) for problem in problems)
     (requirements / "constraints.txt").write_text("numpy<2\n")
+    forge_digests(project)
     assert (
         "hunter: requirements/constraints.txt:1: numpy<2 is not met by hunter.txt (numpy 2.0.0)"
         in (lock.check(load(project)))

@@ -237,7 +237,9 @@ def test_stale_groups_resolve_concurrently(project: Path) -> None:
     assert lock.check(load(project)) == []
 
 
-def test_local_version_labels_survive_an_upgrade(project: Path) -> None:
+def test_local_version_labels_survive_an_upgrade(
+    project: Path, forge_digests: Callable[[Path], None]
+) -> None:
     lock.lock(load(project), run=GroupUv())
     bodies = dict(BODIES)
     bodies["cpu"] = BODIES["cpu"].replace("accel==1.0+cpu", "accel==1.1+cpu")
@@ -258,6 +260,7 @@ def test_local_version_labels_survive_an_upgrade(project: Path) -> None:
     (project / "requirements" / "cpu-worker.in").write_text(
         f"-r base.in\n--extra-index-url {CPU_INDEX}\naccel==1.0+cpu\n"
     )
+    forge_digests(project)
     assert (
         "cpu-worker: requirements/cpu-worker.in:3: accel==1.0+cpu is not met by cpu-worker.txt "
         "(accel 1.1+cpu)"
