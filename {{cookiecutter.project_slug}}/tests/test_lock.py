@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tooling import lock, lockfile
+from tooling import atomic, lock, lockfile
 from tooling.project import load
 from tooling.tiers import TierError
 
@@ -339,8 +339,8 @@ def test_a_full_disk_is_one_line_and_changes_nothing(
         return real_write(handle, data)
 
     real_write = os.write
-    monkeypatch.setattr(lock.os, "write", disk_fills_up)
-    with pytest.raises(lock.LockError) as raised:
+    monkeypatch.setattr(atomic.os, "write", disk_fills_up)
+    with pytest.raises(atomic.WriteError) as raised:
         lock.lock(load(project), run=FakeUv())
     assert re.fullmatch(
         r"cannot write requirements/\w+\.txt: No space left on device; no lock was changed",
@@ -367,8 +367,8 @@ def test_a_failing_rename_puts_every_lock_back(
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         real_replace(source, target)
 
-    monkeypatch.setattr(lock.os, "replace", fails_on_the_third)
-    with pytest.raises(lock.LockError, match=r"Input/output error; no lock was changed$"):
+    monkeypatch.setattr(atomic.os, "replace", fails_on_the_third)
+    with pytest.raises(atomic.WriteError, match=r"Input/output error; no lock was changed$"):
         lock.lock(load(project), upgrade=True, run=FakeUv(body=union_body(numpy="2.1.0")))
     assert locks(project) == before
     assert not list((project / "requirements").glob(".*.tmp"))
@@ -383,9 +383,9 @@ def test_write_all_leaves_nothing_behind_when_interrupted(
     def interrupted(src: object, dst: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(lock.os, "replace", interrupted)
+    monkeypatch.setattr(atomic.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        lock.write_all({first: "new a\n", second: "new b\n"})
+        atomic.write_all({first: "new a\n", second: "new b\n"})
     assert first.read_text() == "old a\n" and not second.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
 

@@ -32,9 +32,7 @@ How it works:
 from __future__ import annotations
 
 import argparse
-import errno
 import hashlib
-import os
 import re
 import secrets
 import shutil
@@ -50,10 +48,11 @@ from pathlib import Path
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from tooling import ToolingError, lockfile
+from tooling.atomic import current_text, shown, write_all
 from tooling.lockfile import LockFile, Pin
+from tooling.moves import Changes, compare, pins_of
 from tooling.project import Project, python_version_problems, python_version_rewrites
 from tooling.tiers import (
     DEFAULT_GROUP,
@@ -444,169 +443,6 @@ def resolve_group(
     pins = lockfile.parse(output.read_text(encoding="utf-8"), "uv's resolution").pins
     own = f"-c {SHARED_CONSTRAINTS}"
     return [replace(pin, via=tuple(v for v in pin.via if v != own)) for pin in pins]
-
-
-# --- writing ------------------------------------------------------------------------------
-
-
-def shown(path: Path) -> str:
-    return f"{path.parent.name}/{path.name}"
-
-
-def current_text(path: Path) -> str | None:
-    try:
-        return path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return None
-
-
-def staged_copy(path: Path, text: str, temporaries: list[Path]) -> Path:
-    """Write text beside path under a temporary name, with the mode a new file gets."""
-    temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    temporaries.append(temporary)
-    try:
-        data = memoryview(text.encode("utf-8"))
-        while data:
-            data = data[os.write(handle, data) :]
-    finally:
-        os.close(handle)
-    return temporary
-
-
-def backup(path: Path, temporaries: list[Path]) -> Path:
-    kept = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    temporaries.append(kept)
-    try:
-        os.link(path, kept)
-    except OSError:
-        shutil.copy2(path, kept)
-    return kept
-
-
-def write_all(files: dict[Path, str], remove: Iterable[Path] = ()) -> list[Path]:
-    """Write every changed file and remove the given ones, or change nothing at all.
-
-    Returns the paths that changed. Any failure (a full disk, a failing rename,
-    an interrupt) puts back every file already moved and removes every temporary.
-    """
-    changed = {path: text for path, text in files.items() if current_text(path) != text}
-    removing = [path for path in remove if path.exists()]
-    temporaries: list[Path] = []
-    staged: dict[Path, Path] = {}
-    backups: dict[Path, Path] = {}
-    done: list[Path] = []
-    current = ""
-    try:
-        for path, text in changed.items():
-            current = shown(path)
-            staged[path] = staged_copy(path, text, temporaries)
-        for path in [*changed, *removing]:
-            current = shown(path)
-            if path.exists():
-                backups[path] = backup(path, temporaries)
-        for path in [*changed, *removing]:
-            current = shown(path)
-            if path in staged:
-                os.replace(staged[path], path)
-            else:
-                path.unlink()
-            done.append(path)
-    except BaseException as failure:
-        for path in reversed(done):
-            if path in backups:
-                os.replace(backups[path], path)
-            else:
-                path.unlink(missing_ok=True)
-        if isinstance(failure, OSError):
-            reason = failure.strerror or errno.errorcode.get(failure.errno or 0, str(failure))
-            raise LockError(f"cannot write {current}: {reason}; no lock was changed") from None
-        raise
-    finally:
-        for temporary in temporaries:
-            temporary.unlink(missing_ok=True)
-    return [*sorted(changed), *sorted(removing)]
-
-
-# --- what moved ---------------------------------------------------------------------------------
-
-
-def version_key(version: str) -> tuple[int, Version | str]:
-    try:
-        return (0, Version(version))
-    except InvalidVersion:
-        return (1, version)
-
-
-def versions_by_name(pins: Iterable[Pin]) -> dict[str, str]:
-    found: dict[str, set[str]] = {}
-    for pin in pins:
-        found.setdefault(pin.name, set()).add(pin.version)
-    return {name: "/".join(sorted(v, key=version_key)) for name, v in sorted(found.items())}
-
-
-@dataclass
-class Changes:
-    """What moved between the old locks and the new ones, per tier (tiers in order)."""
-
-    tiers: list[str] = field(default_factory=list)
-    per_tier: dict[str, dict[str, tuple[str | None, str | None]]] = field(default_factory=dict)
-    first: dict[str, int] = field(default_factory=dict)  # tiers locked for the first time
-
-    def grouped(self) -> dict[tuple[str, str, str], list[str]]:
-        """(name, old, new) -> the tiers where it changed so; "" stands for absent."""
-        grouped: dict[tuple[str, str, str], list[str]] = {}
-        for tier in self.tiers:
-            for name, (old, new) in self.per_tier.get(tier, {}).items():
-                grouped.setdefault((name, old or "", new or ""), []).append(tier)
-        return grouped
-
-    def lines(self) -> list[str]:
-        """`idna 3.4 → 3.20 (base, dev)`, then `added ...` and `removed ...` lines."""
-        moved, added, removed = [], [], []
-        for (name, old, new), tiers in sorted(self.grouped().items()):
-            where = f"({', '.join(tiers)})"
-            if old and new:
-                moved.append(f"{name} {old} → {new} {where}")
-            elif new:
-                added.append(f"added {name} {new} {where}")
-            else:
-                removed.append(f"removed {name} {old} {where}")
-        first = [
-            f"{tier}: first lock, {count} package{'' if count == 1 else 's'}"
-            for tier, count in self.first.items()
-        ]
-        lines = moved + added + removed + first
-        return lines or ["nothing moved: every tier pins what it pinned before"]
-
-    def markdown(self) -> str:
-        out = ["# What moved in the locks", ""]
-        changed = [tier for tier in self.tiers if self.per_tier.get(tier)]
-        if not changed and not self.first:
-            return "\n".join([*out, "Nothing moved: every tier pins what it pinned before.", ""])
-        out += [f"- {line}" for line in self.lines()]
-        for tier in changed:
-            out += ["", f"## {tier}", "", "| package | before | after |", "|---|---|---|"]
-            for name, (old, new) in self.per_tier[tier].items():
-                out.append(f"| {name} | {old or '(new)'} | {new or '(removed)'} |")
-        return "\n".join(out) + "\n"
-
-
-def compare(old: dict[str, str], new: dict[str, str]) -> dict[str, tuple[str | None, str | None]]:
-    return {
-        name: (old.get(name), new.get(name))
-        for name in sorted(old.keys() | new.keys())
-        if old.get(name) != new.get(name)
-    }
-
-
-def pins_of(text: str | None, source: str) -> dict[str, str]:
-    if text is None:
-        return {}
-    try:
-        return versions_by_name(lockfile.parse(text, source).pins)
-    except lockfile.LockFileError:
-        return {}
 
 
 # --- checks -------------------------------------------------------------------------------
