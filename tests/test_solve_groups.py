@@ -120,7 +120,7 @@ def test_the_check_and_the_lock_work_per_group(project: Path) -> None:
 
 def test_local_labels_survive_an_upgrade_of_one_build(project: Path, index: PackageIndex) -> None:
     index.add("cpu", build_wheel(project.parent / "new", "accel", "1.1+cpu", build="cpu 1.1"))
-    kept = run(project, "nox", "-s", "lock", "--", "--upgrade")
+    kept = run(project, "nox", "-s", "lock", "--", "--upgrade-package", "accel")
     assert kept.returncode == 0, kept.stderr
     assert "accel 1.0+cpu → 1.1+cpu (cpu-worker)" in kept.stderr
     written = locks(project)
