@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
@@ -74,7 +75,11 @@ class GroupUv:
         error = self.during(group, argv, cwd) if self.during else None
         if error:
             return subprocess.CompletedProcess(argv, 1, "", error)
-        Path(argv[argv.index("--output-file") + 1]).write_text(self.bodies[group])
+        body = self.bodies[group]
+        for constraint in shared.splitlines():  # honoured as uv would
+            name, version = constraint.split("==")
+            body = re.sub(rf"^{name}==\S+", f"{name}=={version}", body, flags=re.MULTILINE)
+        Path(argv[argv.index("--output-file") + 1]).write_text(body)
         return subprocess.CompletedProcess(argv, 0, "", "")
 
     def groups(self) -> list[str]:
@@ -143,14 +148,33 @@ def test_the_shared_base_is_byte_identical_in_every_lock(project: Path) -> None:
     assert digest("mirror") not in "".join(written.values())
 
 
-def test_the_default_group_resolves_first_and_constrains_the_others(project: Path) -> None:
-    uv = GroupUv()
+def test_a_first_lock_resolves_every_group_at_once(project: Path) -> None:
+    together = threading.Barrier(3, timeout=10)
+
+    def overlap(group: str, argv: Sequence[str], cwd: Path) -> None:
+        together.wait()  # no group waits for another
+
+    uv = GroupUv(during=overlap)
     lock.lock(load(project), run=uv)
-    assert uv.calls[0][0] == "default"
-    assert sorted((group, shared) for group, _, shared in uv.calls[1:]) == [
-        ("cpu", "structlog==24.1.0\n"),
-        ("cuda", "structlog==24.1.0\n"),
+    assert sorted((group, shared) for group, _, shared in uv.calls) == [
+        ("cpu", ""),
+        ("cuda", ""),
+        ("default", ""),
     ]
+    assert lock.check(load(project)) == []
+
+
+def test_a_group_whose_shared_pins_came_out_different_resolves_again(project: Path) -> None:
+    bodies = dict(BODIES, cpu=BODIES["cpu"].replace("structlog==24.1.0", "structlog==24.2.0"))
+    uv = GroupUv(bodies)
+    lock.lock(load(project), run=uv)
+    assert [shared for group, _, shared in uv.calls if group == "cpu"] == [
+        "",
+        "structlog==24.1.0\n",
+    ]
+    assert [shared for group, _, shared in uv.calls if group == "cuda"] == [""]
+    assert "structlog==24.1.0 \\" in locks(project)["cpu-worker.txt"]
+    assert lock.check(load(project)) == []
 
 
 def test_groups_follow_when_the_default_group_moves_a_shared_pin(project: Path) -> None:
@@ -401,7 +425,7 @@ def test_a_group_that_guessed_wrong_resolves_again(project: Path) -> None:
     [("base", []), (None, ["--upgrade"])],
     ids=["shared tier edited", "upgrade everything"],
 )
-def test_no_guessing_when_the_shared_pins_are_meant_to_move(
+def test_no_old_pin_is_guessed_when_the_shared_pins_are_meant_to_move(
     project: Path, change: str | None, argv: list[str]
 ) -> None:
     lock.lock(load(project), run=GroupUv())
@@ -409,6 +433,9 @@ def test_no_guessing_when_the_shared_pins_are_meant_to_move(
         edit(project, change, "structlog>=24")
     uv = GroupUv()
     lock.main(load(project), argv, log=lambda line: None, run=uv)
-    assert uv.calls[0][0] == "default"
-    assert all(shared == "structlog==24.1.0\n" for group, _, shared in uv.calls[1:])
-    assert len(uv.calls) == 3
+    assert sorted((group, shared) for group, _, shared in uv.calls) == [
+        ("cpu", ""),
+        ("cuda", ""),
+        ("default", ""),
+    ]
+    assert lock.check(load(project)) == []

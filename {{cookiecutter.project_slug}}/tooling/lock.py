@@ -768,10 +768,11 @@ def resolve_stale_groups(
 ) -> set[str]:
     """Resolve the stale groups into `pins`, owners of shared tiers before the groups using them.
 
-    A group that shares tiers with a stale owner does not wait for it when the
-    owner's previous union already covers those tiers' inputs as they are now
-    (and not everything is being upgraded): it resolves at the same time,
-    constrained by the previous pins, and again only if the owner moved them.
+    A group that shares tiers with a stale owner never waits for it: it resolves
+    at the same time, constrained by the owner's previous pins when those still
+    cover the shared tiers' inputs (and not everything is being upgraded), else
+    unconstrained; it resolves again, constrained by the owner's new pins, only
+    when its shared packages came out different from them.
     Returns the names of the groups resolved.
     """
     owner_of = {tier: group.name for group in groups for tier in group.members}
@@ -779,7 +780,7 @@ def resolve_stale_groups(
     resolved: set[str] = set()
     todo = list(stale)
 
-    def guessable(group: SolveGroup, owner: str) -> bool:
+    def previous_pins_hold(group: SolveGroup, owner: str) -> bool:
         if upgrade or owner not in previous:
             return False
         shared = [tier for tier in group.closure if owner_of[tier] == owner]
@@ -795,12 +796,11 @@ def resolve_stale_groups(
             guesses: set[str] = set()
             for group in todo:
                 owners = {owner_of[tier] for tier in group.closure} & (pending - {group.name})
-                if not all(guessable(group, owner) for owner in owners):
-                    continue  # it waits for its owners' new pins
                 known = {name: found for name, found in pins.items() if name not in pending}
                 for owner in owners:
-                    known[owner] = list(lockfile.parse(previous[owner]).pins)
                     guesses.add(group.name)
+                    if previous_pins_hold(group, owner):
+                        known[owner] = list(lockfile.parse(previous[owner]).pins)
                 shared = shared_pins(inputs, group, owner_of, known)
                 constrained_with[group.name] = sorted(
                     (item.pin.name, item.pin.version, item.pin.marker) for item in shared
