@@ -1,6 +1,6 @@
 """Benchmark the generated project's lock against its peers, in one run.
 
-Usage: python bench/lock_bench.py [--runs N]   (inside the template's .venv)
+Usage: python bench/lock_bench.py [--runs N] [--only-noop | --only-groups]   (inside the template's .venv)
 
 Bakes a project, gives it a realistic tier set (a few dozen packages with
 heavy ones such as pandas, scipy and boto3), warms every tool's cache once,
@@ -13,6 +13,8 @@ union of all tiers.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -33,6 +35,16 @@ TIERS = {
     "strategist": "-r hunter.in\npandas\nscipy\nstatsmodels\nmatplotlib\n",
     "dev": "-r strategist.in\npytest\npytest-cov\nhypothesis\nruff\nmypy\n",
 }
+# Solve groups: two workers that lock apart from the default group, sharing base.
+GROUPED_TIERS = {
+    "base": "pydantic>=2\nstructlog\nrequests\npython-dateutil\nPyYAML\n",
+    "backend": "-r base.in\nboto3\nrich\n",
+    "worker-a": "-r base.in\nnumpy\npandas\nscipy\nstatsmodels\n",
+    "worker-b": "-r base.in\npyarrow\nmatplotlib\n",
+    "dev": "-r backend.in\npytest\npytest-cov\nhypothesis\nruff\nmypy\n",
+}
+GROUP_MEMBERS = {"default": ["backend", "dev"], "a": ["worker-a"], "b": ["worker-b"]}
+GROUPS_TABLE = '\n[tool.lockstep.solve-groups]\na = ["worker-a"]\nb = ["worker-b"]\n'
 LOCK_IN_PROCESS = (
     "import sys; from pathlib import Path; sys.path.insert(0, '.');"
     "from tooling import lock, project; lock.lock(project.load(Path('.')))"
@@ -45,8 +57,12 @@ CHECK_IN_PROCESS = (
 )
 
 
+# Warm means warm bytecode too, as on a user's machine (some CI images turn it off).
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run(command: list[str], cwd: Path) -> str:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, env=ENV)
     if result.returncode != 0:
         raise SystemExit(f"benchmark step failed: {' '.join(command)}\n{result.stderr[-2000:]}")
     return result.stdout
@@ -69,118 +85,205 @@ def timed(runs: int, prepare: Callable[[], None], action: Callable[[], object]) 
     return statistics.median(samples)
 
 
+def peers(
+    arguments: argparse.Namespace, project: Path, ins: list[str], reset: Callable[[], None]
+) -> tuple[float, float, float, float | None]:
+    """Full locks: ours, one bare union compile, pip-compile-multi, pip-tools (optional)."""
+    runs = arguments.runs
+    python = sys.executable
+    uv = str(BIN / "uv")
+    ours = timed(runs, reset, lambda: run([python, "-c", LOCK_IN_PROCESS], project))
+    union = timed(
+        runs,
+        reset,
+        lambda: run(
+            [
+                uv,
+                "pip",
+                "compile",
+                *ins,
+                "--universal",
+                "--python-version",
+                "3.11",
+                "--generate-hashes",
+                "--quiet",
+                "-o",
+                "requirements/union.txt",
+            ],
+            project,
+        ),
+    )
+    hashes = [arg for name in TIERS for arg in ("-g", name)]
+    multi = timed(
+        runs,
+        reset,
+        lambda: run(
+            [
+                str(BIN / "pip-compile-multi"),
+                "--uv",
+                "--autoresolve",
+                "--python-version",
+                "3.11",
+                "-d",
+                "requirements",
+                *hashes,
+            ],
+            project,
+        ),
+    )
+
+    def pip_tools() -> None:
+        for name in TIERS:  # parents first, each constrained by nothing but its own -r
+            run(
+                [
+                    str(BIN / "pip-compile"),
+                    "--quiet",
+                    "--generate-hashes",
+                    "--strip-extras",
+                    f"requirements/{name}.in",
+                    "-o",
+                    f"requirements/{name}.txt",
+                ],
+                project,
+            )
+
+    plain = timed(1, reset, pip_tools) if arguments.with_pip_tools else None
+
+    return ours, union, multi, plain
+
+
+def grouped(runs: int, work: Path) -> tuple[float, float, str, int]:
+    """A full lock with solve groups against a bare compile of its slowest group alone."""
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(work / "grouped")))
+    requirements = project / "requirements"
+    for path in requirements.glob("*.in"):
+        path.unlink()
+    for name, text in GROUPED_TIERS.items():
+        (requirements / f"{name}.in").write_text(text)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        re.sub(r"(?m)^(sniper|hunter|strategist) = \d+\n", "", pyproject.read_text())
+    )
+    with pyproject.open("a") as stream:
+        stream.write(GROUPS_TABLE)
+    python = sys.executable
+
+    def reset() -> None:
+        clean(requirements)
+
+    ours = timed(runs, reset, lambda: run([python, "-c", LOCK_IN_PROCESS], project))
+    bare: dict[str, float] = {}
+    for group, members in GROUP_MEMBERS.items():
+        ins = [f"requirements/{name}.in" for name in members]
+        command = [str(BIN / "uv"), "pip", "compile", *ins, "--universal", "--python-version"]
+        command += ["3.11", "--generate-hashes", "--quiet", "-o", "requirements/bare.txt"]
+        bare[group] = timed(runs, reset, lambda command=command: run(command, project))
+    slowest = max(bare, key=lambda group: bare[group])
+    reset()
+    run([python, "-c", LOCK_IN_PROCESS], project)
+    packages = len(
+        {
+            line.split("==")[0]
+            for union in requirements.glob("_union*.txt")
+            for line in union.read_text().splitlines()
+            if "==" in line and not line.startswith((" ", "#"))
+        }
+    )
+    return ours, bare[slowest], slowest, packages
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--with-pip-tools", action="store_true", help="also time pip-compile (minutes)"
     )
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
+        "--only-noop",
+        action="store_true",
+        help="time only the no-op lock and the drift check (after one real lock)",
+    )
+    only.add_argument(
+        "--only-groups",
+        action="store_true",
+        help="time only the lock with solve groups against its slowest group",
+    )
     arguments = parser.parse_args()
     runs = arguments.runs
     work = Path(tempfile.mkdtemp(prefix="lock-bench-"))
+    rows = []
     try:
-        project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(work)))
-        requirements = project / "requirements"
-        for name, text in TIERS.items():
-            (requirements / f"{name}.in").write_text(text)
-        ins = [f"requirements/{name}.in" for name in sorted(TIERS)]
-        python = sys.executable
-        uv = str(BIN / "uv")
+        if not arguments.only_groups:
+            rows += tiers_rows(arguments, work)
+        if not arguments.only_noop:
+            ours, slowest, group, packages = grouped(runs, work)
+            rows.append(
+                f"| full lock with 3 solve groups ({packages} packages), stale groups "
+                f"concurrently | {ours:.2f} | 1.00 | |"
+            )
+            rows.append(
+                f"| bare uv pip compile of its slowest group ({group}) alone | {slowest:.2f} | "
+                f"ours {ours / slowest:.2f}x | <= 1.2x |"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"lock benchmark: median of {runs} warm runs\n")
+    print("| measurement | seconds | ratio | target |")
+    print("|---|---|---|---|")
+    print("\n".join(rows))
 
-        def reset() -> None:
-            clean(requirements)
 
-        ours = timed(runs, reset, lambda: run([python, "-c", LOCK_IN_PROCESS], project))
-        union = timed(
-            runs,
-            reset,
-            lambda: run(
-                [
-                    uv,
-                    "pip",
-                    "compile",
-                    *ins,
-                    "--universal",
-                    "--python-version",
-                    "3.11",
-                    "--generate-hashes",
-                    "--quiet",
-                    "-o",
-                    "requirements/union.txt",
-                ],
-                project,
-            ),
-        )
-        hashes = [arg for name in TIERS for arg in ("-g", name)]
-        multi = timed(
-            runs,
-            reset,
-            lambda: run(
-                [
-                    str(BIN / "pip-compile-multi"),
-                    "--uv",
-                    "--autoresolve",
-                    "--python-version",
-                    "3.11",
-                    "-d",
-                    "requirements",
-                    *hashes,
-                ],
-                project,
-            ),
-        )
+def tiers_rows(arguments: argparse.Namespace, work: Path) -> list[str]:
+    """Five tiers in one group: our lock against its peers, the no-op lock and the check."""
+    runs = arguments.runs
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(work)))
+    requirements = project / "requirements"
+    for name, text in TIERS.items():
+        (requirements / f"{name}.in").write_text(text)
+    ins = [f"requirements/{name}.in" for name in sorted(TIERS)]
+    python = sys.executable
 
-        def pip_tools() -> None:
-            for name in TIERS:  # parents first, each constrained by nothing but its own -r
-                run(
-                    [
-                        str(BIN / "pip-compile"),
-                        "--quiet",
-                        "--generate-hashes",
-                        "--strip-extras",
-                        f"requirements/{name}.in",
-                        "-o",
-                        f"requirements/{name}.txt",
-                    ],
-                    project,
-                )
+    def reset() -> None:
+        clean(requirements)
 
-        plain = timed(1, reset, pip_tools) if arguments.with_pip_tools else None
-
+    rows = []
+    if not arguments.only_noop:
+        ours, union, multi, plain = peers(arguments, project, ins, reset)
         reset()
         run([python, "-c", LOCK_IN_PROCESS], project)
-        noop = timed(runs, lambda: None, lambda: run([str(BIN / "nox"), "-s", "lock"], project))
-        nox_alone = timed(runs, lambda: None, lambda: run([str(BIN / "nox"), "--list"], project))
-        check = statistics.median(
-            float(run([python, "-c", CHECK_IN_PROCESS], project)) for _ in range(max(runs, 5))
-        )
         packages = sum(
             1
             for line in (requirements / "_union.txt").read_text().splitlines()
             if "==" in line and not line.startswith((" ", "#"))
         )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-    print(f"lock benchmark: 5 tiers, {packages} locked packages, median of {runs} warm runs\n")
-    print("| measurement | seconds | ratio | target |")
-    print("|---|---|---|---|")
-    print(f"| full hashed lock of all tiers (ours) | {ours:.2f} | 1.00 | |")
-    print(
-        f"| pip-compile-multi --uv --autoresolve, hashes | {multi:.2f} | "
-        f"ours {ours / multi:.2f}x | <= 0.25x |"
-    )
-    if plain is not None:
-        print(
-            f"| pip-compile (pip-tools), layer by layer | {plain:.2f} "
-            f"| ours {ours / plain:.3f}x | |"
+        rows.append(
+            f"| full hashed lock of 5 tiers ({packages} packages), ours | {ours:.2f} | 1.00 | |"
         )
-    print(
-        f"| bare uv pip compile of the union | {union:.2f} | ours {ours / union:.2f}x | <= 1.2x |"
+        rows.append(
+            f"| pip-compile-multi --uv --autoresolve, hashes | {multi:.2f} | "
+            f"ours {ours / multi:.2f}x | <= 0.25x |"
+        )
+        if plain is not None:
+            rows.append(
+                f"| pip-compile (pip-tools), layer by layer | {plain:.2f} "
+                f"| ours {ours / plain:.3f}x | |"
+            )
+        rows.append(
+            f"| bare uv pip compile of the union | {union:.2f} | ours {ours / union:.2f}x "
+            "| <= 1.2x |"
+        )
+    reset()
+    run([python, "-c", LOCK_IN_PROCESS], project)
+    noop = timed(runs, lambda: None, lambda: run([str(BIN / "nox"), "-s", "lock"], project))
+    nox_alone = timed(runs, lambda: None, lambda: run([str(BIN / "nox"), "--list"], project))
+    check = statistics.median(
+        float(run([python, "-c", CHECK_IN_PROCESS], project)) for _ in range(max(runs, 5))
     )
-    print(f"| no-op `nox -s lock` (with nox start-up) | {noop:.3f} | | <= 0.3 s |")
-    print(f"| `nox --list` alone (nox start-up) | {nox_alone:.3f} | | |")
-    print(f"| drift check alone (`lock.check`) | {check:.4f} | | <= 0.05 s |")
+    rows.append(f"| no-op `nox -s lock` (with nox start-up) | {noop:.3f} | | <= 0.3 s |")
+    rows.append(f"| `nox --list` alone (nox start-up) | {nox_alone:.3f} | | |")
+    rows.append(f"| drift check alone (`lock.check`) | {check:.4f} | | <= 0.05 s |")
+    return rows
 
 
 if __name__ == "__main__":

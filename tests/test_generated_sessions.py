@@ -90,8 +90,5 @@ def test_bad_python_version_file_stops_every_task(bake: Bake, command: list[str]
     result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert (
-        lines[-1]
-        == f"error: {project / '.python-version'} says '3.x': write one version like 3.11 or 3.11.9"
-    )
+    assert lines[-1] == "error: .python-version says '3.x': write one version like 3.11 or 3.11.9"
     assert "Traceback" not in result.stderr

@@ -155,16 +155,20 @@ def test_hand_edited_lock_is_caught(project: Path) -> None:
     lock.write_text(re.sub(r"(structlog==)\S+", r"\g<1>24.1.0", text, count=1))
     result = run(project, "nox", "-s", "lock", "--", "--check")
     assert result.returncode == 1
-    assert "hunter: hunter.txt does not match the union" in result.stderr
+    assert "hunter: requirements/hunter.txt does not match the union" in result.stderr
 
 
 def test_missing_and_orphan_locks_fail_the_check(project: Path) -> None:
     (project / "requirements" / "sniper.txt").unlink()
-    (project / "requirements" / "old.txt").write_text("six==1.16.0\n")
+    (project / "requirements" / "old.txt").write_text(
+        (project / "requirements" / "base.txt").read_text()
+    )
+    (project / "requirements" / "notes.txt").write_text("written by hand\n")
     result = run(project, "nox", "-s", "lock", "--", "--check")
     assert result.returncode == 1
     assert "sniper: requirements/sniper.txt is missing" in result.stderr
-    assert "old: old.txt has no old.in" in result.stderr
+    assert "old: requirements/old.txt is left over: requirements/old.in is gone" in result.stderr
+    assert "notes" not in result.stderr
 
 
 def test_python_version_disagreement_fails_the_check(project: Path) -> None:
@@ -215,6 +219,8 @@ def test_kept_pins_and_upgrade_package_moves_it_in_every_tier(project: Path) -> 
         for t in TIERS
     }
     assert len(versions) == 1 and versions != {"24.1.0"}
+    moved = f"structlog 24.1.0 → {versions.pop()} (base, hunter, sniper, strategist, dev)"
+    assert f"nox > {moved}\n" in upgraded.stderr
 
 
 def test_locks_are_deterministic(project: Path) -> None:
@@ -257,3 +263,114 @@ def test_pip_installs_a_tier_with_hashes_and_rejects_a_tampered_one(
     refused = user_pip(fresh, "install", "--require-hashes", "-r", str(tampered))
     assert refused.returncode != 0
     assert "DO NOT MATCH THE HASHES" in refused.stderr.upper()
+
+
+# --- locks that cannot lie (issue 9 reproductions) ----------------------------------------
+
+
+def test_a_cut_union_is_resolved_again_not_spread_into_tiers(project: Path) -> None:
+    before = snapshot(project)
+    union = project / "requirements" / "_union.txt"
+    union.write_bytes(union.read_bytes()[:30000])
+    check = run(project, "nox", "-s", "lock", "--", "--check")
+    assert check.returncode == 1
+    assert "union: requirements/_union.txt does not match the digest of its body" in check.stderr
+    result = run(project, "nox", "-s", "lock")
+    assert result.returncode == 0, result.stderr
+    assert "resolving again instead of deriving tiers from it" in result.stderr
+    assert snapshot(project) == before
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+
+
+def test_a_byte_order_mark_keeps_the_parent(project: Path) -> None:
+    (project / "requirements" / "hunter.in").write_bytes(b"\xef\xbb\xbf-r base.in\nnumpy\n")
+    assert run(project, "nox", "-s", "lock").returncode == 0
+    assert {"pydantic", "structlog", "numpy"} <= packages(project / "requirements" / "hunter.txt")
+    assert {"pydantic", "structlog"} <= packages(project / "requirements" / "dev.txt")
+    assert "hunter <- base" in run(project, "invoke", "tiers").stdout
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+
+
+def test_an_input_edited_while_uv_resolves_leaves_the_check_stale(
+    project: Path, tmp_path: Path
+) -> None:
+    wrapper = tmp_path / "bin" / "uv"
+    wrapper.parent.mkdir()
+    real_uv = shutil.which("uv")
+    wrapper.write_text(
+        f'#!/bin/sh\necho six >> {project}/requirements/hunter.in\nexec {real_uv} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    (project / "requirements" / "base.in").write_text("pydantic>=2\nstructlog\nidna\n")
+    path = f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"
+    assert run(project, "nox", "-s", "lock", env={"PATH": path}).returncode == 0
+    assert "six" not in packages(project / "requirements" / "hunter.txt")
+    result = run(project, "nox", "-s", "lock", "--", "--check")
+    assert result.returncode == 1
+    assert "hunter: requirements/hunter.in changed since requirements/hunter.txt was locked" in (
+        result.stderr
+    )
+
+
+def test_a_killed_uv_is_reported_as_interrupted(project: Path, tmp_path: Path) -> None:
+    before = snapshot(project)
+    wrapper = tmp_path / "bin" / "uv"
+    wrapper.parent.mkdir()
+    wrapper.write_text("#!/bin/sh\nkill -KILL $$\n")
+    wrapper.chmod(0o755)
+    path = f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"
+    result = run(project, "nox", "-s", "lock", "--", "--upgrade", env={"PATH": path})
+    assert result.returncode == 1
+    assert "aborted: uv was interrupted (SIGKILL): no lock was changed" in result.stderr
+    assert "dev.in" not in result.stderr
+    assert snapshot(project) == before
+
+
+def test_constraints_count_as_inputs_and_stay_inside_the_project(project: Path) -> None:
+    requirements = project / "requirements"
+    (requirements / "constraints.txt").write_text("numpy<3\n")
+    with (requirements / "hunter.in").open("a") as stream:
+        stream.write("-c constraints.txt\n")
+    assert run(project, "nox", "-s", "lock").returncode == 0
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+    (requirements / "constraints.txt").write_text("numpy<4\n")
+    stale = run(project, "nox", "-s", "lock", "--", "--check")
+    assert "hunter: requirements/constraints.txt changed" in stale.stderr
+    assert "base:" not in stale.stderr
+    for line, expected in [
+        ("-c ../../../../etc/hostname", "-c ../../../../etc/hostname is outside the project"),
+        ("-c /etc/passwd", "-c /etc/passwd is outside the project"),
+        ("-e .", "editable '-e .' cannot be locked with hashes"),
+    ]:
+        (requirements / "sniper.in").write_text(f"-r base.in\n{line}\n")
+        refused = run(project, "nox", "-s", "lock")
+        assert refused.returncode == 1
+        assert "Traceback" not in refused.stderr
+        assert f"requirements/sniper.in:2: {expected}" in refused.stderr
+
+
+def test_removing_a_tier_removes_its_lock(project: Path) -> None:
+    (project / "requirements" / "sniper.in").unlink()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(re.sub(r"(?m)^sniper = \d+\n", "", pyproject.read_text()))
+    result = run(project, "nox", "-s", "lock")
+    assert result.returncode == 0, result.stderr
+    assert "deleted requirements/sniper.txt: requirements/sniper.in is gone" in result.stderr
+    assert not (project / "requirements" / "sniper.txt").exists()
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+
+
+def test_locks_are_ordinary_files(project: Path) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (project / "requirements").glob("*.txt")}
+    assert set(modes.values()) == {0o666 & ~mask}
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "requirements/.hunter.txt.1a2b3c4d.tmp"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ignored.returncode == 0, "lock temporaries are not git-ignored"

@@ -21,10 +21,10 @@ nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lock_check", "lint", "tests"]
 
-# Supply-chain tools, pinned; safety 2.3.5 gets its own session because its
-# pins clash with pip-audit's.
-PIP_AUDIT = "pip-audit==2.10.1"
-CYCLONEDX = "cyclonedx-bom==7.5.0"
+# The supply-chain tools, locked with hashes: pip-audit, cvss and cyclonedx-bom;
+# safety 2.3.5 apart, because its pins clash with pip-audit's.
+AUDIT_TOOLS = ROOT / "requirements" / "tools" / "audit.txt"
+SAFETY_TOOLS = ROOT / "requirements" / "tools" / "safety.txt"
 
 try:
     PROJECT = project.load(ROOT)
@@ -81,24 +81,35 @@ def lock_check(session: nox.Session) -> None:
     run_lock(session, ["--check"])
 
 
+def audit_settings(command: str) -> list[str]:
+    """[tool.lockstep] audit settings as options of `python -m tooling.audit COMMAND`."""
+    arguments = ["--allowlist-max-days", str(PROJECT.setting("audit-allowlist-max-days"))]
+    threshold = PROJECT.setting("audit-min-severity")
+    if command == "pip-audit" and threshold:
+        arguments += ["--min-severity", str(threshold)]
+    if command == "safety" and PROJECT.setting("safety-required"):
+        arguments.append("--require")
+    return arguments
+
+
 @nox.session(python=PROJECT.python_minor)
 def audit(session: nox.Session) -> None:
-    """pip-audit every tier lock, strict (-- --service osv --osv-url URL, --min-severity high)."""
-    session.install(PIP_AUDIT)
-    arguments = list(session.posargs)
-    threshold = PROJECT.settings.get("audit-min-severity")
-    if threshold and "--min-severity" not in arguments:
-        arguments += ["--min-severity", str(threshold)]
-    session.notify("safety")
+    """pip-audit every pinned version of every lock, then safety.
+
+    Options after -- (--service osv --osv-url URL, --min-severity high, --tier NAME)
+    go to pip-audit only; safety runs next with none (`nox -s safety -- ...` for its own).
+    """
+    arguments = [*audit_settings("pip-audit"), *session.posargs]
+    session.install("--require-hashes", "-r", str(AUDIT_TOOLS))
+    session.notify("safety", posargs=[])
     session.run("python", "-m", "tooling.audit", "pip-audit", *arguments)
 
 
 @nox.session(python=PROJECT.python_minor)
 def safety(session: nox.Session) -> None:
-    """Second opinion from safety: SAFETY_API_KEY, or a local database (SAFETY_DB / -- --db)."""
-    arguments = list(session.posargs)
-    if PROJECT.settings.get("safety-required") and "--require" not in arguments:
-        arguments.append("--require")
+    """Second opinion from safety: SAFETY_API_KEY, or a local database (SAFETY_DB / -- --db DIR)."""
+    arguments = [*audit_settings("safety"), *session.posargs]
+    session.install("--require-hashes", "-r", str(SAFETY_TOOLS))
     plan = session.run("python", "-m", "tooling.audit", "safety", "--plan", *arguments, silent=True)
     requirement = str(plan or "").strip()
     if requirement:
@@ -109,7 +120,7 @@ def safety(session: nox.Session) -> None:
 @nox.session(python=PROJECT.python_minor)
 def sbom(session: nox.Session) -> None:
     """A reproducible CycloneDX SBOM per tier in sbom/ (-- --tier NAME for one)."""
-    session.install(CYCLONEDX)
+    session.install("--require-hashes", "-r", str(AUDIT_TOOLS))
     session.run(
         "python", "-m", "tooling.audit", "sbom", "--pyproject", "pyproject.toml", *session.posargs
     )

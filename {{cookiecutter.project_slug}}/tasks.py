@@ -7,8 +7,8 @@ from __future__ import annotations
 
 {% if cookiecutter.with_container == "yes" -%}
 import os
-import shlex
 {% endif -%}
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,10 +41,12 @@ def load_project() -> project.Project:
 
 @task(name="tiers")
 def show_tiers(c: Context) -> None:
-    """Show the requirement tiers and what each one includes."""
+    """Show the requirement tiers, what each one includes and its solve group."""
+    the_project = load_project()
     with one_line_errors():
-        graph = tiers.read_tiers(load_project().requirements_dir)
-    print("\n".join(tiers.describe(graph)))
+        graph = tiers.read_tiers(the_project.requirements_dir)
+        groups = tiers.solve_groups(graph, the_project.settings.get("solve-groups", {}))
+    print("\n".join(tiers.describe(graph, groups)))
 
 
 @task
@@ -66,30 +68,65 @@ def lint(c: Context) -> None:
         "check": "only check that every lock is current (no network)",
         "upgrade": "upgrade every package",
         "upgrade-package": "upgrade this package in every tier (repeatable)",
+        "report": "also write what moved, per tier, as Markdown to this file",
     },
 )
 def lock_(
-    c: Context, check: bool = False, upgrade: bool = False, upgrade_package: list[str] | None = None
+    c: Context,
+    check: bool = False,
+    upgrade: bool = False,
+    upgrade_package: list[str] | None = None,
+    report: str | None = None,
 ) -> None:
     """Lock every tier with hashes, or check the locks."""
     argv = ["--check"] if check else []
     argv += ["--upgrade"] if upgrade else []
     for name in upgrade_package or []:
         argv += ["--upgrade-package", name]
+    argv += ["--report", report] if report else []
     with one_line_errors():
         lock.main(load_project(), argv)
 
 
-@task
-def audit(c: Context) -> None:
-    """Audit every lock with pip-audit, then safety (nox -s audit)."""
-    c.run("nox -s audit", pty=sys.stdout.isatty())
+@task(
+    help={
+        "service": "pypi, osv or esms (default: PIP_AUDIT_VULNERABILITY_SERVICE, else pypi)",
+        "osv-url": "the query URL of an OSV service, e.g. an internal mirror (with --service osv)",
+        "min-severity": "findings known to be below it are reported but pass (low ... critical)",
+        "tier": "audit only this tier's lock",
+    }
+)
+def audit(
+    c: Context,
+    service: str | None = None,
+    osv_url: str | None = None,
+    min_severity: str | None = None,
+    tier: str | None = None,
+) -> None:
+    """Audit every pinned version of every lock with pip-audit, then safety (nox -s audit)."""
+    argv = ["nox", "-s", "audit", "--"]
+    options = {
+        "--service": service,
+        "--osv-url": osv_url,
+        "--min-severity": min_severity,
+        "--tier": tier,
+    }
+    for option, value in options.items():
+        argv += [option, value] if value else []
+    run_nox(c, argv)
 
 
 @task
 def sbom(c: Context) -> None:
     """Write a CycloneDX SBOM per tier into sbom/ (nox -s sbom)."""
-    c.run("nox -s sbom", pty=sys.stdout.isatty())
+    run_nox(c, ["nox", "-s", "sbom"])
+
+
+def run_nox(c: Context, argv: list[str]) -> None:
+    """Run nox; its own output explains a failure, so end with its exit code alone."""
+    result = c.run(shlex.join(argv), warn=True, pty=sys.stdout.isatty())
+    if result is None or result.failed:
+        raise Exit(code=result.exited if result is not None else 1)
 {%- if cookiecutter.with_container == "yes" %}
 
 

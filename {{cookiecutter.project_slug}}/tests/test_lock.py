@@ -2,39 +2,65 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
+import re
+import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tooling import lock
+from tooling import atomic, lock, lockfile
 from tooling.project import load
+from tooling.tiers import TierError
 
-UNION_BODY = """\
-numpy==2.0.0 \\
-    --hash=sha256:{a}
-    # via
-    #   -r requirements/hunter.in
-    #   pandas
-pandas==2.2.0 \\
-    --hash=sha256:{b}
-    # via -r requirements/strategist.in
-structlog==24.1.0 \\
-    --hash=sha256:{c}
-    # via -r requirements/base.in
-""".format(a="a" * 64, b="b" * 64, c="c" * 64)
+HASHES = {name: hashlib.sha256(name.encode()).hexdigest() for name in ("a", "b", "c", "d")}
+
+
+def block(name: str, version: str, *via: str, marker: str = "", digest: str = "a") -> str:
+    requirement = f"{name}=={version}" + (f" ; {marker}" if marker else "")
+    lines = [f"{requirement} \\", f"    --hash=sha256:{HASHES[digest]}"]
+    if len(via) == 1:
+        lines.append(f"    # via {via[0]}")
+    else:
+        lines += ["    # via", *(f"    #   {origin}" for origin in via)]
+    return "\n".join(lines) + "\n"
+
+
+def union_body(numpy: str = "2.0.0", structlog: str = "24.1.0") -> str:
+    return (
+        block("numpy", numpy, "-r requirements/hunter.in", "pandas")
+        + block("pandas", "2.2.0", "-r requirements/strategist.in", digest="b")
+        + block("structlog", structlog, "-r requirements/base.in", digest="c")
+    )
+
+
+UNION_BODY = union_body()
+
+Hook = Callable[[Sequence[str], Path], None]
 
 
 class FakeUv:
     """Writes a canned resolution, like `uv pip compile -o FILE` would."""
 
-    def __init__(self, body: str = UNION_BODY, returncode: int = 0, stderr: str = "") -> None:
-        self.body, self.returncode, self.stderr = body, returncode, stderr
+    def __init__(
+        self,
+        body: str = UNION_BODY,
+        returncode: int = 0,
+        stderr: str = "",
+        during: Hook | None = None,
+    ) -> None:
+        self.body, self.returncode, self.stderr, self.during = body, returncode, stderr, during
         self.calls: list[list[str]] = []
 
     def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         self.calls.append(list(argv))
+        if self.during:
+            self.during(argv, cwd)
         if self.returncode == 0:
             Path(argv[argv.index("--output-file") + 1]).write_text(self.body)
         return subprocess.CompletedProcess(argv, self.returncode, "", self.stderr)
@@ -48,13 +74,24 @@ def project(tmp_path: Path) -> Path:
     requirements.mkdir()
     (requirements / "base.in").write_text("structlog\n")
     (requirements / "sniper.in").write_text("-r base.in\n")
-    (requirements / "hunter.in").write_text("-r base.in\nnumpy\n")
+    (requirements / "hunter.in").write_text("-r base.in\nnumpy>=2\n")
     (requirements / "strategist.in").write_text("-r hunter.in\npandas\n")
     return tmp_path
 
 
 def locks(root: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted((root / "requirements").glob("*.txt"))}
+
+
+def every_file(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "requirements").iterdir())
+
+
+def run_main(root: Path, *argv: str, run: FakeUv) -> list[str]:
+    """Run the lock command as nox does; return what it logged."""
+    logged: list[str] = []
+    lock.main(load(root), list(argv), log=logged.append, run=run)
+    return logged
 
 
 def test_tiers_are_derived_from_one_union(project: Path) -> None:
@@ -78,6 +115,10 @@ def test_nothing_changed_means_nothing_resolved(project: Path) -> None:
     result = lock.lock(load(project), run=uv)
     assert uv.calls == [] and not result.resolved and result.written == []
     assert locks(project) == before
+    assert run_main(project, run=uv) == [
+        "inputs unchanged: nothing to resolve",
+        "nothing moved: every tier pins what it pinned before",
+    ]
 
 
 def test_failed_resolution_keeps_every_lock(project: Path) -> None:
@@ -90,7 +131,415 @@ def test_failed_resolution_keeps_every_lock(project: Path) -> None:
     with pytest.raises(lock.LockError, match=r"cannot lock requirements/hunter\.in \(nope==1\)"):
         lock.lock(load(project), run=failing)
     assert locks(project) == before
-    assert not list((project / "requirements").glob("*.tmp"))
+    assert not list((project / "requirements").glob(".*.tmp"))
+
+
+# --- the union verifies itself --------------------------------------------------------
+
+
+def test_a_cut_union_is_resolved_again_never_copied_into_tiers(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    good = locks(project)
+    union = project / "requirements" / "_union.txt"
+    text = union.read_text()
+    union.write_text(text[: text.index("pandas==") + 30])  # cut inside a hash line
+    assert (
+        "union: requirements/_union.txt does not match the digest of its body (cut or edited by hand)"
+        in lock.check(load(project))
+    )
+    uv = FakeUv()
+    logged = run_main(project, run=uv)
+    assert len(uv.calls) == 1
+    assert logged[0] == (
+        "requirements/_union.txt does not match the digest of its body (cut or edited by hand): "
+        "resolving again instead of deriving tiers from it"
+    )
+    assert "--output-file" in uv.calls[0]  # the damaged union does not seed the resolution
+    seeded = Path(uv.calls[0][uv.calls[0].index("--output-file") + 1])
+    assert not seeded.exists() or seeded.read_text() == UNION_BODY
+    assert locks(project) == good
+    assert lock.check(load(project)) == []
+
+
+def test_any_edit_of_the_union_body_fails_the_check(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    union = project / "requirements" / "_union.txt"
+    text = union.read_text()
+    start = text.index("pandas==")
+    union.write_text(text[:start] + text[text.index("structlog==") :])  # one package block gone
+    problems = lock.check(load(project))
+    assert problems == [
+        "union: requirements/_union.txt does not match the digest of its body "
+        "(cut or edited by hand)"
+    ]
+
+
+def test_a_hand_edited_union_and_tier_pair_is_caught_by_the_requirements(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    requirements = project / "requirements"
+    for name in ("_union.txt", "hunter.txt", "strategist.txt"):
+        path = requirements / name
+        path.write_text(path.read_text().replace("numpy==2.0.0", "numpy==1.26.0"))
+    union = requirements / "_union.txt"
+    text = union.read_text()  # forge the body digest too
+    forged = lock.recorded(text)
+    union.write_text(
+        text.replace(forged.body_digest or "", hashlib.sha256(forged.body.encode()).hexdigest())
+    )
+    problems = lock.check(load(project))
+    assert problems == [
+        "hunter: requirements/hunter.in:2: numpy>=2 is not met by hunter.txt (numpy 1.26.0)",
+        "strategist: requirements/hunter.in:2: numpy>=2 is not met by strategist.txt "
+        "(numpy 1.26.0)",
+    ]
+
+
+def test_a_requirement_is_met_by_one_of_its_marker_forks(project: Path) -> None:
+    forked = (
+        block("numpy", "1.26.4", "-r requirements/hunter.in", marker="python_full_version < '3.12'")
+        + block(
+            "numpy", "2.1.0", "-r requirements/hunter.in", marker="python_full_version >= '3.12'"
+        )
+        + block("structlog", "24.1.0", "-r requirements/base.in", digest="c")
+        + block("pandas", "2.2.0", "-r requirements/strategist.in", digest="b")
+    )
+    lock.lock(load(project), run=FakeUv(body=forked))
+    assert lock.check(load(project)) == []
+    hunter = lockfile.read(project / "requirements" / "hunter.txt")
+    assert [pin.version for pin in hunter.pins if pin.name == "numpy"] == ["1.26.4", "2.1.0"]
+
+
+def test_a_requirement_without_a_pin_is_named(
+    project: Path, forge_digests: Callable[[Path], None]
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    with (project / "requirements" / "base.in").open("a") as stream:
+        stream.write("colorama ; sys_platform == 'win32'\nnever ; python_version < '3.0'\n")
+    assert all("changed since" in problem for problem in lock.check(load(project)))
+    forge_digests(project)
+    problems = lock.check(load(project))
+    assert (
+        'base: requirements/base.in:2: colorama; sys_platform == "win32" has no pin in base.txt'
+        in (problems)
+    )
+    assert not any("never" in problem for problem in problems)
+
+
+# --- inputs are read once -------------------------------------------------------------
+
+
+def test_uv_resolves_the_bytes_that_were_digested(project: Path) -> None:
+    hunter = project / "requirements" / "hunter.in"
+    seen: list[str] = []
+
+    def edit_while_resolving(argv: Sequence[str], cwd: Path) -> None:
+        seen.append((cwd / "requirements" / "hunter.in").read_text())
+        hunter.write_text("-r base.in\nnumpy>=2\nrich\n")
+
+    lock.lock(load(project), run=FakeUv(during=edit_while_resolving))
+    assert seen == ["-r base.in\nnumpy>=2\n"]  # uv read the snapshot, not the live file
+    problems = lock.check(load(project))
+    assert "hunter: requirements/hunter.in changed since requirements/hunter.txt was locked" in (
+        problems
+    )
+    assert "union: requirements/hunter.in changed since requirements/_union.txt was locked" in (
+        problems
+    )
+
+
+def test_a_byte_order_mark_is_read_like_any_utf8(project: Path) -> None:
+    (project / "requirements" / "hunter.in").write_bytes(b"\xef\xbb\xbf-r base.in\nnumpy>=2\n")
+    lock.lock(load(project), run=FakeUv())
+    assert "structlog==24.1.0" in locks(project)["hunter.txt"]
+    assert lock.check(load(project)) == []
+
+
+def test_bytes_that_are_not_utf8_are_one_line(project: Path) -> None:
+    (project / "requirements" / "base.in").write_bytes(b"structlog\n# caf\xe9\n")
+    with pytest.raises(TierError) as raised:
+        lock.lock(load(project), run=FakeUv())
+    assert str(raised.value) == (
+        "requirements/base.in:2: byte 0xe9 is not UTF-8; save the file as UTF-8"
+    )
+    assert locks(project) == {}
+
+
+# --- credentials ----------------------------------------------------------------------
+
+
+def test_index_credentials_in_a_tier_reach_uv_but_never_a_lock(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.lockstep]\nindex-url = "https://pypi.example/simple"\n'
+    )
+    hunter = project / "requirements" / "hunter.in"
+    hunter.write_text(
+        "-r base.in\n--extra-index-url https://bob:t0ken@gpu.example/simple\nnumpy>=2\n"
+    )
+    resolved_from: list[str] = []
+
+    def read_snapshot(argv: Sequence[str], cwd: Path) -> None:
+        resolved_from.append((cwd / "requirements" / "hunter.in").read_text())
+
+    uv = FakeUv(during=read_snapshot)
+    lock.lock(load(project), run=uv)
+    assert "https://pypi.example/simple" in uv.calls[0]
+    assert "https://bob:t0ken@gpu.example/simple" in resolved_from[0]
+    written = locks(project)
+    assert not any("bob" in text or "t0ken" in text for text in written.values())
+    assert "--index-url https://pypi.example/simple\n" in written["base.txt"]
+    assert "--extra-index-url https://gpu.example/simple\n" in written["strategist.txt"]
+    assert "gpu.example" not in written["base.txt"]
+    assert lock.check(load(project)) == []
+
+
+def test_uv_error_text_is_redacted(project: Path) -> None:
+    failing = FakeUv(
+        returncode=2,
+        stderr="error: Failed to fetch: `https://alice:s3cret@pypi.example/simple/numpy/`\n",
+    )
+    with pytest.raises(lock.LockError) as raised:
+        lock.lock(load(project), run=failing)
+    assert "s3cret" not in str(raised.value)
+    assert "https://***@pypi.example/simple/numpy/" in str(raised.value)
+
+
+# --- ordinary files -------------------------------------------------------------------
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_locks_get_the_mode_of_a_new_file(project: Path, mask: int, mode: int) -> None:
+    with umask(mask):
+        lock.lock(load(project), run=FakeUv())
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (project / "requirements").glob("*.txt")}
+    assert set(modes.values()) == {mode}, modes
+
+
+def test_a_full_disk_is_one_line_and_changes_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    before = locks(project)
+    (project / "requirements" / "hunter.in").write_text("-r base.in\nnumpy>=2.0\n")
+    writes = 0
+
+    def disk_fills_up(handle: int, data: bytes) -> int:
+        nonlocal writes
+        writes += 1
+        if writes > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(handle, data)
+
+    real_write = os.write
+    monkeypatch.setattr(atomic.os, "write", disk_fills_up)
+    with pytest.raises(atomic.WriteError) as raised:
+        lock.lock(load(project), run=FakeUv())
+    assert re.fullmatch(
+        r"cannot write requirements/\w+\.txt: No space left on device; no lock was changed",
+        str(raised.value),
+    )
+    assert locks(project) == before
+    assert every_file(project) == sorted(
+        [*before, "base.in", "sniper.in", "hunter.in", "strategist.in"]
+    )
+
+
+def test_a_failing_rename_puts_every_lock_back(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    before = locks(project)
+    replaced = 0
+    real_replace = os.replace
+
+    def fails_on_the_third(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+        nonlocal replaced
+        replaced += 1
+        if replaced == 3:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_replace(source, target)
+
+    monkeypatch.setattr(atomic.os, "replace", fails_on_the_third)
+    with pytest.raises(atomic.WriteError, match=r"Input/output error; no lock was changed$"):
+        lock.lock(load(project), upgrade=True, run=FakeUv(body=union_body(numpy="2.1.0")))
+    assert locks(project) == before
+    assert not list((project / "requirements").glob(".*.tmp"))
+
+
+def test_write_all_leaves_nothing_behind_when_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("old a\n")
+
+    def interrupted(src: object, dst: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_all({first: "new a\n", second: "new b\n"})
+    assert first.read_text() == "old a\n" and not second.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+# --- constraints, removed tiers -------------------------------------------------------
+
+
+def test_a_constraint_file_is_an_input_of_the_tiers_that_use_it(
+    project: Path, forge_digests: Callable[[Path], None]
+) -> None:
+    requirements = project / "requirements"
+    (requirements / "constraints.txt").write_text("numpy<3\n")
+    (requirements / "hunter.in").write_text("-r base.in\n-c constraints.txt\nnumpy>=2\n")
+    lock.lock(load(project), run=FakeUv())
+    assert "#   requirements/constraints.txt sha256:" in locks(project)["strategist.txt"]
+    assert "constraints.txt" not in locks(project)["base.txt"]
+    assert lock.check(load(project)) == []
+    (requirements / "constraints.txt").write_text("numpy<2.1\n")
+    problems = lock.check(load(project))
+    assert (
+        "hunter: requirements/constraints.txt changed since requirements/hunter.txt was locked"
+        in (problems)
+    )
+    assert not any(problem.startswith(("base:", "sniper:")) for problem in problems)
+    (requirements / "constraints.txt").write_text("numpy<2\n")
+    forge_digests(project)
+    assert (
+        "hunter: requirements/constraints.txt:1: numpy<2 is not met by hunter.txt (numpy 2.0.0)"
+        in (lock.check(load(project)))
+    )
+
+
+def test_a_constraint_file_anywhere_in_the_project_is_resolved_from_the_snapshot(
+    project: Path,
+) -> None:
+    (project / "limits").mkdir()
+    (project / "limits" / "numeric.cfg").write_text("numpy<3\n")
+    (project / "requirements" / "hunter.in").write_text(
+        "-r base.in\n-c ../limits/numeric.cfg\nnumpy>=2\n"
+    )
+    seen: list[str] = []
+
+    def read_constraint(argv: Sequence[str], cwd: Path) -> None:
+        seen.append((cwd / "limits" / "numeric.cfg").read_text())
+
+    lock.lock(load(project), run=FakeUv(during=read_constraint))
+    assert seen == ["numpy<3\n"]
+    assert "#   limits/numeric.cfg sha256:" in locks(project)["hunter.txt"]
+    assert lock.check(load(project)) == []
+
+
+def test_a_removed_tier_loses_its_lock(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    requirements = project / "requirements"
+    (requirements / "notes.txt").write_text("written by hand\n")
+    (requirements / "sniper.in").unlink()
+    assert (
+        "sniper: requirements/sniper.txt is left over: requirements/sniper.in is gone; "
+        "`nox -s lock` deletes it"
+    ) in lock.check(load(project))
+    logged = run_main(project, run=FakeUv())
+    assert "deleted requirements/sniper.txt: requirements/sniper.in is gone" in logged
+    assert not (requirements / "sniper.txt").exists()
+    assert (requirements / "notes.txt").read_text() == "written by hand\n"
+    assert lock.check(load(project)) == []
+
+
+# --- readable results -----------------------------------------------------------------
+
+
+def test_the_check_prints_one_line_per_problem_then_advice(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    (project / "requirements" / "hunter.in").write_text("-r base.in\nnumpy>=2.0\n")
+    (project / "requirements" / "base.txt").unlink()
+    logged: list[str] = []
+    with pytest.raises(lock.LockError) as raised:
+        lock.main(load(project), ["--check"], log=logged.append)
+    assert logged == [
+        "union: requirements/hunter.in changed since requirements/_union.txt was locked",
+        "base: requirements/base.txt is missing",
+        "hunter: requirements/hunter.in changed since requirements/hunter.txt was locked",
+        "strategist: requirements/hunter.in changed since requirements/strategist.txt was locked",
+    ]
+    assert str(raised.value) == (
+        "lock check failed: 4 problems in union, base, hunter, strategist; fix the inputs named "
+        "above (never edit a lock), run `nox -s lock` and commit requirements/"
+    )
+
+
+def test_every_lock_run_says_what_moved(project: Path, tmp_path: Path) -> None:
+    assert run_main(project, run=FakeUv())[-4:] == [
+        "base: first lock, 1 package",
+        "hunter: first lock, 2 packages",
+        "sniper: first lock, 1 package",
+        "strategist: first lock, 3 packages",
+    ]
+    (project / "requirements" / "base.in").write_text("structlog\nsix\n")
+    moved = union_body(numpy="2.1.0", structlog="25.1.0") + block(
+        "six", "1.17.0", "-r requirements/base.in", digest="d"
+    )
+    report = tmp_path / "moved.md"
+    logged = run_main(project, "--report", str(report), run=FakeUv(body=moved))
+    assert logged[-4:] == [
+        "numpy 2.0.0 → 2.1.0 (hunter, strategist)",
+        "structlog 24.1.0 → 25.1.0 (base, hunter, sniper, strategist)",
+        "added six 1.17.0 (base, hunter, sniper, strategist)",
+        f"wrote the report {report}",
+    ]
+    markdown = report.read_text()
+    assert "- numpy 2.0.0 → 2.1.0 (hunter, strategist)" in markdown
+    assert (
+        "## hunter\n\n| package | before | after |\n|---|---|---|\n| numpy | 2.0.0 | 2.1.0 |"
+        in (markdown)
+    )
+    assert "| six | (new) | 1.17.0 |" in markdown
+
+
+def test_upgrade_package_says_what_moved_and_removed(project: Path) -> None:
+    run_main(project, run=FakeUv())
+    upgraded = block("numpy", "2.1.0", "-r requirements/hunter.in") + block(
+        "structlog", "24.1.0", "-r requirements/base.in", digest="c"
+    )
+    (project / "requirements" / "strategist.in").write_text("-r hunter.in\n")
+    logged = run_main(project, "--upgrade-package", "numpy", run=FakeUv(body=upgraded))
+    assert logged[-2:] == [
+        "numpy 2.0.0 → 2.1.0 (hunter, strategist)",
+        "removed pandas 2.2.0 (strategist)",
+    ]
+
+
+@pytest.mark.parametrize(
+    "uv",
+    [FakeUv(returncode=-signal.SIGKILL), FakeUv(returncode=-signal.SIGINT)],
+    ids=["killed", "interrupted"],
+)
+def test_an_interrupted_uv_blames_no_file(project: Path, uv: FakeUv) -> None:
+    (project / "requirements" / "base.in").write_text("structlog\nuv\n")
+    with pytest.raises(lock.LockError) as raised:
+        lock.lock(load(project), run=uv)
+    assert re.fullmatch(
+        r"uv was interrupted \(SIG(KILL|INT)\): no lock was changed", str(raised.value)
+    )
+
+
+def test_keyboard_interrupt_during_the_resolve_changes_nothing(project: Path) -> None:
+    def interrupt(argv: Sequence[str], cwd: Path) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(lock.LockError, match=r"^uv was interrupted: no lock was changed$"):
+        lock.lock(load(project), run=FakeUv(during=interrupt))
+    assert locks(project) == {}
+
+
+# --- as before ------------------------------------------------------------------------
 
 
 def test_check_names_stale_tiers_and_ignores_comments(project: Path) -> None:
@@ -98,7 +547,7 @@ def test_check_names_stale_tiers_and_ignores_comments(project: Path) -> None:
     with (project / "requirements" / "base.in").open("a") as stream:
         stream.write("# just a comment\n")
     assert lock.check(load(project)) == []
-    (project / "requirements" / "hunter.in").write_text("-r base.in\nnumpy>=2\n")
+    (project / "requirements" / "hunter.in").write_text("-r base.in\nnumpy>=2.0\n")
     problems = lock.check(load(project))
     assert "hunter: requirements/hunter.in changed since requirements/hunter.txt was locked" in (
         problems
@@ -109,12 +558,14 @@ def test_check_names_stale_tiers_and_ignores_comments(project: Path) -> None:
 def test_check_catches_a_hand_edit_and_unhashed_pins(project: Path) -> None:
     lock.lock(load(project), run=FakeUv())
     hunter = project / "requirements" / "hunter.txt"
-    hunter.write_text(hunter.read_text().replace("numpy==2.0.0", "numpy==1.26.0"))
-    assert "hunter: hunter.txt does not match the union (edited by hand?)" in lock.check(
+    hunter.write_text(hunter.read_text().replace("numpy==2.0.0", "numpy==2.0.1"))
+    assert "hunter: requirements/hunter.txt does not match the union (edited by hand?)" in (
+        lock.check(load(project))
+    )
+    hunter.write_text(hunter.read_text().replace("    --hash=sha256:" + HASHES["a"] + "\n", ""))
+    assert "hunter: requirements/hunter.txt: numpy==2.0.1 has no --hash" in lock.check(
         load(project)
     )
-    hunter.write_text(hunter.read_text().replace("    --hash=sha256:" + "a" * 64 + "\n", ""))
-    assert "hunter: hunter.txt: numpy==1.26.0 has no --hash" in lock.check(load(project))
 
 
 def test_upgrade_package_must_be_locked(project: Path) -> None:
@@ -140,22 +591,6 @@ def test_index_settings_are_used_and_recorded(project: Path) -> None:
     assert "--extra-index-url https://download.pytorch.org/whl/cpu\n" in locks(project)["base.txt"]
 
 
-def test_unpinned_line_is_rejected_by_the_parser() -> None:
-    with pytest.raises(lock.LockError, match="unpinned or unexpected line"):
-        lock.parse_lock("numpy==1.0 \\\n    --hash=sha256:" + "a" * 64 + "\n  pandas>=2\n")
-
-
-def test_write_all_leaves_nothing_behind_when_interrupted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
-    first.write_text("old a\n")
-
-    def interrupted(src: object, dst: object) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(lock.os, "replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        lock.write_all({first: "new a\n", second: "new b\n"})
-    assert first.read_text() == "old a\n" and not second.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+def test_report_cannot_go_with_check(project: Path) -> None:
+    with pytest.raises(SystemExit):
+        lock.parse_arguments(["--check", "--report", "x.md"])

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from tooling.tiers import TierError, ancestors, describe, logical_lines, read_tiers
+from tooling.tiers import TierError, ancestors, describe, logical_lines, read_tier, read_tiers
 
 
 def write(folder: Path, **files: str) -> Path:
@@ -71,3 +71,93 @@ def test_no_tiers_is_an_error(tmp_path: Path) -> None:
 def test_comments_and_continuations_are_not_requirements() -> None:
     text = "# a comment\nnumpy  # inline\n\npandas \\\n  >=2\n"
     assert logical_lines(text) == [(2, "numpy"), (4, "pandas >=2")]
+
+
+def test_a_byte_order_mark_does_not_hide_the_parent(tmp_path: Path) -> None:
+    folder = write(tmp_path / "requirements", base="structlog\n")
+    (folder / "hunter.in").write_bytes(b"\xef\xbb\xbf-r base.in\nnumpy\n")
+    graph = read_tiers(folder)
+    assert graph["hunter"].parents == ("base",)
+    assert [str(r) for _, r in graph["hunter"].requirements] == ["numpy"]
+    assert "hunter <- base" in describe(graph)
+
+
+def test_bytes_that_are_not_utf8_name_the_file_and_line(tmp_path: Path) -> None:
+    folder = write(tmp_path / "requirements", base="structlog\n")
+    (folder / "hunter.in").write_bytes(b"-r base.in\nnump\xff\n")
+    with pytest.raises(TierError) as raised:
+        read_tiers(folder)
+    assert str(raised.value) == (
+        "requirements/hunter.in:2: byte 0xff is not UTF-8; save the file as UTF-8"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("-e .", r"requirements/base\.in:2: editable '-e \.' cannot be locked"),
+        ("app @ https://example.org/app.whl", "URL requirement .* cannot be locked"),
+        ("./vendor/app", "is not a requirement"),
+        ("--pre", "option '--pre' is not supported"),
+    ],
+)
+def test_editable_and_url_requirements_say_what_is_supported(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    folder = write(tmp_path / "requirements", base=f"structlog\n{line}\n")
+    with pytest.raises(TierError, match=expected) as raised:
+        read_tiers(folder)
+    assert "exact (name==1.2) or ranged (name>=1.2)" in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_constraints_inside_the_project_are_inputs(tmp_path: Path) -> None:
+    folder = write(tmp_path / "requirements", base="-c pins.txt\n-c ../shared/limits.cfg\n")
+    (folder / "pins.txt").write_text("structlog<25\n")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "limits.cfg").write_text("numpy<3\n")
+    assert read_tiers(folder)["base"].constraints == (
+        folder / "pins.txt",
+        tmp_path / "shared" / "limits.cfg",
+    )
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../../../etc/hostname", "../../x.txt"])
+def test_constraints_outside_the_project_are_refused(tmp_path: Path, target: str) -> None:
+    folder = write(tmp_path / "requirements", base=f"structlog\n-c {target}\n")
+    with pytest.raises(TierError, match=rf"base\.in:2: -c {target} is outside the project"):
+        read_tiers(folder)
+
+
+def test_a_generated_lock_is_not_a_constraint(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "requirements", base="structlog\n", hunter="-r base.in\n-c base.txt\n"
+    )
+    (folder / "base.txt").write_text("structlog==24.1.0\n")
+    with pytest.raises(TierError, match=r"-c base\.txt is a generated lock"):
+        read_tiers(folder)
+
+
+def test_index_lines_are_kept_per_tier(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "requirements",
+        base="structlog\n",
+        gpu="-r base.in\n--extra-index-url=https://download.pytorch.org/whl/cu121\n-i https://x/simple\n",
+    )
+    assert read_tiers(folder)["gpu"].index_lines == (
+        "--extra-index-url https://download.pytorch.org/whl/cu121",
+        "--index-url https://x/simple",
+    )
+
+
+def test_a_refused_line_never_shows_a_password(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "requirements",
+        base="app @ https://alice:s3cret@git.example/app.whl\n",
+        gpu="--find-links ftp://bob:t0ken@files.example/wheels\n",
+    )
+    for name in ("base", "gpu"):
+        with pytest.raises(TierError) as raised:
+            read_tier(folder / f"{name}.in")
+        assert "s3cret" not in str(raised.value) and "t0ken" not in str(raised.value)
+        assert "***@" in str(raised.value)

@@ -268,6 +268,32 @@ class MapOf(Kind):
         return uses
 
 
+class SolveGroups(MapOf):
+    """[tool.lockstep.solve-groups]: group name = [tiers]; each tier in one group at most."""
+
+    def __init__(self) -> None:
+        super().__init__(ListOf(TIER), keys=NAME, expected="a table of group name = [tier, ...]")
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        uses = super().check(value, key)
+        assert isinstance(value, dict)
+        owner: dict[str, str] = {}
+        for group, tiers in value.items():
+            where = key.child(group)
+            if group == "default":
+                raise where.error("is reserved: 'default' is the group of every tier not listed")
+            if not tiers:
+                raise where.error("is an empty group: list at least one tier or remove it")
+            for tier in tiers:
+                if tier in owner:
+                    raise where.error(
+                        f"lists tier {tier!r}, which solve group {owner[tier]} already has; "
+                        "a tier belongs to one group"
+                    )
+                owner[tier] = group
+        return uses
+
+
 @dataclass(frozen=True)
 class Setting:
     kind: Kind
@@ -347,10 +373,23 @@ SETTINGS: dict[str, Setting] = {
         '[tool.lockstep.base-images] gpu-worker = "nvidia/cuda:12.1.0-runtime-ubuntu22.04"',
         {},
     ),
+    "solve-groups": Setting(
+        SolveGroups(),
+        "tiers resolved apart from the others (e.g. a CUDA build of a package); "
+        "tiers not listed form the default group",
+        '[tool.lockstep.solve-groups] cuda = ["gpu-worker"]',
+        {},
+    ),
     "audit-min-severity": Setting(
         Choice("low", "medium", "high", "critical"),
         "the audit ignores findings below this severity",
         'audit-min-severity = "high"',
+    ),
+    "audit-allowlist-max-days": Setting(
+        POSITIVE_INT,
+        "an audit-allowlist.toml entry may expire at most this many days ahead",
+        "audit-allowlist-max-days = 365",
+        365,
     ),
     "safety-required": Setting(
         BOOLEAN,

@@ -1,25 +1,42 @@
 """The tier graph, read from requirements/*.in and their `-r` lines.
 
 The `.in` files are the one source of truth: adding a tier means adding a
-file that names its parent with `-r parent.in`.
+file that names its parent with `-r parent.in`. Each file is read once; its
+text travels with the tier, so everything after (digests, the resolver's
+snapshot) sees the same bytes.
 """
 
 from __future__ import annotations
 
 import graphlib
+import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 from tooling import ToolingError
 
 SAFE_NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 INCLUDE = re.compile(r"^(?:-r|--requirement)(?:\s+|=)(\S+)$")
 CONSTRAINT = re.compile(r"^(?:-c|--constraint)(?:\s+|=)(\S+)$")
+INDEX = re.compile(r"^(-i|--index-url|--extra-index-url|-f|--find-links)(?:\s+|=)(\S+)$")
+DEFAULT_GROUP = "default"
+SUPPORTED = (
+    "a tier lists packages from an index by name, exact (name==1.2) or ranged (name>=1.2), "
+    "plus -r parent.in, -c constraints-file, --index-url, --extra-index-url and --find-links URL"
+)
 
 
 class TierError(ToolingError):
     pass
+
+
+def masked(text: str) -> str:
+    """Text for a message: the user info of any URL in it (a password?) replaced by ***."""
+    return re.sub(r"(?<=://)[^/@\s]+@", "***@", text)
 
 
 @dataclass(frozen=True)
@@ -28,13 +45,38 @@ class Tier:
     path: Path
     parents: tuple[str, ...]
     constraints: tuple[Path, ...]
+    text: str = ""  # the file as read, byte-order mark removed
+    index_lines: tuple[str, ...] = ()  # "--extra-index-url URL", as written
+    requirements: tuple[tuple[int, Requirement], ...] = ()
+
+
+def display(path: Path, root: Path | None) -> str:
+    if root is not None and path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    return str(path)
+
+
+def read_text(path: Path, root: Path | None = None) -> str:
+    """A UTF-8 file (a byte-order mark is allowed); anything else is one line naming the line."""
+    where = display(path, root)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise TierError(f"cannot read {where}: {error.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise TierError(
+            f"{where}:{line}: byte 0x{data[error.start]:02x} is not UTF-8; save the file as UTF-8"
+        ) from None
 
 
 def logical_lines(text: str) -> list[tuple[int, str]]:
     """Return (line number, content) with comments, blanks and continuations removed."""
     lines: list[tuple[int, str]] = []
     pending, start = "", 0
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         line = raw if raw.lstrip().startswith("#") else re.sub(r"(^|\s)#.*$", "", raw)
         line = line.strip()
         if not pending:
@@ -51,35 +93,92 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     return lines
 
 
-def read_tier(path: Path) -> Tier:
+def constraint_path(path: Path, target: str, root: Path, where: str) -> Path:
+    """A `-c` file relative to the `.in` that names it; it must stay inside the project."""
+    if Path(target).is_absolute() or "://" in target:
+        raise TierError(
+            f"{where}: -c {target} is outside the project; "
+            "name a file inside it relative to this one, like -c constraints.txt"
+        )
+    resolved = Path(os.path.normpath(path.parent / target))
+    if not resolved.is_relative_to(root):
+        raise TierError(
+            f"{where}: -c {target} is outside the project; "
+            "name a file inside it relative to this one, like -c constraints.txt"
+        )
+    return resolved
+
+
+def read_tier(path: Path, root: Path | None = None) -> Tier:
+    root = root or path.parent.parent
     name = path.stem
     if not SAFE_NAME.fullmatch(name):
         raise TierError(
             f"{path}: tier name {name!r} is not a safe file name "
             "(use lowercase letters and digits separated by '-' or '_')"
         )
+    text = read_text(path, root)
+    relative = display(path, root)
     parents: list[str] = []
     constraints: list[Path] = []
-    for number, line in logical_lines(path.read_text(encoding="utf-8")):
+    index_lines: list[str] = []
+    requirements: list[tuple[int, Requirement]] = []
+    for number, line in logical_lines(text):
+        where = f"{relative}:{number}"
         if include := INCLUDE.match(line):
-            target = include.group(1)
-            parent = Path(target)
+            parent = Path(include.group(1))
             if parent.parent != Path(".") or parent.suffix != ".in":
                 raise TierError(
-                    f"{path}:{number}: {line!r} must name a tier file beside it, like -r base.in"
+                    f"{where}: {masked(line)!r} must name a tier file beside it, like -r base.in"
                 )
             parents.append(parent.stem)
         elif constraint := CONSTRAINT.match(line):
-            constraints.append(path.parent / constraint.group(1))
-    return Tier(name, path, tuple(parents), tuple(constraints))
+            constraints.append(constraint_path(path, constraint.group(1), root, where))
+        elif index := INDEX.match(line):
+            option = {"-i": "--index-url", "-f": "--find-links"}.get(index.group(1), index.group(1))
+            if not re.match(r"https?://", index.group(2)):
+                raise TierError(
+                    f"{where}: {option} {masked(index.group(2))} is not an http(s) URL; a lock must "
+                    "install the same way on every machine"
+                )
+            index_lines.append(f"{option} {index.group(2)}")
+        elif line.startswith(("-e", "--editable")):
+            raise TierError(
+                f"{where}: editable {masked(line)!r} cannot be locked with hashes; {SUPPORTED}"
+            )
+        elif line.startswith("-"):
+            raise TierError(f"{where}: option {line.split()[0]!r} is not supported; {SUPPORTED}")
+        else:
+            requirements.append((number, requirement(line, where)))
+    return Tier(
+        name,
+        path,
+        tuple(parents),
+        tuple(constraints),
+        text,
+        tuple(index_lines),
+        tuple(requirements),
+    )
+
+
+def requirement(line: str, where: str) -> Requirement:
+    try:
+        parsed = Requirement(line)
+    except InvalidRequirement:
+        raise TierError(f"{where}: {masked(line)!r} is not a requirement; {SUPPORTED}") from None
+    if parsed.url:
+        raise TierError(f"{where}: URL requirement {masked(line)!r} cannot be locked; {SUPPORTED}")
+    return parsed
 
 
 def read_tiers(requirements_dir: Path) -> dict[str, Tier]:
     """Read every tier, checked and ordered parents-first."""
+    root = requirements_dir.parent
     paths = sorted(requirements_dir.glob("*.in"))
     if not paths:
         raise TierError(f"no tiers: {requirements_dir} has no *.in files")
-    tiers = {tier.name: tier for tier in map(read_tier, paths)}
+    tiers = {tier.name: tier for tier in (read_tier(path, root) for path in paths)}
+    generated = {requirements_dir / f"{name}.txt" for name in [*tiers, "_union"]}
     for tier in tiers.values():
         for parent in tier.parents:
             if parent not in tiers:
@@ -88,8 +187,14 @@ def read_tiers(requirements_dir: Path) -> dict[str, Tier]:
                     f"({requirements_dir / (parent + '.in')} is missing)"
                 )
         for constraint in tier.constraints:
+            where = display(constraint, root)
+            if constraint in generated:
+                raise TierError(
+                    f"{display(tier.path, root)}: -c {constraint.name} is a generated lock; "
+                    "constrain with a file you write, like -c constraints.txt"
+                )
             if not constraint.is_file():
-                raise TierError(f"{tier.path}: constraint file {constraint} does not exist")
+                raise TierError(f"{tier.path}: constraint file {where} does not exist")
     sorter = graphlib.TopologicalSorter({name: tier.parents for name, tier in tiers.items()})
     try:
         order = list(sorter.static_order())
@@ -112,9 +217,66 @@ def ancestors(tiers: dict[str, Tier], name: str) -> list[str]:
     return list(seen)
 
 
-def describe(tiers: dict[str, Tier]) -> list[str]:
-    """One line per tier: 'name <- parent, parent'."""
-    return [
-        f"{name} <- {', '.join(tier.parents)}" if tier.parents else f"{name} (root)"
-        for name, tier in tiers.items()
-    ]
+@dataclass(frozen=True)
+class SolveGroup:
+    """Tiers resolved together: its members and their ancestors form one union."""
+
+    name: str
+    members: tuple[str, ...]  # the tiers it locks, parents first
+    closure: tuple[str, ...]  # members and every ancestor, parents first
+
+    @property
+    def union(self) -> str:
+        """The stem of its union lock: _union for the default group, _union-<name> otherwise."""
+        return "_union" if self.name == DEFAULT_GROUP else f"_union-{self.name}"
+
+
+def solve_groups(tiers: dict[str, Tier], declared: Mapping[str, Sequence[str]]) -> list[SolveGroup]:
+    """The default group (every tier not listed) first, then the declared ones in order."""
+    owner: dict[str, str] = {}
+    for group, names in declared.items():
+        where = f"pyproject.toml: [tool.lockstep.solve-groups] {group}"
+        if group == DEFAULT_GROUP:
+            raise TierError(f"{where}: the name {DEFAULT_GROUP!r} is the group of unlisted tiers")
+        if not names:
+            raise TierError(f"{where} is empty: list at least one tier or remove the group")
+        for name in names:
+            if name not in tiers:
+                raise TierError(f"{where} names tier {name!r}, which has no requirements/{name}.in")
+            if name in owner:
+                raise TierError(f"{where}: tier {name!r} is already in solve group {owner[name]}")
+            owner[name] = group
+    groups = []
+    for group in [DEFAULT_GROUP, *declared]:
+        members = tuple(name for name in tiers if owner.get(name, DEFAULT_GROUP) == group)
+        if members:
+            closure = {ancestor for name in members for ancestor in ancestors(tiers, name)}
+            groups.append(
+                SolveGroup(group, members, tuple(name for name in tiers if name in closure))
+            )
+    waits_for = {
+        group.name: {owner.get(tier, DEFAULT_GROUP) for tier in group.closure} - {group.name}
+        for group in groups
+    }
+    try:
+        graphlib.TopologicalSorter(waits_for).prepare()
+    except graphlib.CycleError as error:
+        names = " and ".join(sorted(set(error.args[1])))
+        raise TierError(
+            f"pyproject.toml: [tool.lockstep.solve-groups] {names} each include a tier of "
+            "the other (through -r lines): put those tiers in one group"
+        ) from None
+    return groups
+
+
+def describe(tiers: dict[str, Tier], groups: Sequence[SolveGroup] = ()) -> list[str]:
+    """One line per tier: 'name <- parent, parent', and its solve group when there are several."""
+    group_of = {name: group.name for group in groups for name in group.members}
+    several = len(groups) > 1
+    lines = []
+    for name, tier in tiers.items():
+        line = f"{name} <- {', '.join(tier.parents)}" if tier.parents else f"{name} (root)"
+        if several:
+            line += f"  [solve group {group_of.get(name, DEFAULT_GROUP)}]"
+        lines.append(line)
+    return lines

@@ -1,0 +1,101 @@
+"""tooling.audit.locks: every pinned version of every lock, and pip-audit's inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.audit_support import (
+    LOCK_BASE,
+    LOCK_LEGACY,
+    LOCK_WEB,
+    LOCKS,
+    PROJECT_TEMPLATE,
+    load,
+    two_tier_locks,
+    write,
+)
+
+locks = load("audit.locks")
+audit = load("audit")
+
+
+def test_audit_modules_are_plain_python_without_template_syntax() -> None:
+    modules = sorted((PROJECT_TEMPLATE / "tooling" / "audit").glob("*.py"))
+    assert {m.name for m in modules} >= {"__init__.py", "__main__.py", "policy.py", "scan.py"}
+    for module in modules:
+        text = module.read_text(encoding="utf-8")
+        assert "{{" not in text and "{%" not in text and "cookiecutter" not in text, module
+    assert not (PROJECT_TEMPLATE / "tooling" / "audit.py").exists()
+
+
+def test_every_pinned_version_is_listed_once_with_its_tiers_whatever_its_marker(
+    tmp_path: Path,
+) -> None:
+    found = two_tier_locks(tmp_path)
+    found["legacy"] = write(tmp_path / "requirements" / "legacy.txt", LOCK_LEGACY)
+    pins = locks.pinned_versions(found)
+    assert [(p.name, p.version, p.tiers) for p in pins] == [
+        ("colorama", "0.4.6", ("web",)),
+        ("jinja2", "2.10", ("web",)),
+        ("requests", "2.19.0", ("legacy",)),
+        ("requests", "2.32.3", ("base", "web")),
+    ]
+    assert pins[0].markers == ("sys_platform == 'win32'",)
+
+
+def test_the_committed_marker_lock_holds_both_rsa_versions() -> None:
+    pins = locks.pinned_versions({"markers": LOCKS / "markers.txt"})
+    assert [(p.name, p.version) for p in pins if p.name == "rsa"] == [
+        ("rsa", "4.0"),
+        ("rsa", "4.9"),
+    ]
+
+
+def test_equal_versions_spelled_differently_are_one_pinned_version(tmp_path: Path) -> None:
+    found = {
+        "a": write(tmp_path / "a.txt", "foo==2.0 \\\n    --hash=sha256:aa\n"),
+        "b": write(tmp_path / "b.txt", "Foo==2.0.0 \\\n    --hash=sha256:aa\n"),
+    }
+    assert [(p.name, p.tiers) for p in locks.pinned_versions(found)] == [("foo", ("a", "b"))]
+
+
+def test_inputs_never_name_a_package_twice() -> None:
+    pin = locks.PinnedVersion
+    pins = [
+        pin("numpy", "2.2.6", ("hunter",), ("python_version < '3.12'",)),
+        pin("numpy", "2.3.1", ("hunter",), ("python_version >= '3.12'",)),
+        pin("numpy", "2.4.0", ("hunter",), ("",)),
+        pin("rsa", "4.9", ("base",), ("",)),
+    ]
+    layers = locks.input_layers(pins)
+    assert [[str(p) for p in layer] for layer in layers] == [
+        ["numpy==2.2.6", "rsa==4.9"],
+        ["numpy==2.3.1"],
+        ["numpy==2.4.0"],
+    ]
+    assert locks.input_layers(pins[3:]) == [[pins[3]]]
+
+
+def test_discover_locks_follows_the_tier_files(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements"
+    write(requirements / "base.in", "requests\n")
+    write(requirements / "web.in", "-r base.in\njinja2\n")
+    write(requirements / "base.txt", LOCK_BASE)
+    with pytest.raises(audit.AuditError) as missing:
+        locks.discover_locks(requirements)
+    assert missing.value.exit_code == 2
+    assert "web.txt" in str(missing.value)
+    write(requirements / "web.txt", LOCK_WEB)
+    assert list(locks.discover_locks(requirements)) == ["base", "web"]
+    assert list(locks.discover_locks(requirements, ["web"])) == ["web"]
+    with pytest.raises(audit.AuditError, match="unknown tier"):
+        locks.discover_locks(requirements, ["nope"])
+
+
+def test_a_broken_lock_is_one_line_naming_it(tmp_path: Path) -> None:
+    lock = write(tmp_path / "web.txt", "requests>=2 \\\n    --hash=sha256:aa\n")
+    with pytest.raises(load("lockfile").LockFileError) as error:
+        locks.pinned_versions({"web": lock})
+    assert f"{lock}:1" in str(error.value) and "\n" not in str(error.value)

@@ -1,0 +1,235 @@
+"""tooling.audit.scan and the command line: pip-audit over every pinned version.
+
+The fast tests use a fake pip-audit; the slow ones run the real pip-audit
+against committed hashed locks and the loopback OSV server.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.audit_support import (
+    LOCKS,
+    NO_KNOWN,
+    OSV_FIXTURES,
+    PIP_AUDIT,
+    PROJECT_TEMPLATE,
+    SHARED_OSV,
+    FakePipAudit,
+    load,
+    tool_env,
+    write,
+)
+from tests.osv_server import OSVServer
+
+scan = load("audit.scan")
+service = load("audit.service")
+locks = load("audit.locks")
+policy = load("audit.policy")
+report = load("audit.report")
+audit = load("audit")
+
+
+def pins(*specs: str) -> list[Any]:
+    return [locks.PinnedVersion(*s.split("=="), ("base",), ("",)) for s in specs]
+
+
+def test_pip_audit_reads_pinned_versions_without_installing_or_stopping_early() -> None:
+    osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
+    argv = scan.pip_audit_argv(Path("in.txt"), Path("out.json"), osv, timeout=5)
+    assert argv[:5] == ["pip-audit", "--disable-pip", "--no-deps", "-r", "in.txt"]
+    assert "--strict" not in argv  # strictness is applied to the whole report instead
+    assert argv[argv.index("-s") + 1] == "osv"
+    assert argv[argv.index("--osv-url") + 1] == "http://127.0.0.1:9/v1/query"
+    assert argv[argv.index("--timeout") + 1] == "5"
+    assert argv[argv.index("-f") + 1] == "json"
+
+
+def test_a_report_for_another_version_does_not_count_as_checked() -> None:
+    layer = pins("rsa==4.0")
+    outcome = scan.outcomes_of(
+        layer, {"dependencies": [{"name": "rsa", "version": "4.9", "vulns": []}]}
+    )
+    assert outcome == [scan.Outcome(layer[0], skipped="pip-audit checked version 4.9")]
+    assert scan.outcomes_of(layer, {"dependencies": [{"name": "RSA", "version": "4.0.0"}]})[
+        0
+    ].checked
+
+
+def test_service_trouble_that_has_passed_is_still_exit_3() -> None:
+    stderr = "pip_audit._service.interface.ServiceError\n"
+    with OSVServer([OSV_FIXTURES]) as server:
+        osv = service.Service("osv", server.url)
+        with pytest.raises(audit.AuditError) as error:
+            scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
+    assert error.value.exit_code == 3
+    assert str(error.value) == (
+        f"the osv vulnerability service ({osv.osv_url}) failed while pip-audit asked it, "
+        "so nothing was checked; it answers now, so try again"
+    )
+
+
+def test_other_pip_audit_failures_are_one_line_from_its_own_message() -> None:
+    stderr = (
+        "WARNING:pip_audit._cli:something\n"
+        "ERROR:pip_audit._cli:requirement file in.txt contains invalid specifier at line 1\n"
+    )
+    with OSVServer([OSV_FIXTURES]) as server:
+        osv = service.Service("osv", server.url)
+        with pytest.raises(audit.AuditError) as error:
+            scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
+    assert error.value.exit_code == 1
+    assert str(error.value) == (
+        "pip-audit failed (exit 1): requirement file in.txt contains invalid specifier at line 1"
+    )
+
+
+# --- the real pip-audit (slow) ---------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder holding the committed tiers and locks."""
+    shutil.copytree(LOCKS, tmp_path / "requirements", ignore=shutil.ignore_patterns("*.md"))
+    return tmp_path
+
+
+def real_audit(project: Path, tiers: Sequence[str], url: str, **options: Any) -> Any:
+    pytest.importorskip("pip_audit")
+    found = {tier: project / "requirements" / f"{tier}.txt" for tier in tiers}
+    return policy.audit_locks(
+        found, service="osv", osv_url=url, env=tool_env(), pip_audit=PIP_AUDIT, **options
+    )
+
+
+@pytest.mark.slow
+def test_real_both_marker_gated_versions_are_audited(project: Path) -> None:
+    with OSVServer([OSV_FIXTURES, SHARED_OSV]) as server:
+        result = real_audit(project, ["markers"], server.url)
+    assert result.exit_code == 1, report.render_table(result)
+    rsa = {(f.version, f.id) for f in result.failing if f.package == "rsa"}
+    assert ("4.0", "PYSEC-2020-99") in rsa
+    assert {version for version, _ in rsa} == {"4.0"}  # 4.9 is checked and clean
+    assert {(p.name, p.version) for p in result.pins} == {
+        ("pyasn1", "0.6.5"),
+        ("rsa", "4.0"),
+        ("rsa", "4.9"),
+    }
+    assert result.checked == 3 and not result.unchecked
+    table = report.render_table(result)
+    row = next(line for line in table.splitlines() if "PYSEC-2020-99" in line)
+    assert row.split()[:3] == ["rsa", "4.0", "markers"]
+    assert "3 pinned versions of 2 packages in 1 lock, 3 checked" in table
+
+
+@pytest.mark.slow
+def test_real_clean_lock_passes_and_windows_only_pins_are_checked(project: Path) -> None:
+    with OSVServer([OSV_FIXTURES, SHARED_OSV]) as server:
+        result = real_audit(project, ["base"], server.url)
+    assert result.exit_code == 0, report.render_table(result)
+    assert len(result.pins) == result.checked == 7 and not result.findings
+    assert "colorama" in {p.name for p in result.pins}
+    assert {path for _, path, _ in server.requests} == {"/v1/query"}  # pip-audit never batches
+
+
+@pytest.mark.slow
+def test_real_allowlist_passes_until_expiry_then_fails(project: Path) -> None:
+    allowlist = write(
+        project / "audit-allowlist.toml",
+        """\
+[[ignore]]
+id = "CVE-2019-10906"   # an alias of PYSEC-2019-217
+reason = "Templates come from our own repository, never from users."
+expires = 2030-01-31
+
+[[ignore]]
+id = "GHSA-g3rq-g295-4j3m"
+package = "jinja2"
+reason = "urlize is not used."
+expires = 2030-01-31
+""",
+    )
+    with OSVServer([OSV_FIXTURES]) as server:
+        before = real_audit(
+            project, ["web"], server.url, allowlist_path=allowlist, today=date(2030, 1, 31)
+        )
+        after = real_audit(
+            project, ["web"], server.url, allowlist_path=allowlist, today=date(2030, 2, 1)
+        )
+    assert before.exit_code == 0, report.render_table(before)
+    assert all(f.allowed_by for f in before.findings) and len(before.findings) == 2
+    assert after.exit_code == 1
+    assert [e.number for e in after.expired] == [1, 2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failure", ["down", "http-500"])
+def test_real_service_trouble_is_exit_3_in_one_line(project: Path, failure: str) -> None:
+    with OSVServer([OSV_FIXTURES], fail=failure == "http-500") as server:
+        url = server.url
+        if failure == "down":
+            server.stop()
+        with pytest.raises(audit.AuditError) as error:
+            real_audit(project, ["base"], url, timeout=5)
+    message = str(error.value)
+    assert error.value.exit_code == 3
+    what = "is unreachable: connection refused" if failure == "down" else "answered HTTP 500"
+    assert message == f"the osv vulnerability service {what} ({url}), so nothing was checked"
+    assert NO_KNOWN not in message.lower()
+
+
+@pytest.mark.slow
+def test_real_severity_threshold_with_cvss3_and_cvss4_vectors(project: Path) -> None:
+    write(
+        project / "requirements" / "extra.txt",
+        "lockstep-cvss4-example==1.0 \\\n    --hash=sha256:00\n",
+    )
+    with OSVServer([OSV_FIXTURES]) as server:
+        result = real_audit(project, ["base", "legacy", "extra"], server.url, min_severity="high")
+    by_id = {f.id: f for f in result.findings}
+    cvss4 = by_id["LOCKSTEP-TEST-2026-4"]
+    assert (cvss4.severity.level, cvss4.severity.score, cvss4.fails) == ("critical", 9.3, True)
+    assert by_id["PYSEC-2023-192"].severity.level == "high" and by_id["PYSEC-2023-192"].fails
+    assert by_id["PYSEC-2023-212"].below_threshold and not by_id["PYSEC-2023-212"].fails
+    assert by_id["PYSEC-2018-28"].severity is None and by_id["PYSEC-2018-28"].fails
+    assert by_id["PYSEC-2018-28"].tiers == ("legacy",)
+    assert "critical 9.3" in report.render_table(result)
+    assert result.exit_code == 1
+
+
+@pytest.mark.slow
+def test_cli_writes_the_report_and_exits_with_the_verdict(project: Path) -> None:
+    pytest.importorskip("pip_audit")
+    command = [sys.executable, "-m", "tooling.audit", "pip-audit", "--tier=base", "--tier=web"]
+    env = {
+        **tool_env(),
+        "PYTHONPATH": str(PROJECT_TEMPLATE),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PIP_AUDIT_VULNERABILITY_SERVICE": "osv",
+    }
+    with OSVServer([OSV_FIXTURES]) as server:
+        env["PIP_AUDIT_OSV_URL"] = server.url
+        found = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    assert found.returncode == 1, found.stderr
+    assert "PYSEC-2019-217 (CVE-2019-10906, GHSA-462w-v97r-4m45)" in found.stdout
+    written = json.loads((project / "reports" / "audit.json").read_text())
+    assert written["service"] == f"osv at {env['PIP_AUDIT_OSV_URL']}"
+    assert {f["id"] for f in written["findings"]} == {"PYSEC-2019-217", "CVE-2020-28493"}
+    down = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    assert down.returncode == 3
+    assert down.stderr == (
+        f"error: the osv vulnerability service is unreachable: connection refused "
+        f"({env['PIP_AUDIT_OSV_URL']}), so nothing was checked\n"
+    )
+    assert NO_KNOWN not in (down.stdout + down.stderr).lower()
+    written = json.loads((project / "reports" / "audit.json").read_text())
+    assert written["exit_code"] == 3 and "findings" not in written

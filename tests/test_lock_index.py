@@ -1,0 +1,125 @@
+"""Locking against a loopback package index that wants a password (real uv, no internet)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Bake
+from tests.conftest import run_in as run
+from tests.package_index import PackageIndex, build_wheel
+
+pytestmark = [pytest.mark.slow]
+
+PASSWORD = "s3cret-Pa55"
+
+
+def user_pip(
+    python: Path, *arguments: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """pip as a user runs it: no machine-wide config, constraints or find-links."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    clean.update(PIP_CONFIG_FILE=os.devnull, NO_PROXY="127.0.0.1", **env)
+    return subprocess.run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=clean,
+    )
+
+
+def use_index(project: Path, url: str | None, tiers: dict[str, str]) -> None:
+    pyproject = project / "pyproject.toml"
+    if url:
+        pyproject.write_text(
+            pyproject.read_text().replace(
+                "[tool.lockstep]\n", f'[tool.lockstep]\nindex-url = "{url}"\n', 1
+            )
+        )
+    requirements = project / "requirements"
+    for path in requirements.glob("*.in"):
+        path.unlink()
+    for name, text in tiers.items():
+        (requirements / f"{name}.in").write_text(text)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> PackageIndex:
+    wheels = tmp_path / "wheels"
+    with PackageIndex(credentials=("alice", PASSWORD)) as served:
+        served.add("private", build_wheel(wheels, "tinypkg", "1.0", requires=("helper>=1",)))
+        served.add("private", build_wheel(wheels, "helper", "1.0"))
+        served.add("private", build_wheel(wheels, "helper", "1.1"))
+        served.add("extra", build_wheel(wheels / "extra", "extrapkg", "2.0"))
+        yield served
+
+
+def test_credentials_reach_uv_and_pip_but_never_a_lock(
+    bake: Bake, index: PackageIndex, tmp_path: Path
+) -> None:
+    project = bake(with_container="no")
+    netrc = index.netrc(tmp_path / "netrc")
+    use_index(
+        project,
+        index.url("private"),
+        {
+            "base": "tinypkg\n",
+            "sniper": "-r base.in\n",
+            "hunter": f"-r base.in\n--extra-index-url {index.url('extra', with_credentials=True)}\nextrapkg\n",
+            "strategist": "-r hunter.in\n",
+            "dev": "-r strategist.in\n",
+        },
+    )
+    env = {"NETRC": str(netrc)}
+    locked = run(project, "nox", "-s", "lock", env=env)
+    assert locked.returncode == 0, locked.stderr
+    assert PASSWORD not in locked.stdout + locked.stderr
+    assert "nox > base: first lock, 2 packages\n" in locked.stderr  # tinypkg, helper
+    assert "nox > hunter: first lock, 3 packages\n" in locked.stderr
+    texts = {path.name: path.read_text() for path in (project / "requirements").glob("*.txt")}
+    assert not [name for name, text in texts.items() if PASSWORD in text or "alice" in text]
+    assert f"--index-url {index.url('private')}\n" in texts["base.txt"]
+    assert f"--extra-index-url {index.url('extra')}\n" in texts["hunter.txt"]
+    assert "extra/simple" not in texts["base.txt"] and "extrapkg" not in texts["base.txt"]
+    assert any(authorized for _, authorized in index.requests)
+
+    checked = run(project, "nox", "-s", "lock", "--", "--check")
+    assert checked.returncode == 0, checked.stderr
+
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    installed = user_pip(
+        python, "--require-hashes", "-r", str(project / "requirements" / "hunter.txt"), env=env
+    )
+    assert installed.returncode == 0, installed.stderr
+    shown = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import tinypkg, helper, extrapkg; print(helper.BUILD, extrapkg.BUILD)",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.stdout.split() == ["1.1", "2.0"]
+
+
+def test_a_refused_password_is_never_shown(bake: Bake, index: PackageIndex, tmp_path: Path) -> None:
+    project = bake(with_container="no")
+    wrong = index.url("private", with_credentials=True).replace(PASSWORD, "not-the-Pa55word")
+    use_index(project, None, {"base": f"--index-url {wrong}\ntinypkg\n", "dev": "-r base.in\n"})
+    before = sorted(p.name for p in (project / "requirements").iterdir())
+    failed = run(project, "nox", "-s", "lock")
+    assert failed.returncode == 1
+    assert "not-the-Pa55word" not in failed.stdout + failed.stderr
+    assert "Traceback" not in failed.stderr
+    errors = [line for line in failed.stderr.splitlines() if "cannot lock" in line]
+    assert len(errors) == 1, failed.stderr
+    assert "401 Unauthorized" in errors[0]
+    assert sorted(p.name for p in (project / "requirements").iterdir()) == before

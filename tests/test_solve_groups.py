@@ -1,0 +1,145 @@
+"""CPU and CUDA workers lock their own build of one package (real uv, loopback index)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import venv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Bake
+from tests.conftest import run_in as run
+from tests.package_index import PackageIndex, build_wheel
+from tests.test_lock_index import user_pip
+
+pytestmark = [pytest.mark.slow]
+
+TIERS = "base, backend:base, cpu-worker:base, gpu-worker:base, dev:backend"
+GROUPS = '[tool.lockstep.solve-groups]\ncpu = ["cpu-worker"]\ncuda = ["gpu-worker"]\n'
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[PackageIndex]:
+    wheels = tmp_path / "wheels"
+    with PackageIndex() as served:
+        served.add("pypi", build_wheel(wheels, "basepkg", "1.0"))
+        served.add("pypi", build_wheel(wheels, "webpkg", "2.0", requires=("basepkg",)))
+        served.add("pypi", build_wheel(wheels, "toolpkg", "3.0"))
+        served.add("pypi", build_wheel(wheels, "accel", "1.0", build="generic"))
+        served.add("cpu", build_wheel(wheels / "cpu", "accel", "1.0+cpu", build="cpu"))
+        served.add("cu121", build_wheel(wheels / "cu121", "accel", "1.0+cu121", build="cu121"))
+        yield served
+
+
+@pytest.fixture
+def project(bake: Bake, index: PackageIndex) -> Path:
+    project = bake(tiers=TIERS, with_container="no")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            "[tool.lockstep]\n", f'[tool.lockstep]\nindex-url = "{index.url("pypi")}"\n', 1
+        )
+        + "\n"
+        + GROUPS
+    )
+    requirements = project / "requirements"
+    inputs = {
+        "base": "basepkg\n",
+        "backend": "-r base.in\nwebpkg\n",
+        "cpu-worker": f"-r base.in\n--extra-index-url {index.url('cpu')}\naccel\n",
+        "gpu-worker": f"-r base.in\n--extra-index-url {index.url('cu121')}\naccel==1.0+cu121\n",
+        "dev": "-r backend.in\ntoolpkg\n",
+    }
+    for name, text in inputs.items():
+        (requirements / f"{name}.in").write_text(text)
+    locked = run(project, "nox", "-s", "lock")
+    assert locked.returncode == 0, locked.stderr
+    return project
+
+
+def locks(project: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted((project / "requirements").glob("*.txt"))}
+
+
+def block(text: str, name: str) -> str:
+    found = re.search(rf"^{name}==.*?(?=^\S|\Z)", text, re.MULTILINE | re.DOTALL)
+    assert found, name
+    return "\n".join(line for line in found.group(0).splitlines() if "#" not in line)
+
+
+def test_each_worker_locks_its_own_build_and_shares_the_base(
+    project: Path, index: PackageIndex
+) -> None:
+    written = locks(project)
+    assert {"_union.txt", "_union-cpu.txt", "_union-cuda.txt"} <= set(written)
+    assert "accel==1.0+cpu \\" in written["cpu-worker.txt"]
+    assert "accel==1.0+cu121 \\" in written["gpu-worker.txt"]
+    assert "accel" not in written["backend.txt"] + written["dev.txt"] + written["base.txt"]
+    shared = block(written["base.txt"], "basepkg")
+    for name in ("backend.txt", "dev.txt", "cpu-worker.txt", "gpu-worker.txt"):
+        assert block(written[name], "basepkg") == shared, name
+    cuda, cpu = index.url("cu121"), index.url("cpu")
+    assert f"--extra-index-url {cuda}\n" in written["gpu-worker.txt"]
+    assert f"--extra-index-url {cpu}\n" in written["cpu-worker.txt"]
+    for name, text in written.items():
+        if name not in ("gpu-worker.txt", "_union-cuda.txt"):
+            assert cuda not in text, f"{name} names the CUDA index"
+    tiers = run(project, "invoke", "tiers")
+    assert "gpu-worker <- base  [solve group cuda]" in tiers.stdout
+    assert "backend <- base  [solve group default]" in tiers.stdout
+
+
+def test_the_check_and_the_lock_work_per_group(project: Path) -> None:
+    before = locks(project)
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+    idle = run(project, "nox", "-s", "lock")
+    assert "inputs unchanged: nothing to resolve" in idle.stderr
+    assert locks(project) == before
+
+    gpu = project / "requirements" / "gpu-worker.in"
+    gpu.write_text(gpu.read_text() + "# the CUDA 12.1 build, for our driver\nbasepkg>=1\n")
+    stale = run(project, "nox", "-s", "lock", "--", "--check")
+    assert stale.returncode == 1
+    problems = [line for line in stale.stderr.splitlines() if "changed since" in line]
+    assert [line.split(": ", 1)[0].removeprefix("nox > ") for line in problems] == [
+        "union-cuda",
+        "gpu-worker",
+    ]
+    relocked = run(project, "nox", "-s", "lock")
+    assert relocked.returncode == 0, relocked.stderr
+    after = locks(project)
+    assert {name for name in after if after[name] != before[name]} == {
+        "_union-cuda.txt",
+        "gpu-worker.txt",
+    }
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+
+
+def test_local_labels_survive_an_upgrade_of_one_build(project: Path, index: PackageIndex) -> None:
+    index.add("cpu", build_wheel(project.parent / "new", "accel", "1.1+cpu", build="cpu 1.1"))
+    kept = run(project, "nox", "-s", "lock", "--", "--upgrade-package", "accel")
+    assert kept.returncode == 0, kept.stderr
+    assert "accel 1.0+cpu → 1.1+cpu (cpu-worker)" in kept.stderr
+    written = locks(project)
+    assert "accel==1.1+cpu \\" in written["cpu-worker.txt"]
+    assert "accel==1.0+cu121 \\" in written["gpu-worker.txt"]
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+
+
+def test_pip_installs_each_workers_own_build(project: Path, tmp_path: Path) -> None:
+    for tier, build in (("cpu-worker", "cpu"), ("gpu-worker", "cu121")):
+        venv.create(tmp_path / tier, with_pip=True)
+        python = tmp_path / tier / "bin" / "python"
+        lock = project / "requirements" / f"{tier}.txt"
+        installed = user_pip(python, "--require-hashes", "-r", str(lock), env={})
+        assert installed.returncode == 0, installed.stderr
+        shown = subprocess.run(
+            [str(python), "-c", "import accel, basepkg; print(accel.BUILD)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert shown.stdout.strip() == build, shown.stderr

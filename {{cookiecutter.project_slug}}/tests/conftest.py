@@ -1,0 +1,38 @@
+"""Fixtures shared by the lock tests."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tooling import lock
+
+
+@pytest.fixture
+def forge_digests() -> Callable[[Path], None]:
+    """Rewrite every lock header as if its inputs had always been what they are now.
+
+    What someone would do to make a hand-edited input look locked; only the
+    check of requirements against pins can still see it.
+    """
+
+    def forge(root: Path) -> None:
+        for path in (root / "requirements").glob("*.txt"):
+            text = re.sub(
+                r"(?m)^#   (\S+) sha256:[0-9a-f]{64}$",
+                lambda found: (
+                    f"#   {found.group(1)} sha256:"
+                    + lock.requirement_digest((root / found.group(1)).read_text())
+                ),
+                path.read_text(),
+            )
+            if (body_digest := lock.recorded(text).body_digest) is not None:
+                fresh = hashlib.sha256(lock.recorded(text).body.encode()).hexdigest()
+                text = text.replace(body_digest, fresh)
+            path.write_text(text)
+
+    return forge

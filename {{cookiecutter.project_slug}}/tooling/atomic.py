@@ -1,0 +1,101 @@
+"""All-or-nothing writes: every file changes, or none does.
+
+New texts go to temporary files beside their targets (`.<name>.<random>.tmp`,
+with the mode any new file gets under the umask), then replace the targets.
+A failure at any point (a full disk, a failing rename, Ctrl-C) puts back every
+file already replaced and removes every temporary.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from tooling import ToolingError
+
+
+class WriteError(ToolingError):
+    pass
+
+
+def shown(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"
+
+
+def current_text(path: Path) -> str | None:
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+
+
+def staged_copy(path: Path, text: str, temporaries: list[Path]) -> Path:
+    """Write text beside path under a temporary name, with the mode a new file gets."""
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    temporaries.append(temporary)
+    try:
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(handle, data) :]
+    finally:
+        os.close(handle)
+    return temporary
+
+
+def backup(path: Path, temporaries: list[Path]) -> Path:
+    kept = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    temporaries.append(kept)
+    try:
+        os.link(path, kept)
+    except OSError:
+        shutil.copy2(path, kept)
+    return kept
+
+
+def write_all(files: dict[Path, str], remove: Iterable[Path] = ()) -> list[Path]:
+    """Write every changed file and remove the given ones, or change nothing at all.
+
+    Returns the paths that changed. Any failure (a full disk, a failing rename,
+    an interrupt) puts back every file already moved and removes every temporary.
+    """
+    changed = {path: text for path, text in files.items() if current_text(path) != text}
+    removing = [path for path in remove if path.exists()]
+    temporaries: list[Path] = []
+    staged: dict[Path, Path] = {}
+    backups: dict[Path, Path] = {}
+    done: list[Path] = []
+    current = ""
+    try:
+        for path, text in changed.items():
+            current = shown(path)
+            staged[path] = staged_copy(path, text, temporaries)
+        for path in [*changed, *removing]:
+            current = shown(path)
+            if path.exists():
+                backups[path] = backup(path, temporaries)
+        for path in [*changed, *removing]:
+            current = shown(path)
+            if path in staged:
+                os.replace(staged[path], path)
+            else:
+                path.unlink()
+            done.append(path)
+    except BaseException as failure:
+        for path in reversed(done):
+            if path in backups:
+                os.replace(backups[path], path)
+            else:
+                path.unlink(missing_ok=True)
+        if isinstance(failure, OSError):
+            reason = failure.strerror or errno.errorcode.get(failure.errno or 0, str(failure))
+            raise WriteError(f"cannot write {current}: {reason}; no lock was changed") from None
+        raise
+    finally:
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+    return [*sorted(changed), *sorted(removing)]

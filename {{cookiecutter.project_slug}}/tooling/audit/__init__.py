@@ -1,0 +1,64 @@
+"""Supply-chain checks for the hashed locks: pip-audit, safety and CycloneDX SBOMs.
+
+One job per module:
+
+- ``locks``      which pinned versions the locks hold, whatever their markers
+- ``service``    which vulnerability service is asked, and what is wrong with it
+- ``scan``       pip-audit over those pinned versions, one outcome per version
+- ``allowlist``  the accepted findings in ``audit-allowlist.toml``
+- ``severity``   severities of advisories (CVSS 3 and 4 through ``cvss``)
+- ``policy``     the verdict: findings, unchecked versions, allow-list, exit code
+- ``report``     the table and the JSON report
+- ``safety``     a second opinion from safety
+- ``sbom``       one CycloneDX SBOM per tier
+
+Exit codes, shared by every check here::
+
+    0  clean
+    1  findings, a pinned version that could not be checked, or an expired allowance
+    2  configuration error (bad allow-list, missing lock, unknown service, ...)
+    3  the vulnerability service is unreachable, failing or knows none of the
+       packages: nothing was checked
+
+Run it as ``python -m tooling.audit {pip-audit,safety,sbom} --help``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+
+from tooling import ToolingError
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_CONFIG = 2
+EXIT_SERVICE = 3
+
+Runner = Callable[[Sequence[str], Mapping[str, str]], subprocess.CompletedProcess[str]]
+
+
+class AuditError(ToolingError):
+    """A one-line reason the check could not give a verdict, with its exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_CONFIG) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def run_command(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a tool, capturing its output; a missing executable is a configuration error."""
+    try:
+        return subprocess.run(
+            list(argv), env=dict(env), capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise AuditError(
+            f"{argv[0]} is not installed here; run the check through its nox session"
+        ) from None
+
+
+def clip(text: str, limit: int = 300) -> str:
+    """Text on one line, shortened to `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

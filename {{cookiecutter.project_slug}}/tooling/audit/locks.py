@@ -1,0 +1,99 @@
+"""Which pinned versions the tier locks hold.
+
+A lock ships to every Python and platform its markers name, so every
+`(name, version)` it pins is audited, whatever its marker says about the
+interpreter running the audit. The one lock reader is `tooling.lockfile`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from tooling import lockfile, tiers
+from tooling.audit import AuditError
+
+
+@dataclass(frozen=True)
+class PinnedVersion:
+    """One (name, version) pinned by one or more tier locks."""
+
+    name: str  # canonical
+    version: str  # as pinned
+    tiers: tuple[str, ...]  # the tiers whose lock pins it, parents first
+    markers: tuple[str, ...]  # the markers it is pinned under ("" for none)
+
+    @property
+    def key(self) -> tuple[str, Version | str]:
+        return version_key(self.name, self.version)
+
+    def __str__(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+def version_key(name: str, version: str) -> tuple[str, Version | str]:
+    """(name, version) as installers compare them: 2.0 and 2.0.0 are one version."""
+    try:
+        return (name, Version(version))
+    except InvalidVersion:
+        return (name, version.lower())
+
+
+def discover_locks(requirements_dir: Path, only: Iterable[str] = ()) -> dict[str, Path]:
+    """Tier name -> lock path, parents first; every tier must have its lock."""
+    graph = tiers.read_tiers(requirements_dir)
+    wanted = list(only) or list(graph)
+    unknown = [name for name in wanted if name not in graph]
+    if unknown:
+        raise AuditError(f"unknown tier(s) {', '.join(unknown)}; tiers are: {', '.join(graph)}")
+    locks = {name: requirements_dir / f"{name}.txt" for name in graph if name in wanted}
+    missing = [str(path) for path in locks.values() if not path.is_file()]
+    if missing:
+        raise AuditError(f"missing lock(s) {', '.join(missing)}: run `nox -s lock` first")
+    return locks
+
+
+def pinned_versions(locks: Mapping[str, Path]) -> list[PinnedVersion]:
+    """Every (name, version) any lock pins, once, with the tiers that pin it."""
+    if not locks:
+        raise AuditError("no locks to check")
+    found: dict[tuple[str, Version | str], PinnedVersion] = {}
+    for tier, path in locks.items():
+        for pin in lockfile.read(path).pins:
+            seen = PinnedVersion(pin.name, pin.version, (tier,), (pin.marker,))
+            known = found.get(seen.key)
+            if known is not None:
+                seen = PinnedVersion(
+                    known.name,
+                    known.version,
+                    tuple(dict.fromkeys((*known.tiers, tier))),
+                    tuple(dict.fromkeys((*known.markers, pin.marker))),
+                )
+            found[seen.key] = seen
+    return sorted(found.values(), key=lambda p: (p.name, _sort_version(p.version)))
+
+
+def _sort_version(version: str) -> tuple[int, Version | str]:
+    try:
+        return (0, Version(version))
+    except InvalidVersion:
+        return (1, version)
+
+
+def input_layers(pins: Iterable[PinnedVersion]) -> list[list[PinnedVersion]]:
+    """Split the pins so no layer names a package twice.
+
+    pip-audit rejects a requirements input that pins one name at two versions
+    ("duplicate requirements"), so the second version of a name goes into a
+    second input, and so on. Most projects need one layer, a few need two.
+    """
+    layers: list[list[PinnedVersion]] = []
+    for pin in pins:
+        layer = next((lay for lay in layers if all(p.name != pin.name for p in lay)), None)
+        if layer is None:
+            layers.append(layer := [])
+        layer.append(pin)
+    return layers
