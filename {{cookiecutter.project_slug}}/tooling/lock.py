@@ -39,6 +39,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -317,7 +318,16 @@ def render_union(project: Project, inputs: Inputs, group: SolveGroup, pins: Sequ
 # --- resolution ----------------------------------------------------------------------------
 
 
+_FIND_UV = threading.Lock()
+
+
 def find_uv() -> str:
+    with _FIND_UV:  # solve groups resolve in threads; uv's own finder is not thread-safe
+        return locate_uv()
+
+
+@cache
+def locate_uv() -> str:
     found = shutil.which("uv")
     if found:
         return found
