@@ -20,13 +20,13 @@ How it works:
    of them were produced; any failure puts every file back as it was.
 6. Solve groups ([tool.lockstep.solve-groups]) split the tiers into several
    unions (_union.txt for the default group, _union-<group>.txt for the
-   others), each its own resolution with its own index lines. The default
-   group resolves first; a group that shares tiers with it resolves with
-   their pins as constraints and takes their lines (hashes included) from it,
-   so a shared tier is locked the same everywhere. Groups that wait for
-   nothing resolve concurrently, one uv process each; a group whose shared
-   tiers' inputs did not change does not wait either, and resolves again
-   only if the default group moved their pins after all.
+   others), each its own resolution with its own index lines. Stale groups
+   resolve concurrently, one uv process each. A group that shares tiers with
+   another resolves unconstrained, or against the shared pins already locked
+   when those tiers did not change; it resolves again, with the owner's new
+   pins as constraints, only when its shared packages came out different.
+   Then it takes the shared packages' lines (hashes included) from the
+   owner, so a shared tier is locked the same everywhere.
 """
 
 from __future__ import annotations
