@@ -349,14 +349,17 @@ def test_constraints_count_as_inputs_and_stay_inside_the_project(project: Path) 
         assert f"requirements/sniper.in:2: {expected}" in refused.stderr
 
 
-def test_removing_a_tier_removes_its_lock(project: Path) -> None:
+def test_removing_a_tier_removes_its_lock_and_its_settings(project: Path) -> None:
     (project / "requirements" / "sniper.in").unlink()
     pyproject = project / "pyproject.toml"
-    pyproject.write_text(re.sub(r"(?m)^sniper = \d+\n", "", pyproject.read_text()))
+    before = pyproject.read_text()
+    assert re.search(r"(?m)^sniper = \d+$", before)  # its image budget
     result = run(project, "nox", "-s", "lock")
     assert result.returncode == 0, result.stderr
     assert "deleted requirements/sniper.txt: requirements/sniper.in is gone" in result.stderr
+    assert "dropped [tool.lockstep.image-budget-mb] sniper from pyproject.toml" in result.stderr
     assert not (project / "requirements" / "sniper.txt").exists()
+    assert pyproject.read_text() == re.sub(r"(?m)^sniper = \d+\n", "", before)
     assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
 
 

@@ -8,6 +8,7 @@ import pytest
 from tooling import ToolingError, lock
 from tooling.project import (
     load,
+    pyproject_rewrites,
     python_version_problems,
     python_version_rewrites,
     tier_install_args,
@@ -218,3 +219,56 @@ def test_a_failed_lock_leaves_pyproject_alone(tmp_path: Path) -> None:
         lock.lock(load(root), run=failing_uv)
     assert (root / "pyproject.toml").read_text() == PYPROJECT
     assert list((root / "requirements").glob("*.txt")) == []
+
+
+REMOVING = """\
+[tool.lockstep]
+dev-tier = "base"
+
+[tool.lockstep.image-budget-mb]
+# per tier
+base = 250
+sniper = 250  # going away
+"""
+
+
+def test_a_removed_tiers_entries_are_dropped_by_the_lock(tmp_path: Path) -> None:
+    root = make_project(tmp_path)
+    (root / "pyproject.toml").write_text(REMOVING)
+    (root / "requirements" / "base.in").write_text("structlog\n")
+    (root / "requirements" / "sniper.in").write_text("-r base.in\n")
+    lock.lock(load(root), run=fake_uv)
+    (root / "requirements" / "sniper.in").unlink()
+    project = load(root)
+    assert [str(use.key) for use in project.removed_tier_entries] == [
+        "[tool.lockstep.image-budget-mb] sniper"
+    ]
+    assert pyproject_rewrites(project) == {
+        root / "pyproject.toml": REMOVING.replace("sniper = 250  # going away\n", "")
+    }
+    result = lock.lock(project, run=fake_uv)
+    assert result.removed == [root / "requirements" / "sniper.txt"]
+    assert "sniper" not in (root / "pyproject.toml").read_text()
+    assert lock.check(load(root)) == []
+
+
+def test_an_entry_for_a_tier_that_never_had_a_lock_is_still_refused(tmp_path: Path) -> None:
+    root = make_project(tmp_path)
+    (root / "pyproject.toml").write_text(REMOVING)
+    (root / "requirements" / "base.in").write_text("structlog\n")
+    with pytest.raises(ToolingError, match=r"image-budget-mb\] sniper names tier 'sniper'"):
+        load(root)
+
+
+def test_an_entry_it_cannot_drop_safely_is_one_line(tmp_path: Path) -> None:
+    root = make_project(tmp_path)
+    (root / "pyproject.toml").write_text(
+        '[tool.lockstep]\ndev-tier = "base"\nimage-budget-mb = { base = 250, sniper = 250 }\n'
+    )
+    (root / "requirements" / "base.in").write_text("structlog\n")
+    (root / "requirements" / "sniper.in").write_text("-r base.in\n")
+    lock.lock(load(root), run=fake_uv)
+    (root / "requirements" / "sniper.in").unlink()
+    with pytest.raises(ToolingError, match="remove that entry by hand"):
+        lock.lock(load(root), run=fake_uv)
+    assert (root / "requirements" / "sniper.txt").exists()

@@ -122,6 +122,11 @@ class TierUse:
     key: Key
     tier: str
 
+    @property
+    def names_a_table_key(self) -> bool:
+        """`sniper = 250` in [tool.lockstep.image-budget-mb], not a tier given as a value."""
+        return not self.key.label and self.key.name == self.tier
+
 
 class Kind:
     """A setting's type: `check` raises SettingsError, or returns the tier names it saw."""
