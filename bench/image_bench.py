@@ -23,7 +23,7 @@ holding only the base image:
   A fresh venv on the host with the same lock is printed as a cross-check.
 * source-only rebuild: edit src/<package>/cli.py, run the same `invoke
   build` again (same store), and check from the layer digests that the
-  dependency layer (COPY /opt/venv) was reused and only the app layer changed.
+  dependency layer (the RUN that installs /opt/venv) was reused and only the app layer changed.
 
 The base image is the tests' local stand-in for python:3.11-slim (built from
 Debian packages; see tests/containers.py). STORAGE_DRIVER defaults to overlay
@@ -195,8 +195,8 @@ def layers(store: Store, image: str, base_layers: int) -> Layers:
             kind = "base"
         elif "useradd" in made_by:
             kind = "user"
-        elif "COPY" in made_by and made_by.rstrip().endswith(" in /opt/venv"):
-            kind = "venv"
+        elif "uv pip install" in made_by or made_by.rstrip().endswith(" in /opt/venv/lock/"):
+            kind = "venv"  # the tier's lock, and the environment installed from it
         elif "COPY" in made_by and made_by.rstrip().endswith(" in /"):
             kind = "app"
         else:

@@ -170,6 +170,7 @@ def build_argv(
     if engine in ("podman", "buildah"):
         argv += ["--format", "docker", "--layers"]  # OCI images drop HEALTHCHECK
         argv += ["--timestamp", epoch]  # the image, its history and every file in its layers
+        argv += ["--jobs", "2"]  # the app stage builds while uv installs the environment
     else:
         # BuildKit takes the epoch from the build argument; rewrite-timestamp clamps the
         # files of the layers too.
@@ -266,35 +267,57 @@ def reproducible_config(config: dict[str, Any]) -> dict[str, Any]:
     return fixed
 
 
+def stored_manifest_and_config(
+    engine: str, image: str, layout: Path, env: Mapping[str, str], run: Runner
+) -> tuple[str, str]:
+    """The image's manifest and config exactly as the engine stores them.
+
+    buildah shows both byte for byte; podman does not, so its image is pushed
+    to a dir: layout, layers too.
+    """
+    if engine == "buildah":
+        facts = image_facts(engine, image, env, run)
+        return str(facts["Manifest"]), str(facts["Config"])
+    prefix = engine_prefix(engine, env)
+    pushed = run([*prefix, "push", "--quiet", image, f"dir:{layout}"])
+    if pushed.returncode != 0:
+        raise ImageError(f"cannot export {image} to fix its config: {pushed.stderr.strip()}")
+    manifest = (layout / "manifest.json").read_text(encoding="utf-8")
+    digest = json.loads(manifest)["config"]["digest"]
+    config = (layout / digest.removeprefix("sha256:")).read_text(encoding="utf-8")
+    (layout / digest.removeprefix("sha256:")).unlink()
+    return manifest, config
+
+
 def make_reproducible(
     engine: str, image: str, env: Mapping[str, str], run: Runner = run_captured
 ) -> str:
-    """Rewrite a buildah/podman image's config without its random fields; return the image ID."""
+    """Rewrite a buildah/podman image's config without its random fields; return the image ID.
+
+    Only the config changes, so only it and the manifest are written to a dir:
+    layout; pulling that back finds every layer already in the store by its
+    digest and copies none of them.
+    """
     if engine == "docker":
         return image_id(engine, image, env, run)
     prefix = engine_prefix(engine, env)
+    old_id = image_id(engine, image, env, run)
     with tempfile.TemporaryDirectory(prefix="image-") as tmp:
-        exported = Path(tmp) / "image"
-        uncompressed = ["--disable-compression"] if engine == "buildah" else []
-        pushed = run([*prefix, "push", "--quiet", *uncompressed, image, f"dir:{exported}"])
-        if pushed.returncode != 0:
-            raise ImageError(f"cannot export {image} to fix its config: {pushed.stderr.strip()}")
-        manifest_path = exported / "manifest.json"
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        old_digest = manifest["config"]["digest"]
-        config_path = exported / old_digest.removeprefix("sha256:")
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        layout = Path(tmp) / "image"
+        layout.mkdir()
+        manifest_text, config_text = stored_manifest_and_config(engine, image, layout, env, run)
+        config = json.loads(config_text)
         fixed = reproducible_config(config)
         if fixed == config:
-            return image_id(engine, image, env, run)
+            return old_id
         blob = json.dumps(fixed, separators=(",", ":"), sort_keys=True).encode()
         new_digest = "sha256:" + hashlib.sha256(blob).hexdigest()
-        (exported / new_digest.removeprefix("sha256:")).write_bytes(blob)
-        config_path.unlink()
+        manifest = json.loads(manifest_text)
         manifest["config"] = {**manifest["config"], "digest": new_digest, "size": len(blob)}
-        manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
-        old_id = image_id(engine, image, env, run)
-        pulled = run([*prefix, "pull", "--quiet", f"dir:{exported}"])
+        (layout / "version").write_text("Directory Transport Version: 1.1\n", encoding="utf-8")
+        (layout / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        (layout / new_digest.removeprefix("sha256:")).write_bytes(blob)
+        pulled = run([*prefix, "pull", "--quiet", f"dir:{layout}"])
         if pulled.returncode != 0:
             raise ImageError(f"cannot store the fixed {image}: {pulled.stderr.strip()}")
     new_id = new_digest.removeprefix("sha256:")
