@@ -321,9 +321,12 @@ def make_reproducible(
         if pulled.returncode != 0:
             raise ImageError(f"cannot store the fixed {image}: {pulled.stderr.strip()}")
     new_id = new_digest.removeprefix("sha256:")
-    run([*prefix, "tag", new_id, image])
-    if old_id != new_id:
-        run([*prefix, "rmi", old_id])  # only the untagged original; its layers stay shared
+    # The original stays, untagged: it is the layer cache of the last build step, and
+    # removing it would also remove the intermediate images it was built from
+    # (the cached environment among them).
+    tagged = run([*prefix, "tag", new_id, image])
+    if tagged.returncode != 0:
+        raise ImageError(f"cannot tag the fixed {image}: {tagged.stderr.strip()}")
     return new_id
 
 
