@@ -88,9 +88,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return _main_pip_audit(args, found, env)
         if args.command == "safety":
             return _main_safety(args, found, env)
-        written = sbom.write_sboms(
-            found, args.out, env=env, pyproject=args.pyproject, progress=say
-        )
+        written = sbom.write_sboms(found, args.out, env=env, pyproject=args.pyproject, progress=say)
         print("\n".join(f"{tier}: {path}" for tier, path in written.items()))
         return EXIT_OK
     except AuditError as error:
