@@ -84,6 +84,24 @@ def python_in(image: str, code: str, *args: str) -> subprocess.CompletedProcess[
     return containers.run_in_image(image, ["/opt/venv/bin/python", "-c", code, *args])
 
 
+def files_naming_build(image: str, build: str) -> list[str]:
+    """Files of the image's environment whose bytes name `build` as accel's version or BUILD."""
+    searched = python_in(
+        image,
+        "import pathlib, sys\n"
+        "venv, build = pathlib.Path('/opt/venv'), sys.argv[1].encode()\n"
+        "needles = (b'1.0+' + build, b'BUILD = \"' + build + b'\"')\n"
+        "files = [p for p in venv.rglob('*') if p.is_file()]\n"
+        "named = [p for p in files if any(n in p.read_bytes() for n in needles)]\n"
+        "print(len(files), *sorted(str(p.relative_to(venv)) for p in named))\n",
+        build,
+    )
+    assert searched.returncode == 0, searched.stderr
+    counted, *named = searched.stdout.split()
+    assert int(counted) > 100  # the whole environment was read, not an empty folder
+    return named
+
+
 def test_each_worker_lock_names_its_own_build_and_index(project: Path, index: PackageIndex) -> None:
     requirements = project / "requirements"
     for tier, build in BUILDS.items():
@@ -122,16 +140,7 @@ def test_each_image_imports_the_build_its_lock_names_and_nothing_of_the_other(
     assert shown.stdout.strip() == f"{build} 1.0+{build}"
 
     other = next(b for b in BUILDS.values() if b != build)
-    # Every file of the shipped environment, read as bytes: no trace of the other build.
-    searched = python_in(
-        images[tier],
-        "import pathlib, sys\n"
-        "needles = (b'1.0+' + sys.argv[1].encode(), b'BUILD = \"' + sys.argv[1].encode() + b'\"')\n"
-        "files = [p for p in pathlib.Path('/opt/venv').rglob('*') if p.is_file()]\n"
-        "print(len(files), *sorted(str(p) for p in files if any(n in p.read_bytes() for n in needles)))\n",
-        other,
-    )
-    assert searched.returncode == 0, searched.stderr
-    counted, *holding = searched.stdout.split()
-    assert int(counted) > 100  # the whole environment was searched, not an empty folder
-    assert holding == [], f"{images[tier]} holds the {other} build"
+    own = files_naming_build(images[tier], build)
+    site = "lib/python3.11/site-packages"
+    assert {f"{site}/accel/__init__.py", f"{site}/accel-1.0+{build}.dist-info/METADATA"} <= set(own)
+    assert files_naming_build(images[tier], other) == [], f"{images[tier]} holds the {other} build"
