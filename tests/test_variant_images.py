@@ -128,7 +128,7 @@ def python_in(
     """Run the environment's Python in a throwaway container of the tier's image.
 
     Every probe here prints. buildah 1.28's chroot `run` now and then exits 0
-    having passed on no output at all (seen about once in a hundred runs on a
+    having passed on no output at all (seen twice in a few hundred runs on a
     loaded machine): such a run is tried again, at most twice.
     """
     for _ in range(3):
