@@ -81,8 +81,12 @@ def test_sboms_are_all_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(audit.AuditError, match=r"cyclonedx-py failed for .*web\.txt: cannot parse"):
         sbom.write_sboms(locks, tmp_path / "sbom", env={}, run=runner)
     assert list((tmp_path / "sbom").iterdir()) == []
-    written = sbom.write_sboms({"base": locks["base"]}, tmp_path / "sbom", env={}, run=runner)
+    said: list[str] = []
+    written = sbom.write_sboms(
+        {"base": locks["base"]}, tmp_path / "sbom", env={}, run=runner, progress=said.append
+    )
     assert written == {"base": tmp_path / "sbom" / "base.cdx.json"}
+    assert said == ["writing 1 SBOMs with cyclonedx-py: base", "base: SBOM made (1 of 1)"]
     assert json.loads(written["base"].read_text()) == good
 
 

@@ -373,14 +373,23 @@ def test_lock_refresh_upgrades_what_was_asked(bake: Bake, tmp_path: Path) -> Non
         ),
     ]:
         upgrade(packages)
-        nox, uv = calls(log)
+        nox, *uv = calls(log)
         assert nox == ["nox", "-s", "lock", "--", *expected, "--report", f"{out}/report.md"]
         assert uv == [
-            *("uv", "pip", "compile", "--quiet", "--universal", "--generate-hashes"),
-            *("--python-version", "3.11", *expected, ".github/cruft-requirements.in"),
-            *("-o", ".github/cruft-requirements.txt"),
+            [
+                *("uv", "pip", "compile", "--quiet", "--universal", "--generate-hashes"),
+                *("--python-version", "3.11", *expected, f"{name}.in", "-o", f"{name}.txt"),
+            ]
+            for name in (
+                ".github/cruft-requirements",
+                "requirements/tools/audit",
+                "requirements/tools/safety",
+            )
         ]
         assert (out / "requirements" / "base.txt").read_text() == "the new base lock\n"
+        assert (out / "requirements" / "tools" / "audit.txt").read_text() == (
+            project / "requirements" / "tools" / "audit.txt"
+        ).read_text()
         assert (out / "cruft-requirements.txt").read_text() == (
             project / ".github" / "cruft-requirements.txt"
         ).read_text()
@@ -406,6 +415,7 @@ def test_lock_refresh_opens_updates_and_closes_one_pull_request(bake: Bake, tmp_
     artifact = tmp_path / "artifact"  # what the refresh job handed over
     (artifact / "requirements").mkdir(parents=True)
     shutil.copy(project / ".github" / "cruft-requirements.txt", artifact)
+    shutil.copytree(project / "requirements" / "tools", artifact / "requirements" / "tools")
     (artifact / "report.md").write_text("## base\n\nidna 3.6 -> 3.7\n")
     run_url = "https://github.com/team/service/actions/runs/42"
 

@@ -153,11 +153,11 @@ BAD_INPUTS = {
     ),
     ".python-version is not UTF-8": (
         write(".python-version", b"3.1\xb2\n"),
-        "error: .python-version line 1 is not UTF-8 (byte 0xb2): save the file as UTF-8",
+        "error: .python-version:1: byte 0xb2 is not UTF-8; save the file as UTF-8",
     ),
     "pyproject.toml is not UTF-8": (
         append_to_pyproject(b"# na\xefve\n"),
-        "error: pyproject.toml line {last} is not UTF-8 (byte 0xef): save the file as UTF-8",
+        "error: pyproject.toml:{last}: byte 0xef is not UTF-8; save the file as UTF-8",
     ),
 }
 

@@ -73,7 +73,9 @@ def test_read_accepts_a_byte_order_mark_and_names_bad_bytes(tmp_path: Path) -> N
     path.write_bytes(b"\xef\xbb\xbfsix==1.16.0 \\\n    --hash=sha256:ab\n")
     assert lockfile.read(path).pins[0].name == "six"
     path.write_bytes(b"six==1.16.0\n# caf\xe9\n")
-    with pytest.raises(lockfile.LockFileError, match="is not UTF-8"):
+    with pytest.raises(
+        lockfile.LockFileError, match=r"^requirements/base\.txt:2: byte 0xe9 is not UTF-8"
+    ):
         lockfile.read(path, "requirements/base.txt")
     with pytest.raises(lockfile.LockFileError, match="missing"):
         lockfile.read(tmp_path / "gone.txt")

@@ -89,11 +89,11 @@ def test_byte_order_marks_are_accepted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        (".python-version", b"3.1\xff\n", ".python-version line 1 is not UTF-8 (byte 0xff)"),
+        (".python-version", b"3.1\xff\n", ".python-version:1: byte 0xff is not UTF-8"),
         (
             "pyproject.toml",
             b'[project]\nname = "x"\n# caf\xe9\n',
-            "pyproject.toml line 3 is not UTF-8 (byte 0xe9)",
+            "pyproject.toml:3: byte 0xe9 is not UTF-8",
         ),
     ],
 )
@@ -104,7 +104,7 @@ def test_other_encodings_are_one_line_naming_the_file_and_line(
     (root / name).write_bytes(content)
     with pytest.raises(ToolingError) as raised:
         load(root)
-    assert str(raised.value) == f"{message}: save the file as UTF-8"
+    assert str(raised.value) == f"{message}; save the file as UTF-8"
 
 
 @pytest.mark.parametrize(

@@ -9,3 +9,14 @@ class ToolingError(Exception):
     """A problem the user can fix, described in one line."""
 
     exit_code = 1
+
+
+def decode_utf8(data: bytes, shown: str, error: type[ToolingError] = ToolingError) -> str:
+    """UTF-8 text (a byte-order mark is kept); other bytes are one line naming file and line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        line = data[: problem.start].count(b"\n") + 1
+        raise error(
+            f"{shown}:{line}: byte 0x{data[problem.start]:02x} is not UTF-8; save the file as UTF-8"
+        ) from None

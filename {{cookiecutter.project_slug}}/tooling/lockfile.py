@@ -23,7 +23,7 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from tooling import ToolingError
+from tooling import ToolingError, decode_utf8
 
 HASH = re.compile(r"^--hash[=\s]([a-z0-9]+:[0-9a-fA-F]+)\s*\\?$")
 
@@ -151,11 +151,9 @@ def read(path: Path, source: str | None = None) -> LockFile:
     """Read and parse a lock; errors name `source` (default: the path)."""
     name = source or str(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise LockFileError(f"{name} is missing: run `nox -s lock`") from None
-    except UnicodeDecodeError as error:
-        raise LockFileError(f"{name}: byte {error.start} is not UTF-8") from None
     except OSError as error:
         raise LockFileError(f"cannot read {name}: {error.strerror}") from None
-    return parse(text, name)
+    return parse(decode_utf8(data, name, LockFileError).removeprefix("\ufeff"), name)

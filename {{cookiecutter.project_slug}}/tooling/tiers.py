@@ -17,7 +17,7 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from tooling import ToolingError
+from tooling import ToolingError, decode_utf8
 
 SAFE_NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 INCLUDE = re.compile(r"^(?:-r|--requirement)(?:\s+|=)(\S+)$")
@@ -63,13 +63,7 @@ def read_text(path: Path, root: Path | None = None) -> str:
         data = path.read_bytes()
     except OSError as error:
         raise TierError(f"cannot read {where}: {error.strerror}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise TierError(
-            f"{where}:{line}: byte 0x{data[error.start]:02x} is not UTF-8; save the file as UTF-8"
-        ) from None
+    return decode_utf8(data, where, TierError).removeprefix("\ufeff")
 
 
 def logical_lines(text: str) -> list[tuple[int, str]]:

@@ -75,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = _parser().parse_args(argv)
     env = dict(os.environ if env is None else env)
@@ -84,7 +88,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return _main_pip_audit(args, found, env)
         if args.command == "safety":
             return _main_safety(args, found, env)
-        written = sbom.write_sboms(found, args.out, env=env, pyproject=args.pyproject)
+        written = sbom.write_sboms(found, args.out, env=env, pyproject=args.pyproject, progress=say)
         print("\n".join(f"{tier}: {path}" for tier, path in written.items()))
         return EXIT_OK
     except AuditError as error:

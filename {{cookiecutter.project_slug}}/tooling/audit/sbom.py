@@ -11,8 +11,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -72,21 +72,30 @@ def write_sboms(
     run: Runner = run_command,
     command: Sequence[str] = ("cyclonedx-py",),
     pyproject: Path | None = None,
+    progress: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Path]:
-    """One CycloneDX JSON SBOM per tier (<out_dir>/<tier>.cdx.json), all or nothing."""
+    """One CycloneDX JSON SBOM per tier (<out_dir>/<tier>.cdx.json), all or nothing.
+
+    `progress` gets a line when the work starts and one per tier as it is done.
+    """
     env = dict(os.environ if env is None else env)
     out_dir.mkdir(parents=True, exist_ok=True)
+    progress(f"writing {len(locks)} SBOMs with {command[0]}: {', '.join(locks)}")
     with (
         tempfile.TemporaryDirectory(prefix=".sbom-", dir=out_dir) as scratch,
         ThreadPoolExecutor(max_workers=max(1, min(8, len(locks)))) as pool,
     ):
         jobs = {
-            tier: pool.submit(
+            pool.submit(
                 _build_sbom, lock, Path(scratch) / f"{tier}.cdx.json", env, run, command, pyproject
-            )
+            ): tier
             for tier, lock in locks.items()
         }
-        staged = {tier: job.result() for tier, job in jobs.items()}
+        staged = {}
+        for job in as_completed(jobs):
+            staged[jobs[job]] = job.result()
+            progress(f"{jobs[job]}: SBOM made ({len(staged)} of {len(locks)})")
+        staged = {tier: staged[tier] for tier in locks}
         written = {}
         for tier, target in staged.items():
             written[tier] = out_dir / target.name
