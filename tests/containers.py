@@ -160,6 +160,13 @@ def image_size(image: str) -> int:
     return sum(int(layer["size"]) for layer in manifest["layers"])
 
 
+def layer_digests(image: str, store: PrivateStore | None = None) -> list[str]:
+    """The digests of an image's layers, base first (in `store`, else the default one)."""
+    inspected = (store.buildah if store else buildah)("inspect", "--type", "image", image)
+    manifest = json.loads(json.loads(inspected.stdout)["Manifest"])
+    return [str(layer["digest"]) for layer in manifest["layers"]]
+
+
 def image_config(image: str) -> dict[str, Any]:
     """The parts of an image's configuration the tests look at."""
     info = _inspect(image)

@@ -362,6 +362,30 @@ def test_two_cold_builds_of_one_commit_give_one_image_id(built: Path, tmp_path: 
     )
 
 
+def test_a_source_only_change_rebuilds_only_the_app_layer(
+    built: Path, ca_bundle: Path, tmp_path: Path
+) -> None:
+    """After a cold build, the cached environment survives `invoke build` and its config
+    fix: a source-only change rebuilds only the app layer, and uv installs nothing."""
+    project = tmp_path / "edited"
+    shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox", "dist"))
+    image = f"localhost/{NAME}:sniper"
+    build = ["invoke", "build", "--tier", "sniper", "--engine", "buildah", "--base-image", BASE]
+    build += ["--ca-bundle", str(ca_bundle)]
+    with containers.PrivateStore(BASE) as store:
+        cold = run(project, *build, env=store.env)
+        assert cold.returncode == 0, cold.stdout[-2000:] + cold.stderr[-2000:]
+        before = containers.layer_digests(image, store)
+        cli = project / "src" / "image_check" / "cli.py"
+        cli.write_text(cli.read_text() + "# a source-only change\n")
+        rebuilt = run(project, *build, env=store.env)
+        assert rebuilt.returncode == 0, rebuilt.stdout[-2000:] + rebuilt.stderr[-2000:]
+        assert not re.search(r"Installed \d+ packages? in", rebuilt.stdout + rebuilt.stderr)
+        after = containers.layer_digests(image, store)
+    assert after[:-1] == before[:-1]
+    assert after[-1] != before[-1]
+
+
 def test_a_tampered_image_fails_the_smoke_test(built: Path) -> None:
     """A changed file and an unlocked distribution, committed under the image's own tag."""
     image = f"localhost/{NAME}:sniper"
