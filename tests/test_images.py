@@ -166,6 +166,7 @@ def test_image_is_non_root_health_checked_and_clean(built: Path) -> None:
             " os.path.exists('/run/secrets/ca'), os.path.exists('/opt/uv'),"
             " os.path.exists('/opt/pip'), os.path.exists('/tmp/requirements.txt'))",
         ],
+        user="0",  # root, who can look inside /root
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.split("\n")[:2] == ["[]", "False False False False False False False"]

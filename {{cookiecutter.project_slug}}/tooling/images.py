@@ -196,7 +196,7 @@ def build_env(engine: str, env: Mapping[str, str], source_date_epoch: str) -> di
 
 
 def uv_requirements(project: Project) -> str:
-    """uv's pin and hashes from the dev tier's lock: what the image's build stage installs."""
+    """uv's pin and hashes from the dev tier's lock: what the image's environment stage installs."""
     source = f"requirements/{project.dev_tier}.txt"
     lock = lockfile.read(project.requirements_dir / f"{project.dev_tier}.txt", source)
     for pin in lock.pins:
