@@ -21,6 +21,7 @@ from tooling.images import (
     read_base_pins,
     refresh_base_pins,
     reproducible_config,
+    run_in_image,
     secret_files,
     uv_requirements,
 )
@@ -283,4 +284,18 @@ def test_inventory_reports_this_environment(tmp_path: Path) -> None:
     names = {dist["name"].lower() for dist in found["distributions"]}
     assert "pytest" in names
     assert not [p for p in found["record_problems"] if p["distribution"].lower() == "pytest"]
+
+
+def test_a_buildah_run_that_lost_its_output_is_asked_once_more() -> None:
+    answers = iter(["", "my-service 0.1.0\n"])
+    calls: list[list[str]] = []
+
+    def buildah(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        calls.append(list(argv))
+        out = "ctr-1\n" if argv[1] == "from" else next(answers) if argv[1] == "run" else ""
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    shown = run_in_image("buildah", "app:base", ["my-service", "--version"], {}, buildah)
+    assert shown.stdout == "my-service 0.1.0\n"
+    assert [call[1] for call in calls] == ["from", "run", "run", "rm"]
 {% endraw %}

@@ -494,7 +494,12 @@ def run_in_image(
         raise ImageError(f"cannot start a container from {image}: {created.stderr.strip()}")
     container = created.stdout.strip().splitlines()[-1]
     try:
-        return run([*prefix, "run", container, "--", *argv])
+        result = run([*prefix, "run", container, "--", *argv])
+        if not result.stdout and not result.stderr:
+            # buildah 1.28 (chroot isolation) now and then loses a run's whole output;
+            # every command run here prints something and only reads, so ask once more.
+            result = run([*prefix, "run", container, "--", *argv])
+        return result
     finally:
         run([*prefix, "rm", container])
 
