@@ -110,6 +110,21 @@ class FakePipAudit:
 
 # Two tiers written by hand: web pins colorama only on Windows, and legacy pins
 # requests at another version than base.
+# Two accepted findings, one named by an alias and a package.
+ALLOWLIST = """\
+[[ignore]]
+id = "PYSEC-2019-217"
+reason = "The sandbox is not used."
+expires = 2030-01-31
+
+[[ignore]]
+id = "CVE-2020-28493"
+package = "Jinja2"
+reason = "urlize is never called."
+expires = "2030-01-31"
+"""
+
+
 LOCK_BASE = "requests==2.32.3 \\\n    --hash=sha256:ddd\n"
 LOCK_WEB = """\
 # comment

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit_support import load, write
+from tests.audit_support import ALLOWLIST, load, write
 
 allowlist = load("audit.allowlist")
 settings = load("settings")
@@ -16,22 +16,10 @@ scan = load("audit.scan")
 audit = load("audit")
 
 TODAY = date(2029, 6, 1)
-GOOD = """\
-[[ignore]]
-id = "PYSEC-2019-217"
-reason = "The sandbox is not used."
-expires = 2030-01-31
-
-[[ignore]]
-id = "CVE-2020-28493"
-package = "Jinja2"
-reason = "urlize is never called."
-expires = "2030-01-31"
-"""
 
 
 def test_entries_are_read_and_a_missing_file_allows_nothing(tmp_path: Path) -> None:
-    entries = allowlist.load(write(tmp_path / "a.toml", GOOD), today=TODAY)
+    entries = allowlist.load(write(tmp_path / "a.toml", ALLOWLIST), today=TODAY)
     assert [(e.id, e.package, e.expires) for e in entries] == [
         ("PYSEC-2019-217", None, date(2030, 1, 31)),
         ("CVE-2020-28493", "Jinja2", date(2030, 1, 31)),
@@ -59,7 +47,7 @@ def test_entries_are_read_and_a_missing_file_allows_nothing(tmp_path: Path) -> N
         ("[[allow]]\nid = 'X-1'\n", "unknown key(s) allow"),
         ("[[ignore]\n", "not a readable TOML file"),
         (
-            GOOD + "\n[[ignore]]\nid = 'pysec-2019-217'\nreason = 'r'\nexpires = 2030-01-01\n",
+            ALLOWLIST + "\n[[ignore]]\nid = 'pysec-2019-217'\nreason = 'r'\nexpires = 2030-01-01\n",
             "#3 (pysec-2019-217) repeats [[ignore]] #1 (PYSEC-2019-217)",
         ),
         (

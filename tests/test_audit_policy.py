@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.audit_support import (
+    ALLOWLIST,
     LOCK_LEGACY,
     NO_KNOWN,
     OSV,
@@ -24,19 +25,6 @@ from tests.audit_support import (
 policy = load("audit.policy")
 report = load("audit.report")
 audit = load("audit")
-
-ALLOWLIST = """\
-[[ignore]]
-id = "PYSEC-2019-217"
-reason = "The sandbox is not used."
-expires = 2030-01-31
-
-[[ignore]]
-id = "CVE-2020-28493"
-package = "Jinja2"
-reason = "urlize is never called."
-expires = "2030-01-31"
-"""
 
 
 @pytest.fixture

@@ -96,16 +96,7 @@ def test_fresh_default_locks_pass_the_audit(project: Path, osv: OSVServer) -> No
 def test_documented_option_forms_pass_on_clean_locks(
     project: Path, osv: OSVServer, options: list[str]
 ) -> None:
-    result = run_in(
-        project,
-        "nox",
-        "-R",
-        "-s",
-        "audit",
-        "--",
-        *[option.format(url=osv.url) for option in options],
-        env={"PIP_AUDIT_VULNERABILITY_SERVICE": "osv", "PIP_AUDIT_OSV_URL": osv.url},
-    )
+    result = audit(project, osv, *[option.format(url=osv.url) for option in options])
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "audit passed" in output
