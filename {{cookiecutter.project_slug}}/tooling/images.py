@@ -26,7 +26,7 @@ from typing import Any
 
 from tooling import ToolingError, lockfile
 from tooling.project import Project
-from tooling.smoke import check_environment
+from tooling.smoke import check_environment, run_captured
 
 ENGINES = ("docker", "podman", "buildah")
 DEFAULT_BUDGET_MB = 500
@@ -65,10 +65,6 @@ Runner = Callable[[Sequence[str]], subprocess.CompletedProcess[str]]
 
 class ImageError(ToolingError):
     pass
-
-
-def run_captured(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, check=False)
 
 
 def docker_engine_answers(run: Runner = run_captured) -> bool:

@@ -21,6 +21,12 @@ from tooling import ToolingError, lockfile
 INVENTORY_SCRIPT = Path(__file__).with_name("inventory.py")
 
 
+RECORD_PROBLEMS = {
+    "changed": "does not match its RECORD hash",
+    "missing": "is listed in RECORD but missing",
+}
+
+
 class SmokeError(ToolingError):
     pass
 
@@ -97,18 +103,11 @@ def lock_problems(
     if project_dist and canonicalize_name(project_dist[0]) not in installed:
         problems.append(f"missing the project itself: {project_dist[0]} {project_dist[1]}")
     for problem in report["record_problems"]:
-        what = (
-            "does not match its RECORD hash"
-            if problem["problem"] == "changed"
-            else "is listed in RECORD but missing"
-            if problem["problem"] == "missing"
-            else "has no RECORD"
-        )
         name = canonicalize_name(problem["distribution"])
         if problem["problem"] == "no RECORD":
-            problems.append(f"{name}: {what}")
+            problems.append(f"{name}: has no RECORD")
         else:
-            problems.append(f"{name}: {problem['file']} {what}")
+            problems.append(f"{name}: {problem['file']} {RECORD_PROBLEMS[problem['problem']]}")
     for path in report["unlisted"]:
         problems.append(f"site-packages/{path} belongs to no installed distribution's RECORD")
     return problems

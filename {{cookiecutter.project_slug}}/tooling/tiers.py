@@ -89,13 +89,8 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
 
 def constraint_path(path: Path, target: str, root: Path, where: str) -> Path:
     """A `-c` file relative to the `.in` that names it; it must stay inside the project."""
-    if Path(target).is_absolute() or "://" in target:
-        raise TierError(
-            f"{where}: -c {target} is outside the project; "
-            "name a file inside it relative to this one, like -c constraints.txt"
-        )
     resolved = Path(os.path.normpath(path.parent / target))
-    if not resolved.is_relative_to(root):
+    if Path(target).is_absolute() or "://" in target or not resolved.is_relative_to(root):
         raise TierError(
             f"{where}: -c {target} is outside the project; "
             "name a file inside it relative to this one, like -c constraints.txt"
@@ -172,7 +167,12 @@ def read_tiers(requirements_dir: Path) -> dict[str, Tier]:
     if not paths:
         raise TierError(f"no tiers: {requirements_dir} has no *.in files")
     tiers = {tier.name: tier for tier in (read_tier(path, root) for path in paths)}
-    generated = {requirements_dir / f"{name}.txt" for name in [*tiers, "_union"]}
+
+    def generated(path: Path) -> bool:  # a tier's lock or a union (_union, _union-<group>)
+        stem = path.stem
+        in_place = path.parent == requirements_dir and path.suffix == ".txt"
+        return in_place and (stem in tiers or stem == "_union" or stem.startswith("_union-"))
+
     for tier in tiers.values():
         for parent in tier.parents:
             if parent not in tiers:
@@ -182,7 +182,7 @@ def read_tiers(requirements_dir: Path) -> dict[str, Tier]:
                 )
         for constraint in tier.constraints:
             where = display(constraint, root)
-            if constraint in generated:
+            if generated(constraint):
                 raise TierError(
                     f"{display(tier.path, root)}: -c {constraint.name} is a generated lock; "
                     "constrain with a file you write, like -c constraints.txt"
