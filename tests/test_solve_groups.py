@@ -34,8 +34,8 @@ def index(tmp_path: Path) -> Iterator[PackageIndex]:
         yield served
 
 
-@pytest.fixture
-def project(bake: Bake, index: PackageIndex) -> Path:
+def grouped_project(bake: Bake, index: PackageIndex, inputs: dict[str, str]) -> Path:
+    """A project with the CPU and CUDA groups, PyPI replaced by the loopback index, locked."""
     project = bake(tiers=TIERS, with_container="no")
     pyproject = project / "pyproject.toml"
     pyproject.write_text(
@@ -46,18 +46,28 @@ def project(bake: Bake, index: PackageIndex) -> Path:
         + GROUPS
     )
     requirements = project / "requirements"
-    inputs = {
-        "base": "basepkg\n",
-        "backend": "-r base.in\nwebpkg\n",
-        "cpu-worker": f"-r base.in\n--extra-index-url {index.url('cpu')}\naccel\n",
-        "gpu-worker": f"-r base.in\n--extra-index-url {index.url('cu121')}\naccel==1.0+cu121\n",
-        "dev": "-r backend.in\ntoolpkg\n",
-    }
     for name, text in inputs.items():
         (requirements / f"{name}.in").write_text(text)
     locked = run(project, "nox", "-s", "lock")
     assert locked.returncode == 0, locked.stderr
     return project
+
+
+@pytest.fixture
+def project(bake: Bake, index: PackageIndex) -> Path:
+    return grouped_project(
+        bake,
+        index,
+        {
+            "base": "basepkg\n",
+            "backend": "-r base.in\nwebpkg\n",
+            "cpu-worker": f"-r base.in\n--extra-index-url {index.url('cpu')}\naccel\n",
+            "gpu-worker": (
+                f"-r base.in\n--extra-index-url {index.url('cu121')}\naccel==1.0+cu121\n"
+            ),
+            "dev": "-r backend.in\ntoolpkg\n",
+        },
+    )
 
 
 def locks(project: Path) -> dict[str, str]:
@@ -143,3 +153,82 @@ def test_pip_installs_each_workers_own_build(project: Path, tmp_path: Path) -> N
             check=False,
         )
         assert shown.stdout.strip() == build, shown.stderr
+
+
+# The default group holds the shared basepkg back (webpkg needs basepkg<2), while
+# the workers alone would take basepkg 2.0: they must resolve again, constrained.
+# With basepkg 1.0 the CPU build of accel is the older one, which needs cpuhelper.
+
+
+@pytest.fixture
+def held_back_index(tmp_path: Path) -> Iterator[PackageIndex]:
+    wheels = tmp_path / "wheels"
+    with PackageIndex() as served:
+        served.add("pypi", build_wheel(wheels, "basepkg", "1.0"))
+        served.add("pypi", build_wheel(wheels / "2", "basepkg", "2.0"))
+        served.add("pypi", build_wheel(wheels, "webpkg", "2.0", requires=("basepkg<2",)))
+        served.add("pypi", build_wheel(wheels, "cpuhelper", "1.0"))
+        cpu = wheels / "cpu"
+        served.add("cpu", build_wheel(cpu, "accel", "1.0+cpu", ("basepkg", "cpuhelper"), "cpu"))
+        served.add("cpu", build_wheel(cpu, "accel", "2.0+cpu", ("basepkg>=2",), "cpu 2"))
+        served.add("cu121", build_wheel(wheels / "cu", "accel", "1.0+cu121", build="cu121"))
+        yield served
+
+
+def held_back_inputs(index: PackageIndex) -> dict[str, str]:
+    return {
+        "base": "basepkg\n",
+        "backend": "-r base.in\nwebpkg\n",
+        "cpu-worker": f"-r base.in\n--extra-index-url {index.url('cpu')}\naccel\n",
+        "gpu-worker": f"-r base.in\n--extra-index-url {index.url('cu121')}\naccel\n",
+        "dev": "-r backend.in\n",
+    }
+
+
+def test_a_group_takes_the_shared_pin_the_default_group_holds_back(
+    bake: Bake, held_back_index: PackageIndex
+) -> None:
+    project = grouped_project(bake, held_back_index, held_back_inputs(held_back_index))
+    written = locks(project)
+    shared = block(written["base.txt"], "basepkg")
+    assert "basepkg==1.0 \\" in shared
+    for name in ("backend.txt", "cpu-worker.txt", "gpu-worker.txt", "_union-cpu.txt"):
+        assert block(written[name], "basepkg") == shared, name
+    assert "accel==1.0+cpu \\" in written["cpu-worker.txt"]
+    assert "cpuhelper==1.0 \\" in written["cpu-worker.txt"]
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+
+
+def test_the_second_round_reuses_only_what_this_lock_fetched(
+    bake: Bake, held_back_index: PackageIndex
+) -> None:
+    index = held_back_index
+    project = grouped_project(bake, index, held_back_inputs(index))
+    # cpuhelper 1.0 now sits in uv's cache; 1.1 appears on the index afterwards.
+    index.add("pypi", build_wheel(project.parent / "new", "cpuhelper", "1.1"))
+    index.requests.clear()
+    relocked = run(project, "nox", "-s", "lock", "--", "--upgrade")
+    assert relocked.returncode == 0, relocked.stderr
+    # Only the constrained round needs cpuhelper: its cached page is not trusted.
+    assert "cpuhelper==1.1 \\" in (project / "requirements" / "cpu-worker.txt").read_text()
+    assert "cpuhelper 1.0 → 1.1 (cpu-worker)" in relocked.stderr
+    # The CUDA group needed nothing new for its second round: it asked the index once.
+    cuda_pages = [path for path, _ in index.requests if path == "/cu121/simple/accel/"]
+    assert len(cuda_pages) == 1, index.requests
+
+
+def test_a_group_that_cannot_take_the_shared_pin_names_both_groups(
+    bake: Bake, held_back_index: PackageIndex
+) -> None:
+    index = held_back_index
+    project = grouped_project(bake, index, held_back_inputs(index))
+    before = locks(project)
+    cpu = project / "requirements" / "cpu-worker.in"
+    cpu.write_text(cpu.read_text() + "basepkg>=2\n")
+    failed = run(project, "nox", "-s", "lock")
+    assert failed.returncode == 1
+    assert (
+        "solve group cpu cannot use basepkg 1.0, which group default pins for the shared tier base"
+        in failed.stderr
+    ), failed.stderr
+    assert locks(project) == before

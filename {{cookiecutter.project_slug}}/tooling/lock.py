@@ -24,8 +24,8 @@ How it works:
    resolve concurrently, one uv process each. A group that shares tiers with
    another resolves unconstrained, or against the shared pins already locked
    when those tiers did not change; it resolves again, with the owner's new
-   pins as constraints, only when its shared packages came out different.
-   Then it takes the shared packages' lines (hashes included) from the
+   pins as constraints, only when its shared packages came out different
+   (first offline, from the index pages this run has just fetched). Then it takes the shared packages' lines (hashes included) from the
    owner, so a shared tier is locked the same everywhere.
 """
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -406,6 +405,7 @@ def resolve_group(
     upgrade: bool,
     upgrade_packages: Sequence[str],
     run: Runner,
+    offline: bool = False,
 ) -> list[Pin]:
     """Resolve one group's tiers at once from a snapshot of the inputs; return the pins."""
     tree = workdir / "inputs"
@@ -436,6 +436,8 @@ def resolve_group(
         argv.append("--upgrade")
     for package in upgrade_packages:
         argv += ["--upgrade-package", package]
+    if offline:
+        argv.append("--offline")
     try:
         result = run(argv, tree)
     except KeyboardInterrupt:
@@ -718,14 +720,19 @@ def adopt(group_pins: Sequence[Pin], shared: Sequence[Shared]) -> list[Pin]:
     return adopted
 
 
-Job = tuple[SolveGroup, str | None, list[Shared]]
+@dataclass(frozen=True)
+class Job:
+    group: SolveGroup
+    seed: str | None
+    shared: list[Shared]
+    tentative: bool = False  # when it fails, the group is simply tried again in the next round
+    offline: bool = False
 
 
 def resolve_groups(
     project: Project,
     inputs: Inputs,
     jobs: Sequence[Job],
-    guesses: set[str],
     workdir: Path,
     upgrade: bool,
     upgrade_packages: Sequence[str],
@@ -733,30 +740,37 @@ def resolve_groups(
 ) -> dict[str, list[Pin]]:
     """Resolve groups concurrently, one uv process each.
 
-    A group in `guesses` was constrained by pins its owner may still move; when
-    it fails it is simply left out (it runs again once the owner is done).
-    Any other failure is raised.
+    A tentative job that fails is left out of the result; any other failure is raised.
     """
 
     def one(job: Job) -> list[Pin]:
-        group, seed, shared = job
-        folder = workdir / f"group-{group.name}-{secrets.token_hex(2)}"
+        folder = workdir / f"group-{job.group.name}-{'offline' if job.offline else 'online'}"
+        shutil.rmtree(folder, ignore_errors=True)
         return resolve_group(
-            project, inputs, group, folder, seed, shared, upgrade, upgrade_packages, run
+            project,
+            inputs,
+            job.group,
+            folder,
+            job.seed,
+            job.shared,
+            upgrade,
+            upgrade_packages,
+            run,
+            job.offline,
         )
 
     results: dict[str, list[Pin]] = {}
     failures: list[LockError] = []
     try:
         with ThreadPoolExecutor(max_workers=max(len(jobs), 1)) as pool:
-            futures = [(job[0].name, pool.submit(one, job)) for job in jobs]
-            for name, future in futures:
+            futures = [(job, pool.submit(one, job)) for job in jobs]
+            for job, future in futures:
                 try:
-                    results[name] = future.result()
+                    results[job.group.name] = future.result()
                 except Interrupted:
                     raise
                 except LockError as failure:
-                    if name not in guesses:
+                    if not job.tentative:
                         failures.append(failure)
     except KeyboardInterrupt:
         raise Interrupted("uv was interrupted: no lock was changed") from None
@@ -782,11 +796,17 @@ def resolve_stale_groups(
     at the same time, constrained by the owner's previous pins when those still
     cover the shared tiers' inputs (and not everything is being upgraded), else
     unconstrained; it resolves again, constrained by the owner's new pins, only
-    when its shared packages came out different from them.
+    when its shared packages came out different from them. That second round
+    first runs offline, on the index pages the first round has just fetched;
+    its result counts only when every package in it was fetched in this run by
+    a group with the same index lines (else, or when it fails, it runs online).
     Returns the names of the groups resolved.
     """
     owner_of = {tier: group.name for group in groups for tier in group.members}
+    indexes = {group.name: index_lines(project, inputs, group.closure) for group in groups}
     constrained_with: dict[str, list[tuple[str, str, str]]] = {}
+    fetched: dict[str, set[str]] = {}  # per group: packages it resolved online in this run
+    offline_next: set[str] = set()
     resolved: set[str] = set()
     todo = list(stale)
 
@@ -797,30 +817,42 @@ def resolve_stale_groups(
         was = recorded(previous[owner]).inputs
         return all(was.get(path) == inputs.digests[path] for path in inputs.files(shared))
 
+    def fetched_for(group: str) -> set[str]:
+        same_index = [name for name in fetched if indexes[name] == indexes[group]]
+        return set().union(*(fetched[name] for name in same_index))
+
     with tempfile.TemporaryDirectory(prefix="lock-") as workdir:
-        for _ in range(2 * len(groups) + 1):
+        for _ in range(3 * len(groups) + 1):
             if not todo:
                 return resolved
             pending = {group.name for group in todo}
             jobs: list[Job] = []
-            guesses: set[str] = set()
             for group in todo:
                 owners = {owner_of[tier] for tier in group.closure} & (pending - {group.name})
                 known = {name: found for name, found in pins.items() if name not in pending}
                 for owner in owners:
-                    guesses.add(group.name)
                     if previous_pins_hold(group, owner):
                         known[owner] = list(lockfile.parse(previous[owner]).pins)
                 shared = shared_pins(inputs, group, owner_of, known)
                 constrained_with[group.name] = sorted(
                     (item.pin.name, item.pin.version, item.pin.marker) for item in shared
                 )
-                jobs.append((group, previous.get(group.name), shared))
-            if not jobs:
-                break
+                offline = group.name in offline_next
+                tentative = bool(owners) or offline
+                jobs.append(Job(group, previous.get(group.name), shared, tentative, offline))
             done = resolve_groups(
-                project, inputs, jobs, guesses, Path(workdir), upgrade, upgrade_packages, run
+                project, inputs, jobs, Path(workdir), upgrade, upgrade_packages, run
             )
+            for job in jobs:
+                name = job.group.name
+                if name not in done:
+                    continue
+                names = {pin.name for pin in done[name]}
+                if not job.offline:
+                    fetched.setdefault(name, set()).update(names)
+                elif not names <= fetched_for(name):
+                    del done[name]
+            offline_next.clear()
             pins.update(done)
             resolved |= set(done)
             remaining = [group for group in todo if group.name not in done]
@@ -837,6 +869,7 @@ def resolve_stale_groups(
                 now = sorted((item.pin.name, item.pin.version, item.pin.marker) for item in shared)
                 if disagrees(pins[group.name], shared) and constrained_with.get(group.name) != now:
                     todo.append(group)
+                    offline_next.add(group.name)
     names = ", ".join(group.name for group in todo)
     raise LockError(
         f"solve groups {names} keep moving each other's shared pins: each includes a tier of "
