@@ -52,7 +52,7 @@ from packaging.utils import canonicalize_name
 from tooling import ToolingError, lockfile
 from tooling.atomic import current_text, shown, write_all
 from tooling.lockfile import LockFile, Pin
-from tooling.moves import Changes, compare, pins_of
+from tooling.moves import Changes, compare, pins_of, versions_by_name
 from tooling.project import (
     GENERATED_BY,
     Project,
@@ -277,6 +277,12 @@ def tier_origins(inputs: Inputs, name: str) -> set[str]:
     return {f"-r {inputs.relative(inputs.tiers[m].path)}" for m in ancestors(inputs.tiers, name)}
 
 
+def tier_pins(inputs: Inputs, name: str, union: LockFile) -> list[Pin]:
+    """The union's pins that the tier's `.in` closure needs."""
+    selected = tier_packages(union.pins, tier_origins(inputs, name))
+    return [pin for pin in union.pins if pin.name in selected]
+
+
 def derive_tier(project: Project, inputs: Inputs, name: str, union: LockFile) -> str:
     """A tier's lock from the parsed union: what its `.in` closure needs, and nothing else."""
     members = ancestors(inputs.tiers, name)
@@ -284,7 +290,8 @@ def derive_tier(project: Project, inputs: Inputs, name: str, union: LockFile) ->
     constrained_by = {
         f"-c {inputs.relative(c)}" for member in members for c in inputs.tiers[member].constraints
     }
-    selected = tier_packages(union.pins, origins)
+    pins = tier_pins(inputs, name, union)
+    selected = {pin.name for pin in pins}
 
     def keep(origin: str) -> bool:
         return (
@@ -294,9 +301,8 @@ def derive_tier(project: Project, inputs: Inputs, name: str, union: LockFile) ->
     title = f"requirements/{name}.txt: hashed lock of the {name} tier."
     lines = header(project, inputs, title, inputs.files([name]))
     lines += index_lines(project, inputs, [name])
-    for pin in union.pins:
-        if pin.name in selected:
-            lines += render_pin(pin, keep)
+    for pin in pins:
+        lines += render_pin(pin, keep)
     return "\n".join(lines) + "\n"
 
 
@@ -954,7 +960,7 @@ def lock(
         path = project.requirements_dir / f"{name}.txt"
         if path in written:
             source = f"requirements/{name}.txt"
-            after = pins_of(files[path], source)
+            after = versions_by_name(tier_pins(inputs, name, unions[owner_of[name]]))
             if before[path] is None:
                 changes.first[name] = len(after)
             elif moved := compare(pins_of(before[path], source), after):
