@@ -7,16 +7,11 @@ as a secret, with a marker line so the test can prove it left no trace.
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
-import http.server
 import os
 import re
 import shutil
 import subprocess
-import threading
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +20,7 @@ from cookiecutter.main import cookiecutter
 
 from tests import containers
 from tests.conftest import TEMPLATE, run_in
+from tests.package_index import PackageIndex, build_wheel
 
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
@@ -426,47 +422,13 @@ def test_a_tampered_image_fails_the_smoke_test(built: Path) -> None:
     assert "--version" not in lines  # the lock check comes first and names what changed
 
 
-def variant_wheel(folder: Path, build: str) -> Path:
-    """A tiny wheel accel 1.0+<build> whose module says which build it is."""
-    name = f"accel-1.0+{build}"
-    files = {
-        "accel/__init__.py": f'BUILD = "{build}"\n',
-        f"{name}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: accel\nVersion: 1.0+{build}\n",
-        f"{name}.dist-info/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = [
-        f"{path},sha256="
-        + base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        + f",{len(text.encode())}"
-        for path, text in files.items()
-    ]
-    files[f"{name}.dist-info/RECORD"] = "\n".join([*record, f"{name}.dist-info/RECORD,,"]) + "\n"
-    wheel = folder / f"accel-1.0+{build}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in files.items():
-            archive.writestr(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), text)
-    return wheel
-
-
 @pytest.fixture
 def loopback_index(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A PEP 503 index on 127.0.0.1 serving accel 1.0+cpu: (its URL, the wheel)."""
-    root = tmp_path / "index"
-    package = root / "simple" / "accel"
-    package.mkdir(parents=True)
-    wheel = variant_wheel(package, "cpu")
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    (package / "index.html").write_text(
-        f'<a href="{wheel.name.replace("+", "%2B")}#sha256={digest}">{wheel.name}</a>\n'
-    )
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple", wheel
-    finally:
-        server.shutdown()
+    wheel = build_wheel(tmp_path / "wheels", "accel", "1.0+cpu", build="cpu")
+    with PackageIndex() as index:
+        index.add("cpu", wheel)
+        yield index.url("cpu"), wheel
 
 
 def test_the_image_installs_the_build_its_lock_names_from_the_locks_index(
