@@ -168,12 +168,35 @@ def test_a_group_whose_shared_pins_came_out_different_resolves_again(project: Pa
     bodies = dict(BODIES, cpu=BODIES["cpu"].replace("structlog==24.1.0", "structlog==24.2.0"))
     uv = GroupUv(bodies)
     lock.lock(load(project), run=uv)
-    assert [shared for group, _, shared in uv.calls if group == "cpu"] == [
-        "",
-        "structlog==24.1.0\n",
+    assert [
+        (shared, "--offline" in argv) for group, argv, shared in uv.calls if group == "cpu"
+    ] == [
+        ("", False),
+        ("structlog==24.1.0\n", True),  # from the pages its first resolution just fetched
     ]
     assert [shared for group, _, shared in uv.calls if group == "cuda"] == [""]
     assert "structlog==24.1.0 \\" in locks(project)["cpu-worker.txt"]
+    assert lock.check(load(project)) == []
+
+
+def test_an_offline_pin_this_run_did_not_fetch_is_resolved_online(project: Path) -> None:
+    bodies = dict(BODIES, cpu=BODIES["cpu"].replace("structlog==24.1.0", "structlog==24.2.0"))
+    older_accel_needs = block("cpuhelper", "1.0", "accel")
+
+    def offline_pins_a_new_package(group: str, argv: Sequence[str], cwd: Path) -> None:
+        if group == "cpu" and "--constraint" in argv:  # with structlog 24.1.0, accel needs more
+            uv.bodies["cpu"] = BODIES["cpu"] + older_accel_needs
+
+    uv = GroupUv(bodies, during=offline_pins_a_new_package)
+    lock.lock(load(project), run=uv)
+    assert [
+        (shared, "--offline" in argv) for group, argv, shared in uv.calls if group == "cpu"
+    ] == [
+        ("", False),
+        ("structlog==24.1.0\n", True),  # its cpuhelper page may be an old cached one
+        ("structlog==24.1.0\n", False),
+    ]
+    assert "cpuhelper==1.0 \\" in locks(project)["cpu-worker.txt"]
     assert lock.check(load(project)) == []
 
 

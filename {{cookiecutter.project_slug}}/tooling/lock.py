@@ -853,10 +853,10 @@ def resolve_stale_groups(
                 name = job.group.name
                 if name not in done:
                     continue
-                names = {pin.name for pin in done[name]}
+                pinned = {pin.name for pin in done[name]}
                 if not job.offline:
-                    fetched.setdefault(name, set()).update(names)
-                elif not names <= fetched_for(name):
+                    fetched.setdefault(name, set()).update(pinned)
+                elif not pinned <= fetched_for(name):
                     del done[name]
             offline_next.clear()
             pins.update(done)
@@ -875,7 +875,8 @@ def resolve_stale_groups(
                 now = sorted((item.pin.name, item.pin.version, item.pin.marker) for item in shared)
                 if disagrees(pins[group.name], shared) and constrained_with.get(group.name) != now:
                     todo.append(group)
-                    offline_next.add(group.name)
+                    if group.name in fetched:  # else its own pages are not fresh: online
+                        offline_next.add(group.name)
     names = ", ".join(group.name for group in todo)
     raise LockError(
         f"solve groups {names} keep moving each other's shared pins: each includes a tier of "
