@@ -802,10 +802,11 @@ def resolve_stale_groups(
     at the same time, constrained by the owner's previous pins when those still
     cover the shared tiers' inputs (and not everything is being upgraded), else
     unconstrained; it resolves again, constrained by the owner's new pins, only
-    when its shared packages came out different from them. That second round
-    first runs offline, on the index pages the first round has just fetched;
-    its result counts only when every package in it was fetched in this run by
-    a group with the same index lines (else, or when it fails, it runs online).
+    when its shared packages came out different from them. When the group
+    itself resolved online in this run, that second round first runs offline,
+    on the index pages just fetched; its result counts only when every package
+    in it was fetched in this run by a group with the same index lines (else,
+    or when it fails, it runs online).
     Returns the names of the groups resolved.
     """
     owner_of = {tier: group.name for group in groups for tier in group.members}
