@@ -411,7 +411,7 @@ def resolve_group(
     upgrade: bool,
     upgrade_packages: Sequence[str],
     run: Runner,
-    offline: bool = False,
+    offline: bool,
 ) -> list[Pin]:
     """Resolve one group's tiers at once from a snapshot of the inputs; return the pins."""
     tree = workdir / "inputs"
@@ -699,6 +699,11 @@ def shared_pins(
     return items
 
 
+def constraint_key(shared: Sequence[Shared]) -> list[tuple[str, str, str]]:
+    """What a group was (or would be) constrained with, comparable between rounds."""
+    return sorted((item.pin.name, item.pin.version, item.pin.marker) for item in shared)
+
+
 def versions_of(pins: Iterable[Pin], name: str) -> set[str]:
     return {pin.version for pin in pins if pin.name == name}
 
@@ -841,9 +846,7 @@ def resolve_stale_groups(
                     if previous_pins_hold(group, owner):
                         known[owner] = list(lockfile.parse(previous[owner]).pins)
                 shared = shared_pins(inputs, group, owner_of, known)
-                constrained_with[group.name] = sorted(
-                    (item.pin.name, item.pin.version, item.pin.marker) for item in shared
-                )
+                constrained_with[group.name] = constraint_key(shared)
                 offline = group.name in offline_next
                 tentative = bool(owners) or offline
                 jobs.append(Job(group, previous.get(group.name), shared, tentative, offline))
@@ -873,8 +876,8 @@ def resolve_stale_groups(
                 if group in remaining or group.name not in pins:
                     continue
                 shared = shared_pins(inputs, group, owner_of, final)
-                now = sorted((item.pin.name, item.pin.version, item.pin.marker) for item in shared)
-                if disagrees(pins[group.name], shared) and constrained_with.get(group.name) != now:
+                constraints_changed = constrained_with.get(group.name) != constraint_key(shared)
+                if disagrees(pins[group.name], shared) and constraints_changed:
                     todo.append(group)
                     if group.name in fetched:  # else its own pages are not fresh: online
                         offline_next.add(group.name)

@@ -88,6 +88,11 @@ def shown(value: object) -> str:
     return describe(value)
 
 
+def shown_choice(value: object) -> str:
+    """A value given where a word was expected: short strings quoted (a word is no secret)."""
+    return quoted(value) if isinstance(value, str) and len(value) <= 40 else shown(value)
+
+
 @dataclass(frozen=True)
 class Key:
     """Where a value sits, for messages: `[tool.lockstep] extra-index-urls`."""
@@ -168,8 +173,7 @@ class Choice(Kind):
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if value not in self.choices:
-            got = quoted(value) if isinstance(value, str) and len(value) <= 40 else shown(value)
-            raise key.wrong(self.expected, got)
+            raise key.wrong(self.expected, shown_choice(value))
         return []
 
 
@@ -179,8 +183,7 @@ class Name(Kind):
 
     def check(self, value: object, key: Key) -> list[TierUse]:
         if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
-            got = quoted(value) if isinstance(value, str) and len(value) <= 40 else shown(value)
-            raise key.wrong(self.expected, got)
+            raise key.wrong(self.expected, shown_choice(value))
         return []
 
 
