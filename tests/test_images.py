@@ -431,20 +431,17 @@ def loopback_index(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         yield index.url("cpu"), wheel
 
 
-def test_the_image_installs_the_build_its_lock_names_from_the_locks_index(
-    built: Path, tmp_path: Path, loopback_index: tuple[str, Path], ca_bundle: Path
-) -> None:
-    """A variant tier: its lock's own --extra-index-url line, read by uv in the build."""
-    url, wheel = loopback_index
-    project = tmp_path / "variant"
-    shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox"))
-    add_accel_pin(project / "requirements" / "sniper.txt", wheel, f"--extra-index-url {url}")
-    image = f"localhost/{NAME}:variant"
+def build_with_accel(
+    project: Path, wheel: Path, index_line: str | None, tag: str, secrets: dict[str, str]
+) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """Pin accel==1.0+cpu in the sniper lock, build that tier and check the image has that build."""
+    add_accel_pin(project / "requirements" / "sniper.txt", wheel, index_line)
+    image = f"localhost/{NAME}:{tag}"
     result = containers.build_image(
         project,
         image,
         build_args={"PYTHON_VERSION": "3.11", "TIER": "sniper", "BASE_IMAGE": BASE},
-        secrets={"ca": str(ca_bundle)},
+        secrets=secrets,
         check=False,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -452,9 +449,7 @@ def test_the_image_installs_the_build_its_lock_names_from_the_locks_index(
         image, ["/opt/venv/bin/python", "-c", "import accel; print(accel.BUILD)"]
     )
     assert shown.stdout.strip() == "cpu", shown.stderr
-    smoke = run(project, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", image)
-    assert smoke.returncode == 0, smoke.stderr[-2000:]
-    assert "exactly requirements/sniper.txt" in smoke.stderr
+    return image, result
 
 
 def add_accel_pin(lock: Path, wheel: Path, index_line: str | None) -> None:
@@ -471,6 +466,21 @@ def add_accel_pin(lock: Path, wheel: Path, index_line: str | None) -> None:
     lock.write_text("".join(lines))
 
 
+def test_the_image_installs_the_build_its_lock_names_from_the_locks_index(
+    built: Path, tmp_path: Path, loopback_index: tuple[str, Path], ca_bundle: Path
+) -> None:
+    """A variant tier: its lock's own --extra-index-url line, read by uv in the build."""
+    url, wheel = loopback_index
+    project = tmp_path / "variant"
+    shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox"))
+    image, _ = build_with_accel(
+        project, wheel, f"--extra-index-url {url}", "variant", {"ca": str(ca_bundle)}
+    )
+    smoke = run(project, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", image)
+    assert smoke.returncode == 0, smoke.stderr[-2000:]
+    assert "exactly requirements/sniper.txt" in smoke.stderr
+
+
 def test_a_pip_conf_secret_reaches_uv_and_no_layer(
     built: Path, tmp_path: Path, loopback_index: tuple[str, Path], ca_bundle: Path
 ) -> None:
@@ -478,22 +488,11 @@ def test_a_pip_conf_secret_reaches_uv_and_no_layer(
     url, wheel = loopback_index
     project = tmp_path / "private-index"
     shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox"))
-    add_accel_pin(project / "requirements" / "sniper.txt", wheel, index_line=None)
     password = "pw-5f1c2a-never-in-a-layer"
     conf = tmp_path / "pip.conf"
     conf.write_text(f"[global]\nextra-index-url = {url.replace('://', f'://ci:{password}@')}\n")
-    image = f"localhost/{NAME}:private-index"
-    result = containers.build_image(
-        project,
-        image,
-        build_args={"PYTHON_VERSION": "3.11", "TIER": "sniper", "BASE_IMAGE": BASE},
-        secrets={"ca": str(ca_bundle), "pipconf": str(conf)},
-        check=False,
+    image, result = build_with_accel(
+        project, wheel, None, "private-index", {"ca": str(ca_bundle), "pipconf": str(conf)}
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    shown = containers.run_in_image(
-        image, ["/opt/venv/bin/python", "-c", "import accel; print(accel.BUILD)"]
-    )
-    assert shown.stdout.strip() == "cpu", shown.stderr
     assert image_blobs_holding(image, password.encode(), tmp_path) == []
     assert password not in result.stdout + result.stderr
