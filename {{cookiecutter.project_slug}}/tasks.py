@@ -150,6 +150,7 @@ def smoke(c: Context, tier: str | None = None, image: bool = False) -> None:
         "pip-conf": "pip.conf with a private index and credentials, passed as a build secret",
         "netrc": ".netrc with the index hosts' credentials, passed as a build secret",
         "target": "Dockerfile stage (default: runtime; `dev` for a development image)",
+        "network": "network of the build's RUN steps, e.g. host to reach an index on localhost",
     },
 )
 def build(
@@ -162,6 +163,7 @@ def build(
     pip_conf: str | None = None,
     netrc: str | None = None,
     target: str | None = None,
+    network: str | None = None,
 ) -> None:
     """Build the image of one tier (--tier NAME) or of every tier (--all), reproducibly."""
     from tooling import engines, images
@@ -199,6 +201,7 @@ def build(
             base_image=base,
             secrets=secrets,
             target=target,
+            network=network,
         )
         print(f"building {request.tag} with {chosen_engine.name} from {base}", flush=True)
         with one_line_errors():

@@ -70,6 +70,7 @@ class BuildRequest:
     base_image: str | None = None
     secrets: Secrets = Secrets()
     target: str | None = None
+    network: str | None = None  # e.g. host: RUN steps reach an index on this machine's loopback
 
     def common_argv(self) -> list[str]:
         """The build arguments every engine passes the same way."""
@@ -82,6 +83,8 @@ class BuildRequest:
         argv += self.secrets.argv()
         if self.target:
             argv += ["--target", self.target]
+        if self.network:
+            argv += ["--network", self.network]
         return argv
 
 

@@ -43,16 +43,16 @@ class Docker(Engine):
     name = "docker"
 
     def version(self, part: str) -> str:
+        """The Client or Server version ("" when unknown); the client's shows without a daemon."""
         shown = self.run(self.command("version", "--format", f"{{{{.{part}.Version}}}}"))
-        return shown.stdout.strip() if shown.returncode == 0 else ""
+        return shown.stdout.strip()
 
     def has_buildx(self) -> bool:
         return self.run(self.command("buildx", "version")).returncode == 0
 
     def plan_build(self, request: BuildRequest, context: Path) -> BuildPlan:
         env = {"DOCKER_BUILDKIT": "1", "SOURCE_DATE_EPOCH": request.source_date_epoch}
-        client = self.run(self.command("version", "--format", "{{.Client.Version}}"))
-        client_version = client.stdout.strip()
+        client_version = self.version("Client")
         if self.has_buildx():
             server_version = self.version("Server")
             if not server_version:
