@@ -207,3 +207,15 @@ def test_template_job_installs_only_cruft_from_a_hashed_lock(bake: Bake) -> None
     template_job = ci[ci.index("\n  template:") :]
     assert "--require-hashes -r .github/cruft-requirements.txt" in template_job
     assert "setup-tools" not in template_job and "uvx" not in template_job
+
+
+def test_readme_installs_cruft_with_the_typer_its_update_question_needs(bake: Bake) -> None:
+    """The bound that keeps `cruft update` answerable is in both locks' inputs and the README."""
+    with_ci = bake()
+    cruft_in = (with_ci / ".github" / "cruft-requirements.in").read_text().splitlines()
+    [bound] = [line for line in cruft_in if line.startswith("typer")]
+    assert bound in (TEMPLATE / "requirements" / "dev.in").read_text().splitlines()
+    readme = (with_ci / "README.md").read_text()
+    assert "$ uv tool install cruft --with-requirements .github/cruft-requirements.txt\n" in readme
+    without_ci = bake(project_name="No CI", ci_provider="none")
+    assert f'$ uv tool install cruft --with "{bound}"\n' in (without_ci / "README.md").read_text()
