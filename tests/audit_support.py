@@ -26,7 +26,6 @@ LOCKS = FIXTURES / "locks"
 SHARED_OSV = TEMPLATE.parent / "shared" / "data" / "osv-pypi"  # an extra, when present
 NO_KNOWN = "no known vulnerabilities"
 OSV = {"PIP_AUDIT_VULNERABILITY_SERVICE": "osv", "PIP_AUDIT_OSV_URL": "http://127.0.0.1:1/v1/query"}
-PIP_AUDIT = (sys.executable, "-m", "pip_audit")
 
 
 def load(module: str) -> ModuleType:
@@ -64,7 +63,9 @@ class FakePipAudit:
 
     `vulns` maps (name, version) to the advisories to report; `skipped` maps a
     name to a skip reason; `omitted` names are left out of the report. With a
-    `returncode` it fails instead, printing `stderr`, and writes nothing.
+    `returncode` it fails instead, printing `stderr`, and writes nothing. With
+    `trouble` it stops as `tooling.audit.guarded` does when the service fails:
+    exit 3, that problem in its trouble file, no report.
     """
 
     def __init__(
@@ -75,12 +76,14 @@ class FakePipAudit:
         omitted: Sequence[str] = (),
         returncode: int | None = None,
         stderr: str = "",
+        trouble: Mapping[str, str] | None = None,
     ) -> None:
         self.vulns = dict(vulns or {})
         self.skipped = dict(skipped or {})
         self.omitted = set(omitted)
         self.returncode = returncode
         self.stderr = stderr
+        self.trouble = trouble
         self.calls: list[tuple[list[str], dict[str, str]]] = []
         self.inputs: list[list[str]] = []
 
@@ -90,6 +93,10 @@ class FakePipAudit:
         self.calls.append((list(argv), dict(env)))
         lines = Path(argv[argv.index("-r") + 1]).read_text().splitlines()
         self.inputs.append(lines)
+        if self.trouble is not None:
+            trouble_file = Path(argv[argv.index("tooling.audit.guarded") + 1])
+            trouble_file.write_text(json.dumps(self.trouble))
+            return subprocess.CompletedProcess(argv, 3, "", self.stderr)
         if self.returncode is not None:
             return subprocess.CompletedProcess(argv, self.returncode, "", self.stderr)
         dependencies: list[dict[str, Any]] = []

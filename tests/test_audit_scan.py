@@ -7,6 +7,7 @@ against committed hashed locks and the loopback OSV server.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,6 @@ from tests.audit_support import (
     LOCKS,
     NO_KNOWN,
     OSV_FIXTURES,
-    PIP_AUDIT,
     PROJECT_TEMPLATE,
     SHARED_OSV,
     FakePipAudit,
@@ -44,14 +44,21 @@ def pins(*specs: str) -> list[Any]:
 
 
 def test_pip_audit_reads_pinned_versions_without_installing_or_stopping_early() -> None:
-    osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
-    argv = scan.pip_audit_argv(Path("in.txt"), Path("out.json"), osv, timeout=5)
-    assert argv[:5] == ["pip-audit", "--disable-pip", "--no-deps", "-r", "in.txt"]
-    assert "--strict" not in argv  # strictness is applied to the whole report instead
-    assert argv[argv.index("-s") + 1] == "osv"
-    assert argv[argv.index("--osv-url") + 1] == "http://127.0.0.1:9/v1/query"
-    assert argv[argv.index("--timeout") + 1] == "5"
-    assert argv[argv.index("-f") + 1] == "json"
+    osv = service.Service("osv", "http://alice:S3CRET@127.0.0.1:9/v1/query?token=T0KEN")
+    argv = scan.pip_audit_argv(Path("in.txt"), Path("out.json"), osv, Path("t.json"), 5)
+    # pip-audit runs guarded, with the Python that runs the audit, found without a PATH.
+    assert argv[:6] == [sys.executable, "-m", "tooling.audit.guarded", "t.json", "osv", "--"]
+    pip_audit = argv[6:]
+    assert pip_audit[:4] == ["--disable-pip", "--no-deps", "-r", "in.txt"]
+    assert "--strict" not in pip_audit  # strictness is applied to the whole report instead
+    assert pip_audit[pip_audit.index("-s") + 1] == "osv"
+    assert pip_audit[pip_audit.index("--timeout") + 1] == "5"
+    assert pip_audit[pip_audit.index("-f") + 1] == "json"
+    # The URL and its credentials travel in the environment, never on a command line.
+    assert not [arg for arg in argv if "S3CRET" in arg or "T0KEN" in arg]
+    env = scan.pip_audit_env({"PIP_AUDIT_FORMAT": "columns", "PATH": "/bin"}, osv)
+    assert env["PIP_AUDIT_OSV_URL"] == osv.osv_url and "PIP_AUDIT_FORMAT" not in env
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(PROJECT_TEMPLATE.resolve())
 
 
 def test_a_report_for_another_version_does_not_count_as_checked() -> None:
@@ -65,32 +72,67 @@ def test_a_report_for_another_version_does_not_count_as_checked() -> None:
     ].checked
 
 
-def test_service_trouble_that_has_passed_is_still_exit_3() -> None:
-    stderr = "pip_audit._service.interface.ServiceError\n"
-    with OSVServer([OSV_FIXTURES]) as server:
-        osv = service.Service("osv", server.url)
-        with pytest.raises(audit.AuditError) as error:
-            scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
-    assert error.value.exit_code == 3
-    assert str(error.value) == (
-        f"the osv vulnerability service ({osv.osv_url}) failed while pip-audit asked it, "
-        "so nothing was checked; it answers now, so try again"
-    )
-
-
 def test_other_pip_audit_failures_are_one_line_from_its_own_message() -> None:
     stderr = (
         "WARNING:pip_audit._cli:something\n"
         "ERROR:pip_audit._cli:requirement file in.txt contains invalid specifier at line 1\n"
     )
-    with OSVServer([OSV_FIXTURES]) as server:
-        osv = service.Service("osv", server.url)
-        with pytest.raises(audit.AuditError) as error:
-            scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
+    osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
+    with pytest.raises(audit.AuditError) as error:
+        scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
     assert error.value.exit_code == 1
     assert str(error.value) == (
         "pip-audit failed (exit 1): requirement file in.txt contains invalid specifier at line 1"
     )
+
+
+@pytest.mark.parametrize(
+    "crash",
+    [
+        "TypeError: 'NoneType' object is not iterable",
+        "KeyError: 'vulns'",
+        "packaging.version.InvalidVersion: Invalid version: '2019-09-12'",
+    ],
+)
+def test_a_pip_audit_crash_is_one_line_without_its_traceback(crash: str) -> None:
+    stderr = (
+        "Traceback (most recent call last):\n"
+        '  File "/venv/lib/pip_audit/_service/osv.py", line 90, in query\n'
+        '    for vuln in response_json["vulns"]:\n'
+        f"{crash}\n"
+    )
+    osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
+    with pytest.raises(audit.AuditError) as error:
+        scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
+    name = crash.partition(":")[0].rpartition(".")[2]
+    assert str(error.value) == (
+        f"pip-audit stopped with an error of its own ({name}), so nothing was checked; "
+        "run it by hand to see where"
+    )
+    assert error.value.exit_code == 1
+    assert crash.partition(":")[2].strip() not in str(error.value)
+
+
+def test_a_missing_pip_audit_is_named_with_the_python_it_was_looked_for_beside(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "pip_audit", raising=False)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if "-packages" not in p])
+    osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
+    with pytest.raises(audit.AuditError) as error:
+        scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit())
+    assert str(error.value) == (
+        f"pip-audit is not installed beside {sys.executable}; "
+        "run the check through its nox session (nox -s audit)"
+    )
+    assert error.value.exit_code == 2
+
+
+def test_tools_are_found_beside_the_python_running_the_audit_without_a_path() -> None:
+    found = audit.run_command(["pip-audit", "--version"], {"PATH": "/nonexistent"})
+    assert found.returncode == 0 and "pip-audit" in found.stdout
+    with pytest.raises(audit.AuditError, match=r"^no-such-tool is not installed here"):
+        audit.run_command(["no-such-tool"], {"PATH": "/nonexistent"})
 
 
 # --- the real pip-audit (slow) ---------------------------------------------------------
@@ -106,9 +148,7 @@ def project(tmp_path: Path) -> Path:
 def real_audit(project: Path, tiers: Sequence[str], url: str, **options: Any) -> Any:
     pytest.importorskip("pip_audit")
     found = {tier: project / "requirements" / f"{tier}.txt" for tier in tiers}
-    return policy.audit_locks(
-        found, service="osv", osv_url=url, env=tool_env(), pip_audit=PIP_AUDIT, **options
-    )
+    return policy.audit_locks(found, service="osv", osv_url=url, env=tool_env(), **options)
 
 
 @pytest.mark.slow

@@ -40,18 +40,6 @@ def test_bad_service_settings_are_configuration_errors(
     assert error.value.exit_code == 2
 
 
-def test_diagnosis_names_the_service_its_url_and_what_went_wrong() -> None:
-    with OSVServer([OSV_FIXTURES]) as server:
-        url = server.url
-        osv = service.Service("osv", url)
-        assert service.diagnose(osv) is None
-        server.fail = True
-        assert service.diagnose(osv) == f"the osv vulnerability service answered HTTP 500 ({url})"
-    assert service.diagnose(osv) == (
-        f"the osv vulnerability service is unreachable: connection refused ({url})"
-    )
-
-
 def test_records_are_fetched_and_unknown_ids_are_none() -> None:
     with OSVServer([OSV_FIXTURES]) as server:
         base = server.base_url

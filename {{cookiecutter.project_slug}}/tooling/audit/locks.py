@@ -14,7 +14,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from tooling import lockfile, tiers
-from tooling.audit import AuditError
+from tooling.audit import EXIT_SERVICE, AuditError
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,30 @@ def pinned_versions(locks: Mapping[str, Path]) -> list[PinnedVersion]:
                 )
             found[seen.key] = seen
     return sorted(found.values(), key=lambda p: (p.name, _sort_version(p.version)))
+
+
+def versions_to_check(locks: Mapping[str, Path]) -> list[PinnedVersion]:
+    """`pinned_versions`, when there are any: an audit of no versions has checked nothing."""
+    pins = pinned_versions(locks)
+    if not pins:
+        paths = ", ".join(str(path) for path in locks.values())
+        pin = "pins" if len(locks) == 1 else "pin"
+        raise AuditError(
+            f"nothing checked: {paths} {pin} no package versions, so there is nothing to audit",
+            EXIT_SERVICE,
+        )
+    return pins
+
+
+def index_urls(locks: Mapping[str, Path]) -> list[str]:
+    """The package indexes the locks were resolved from, as recorded in them (none: PyPI)."""
+    urls = []
+    for path in locks.values():
+        for option in lockfile.read(path).options:
+            found = tiers.INDEX.match(option)
+            if found and found[1] in ("-i", "--index-url", "--extra-index-url"):
+                urls.append(found[2])
+    return list(dict.fromkeys(urls))
 
 
 def _sort_version(version: str) -> tuple[int, Version | str]:
