@@ -273,3 +273,108 @@ def test_cli_writes_the_report_and_exits_with_the_verdict(project: Path) -> None
     assert NO_KNOWN not in (down.stdout + down.stderr).lower()
     written = json.loads((project / "reports" / "audit.json").read_text())
     assert written["exit_code"] == 3 and "findings" not in written
+
+
+# --- credentials: sent to the service, never shown or written (slow) -----------------------
+
+SECRETS = ("alice", "S3CRET", "T0KEN", "F4AG")
+
+
+def with_secrets(url: str, how: str) -> str:
+    """`url` carrying a secret the way a user would put it there."""
+    if how == "user info":
+        return url.replace("http://", "http://alice:S3CRET@")
+    if how == "query token":
+        return f"{url}?token=T0KEN"
+    return url.replace("http://", "http://alice:S3CRET@") + "?key=T0KEN#F4AG"
+
+
+def run_cli(project: Path, *options: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tooling.audit", "pip-audit", *options]
+    env = {**tool_env(), "PYTHONPATH": str(PROJECT_TEMPLATE), "PYTHONDONTWRITEBYTECODE": "1", **env}
+    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["user info", "query token", "all of them"])
+@pytest.mark.parametrize("given", ["--osv-url", "PIP_AUDIT_OSV_URL"])
+def test_cli_sends_credentials_but_never_shows_or_writes_them(
+    project: Path, how: str, given: str
+) -> None:
+    with OSVServer([OSV_FIXTURES]) as server:
+        url = with_secrets(server.url, how)
+        options = ["--tier=base", "--service", "osv"]
+        env = {"PIP_AUDIT_OSV_URL": url} if given == "PIP_AUDIT_OSV_URL" else {}
+        if given == "--osv-url":
+            options += ["--osv-url", url]
+        passed = run_cli(project, *options, "--min-severity", "high", env=env)
+        asked = [path for _, path, _ in server.requests]
+        sent = set(server.authorizations)
+        shown = server.url
+        server.stop()
+        refused = run_cli(project, *options, env=env)
+    assert passed.returncode == 0, passed.stderr
+    assert "audit passed: no failing vulnerabilities (7 pinned versions" in passed.stdout
+    assert f"with pip-audit via osv at {shown})" in passed.stdout
+    assert refused.returncode == 3
+    assert refused.stderr == (
+        f"error: the osv vulnerability service is unreachable: connection refused ({shown}), "
+        "so nothing was checked\n"
+    )
+    report = (project / "reports" / "audit.json").read_text()
+    for text in (passed.stdout, passed.stderr, refused.stdout, refused.stderr, report):
+        assert not [secret for secret in SECRETS if secret in text], text
+    # ... and yet the service was asked with them
+    assert ("?token=T0KEN" in asked[0] or "?key=T0KEN" in asked[0]) == (how != "user info")
+    assert sent == ({"Basic YWxpY2U6UzNDUkVU"} if how != "query token" else {None})
+
+
+@pytest.mark.slow
+def test_real_severity_lookup_uses_the_credentials_too(project: Path) -> None:
+    write(
+        project / "requirements" / "extra.txt",
+        "lockstep-cvss4-example==1.0 \\\n    --hash=sha256:00\n",
+    )
+    with OSVServer([OSV_FIXTURES]) as server:
+        shown = server.url
+        result = real_audit(
+            project, ["extra"], with_secrets(shown, "all of them"), min_severity="high"
+        )
+    assert [(f.id, f.severity.level) for f in result.findings] == [
+        ("LOCKSTEP-TEST-2026-4", "critical")
+    ]
+    assert ("GET", "/v1/vulns/LOCKSTEP-TEST-2026-4?key=T0KEN", None) in server.requests
+    assert set(server.authorizations) == {"Basic YWxpY2U6UzNDUkVU"}
+    assert result.service == f"osv at {shown}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cause", ["no DNS answer", "refused", "TLS", "timeout", "HTTP 500"])
+def test_real_unreachable_service_is_diagnosed_by_cause(project: Path, cause: str) -> None:
+    with OSVServer([OSV_FIXTURES]) as server:
+        url = server.url
+        if cause == "no DNS answer":
+            url = "http://osv.no-such-host.invalid/v1/query"
+        elif cause == "refused":
+            server.stop()
+        elif cause == "TLS":
+            url = url.replace("http://", "https://")
+        elif cause == "timeout":
+            server.delay = 3
+        else:
+            server.junk = None
+            server.fail = True
+        with pytest.raises(audit.AuditError) as error:
+            real_audit(project, ["base"], with_secrets(url, "all of them"), timeout=1)
+        server.delay = 0
+    expected = {
+        "no DNS answer": "is unreachable: its host name has no DNS answer",
+        "refused": "is unreachable: connection refused",
+        "TLS": "is unreachable: TLS failed (wrong version number)",
+        "timeout": "did not answer within 1 s",
+        "HTTP 500": "answered HTTP 500",
+    }[cause]
+    assert error.value.exit_code == 3
+    assert str(error.value) == (
+        f"the osv vulnerability service {expected} ({url}), so nothing was checked"
+    )

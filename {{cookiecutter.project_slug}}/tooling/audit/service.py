@@ -84,7 +84,12 @@ def resolve_service(
         return Service(name)
     url = osv_url or env.get("PIP_AUDIT_OSV_URL") or DEFAULT_OSV_URL
     if not re.match(r"https?://[^/\s]+", url):
-        raise AuditError(f"OSV URL {shown_url(url)!r} is not an http(s) URL")
+        source = "--osv-url" if osv_url else "PIP_AUDIT_OSV_URL"
+        scheme = re.match(r"([a-zA-Z][\w+.-]*)://", url)  # the URL itself may hold secrets
+        what = f"an {scheme[1]}:// URL" if scheme else "not a URL"
+        raise AuditError(
+            f"the OSV URL from {source} is {what}; give an http(s) URL such as {DEFAULT_OSV_URL}"
+        )
     return Service("osv", url)
 
 
