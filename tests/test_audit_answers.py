@@ -271,8 +271,7 @@ def test_real_pip_audit_never_counts_junk(junk: bytes, problem: str) -> None:
             guarded_audit(url)
     assert error.value.exit_code == 3
     assert str(error.value) == (
-        f"the osv vulnerability service {NOT_A_REPORT}: {problem} ({url}), "
-        "so nothing was checked"
+        f"the osv vulnerability service {NOT_A_REPORT}: {problem} ({url}), so nothing was checked"
     )
 
 

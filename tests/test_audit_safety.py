@@ -41,6 +41,19 @@ def test_a_skip_says_why_and_can_be_made_a_failure(two_tiers: dict[str, Path]) -
     assert error.value.exit_code == 2
 
 
+def test_locks_that_pin_nothing_are_nothing_checked_for_safety_too(tmp_path: Path) -> None:
+    empty = {"sniper": write(tmp_path / "requirements" / "sniper.txt", "# nothing\n")}
+    calls: list[Sequence[str]] = []
+
+    def run(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, json.dumps({"vulnerabilities": []}), "")
+
+    with pytest.raises(audit.AuditError, match=r"^nothing checked: .*sniper\.txt pins no") as error:
+        safety.run_safety(empty, safety.plan_safety({}, SAFETY_DB), env={}, run=run)
+    assert error.value.exit_code == 3 and calls == []
+
+
 REPORT = {
     "vulnerabilities": [
         {

@@ -113,7 +113,7 @@ def test_records_are_asked_with_the_query_urls_credentials_and_token() -> None:
     ["ftp://alice:S3CRET@osv.example/v1/query", "file:///v1/query?token=T0KEN", "alice:S3CRET"],
 )
 def test_a_bad_osv_url_is_refused_without_echoing_its_secrets(url: str) -> None:
-    with pytest.raises(audit.AuditError, match="give an http.s. URL such as") as error:
+    with pytest.raises(audit.AuditError, match=r"give an http\(s\) URL such as") as error:
         service.resolve_service({"PIP_AUDIT_OSV_URL": url}, "osv")
     assert error.value.exit_code == 2
     assert not [s for s in SECRETS if s in str(error.value)]

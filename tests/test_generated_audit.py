@@ -215,6 +215,7 @@ def test_unreachable_service_fails_clearly(project: Path, osv: OSVServer) -> Non
         "osv",
         "--osv-url",
         url,
+        env={"PATH": os.defpath},  # the session's tools are found beside its Python
     )
     assert direct.returncode == 3, direct.stderr
     assert direct.stderr == f"{line}, so nothing was checked\n"

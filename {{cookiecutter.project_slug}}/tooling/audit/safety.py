@@ -31,7 +31,7 @@ from tooling.audit import (
     clip,
     run_command,
 )
-from tooling.audit.locks import PinnedVersion, pinned_versions, version_key
+from tooling.audit.locks import PinnedVersion, version_key, versions_to_check
 from tooling.audit.policy import Finding, apply_allowlist
 from tooling.audit.report import finding_json
 from tooling.audit.scan import Advisory
@@ -124,7 +124,7 @@ def run_safety(
             raise AuditError(f"{message} (and it is required)", EXIT_CONFIG)
         return SafetyResult("skip", EXIT_OK, message)
     today = today or allowlist.today_utc()
-    pins = pinned_versions(locks)
+    pins = versions_to_check(locks)
     entries = allowlist.load(allowlist_path, today=today, max_days=allowlist_max_days)
     env = dict(os.environ if env is None else env)
     if plan.mode == "check":
