@@ -227,12 +227,17 @@ def test_real_service_trouble_is_exit_3_in_one_line(project: Path, failure: str)
     assert NO_KNOWN not in message.lower()
 
 
-@pytest.mark.slow
-def test_real_severity_threshold_with_cvss3_and_cvss4_vectors(project: Path) -> None:
+def write_cvss4_lock(project: Path) -> None:
+    """requirements/extra.txt, pinning the fixtures' package whose advisory has a CVSS 4 vector."""
     write(
         project / "requirements" / "extra.txt",
         "lockstep-cvss4-example==1.0 \\\n    --hash=sha256:00\n",
     )
+
+
+@pytest.mark.slow
+def test_real_severity_threshold_with_cvss3_and_cvss4_vectors(project: Path) -> None:
+    write_cvss4_lock(project)
     with OSVServer([OSV_FIXTURES]) as server:
         result = real_audit(project, ["base", "legacy", "extra"], server.url, min_severity="high")
     by_id = {f.id: f for f in result.findings}
@@ -331,10 +336,7 @@ def test_cli_sends_credentials_but_never_shows_or_writes_them(
 
 @pytest.mark.slow
 def test_real_severity_lookup_uses_the_credentials_too(project: Path) -> None:
-    write(
-        project / "requirements" / "extra.txt",
-        "lockstep-cvss4-example==1.0 \\\n    --hash=sha256:00\n",
-    )
+    write_cvss4_lock(project)
     with OSVServer([OSV_FIXTURES]) as server:
         shown = server.url
         result = real_audit(

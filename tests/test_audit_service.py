@@ -30,7 +30,7 @@ def test_service_defaults_to_pypi_and_honours_env_then_arguments() -> None:
     [
         ({"PIP_AUDIT_VULNERABILITY_SERVICE": "snyk"}, None, None, "unknown vulnerability service"),
         ({}, "pypi", "http://127.0.0.1:9/v1/query", "only applies to the osv service"),
-        ({}, "osv", "ftp://example.invalid/", "^the OSV URL from --osv-url is an ftp:// URL; "),
+        ({}, "osv", "ftp://example.invalid/", "^the OSV URL from --osv-url starts with ftp://; "),
         ({"PIP_AUDIT_OSV_URL": "osv.example"}, "osv", None, "PIP_AUDIT_OSV_URL is not a URL; "),
     ],
 )

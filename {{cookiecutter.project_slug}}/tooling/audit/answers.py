@@ -23,6 +23,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from packaging.version import InvalidVersion, Version
 
 from tooling.audit import clip
+from tooling.audit.service import NOT_A_REPORT
 
 
 def _is_version(value: object) -> bool:
@@ -170,3 +171,11 @@ def problem(schema: dict[str, Any], body: bytes) -> str | None:
     validator = Draft202012Validator(schema, format_checker=_FORMATS)
     error = best_match(validator.iter_errors(document))
     return None if error is None else _explain(error)
+
+
+def answer_fault(status: int, body: bytes, schema: dict[str, Any] | None) -> str | None:
+    """What is wrong with an HTTP answer meant to match `schema` (None: any body), or None."""
+    if status >= 400:
+        return f"answered HTTP {status}"
+    wrong = None if schema is None else problem(schema, body)
+    return None if wrong is None else f"{NOT_A_REPORT}: {wrong}"

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import requests
 
 from tooling.audit import EXIT_SERVICE, answers
-from tooling.audit.service import NOT_A_REPORT, request_failure, shown_url
+from tooling.audit.service import request_failure, shown_url
 
 
 class _Stop(Exception):
@@ -61,19 +61,17 @@ def check_answers(service: str, trouble: Path) -> None:
             return response
         if service == "pypi" and response.status_code == 404:
             return response  # a package PyPI does not know: pip-audit names it as not checked
-        if response.status_code >= 400:
-            stop(f"answered HTTP {response.status_code}", url)
-        if schema is not None and (problem := answers.problem(schema, response.content)):
-            stop(f"{NOT_A_REPORT}: {problem}", url)
+        if problem := answers.answer_fault(response.status_code, response.content, schema):
+            stop(problem, url)
         return response
 
     requests.Session.send = checked_send
 
 
 def main(argv: Sequence[str]) -> int:
-    trouble, service, separator, *options = argv
-    if separator != "--":
+    if len(argv) < 3 or argv[2] != "--":
         raise SystemExit("usage: python -m tooling.audit.guarded TROUBLE SERVICE -- OPTIONS...")
+    trouble, service, _, *options = argv
     check_answers(service, Path(trouble))
     sys.argv = ["pip-audit", *options]
     code: int | str | None = 0

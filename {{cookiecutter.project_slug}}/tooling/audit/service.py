@@ -85,10 +85,10 @@ def resolve_service(
     url = osv_url or env.get("PIP_AUDIT_OSV_URL") or DEFAULT_OSV_URL
     if not re.match(r"https?://[^/\s]+", url):
         source = "--osv-url" if osv_url else "PIP_AUDIT_OSV_URL"
-        scheme = re.match(r"([a-zA-Z][\w+.-]*)://", url)  # the URL itself may hold secrets
-        what = f"an {scheme[1]}:// URL" if scheme else "not a URL"
+        scheme = re.match(r"[a-zA-Z][\w+.-]*://", url)  # the rest may hold secrets: not shown
+        what = f"starts with {scheme[0]}" if scheme else "is not a URL"
         raise AuditError(
-            f"the OSV URL from {source} is {what}; give an http(s) URL such as {DEFAULT_OSV_URL}"
+            f"the OSV URL from {source} {what}; give an http(s) URL such as {DEFAULT_OSV_URL}"
         )
     return Service("osv", url)
 
@@ -140,7 +140,7 @@ def fetch_record(
     """
     import requests  # with pip-audit, in the audit session only
 
-    from tooling.audit.answers import OSV_RECORD, problem
+    from tooling.audit import answers
 
     url = service.record_url(advisory)
     if url is None:
@@ -148,19 +148,18 @@ def fetch_record(
     try:
         response = requests.get(url, timeout=timeout)
     except requests.RequestException as error:
-        trouble = request_failure(error, timeout)
-    else:
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            trouble = f"answered HTTP {response.status_code}"
-        elif wrong := problem(OSV_RECORD, response.content):
-            trouble = f"{NOT_A_REPORT}: {wrong}"
-        else:
-            record: dict[str, Any] = response.json()
-            return record
-    raise AuditError(
-        f"the osv vulnerability service {trouble} ({shown_url(url)}) "
-        "while severities were looked up",
+        raise _severity_trouble(request_failure(error, timeout), url) from None
+    if response.status_code == 404:
+        return None
+    fault = answers.answer_fault(response.status_code, response.content, answers.OSV_RECORD)
+    if fault is not None:
+        raise _severity_trouble(fault, url)
+    record: dict[str, Any] = response.json()
+    return record
+
+
+def _severity_trouble(fault: str, url: str) -> AuditError:
+    return AuditError(
+        f"the osv vulnerability service {fault} ({shown_url(url)}) while severities were looked up",
         EXIT_SERVICE,
     )
