@@ -411,3 +411,19 @@ def test_cli_an_empty_tier_is_nothing_checked_even_against_a_failing_service(
     assert written["exit_code"] == 3 and written["summary"].startswith(
         "audit could not run: nothing checked"
     )
+
+
+@pytest.mark.slow
+def test_cli_takes_the_osv_url_from_a_named_variable(project: Path) -> None:
+    with OSVServer([OSV_FIXTURES]) as server:
+        options = ["--tier=base", "--service", "osv", "--osv-url-env", "MY_OSV"]
+        found = run_cli(project, *options, env={"MY_OSV": with_secrets(server.url, "user info")})
+        assert set(server.authorizations) == {"Basic YWxpY2U6UzNDUkVU"}
+    assert found.returncode == 0, found.stderr
+    unset = run_cli(project, *options, env={})
+    assert (unset.returncode, unset.stderr) == (
+        2,
+        "error: --osv-url-env MY_OSV: that variable is not set\n",
+    )
+    both = run_cli(project, *options, "--osv-url", "http://127.0.0.1:9/v1/query", env={})
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr

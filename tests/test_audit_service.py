@@ -154,3 +154,28 @@ def test_a_timeout_is_named_with_its_seconds() -> None:
     with OSVServer([OSV_FIXTURES]) as server:
         server.delay = 2
         assert failure_of(server.url, timeout=0.5) == "did not answer within 0.5 s"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "kept", "env"),
+    [
+        (["--tier", "base"], ["--tier", "base"], {}),
+        (
+            ["--service", "osv", "--osv-url", "http://alice:S3CRET@h/v1/query", "--tier=base"],
+            ["--service", "osv", "--osv-url-env", "LOCKSTEP_OSV_URL", "--tier=base"],
+            {"LOCKSTEP_OSV_URL": "http://alice:S3CRET@h/v1/query"},
+        ),
+        (
+            ["--osv-url=https://h/v1/query?token=T0KEN"],
+            ["--osv-url-env", "LOCKSTEP_OSV_URL"],
+            {"LOCKSTEP_OSV_URL": "https://h/v1/query?token=T0KEN"},
+        ),
+        (["--osv-url"], ["--osv-url"], {}),  # argparse says what is missing
+        (["--osv-url="], ["--osv-url="], {}),
+        (["--osv-url", ""], ["--osv-url", ""], {}),
+    ],
+)
+def test_an_osv_url_is_moved_off_the_command_line_nox_echoes(
+    arguments: list[str], kept: list[str], env: dict[str, str]
+) -> None:
+    assert service.osv_url_off_the_command_line(arguments) == (kept, env)

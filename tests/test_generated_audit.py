@@ -250,6 +250,22 @@ def test_junk_from_the_service_never_passes_and_credentials_never_show(
     assert asked_with == {"Basic YWxpY2U6UzNDUkVU"}
 
 
+def test_a_login_in_osv_url_is_not_echoed_by_nox_even_when_the_audit_fails(
+    project: Path, osv: OSVServer
+) -> None:
+    with OSVServer([FIXTURES / "osv"]) as down:
+        url = down.url
+    secret = url.replace("http://", "http://alice:S3CRET@") + "?token=T0KEN#F4AG"
+    result = audit(project, osv, "--service", "osv", f"--osv-url={secret}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"is unreachable: connection refused ({url}), so nothing was checked" in output
+    assert "--osv-url-env LOCKSTEP_OSV_URL" in output  # what nox echoed instead
+    report = (project / "reports" / "audit.json").read_text()
+    for secret_part in ("alice", "S3CRET", "T0KEN", "F4AG"):
+        assert secret_part not in output + report
+
+
 def test_safety_second_opinion_with_a_local_database(project: Path) -> None:
     add_vulnerable_pin(project)
     result = run_in(project, "nox", "-s", "safety", env={"SAFETY_DB": str(FIXTURES / "safety-db")})

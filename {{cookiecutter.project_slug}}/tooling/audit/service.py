@@ -13,7 +13,7 @@ import http.client
 import re
 import socket
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,6 +65,31 @@ class Service:
             return None
         parts = urlsplit(base)
         return parts._replace(path=f"{parts.path}/{advisory}").geturl()
+
+
+def osv_url_off_the_command_line(
+    arguments: Sequence[str], variable: str = "LOCKSTEP_OSV_URL"
+) -> tuple[list[str], dict[str, str]]:
+    """`arguments` with `--osv-url URL` turned into `--osv-url-env VARIABLE`, and that variable.
+
+    nox echoes every command it runs, and again when it fails; a login or token
+    in the URL must not be in it.
+    """
+    kept: list[str] = []
+    env: dict[str, str] = {}
+    rest = iter(arguments)
+    for argument in rest:
+        option, equals, value = argument.partition("=")
+        if option != "--osv-url":
+            kept.append(argument)
+            continue
+        url = value if equals else next(rest, None)
+        if not url:  # missing or empty: left for the command line to refuse
+            kept += [argument] if equals or url is None else [argument, url]
+            continue
+        kept += ["--osv-url-env", variable]
+        env[variable] = url
+    return kept, env
 
 
 def resolve_service(
