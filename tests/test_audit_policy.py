@@ -126,8 +126,7 @@ def test_nothing_checked_from_another_index_asks_whether_the_service_covers_it(
     assert str(error.value) == (
         "the pypi vulnerability service could check none of the 1 pinned versions "
         f"(for requests==2.19.0: {NOT_ON_PYPI}), so nothing was checked; these packages "
-        "come from https://pkgs.example/simple: does the service cover it? "
-        "(--service osv covers PyPI's packages)"
+        "come from https://pkgs.example/simple: does the service cover them?"
     )
 
 
@@ -226,3 +225,24 @@ def test_the_service_trouble_pip_audit_met_is_exit_3_in_words(two_tiers: dict[st
         "(http://127.0.0.1:1/v1/query), so nothing was checked"
     )
     assert NO_KNOWN not in message.lower()
+
+
+@pytest.mark.parametrize(
+    ("options", "from_pypi"),
+    [
+        ("--index-url https://pypi.org/simple/\n", True),
+        ("--index-url=https://pypi.org/simple\n", True),
+        ("--extra-index-url https://download.pytorch.org/whl/cpu\n", False),
+    ],
+)
+def test_where_the_locks_say_their_packages_come_from_decides_the_advice(
+    tmp_path: Path, options: str, from_pypi: bool
+) -> None:
+    lock = write(tmp_path / "requirements" / "base.txt", options + "\n" + LOCK_LEGACY)
+    with pytest.raises(audit.AuditError) as error:
+        run_audit({"base": lock}, FakePipAudit(skipped={"requests": NOT_ON_PYPI}), env={})
+    message = str(error.value)
+    assert ("though they all come from PyPI" in message) == from_pypi
+    assert ("does the service cover them?" in message) != from_pypi
+    if not from_pypi:
+        assert "come from https://pypi.org/simple, https://download.pytorch.org/whl/cpu:" in message

@@ -16,6 +16,8 @@ from packaging.version import InvalidVersion, Version
 from tooling import lockfile, tiers
 from tooling.audit import EXIT_SERVICE, AuditError
 
+PYPI_INDEX = "https://pypi.org/simple"
+
 
 @dataclass(frozen=True)
 class PinnedVersion:
@@ -90,14 +92,17 @@ def versions_to_check(locks: Mapping[str, Path]) -> list[PinnedVersion]:
 
 
 def index_urls(locks: Mapping[str, Path]) -> list[str]:
-    """The package indexes the locks were resolved from, as recorded in them (none: PyPI)."""
-    urls = []
+    """The package indexes the locks were resolved from, as recorded (PyPI unless replaced)."""
+    primary: list[str] = []
+    extra: list[str] = []
     for path in locks.values():
         for option in lockfile.read(path).options:
             found = tiers.INDEX.match(option)
-            if found and found[1] in ("-i", "--index-url", "--extra-index-url"):
-                urls.append(found[2])
-    return list(dict.fromkeys(urls))
+            if found and found[1] in ("-i", "--index-url"):
+                primary.append(found[2])
+            elif found and found[1] == "--extra-index-url":
+                extra.append(found[2])
+    return list(dict.fromkeys((primary or [PYPI_INDEX]) + extra))
 
 
 def _sort_version(version: str) -> tuple[int, Version | str]:

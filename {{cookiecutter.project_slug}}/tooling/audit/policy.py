@@ -32,12 +32,10 @@ from tooling.audit import (
     run_command,
 )
 from tooling.audit.allowlist import Allowance
-from tooling.audit.locks import PinnedVersion, index_urls, versions_to_check
+from tooling.audit.locks import PYPI_INDEX, PinnedVersion, index_urls, versions_to_check
 from tooling.audit.scan import Advisory, Outcome, scan
 from tooling.audit.service import Service, fetch_record, resolve_service, shown_url
 from tooling.audit.severity import LEVELS, Severity, record_severity
-
-PYPI_INDEX = "https://pypi.org/simple"
 
 RecordFetcher = Callable[[Service, str], dict[str, Any] | None]
 
@@ -111,12 +109,11 @@ def none_checked(service: Service, outcomes: Sequence[Outcome], locks: Mapping[s
     first = next(outcome for outcome in outcomes if outcome.skipped)
     example = f"for {first.pin}: {clip(str(first.skipped), 120)}"
     counted = f"{service.subject()} could check none of the {len(outcomes)} pinned versions"
-    indexes = index_urls(locks)
-    if service.name != "pypi" or any(PYPI_INDEX not in url for url in indexes):
-        shown = ", ".join(shown_url(url) for url in indexes) or PYPI_INDEX
+    indexes = [shown_url(url).rstrip("/") for url in index_urls(locks)]
+    if service.name != "pypi" or indexes != [PYPI_INDEX]:
         return (
             f"{counted} ({example}), so nothing was checked; these packages come from "
-            f"{shown}: does the service cover it? (--service osv covers PyPI's packages)"
+            f"{', '.join(indexes)}: does the service cover them?"
         )
     return (
         f"{counted}, though they all come from PyPI ({example}), so nothing was checked; "
