@@ -151,3 +151,23 @@ def test_real_safety_235_reads_the_fixture_database(tmp_path: Path, safety_235: 
     assert allowed.exit_code == 0
     clean = safety.run_safety({"base": found["base"]}, plan, env=env, command=command)
     assert clean.exit_code == 0 and clean.findings == []
+
+
+@pytest.mark.parametrize(
+    "stdout",
+    [
+        "",
+        "null",
+        '{"vulnerabilities": null}',
+        '{"vulnerabilities": [null]}',
+        '{"vulnerabilities": [{"package_name": "jinja2"}]}',
+        '{"vulnerabilities": [{"vulnerability_id": "1", "package_name": "jinja2", '
+        '"analyzed_version": "2.10", "severity": {"cvssv3": {"base_score": "high"}}}]}',
+        "<html>rate limited</html>",
+    ],
+)
+def test_a_safety_report_that_is_not_one_is_one_line_never_a_traceback(stdout: str) -> None:
+    with pytest.raises(audit.AuditError) as error:
+        safety.safety_findings(stdout, [])
+    assert str(error.value).startswith("safety printed no vulnerability report: ")
+    assert error.value.exit_code == 1
