@@ -138,6 +138,14 @@ def test_well_formed_osv_answers_count(answer: Any) -> None:
             "which pip-audit cannot read",
         ),
         (
+            b'{"vulns": [{"id": "X", "affected": [], "database_specific": ["HIGH"]}]}',
+            "$.vulns[0].database_specific is an array, not an object",
+        ),
+        (
+            b'{"vulns": [{"id": "X", "affected": [], "severity": [{"type": "CVSS_V3"}]}]}',
+            "$.vulns[0].severity[0]: 'score' is a required property",
+        ),
+        (
             b"<html><body>Service Unavailable</body></html>",
             "not JSON: <html><body>Service Unavailable</body></html>",
         ),

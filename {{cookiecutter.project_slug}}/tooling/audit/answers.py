@@ -88,6 +88,7 @@ OSV_RECORD = {
                 "properties": {"type": _TEXT, "score": _TEXT},
             },
         },
+        "database_specific": {"type": "object"},  # its "severity" label, for the threshold
     },
     # pip-audit drops a live advisory without `affected` without a word.
     "if": {"not": {"required": ["withdrawn"]}},
