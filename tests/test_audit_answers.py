@@ -23,6 +23,7 @@ from tests.audit_support import (
     NO_KNOWN,
     OSV_FIXTURES,
     PROJECT_TEMPLATE,
+    FakePipAudit,
     load,
     tool_env,
 )
@@ -30,7 +31,10 @@ from tests.osv_server import OSVServer
 
 answers = load("audit.answers")
 guarded = load("audit.guarded")
+locks = load("audit.locks")
 policy = load("audit.policy")
+scan = load("audit.scan")
+service = load("audit.service")
 audit = load("audit")
 
 NOT_A_REPORT = "answered something that is not a vulnerability report"
@@ -203,38 +207,41 @@ def test_every_fixture_advisory_is_a_well_formed_record() -> None:
 
 
 @pytest.fixture
-def guard(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+def guard(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Install the guard for one service; the test's end puts requests back as it was."""
     monkeypatch.setattr(requests.Session, "send", requests.Session.send)
-    trouble = tmp_path / "trouble.json"
 
-    def install(service: str) -> Path:
-        guarded.check_answers(service, trouble)
-        return trouble
+    def install(service: str) -> Any:
+        ledger = guarded.Ledger()
+        guarded.check_answers(service, ledger)
+        return ledger
 
     return install
 
 
 def test_pypi_answers_are_checked_and_a_404_is_left_to_pip_audit(guard: Any) -> None:
-    trouble = guard("pypi")
+    ledger = guard("pypi")
     with OSVServer([OSV_FIXTURES]) as server:
         server.junk = json.dumps(pypi_release()).encode()
         url = f"{server.base_url}/pypi/rsa/4.0/json"
         assert requests.get(url, timeout=5).json()["vulnerabilities"] == []
         server.junk = None
         assert requests.get(f"{server.base_url}/pypi/nope/1/json", timeout=5).status_code == 404
-        assert not trouble.exists()
+        assert (ledger.answers, ledger.problem) == (1, None)  # a 404 is no answer that passed
         server.junk = b'{"info": {}, "vulnerabilities": null}'
         with pytest.raises(guarded._Stop):
             requests.get(url, timeout=5)
-    assert json.loads(trouble.read_text()) == {
-        "problem": f"{NOT_A_REPORT}: $.vulnerabilities is null, not an array",
-        "url": url,
-    }
+    assert (ledger.answers, ledger.problem, ledger.url) == (
+        1,
+        f"{NOT_A_REPORT}: $.vulnerabilities is null, not an array",
+        url,
+    )
 
 
-def test_the_first_problem_is_kept_and_the_url_shown_without_secrets(guard: Any) -> None:
-    trouble = guard("osv")
+def test_the_first_problem_is_kept_and_the_url_shown_without_secrets(
+    guard: Any, tmp_path: Path
+) -> None:
+    ledger = guard("osv")
     with OSVServer([OSV_FIXTURES], fail=True) as server:
         url = server.url
         secret = f"http://alice:S3CRET@{url.removeprefix('http://')}?token=T0KEN#F4AG"
@@ -244,7 +251,31 @@ def test_the_first_problem_is_kept_and_the_url_shown_without_secrets(guard: Any)
         with pytest.raises(guarded._Stop):
             requests.post(url, data="{}", timeout=5)
         assert server.authorizations[0] == "Basic YWxpY2U6UzNDUkVU"  # still sent, as alice
-    assert json.loads(trouble.read_text()) == {"problem": "answered HTTP 500", "url": url}
+    ledger.save(tmp_path / "ledger.json")
+    assert json.loads((tmp_path / "ledger.json").read_text()) == {
+        "answers": 0,
+        "problem": "answered HTTP 500",
+        "url": url,
+    }
+
+
+def test_versions_pip_audit_checked_without_a_checked_answer_do_not_count(
+    tmp_path: Path,
+) -> None:
+    """A pip-audit that asked the service some way the guard does not see passes nothing."""
+    pins = [locks.PinnedVersion("rsa", "4.0", ("base",), ("",))]
+    pins.append(locks.PinnedVersion("six", "1.16.0", ("base",), ("",)))
+    osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
+    with pytest.raises(audit.AuditError) as error:
+        scan.scan(pins, osv, env={}, run=FakePipAudit(answers=1))
+    assert error.value.exit_code == 2
+    assert str(error.value) == (
+        "pip-audit reports 2 pinned versions checked, but only 1 of the service's answers went "
+        "through the audit's check, so none of them counts; install the pip-audit of "
+        "requirements/tools/audit.txt (nox -s audit does)"
+    )
+    skipped = FakePipAudit(answers=1, skipped={"six": "Dependency not found on PyPI"})
+    assert [o.checked for o in scan.scan(pins, osv, env={}, run=skipped)] == [True, False]
 
 
 # --- the real pip-audit, guarded, against a server answering junk (slow) ------------------

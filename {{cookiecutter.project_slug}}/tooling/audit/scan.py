@@ -14,7 +14,8 @@ every unchecked version is named.
 pip-audit runs through `tooling.audit.guarded`, with the Python running this
 audit (so it is found without activating the environment): a service answer
 that is not a vulnerability report, an HTTP error or a request that got no
-answer stops it, and that is reported here as the service's problem (exit 3).
+answer stops it, and that is reported here as the service's problem (exit 3);
+no more versions count as checked than answers passed that check.
 The OSV URL reaches it in the environment, not on its command line, where
 other users of the machine could read its credentials.
 """
@@ -35,7 +36,15 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 import tooling
-from tooling.audit import EXIT_FINDINGS, EXIT_SERVICE, AuditError, Runner, clip, run_command
+from tooling.audit import (
+    EXIT_CONFIG,
+    EXIT_FINDINGS,
+    EXIT_SERVICE,
+    AuditError,
+    Runner,
+    clip,
+    run_command,
+)
 from tooling.audit.locks import PinnedVersion, input_layers, version_key
 from tooling.audit.service import Service
 
@@ -68,10 +77,10 @@ class Outcome:
 
 
 def pip_audit_argv(
-    requirements: Path, output: Path, service: Service, trouble: Path, timeout: int | None = None
+    requirements: Path, output: Path, service: Service, ledger: Path, timeout: int | None = None
 ) -> list[str]:
     """pip-audit, guarded, over `requirements`: its JSON report goes to `output`."""
-    argv = [sys.executable, "-m", "tooling.audit.guarded", str(trouble), service.name, "--"]
+    argv = [sys.executable, "-m", "tooling.audit.guarded", str(ledger), service.name, "--"]
     argv += ["--disable-pip", "--no-deps", "-r", str(requirements)]
     argv += ["--progress-spinner", "off", "-f", "json", "--aliases", "on", "--desc", "on"]
     argv += ["-o", str(output), "-s", service.name]
@@ -106,20 +115,35 @@ def scan(
         )
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="audit-") as scratch:
-        trouble = Path(scratch) / "service-trouble.json"
         for number, layer in enumerate(input_layers(pins), start=1):
             requirements = Path(scratch) / f"pinned-{number}.txt"
             requirements.write_text("".join(f"{pin}\n" for pin in layer), encoding="utf-8")
             output = Path(scratch) / f"pip-audit-{number}.json"
-            argv = pip_audit_argv(requirements, output, service, trouble, timeout)
+            ledger_path = Path(scratch) / f"answers-{number}.json"
+            argv = pip_audit_argv(requirements, output, service, ledger_path, timeout)
             completed = run(argv, pip_audit_env(env, service))
-            if (problem := _read_json(trouble)) is not None:
-                raise service_trouble(service, problem)
+            ledger = _read_json(ledger_path) or {}
+            if "problem" in ledger:
+                raise service_trouble(service, ledger)
             report = _read_json(output)
             if report is None or completed.returncode not in (0, 1):
                 raise explain_failure(completed.returncode, completed.stderr)
-            outcomes += outcomes_of(layer, report)
+            found = outcomes_of(layer, report)
+            require_answers(found, ledger.get("answers", 0))
+            outcomes += found
     return outcomes
+
+
+def require_answers(outcomes: Sequence[Outcome], answers: int) -> None:
+    """Every version pip-audit says it checked needs an answer the guard checked."""
+    checked = sum(outcome.checked for outcome in outcomes)
+    if answers < checked:
+        raise AuditError(
+            f"pip-audit reports {checked} pinned versions checked, but only {answers} of the "
+            "service's answers went through the audit's check, so none of them counts; "
+            "install the pip-audit of requirements/tools/audit.txt (nox -s audit does)",
+            EXIT_CONFIG,
+        )
 
 
 def outcomes_of(layer: Sequence[PinnedVersion], report: Mapping[str, Any]) -> list[Outcome]:
@@ -162,9 +186,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def service_trouble(service: Service, trouble: Mapping[str, Any]) -> AuditError:
+def service_trouble(service: Service, ledger: Mapping[str, Any]) -> AuditError:
     """The problem `tooling.audit.guarded` met, as the service's (exit 3)."""
-    what = f"{trouble.get('problem')} ({trouble.get('url')})"
+    what = f"{ledger.get('problem')} ({ledger.get('url')})"
     return AuditError(
         f"the {service.name} vulnerability service {what}, so nothing was checked", EXIT_SERVICE
     )
