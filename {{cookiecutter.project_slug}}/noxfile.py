@@ -99,10 +99,13 @@ def audit(session: nox.Session) -> None:
     Options after -- (--service osv --osv-url URL, --min-severity high, --tier NAME)
     go to pip-audit only; safety runs next with none (`nox -s safety -- ...` for its own).
     """
-    arguments = [*audit_settings("pip-audit"), *session.posargs]
+    from tooling.audit.service import osv_url_off_the_command_line
+
+    # nox prints the command it runs: a login or token in --osv-url travels in the environment.
+    arguments, env = osv_url_off_the_command_line([*audit_settings("pip-audit"), *session.posargs])
     session.install("--require-hashes", "-r", str(AUDIT_TOOLS))
     session.notify("safety", posargs=[])
-    session.run("python", "-m", "tooling.audit", "pip-audit", *arguments)
+    session.run("python", "-m", "tooling.audit", "pip-audit", *arguments, env=env)
 
 
 @nox.session(python=PROJECT.python_minor)
