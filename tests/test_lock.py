@@ -134,6 +134,44 @@ def test_incremental_relock_leaves_other_tiers_byte_identical(project: Path) -> 
     assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
 
 
+def test_an_extra_enters_only_the_tiers_that_ask_for_it(project: Path) -> None:
+    before = snapshot(project)
+    with (project / "requirements" / "hunter.in").open("a") as stream:
+        stream.write("pydantic[email]\n")
+    result = run(project, "nox", "-s", "lock")
+    assert result.returncode == 0, result.stderr
+    lock = {tier: packages(project / "requirements" / f"{tier}.txt") for tier in TIERS}
+    for tier in ("hunter", "strategist", "dev"):
+        assert {"email-validator", "dnspython"} <= lock[tier], tier
+    for tier in ("base", "sniper"):
+        assert not {"email-validator", "dnspython"} & lock[tier], tier
+    after = snapshot(project)
+    assert after["base.txt"] == before["base.txt"] and after["sniper.txt"] == before["sniper.txt"]
+    assert "added email-validator" in result.stderr and "(hunter, strategist, dev)" in result.stderr
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+    union = blocks(project / "requirements" / "_union.txt")
+    for tier in TIERS:  # every tier pin is the union's line, hashes included
+        for pin, hashes in blocks(project / "requirements" / f"{tier}.txt").items():
+            assert union[pin] == hashes, (tier, pin)
+
+
+def test_an_extra_pinned_into_a_lock_by_hand_fails_the_check(project: Path) -> None:
+    with (project / "requirements" / "hunter.in").open("a") as stream:
+        stream.write("pydantic[email]\n")
+    assert run(project, "nox", "-s", "lock").returncode == 0
+    strategist = (project / "requirements" / "strategist.txt").read_text()
+    email = re.search(r"^email-validator==.*?(?=^\S)", strategist, re.MULTILINE | re.DOTALL)
+    assert email is not None
+    base = project / "requirements" / "base.txt"
+    base.write_text(base.read_text() + email.group(0))
+    result = run(project, "nox", "-s", "lock", "--", "--check")
+    assert result.returncode == 1
+    assert "base: requirements/base.txt does not match the digest of its body" in result.stderr
+    relock = run(project, "nox", "-s", "lock")
+    assert relock.returncode == 0, relock.stderr
+    assert "email-validator" not in packages(base)
+
+
 def test_unresolvable_requirement_leaves_every_lock_untouched(project: Path) -> None:
     before = snapshot(project)
     with (project / "requirements" / "hunter.in").open("a") as stream:
@@ -155,7 +193,10 @@ def test_hand_edited_lock_is_caught(project: Path) -> None:
     lock.write_text(re.sub(r"(structlog==)\S+", r"\g<1>24.1.0", text, count=1))
     result = run(project, "nox", "-s", "lock", "--", "--check")
     assert result.returncode == 1
-    assert "hunter: requirements/hunter.txt does not match the union" in result.stderr
+    assert (
+        "hunter: requirements/hunter.txt does not match the digest of its body "
+        "(cut or edited by hand)"
+    ) in result.stderr
 
 
 def test_missing_and_orphan_locks_fail_the_check(project: Path) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from uv_stand_in import tier_compile
 
 from tooling import ToolingError, lock, lockfile
 from tooling.project import load
@@ -66,6 +67,8 @@ class GroupUv:
         self.lock = threading.Lock()
 
     def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        if (derived := tier_compile(argv, cwd)) is not None:
+            return derived
         group = next(GROUP_OF_INPUT[arg] for arg in argv if arg in GROUP_OF_INPUT)
         shared = ""
         if "--constraint" in argv:

@@ -75,9 +75,11 @@ FORMAT = "2"
 DIRECT_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*===?\s*[^\s,;*]+\s*(;.*)?$")
 INPUT_LINE = re.compile(r"^#   (\S+) sha256:([0-9a-f]{64})$")
 BODY_LINE = re.compile(r"^# body sha256:([0-9a-f]{64})")
+DERIVED_LINE = re.compile(r"^# union pins sha256:([0-9a-f]{64})")
 USER_INFO = re.compile(r"(?<=://)[^/@\s]+@")
 UV_CONFIG_FILES = ("pyproject.toml", "uv.toml")
 SHARED_CONSTRAINTS = "shared-pins.txt"  # in the snapshot: pins other groups own
+UNION_CONSTRAINTS = "union-pins.txt"  # in a tier's snapshot: the pins of its group's union
 
 Runner = Callable[[Sequence[str], Path], subprocess.CompletedProcess[str]]
 
@@ -200,12 +202,13 @@ class Recorded:
     inputs: dict[str, str]
     options: str | None
     body_digest: str | None
+    derived_from: str | None  # a tier's lock: digest of its packages' pins in the union
     body: str  # everything after the header
 
 
 def recorded(text: str) -> Recorded:
     inputs: dict[str, str] = {}
-    options = body_digest = None
+    options = body_digest = derived_from = None
     lines = text.splitlines(keepends=True)
     end = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
     for line in lines[:end]:
@@ -216,7 +219,9 @@ def recorded(text: str) -> Recorded:
             options = line
         elif match := BODY_LINE.match(line):
             body_digest = match.group(1)
-    return Recorded(inputs, options, body_digest, "".join(lines[end:]))
+        elif match := DERIVED_LINE.match(line):
+            derived_from = match.group(1)
+    return Recorded(inputs, options, body_digest, derived_from, "".join(lines[end:]))
 
 
 def stale_reasons(
@@ -236,8 +241,8 @@ def stale_reasons(
     return reasons
 
 
-def union_damage(text: str) -> str | None:
-    """Why the union's body does not match the digest in its header; None when it does."""
+def body_damage(text: str) -> str | None:
+    """Why a lock's body does not match the digest in its header; None when it does."""
     header_of = recorded(text)
     if header_of.body_digest is None:
         return "records no digest of its body"
@@ -277,33 +282,39 @@ def tier_origins(inputs: Inputs, name: str) -> set[str]:
     return {f"-r {inputs.relative(inputs.tiers[m].path)}" for m in ancestors(inputs.tiers, name)}
 
 
-def tier_pins(inputs: Inputs, name: str, union: LockFile) -> list[Pin]:
-    """The union's pins that the tier's `.in` closure needs."""
-    selected = tier_packages(union.pins, tier_origins(inputs, name))
-    return [pin for pin in union.pins if pin.name in selected]
+@dataclass(frozen=True)
+class Union:
+    """A group's union lock as this run has it: where it is and what it pins."""
 
+    path: str  # "requirements/_union.txt"
+    pins: Sequence[Pin]
 
-def derive_tier(project: Project, inputs: Inputs, name: str, union: LockFile) -> str:
-    """A tier's lock from the parsed union: what its `.in` closure needs, and nothing else."""
-    members = ancestors(inputs.tiers, name)
-    origins = tier_origins(inputs, name)
-    constrained_by = {
-        f"-c {inputs.relative(c)}" for member in members for c in inputs.tiers[member].constraints
-    }
-    pins = tier_pins(inputs, name, union)
-    selected = {pin.name for pin in pins}
-
-    def keep(origin: str) -> bool:
-        return (
-            origin in origins or origin in constrained_by or canonicalize_name(origin) in selected
+    def digest_of(self, names: Iterable[str]) -> str:
+        """Digest of every union pin (all its marker forks, hashes included) of these packages."""
+        wanted = set(names)
+        return sha256(
+            "\n".join(line for pin in self.pins if pin.name in wanted for line in pin.lines)
         )
 
+
+def render_tier(
+    project: Project, inputs: Inputs, name: str, union: Union, pins: Sequence[Pin]
+) -> str:
+    """A tier's lock: its closure's pins, with a digest of how the union pins those packages.
+
+    The digest makes the tier stale when any of its packages moves in the union,
+    and only then: a tier whose packages the union still pins alike stays byte-identical.
+    """
     title = f"requirements/{name}.txt: hashed lock of the {name} tier."
-    lines = header(project, inputs, title, inputs.files([name]))
-    lines += index_lines(project, inputs, [name])
+    body = index_lines(project, inputs, [name])
     for pin in pins:
-        lines += render_pin(pin, keep)
-    return "\n".join(lines) + "\n"
+        body += render_pin(pin, lambda origin: True)
+    body_text = "\n".join(body) + "\n"
+    lines = header(project, inputs, title, inputs.files([name]))
+    digest = union.digest_of(pin.name for pin in pins)
+    lines.append(f"# union pins sha256:{digest} (its packages as {union.path} pins them)")
+    lines.append(f"# body sha256:{sha256(body_text)} (of every line below)")
+    return "\n".join(lines) + "\n" + body_text
 
 
 def union_title(group: SolveGroup) -> str:
@@ -431,11 +442,7 @@ def resolve_group(
         str(output),
     ]
     if shared:
-        constraints = [
-            f"{item.pin.name}=={item.pin.version}"
-            + (f" ; {item.pin.marker}" if item.pin.marker else "")
-            for item in shared
-        ]
+        constraints = [pinned(item.pin) for item in shared]
         (tree / SHARED_CONSTRAINTS).write_text("\n".join(unique(constraints)) + "\n")
         argv += ["--constraint", SHARED_CONSTRAINTS]
     if upgrade:
@@ -444,16 +451,7 @@ def resolve_group(
         argv += ["--upgrade-package", package]
     if offline:
         argv.append("--offline")
-    try:
-        result = run(argv, tree)
-    except KeyboardInterrupt:
-        raise Interrupted("uv was interrupted: no lock was changed") from None
-    if result.returncode < 0:
-        try:
-            name = signal.Signals(-result.returncode).name
-        except ValueError:
-            name = f"signal {-result.returncode}"
-        raise Interrupted(f"uv was interrupted ({name}): no lock was changed")
+    result = run_uninterrupted(run, argv, tree)
     if result.returncode != 0:
         reason = uv_reason(result.stderr)
         for item in shared:
@@ -463,9 +461,117 @@ def resolve_group(
                     f"which group {item.owner} pins for the shared tier {item.tier}: {reason}"
                 )
         raise LockError(explain_failure(result.stderr, inputs, group.closure))
+    return resolved_pins(output, SHARED_CONSTRAINTS)
+
+
+def pinned(pin: Pin) -> str:
+    """A pin as a constraint line: `name==version ; marker`."""
+    return f"{pin.name}=={pin.version}" + (f" ; {pin.marker}" if pin.marker else "")
+
+
+def run_uninterrupted(
+    run: Runner, argv: Sequence[str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run uv; a signal or Ctrl-C is Interrupted, which blames no input."""
+    try:
+        result = run(argv, cwd)
+    except KeyboardInterrupt:
+        raise Interrupted("uv was interrupted: no lock was changed") from None
+    if result.returncode < 0:
+        try:
+            name = signal.Signals(-result.returncode).name
+        except ValueError:
+            name = f"signal {-result.returncode}"
+        raise Interrupted(f"uv was interrupted ({name}): no lock was changed")
+    return result
+
+
+def resolved_pins(output: Path, own_constraints: str) -> list[Pin]:
+    """The pins uv wrote, without the `# via -c` of the constraints file this run made up."""
     pins = lockfile.parse(output.read_text(encoding="utf-8"), "uv's resolution").pins
-    own = f"-c {SHARED_CONSTRAINTS}"
+    own = f"-c {own_constraints}"
     return [replace(pin, via=tuple(v for v in pin.via if v != own)) for pin in pins]
+
+
+def union_constraints(pins: Sequence[Pin]) -> str:
+    """The union's pins as constraints, with their `# via` lines (uv skips comments)."""
+    lines = []
+    for pin in pins:
+        lines += render_pin(replace(pin, lines=(pinned(pin),)), lambda origin: True)
+    return "\n".join(lines) + "\n"
+
+
+def tier_closure(
+    project: Project, inputs: Inputs, name: str, union: Sequence[Pin], workdir: Path, run: Runner
+) -> list[Pin]:
+    """The tier's own closure, extras and markers included, pinned exactly as the union pins it.
+
+    uv compiles the tier's `.in` with the union's pins as constraints, so it only
+    picks what the tier needs; offline first, from the pages the union was
+    resolved from (online when the cache lacks them). Every pin keeps the
+    union's hash lines.
+    """
+    tree = workdir / f"tier-{name}"
+    snapshot(project, inputs, inputs.files([name]), tree)
+    (tree / UNION_CONSTRAINTS).write_text(union_constraints(union), encoding="utf-8")
+    output = tree / "tier.txt"
+    argv = [
+        "pip",
+        "compile",
+        inputs.relative(inputs.tiers[name].path),
+        *compile_options(project),
+        "--constraint",
+        UNION_CONSTRAINTS,
+        "--no-header",
+        "--quiet",
+        "--output-file",
+        str(output),
+    ]
+    result = run_uninterrupted(run, [*argv, "--offline"], tree)
+    if result.returncode != 0:
+        result = run_uninterrupted(run, argv, tree)
+    if result.returncode != 0:
+        raise LockError(explain_failure(result.stderr, inputs, ancestors(inputs.tiers, name)))
+    by_version = {(pin.name, pin.version): pin for pin in union}
+    closure = []
+    for pin in resolved_pins(output, UNION_CONSTRAINTS):
+        locked = by_version.get((pin.name, pin.version))
+        if locked is None:
+            raise LockError(
+                f"requirements/{name}.txt: uv picked {pin.name} {pin.version}, which the union "
+                "does not pin; run `nox -s lock -- --upgrade`"
+            )
+        requirement = pin.lines[0].removesuffix("\\").rstrip()
+        closure.append(
+            replace(
+                locked,
+                marker=pin.marker,
+                via=pin.via,
+                lines=(f"{requirement} \\", *locked.lines[1:]),
+            )
+        )
+    return closure
+
+
+def tier_closures(
+    project: Project,
+    inputs: Inputs,
+    unions: Mapping[str, Sequence[Pin]],
+    run: Runner,
+) -> dict[str, list[Pin]]:
+    """{tier: its closure} for each tier in `unions` (tier -> its group's union pins), in parallel."""
+    with tempfile.TemporaryDirectory(prefix="lock-tiers-") as workdir:
+        try:
+            with ThreadPoolExecutor(max_workers=min(4, max(len(unions), 1))) as pool:
+                futures = {
+                    name: pool.submit(
+                        tier_closure, project, inputs, name, union, Path(workdir), run
+                    )
+                    for name, union in unions.items()
+                }
+                return {name: future.result() for name, future in futures.items()}
+        except KeyboardInterrupt:
+            raise Interrupted("uv was interrupted: no lock was changed") from None
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -617,7 +723,7 @@ def check(project: Project) -> list[str]:
             continue
         files = inputs.files(group.members)
         reasons = stale_reasons(project, inputs, union_name, union_text, files)
-        damage = union_damage(union_text)
+        damage = body_damage(union_text)
         if damage:
             reasons.append(f"{union_name} {damage}")
         problems += [f"{label}: {reason}" for reason in reasons]
@@ -646,18 +752,21 @@ def check(project: Project) -> list[str]:
         if text is None:
             problems.append(f"{name}: {lock_name} is missing")
             continue
-        reasons = stale_reasons(project, inputs, lock_name, text, inputs.files([name]))
+        owner = next(group for group in groups if name in group.members)
+        union = None
+        if owner.name in unions:
+            union = Union(f"requirements/{owner.union}.txt", unions[owner.name].pins)
+        reasons = tier_staleness(project, inputs, name, text, union)
         try:
             parsed = lockfile.parse(text, lock_name)
         except lockfile.LockFileError as error:
             reasons.append(str(error))
         else:
             reasons += pin_problems(lock_name, parsed.pins)
+            if not reasons and union is not None:
+                reasons += pins_unlike_union(lock_name, parsed.pins, union)
             if not reasons:  # a stale lock is not expected to meet its new inputs yet
                 reasons += unmet_requirements(project, inputs, name, parsed.pins)
-        union = unions.get(owner_of[name])
-        if not reasons and union is not None and text != derive_tier(project, inputs, name, union):
-            reasons.append(f"{lock_name} does not match the union (edited by hand?)")
         problems += [f"{name}: {reason}" for reason in reasons]
     for orphan in generated_orphans(project, inputs, groups):
         label = orphan.stem.removeprefix("_")
@@ -668,6 +777,34 @@ def check(project: Project) -> list[str]:
     if project.settings.get("require-exact-pins", False):
         problems += [f"policy: {problem}" for problem in unpinned_direct_requirements(inputs)]
     return problems
+
+
+def tier_staleness(
+    project: Project, inputs: Inputs, name: str, text: str, union: Union | None
+) -> list[str]:
+    """Why a tier's lock must be derived again from its (current) union."""
+    lock_name = f"requirements/{name}.txt"
+    reasons = stale_reasons(project, inputs, lock_name, text, inputs.files([name]))
+    if not reasons and (damage := body_damage(text)):
+        reasons.append(f"{lock_name} {damage}")
+    if not reasons and union is not None:
+        try:
+            names = {pin.name for pin in lockfile.parse(text, lock_name).pins}
+        except lockfile.LockFileError:
+            return reasons  # the check names the line; the lock derives it again
+        if recorded(text).derived_from != union.digest_of(names):
+            reasons.append(f"{lock_name} pins packages that moved in {union.path}")
+    return reasons
+
+
+def pins_unlike_union(lock_name: str, pins: Sequence[Pin], union: Union) -> list[str]:
+    """Tier pins that are not exactly the union's (same version, same hashes)."""
+    locked = {(pin.name, pin.version, pin.hashes) for pin in union.pins}
+    return [
+        f"{lock_name}: {pin.name} {pin.version} is not pinned as {union.path} pins it"
+        for pin in pins
+        if (pin.name, pin.version, pin.hashes) not in locked
+    ]
 
 
 def advice(problems: Sequence[str]) -> str:
@@ -915,7 +1052,7 @@ def lock(
     for group in groups:
         union_name = f"requirements/{group.union}.txt"
         text = read_lock(project.requirements_dir / f"{group.union}.txt")
-        damage = union_damage(text) if text is not None else "is missing"
+        damage = body_damage(text) if text is not None else "is missing"
         if damage and text is not None:
             notes.append(
                 f"{union_name} {damage}: resolving again instead of deriving tiers from it"
@@ -945,7 +1082,7 @@ def lock(
     if missing:
         raise LockError(f"--upgrade-package {', '.join(missing)}: not locked in any tier")
     files = dict(pyproject_rewrites(project))
-    unions: dict[str, LockFile] = {}
+    unions: dict[str, Union] = {}
     for group in groups:
         path = project.requirements_dir / f"{group.union}.txt"
         kept = texts.get(group.name)
@@ -953,10 +1090,20 @@ def lock(
             files[path] = kept
         else:
             files[path] = render_union(project, inputs, group, pins[group.name])
-        unions[group.name] = LockFile((), (), tuple(pins[group.name]))
+        unions[group.name] = Union(f"requirements/{group.union}.txt", pins[group.name])
+    tier_texts: dict[str, str] = {}
     for name in inputs.tiers:
-        union = unions[owner_of[name]]
-        files[project.requirements_dir / f"{name}.txt"] = derive_tier(project, inputs, name, union)
+        text = read_lock(project.requirements_dir / f"{name}.txt")
+        if text and not tier_staleness(project, inputs, name, text, unions[owner_of[name]]):
+            tier_texts[name] = text
+    stale_tiers = {
+        name: unions[owner_of[name]].pins for name in inputs.tiers if name not in tier_texts
+    }
+    closures = tier_closures(project, inputs, stale_tiers, run)
+    for name, closure in closures.items():
+        tier_texts[name] = render_tier(project, inputs, name, unions[owner_of[name]], closure)
+    for name in inputs.tiers:
+        files[project.requirements_dir / f"{name}.txt"] = tier_texts[name]
     orphans = generated_orphans(project, inputs, groups)
     before = {path: current_text(path) for path in files}
     written = write_all(files, remove=orphans)
@@ -965,7 +1112,7 @@ def lock(
         path = project.requirements_dir / f"{name}.txt"
         if path in written:
             source = f"requirements/{name}.txt"
-            after = versions_by_name(tier_pins(inputs, name, unions[owner_of[name]]))
+            after = versions_by_name(closures[name])
             if before[path] is None:
                 changes.first[name] = len(after)
             elif moved := compare(pins_of(before[path], source), after):
