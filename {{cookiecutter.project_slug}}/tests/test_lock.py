@@ -595,3 +595,75 @@ def test_index_settings_are_used_and_recorded(project: Path) -> None:
 def test_report_cannot_go_with_check(project: Path) -> None:
     with pytest.raises(SystemExit):
         lock.parse_arguments(["--check", "--report", "x.md"])
+
+
+def test_a_report_that_cannot_be_written_changes_no_lock(project: Path, tmp_path: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    (project / ".python-version").write_text("3.12\n")
+    (project / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.11"\n')
+    pyproject = (project / "pyproject.toml").read_text()
+    before = locks(project)
+    (project / "requirements" / "sniper.in").write_text("-r base.in\nsix\n")
+    with pytest.raises(atomic.WriteError, match=r"cannot write dir/m\.md: No such file"):
+        run_main(project, "--report", str(tmp_path / "nonexistent" / "dir" / "m.md"), run=FakeUv())
+    assert locks(project) == before
+    assert (project / "pyproject.toml").read_text() == pyproject
+    assert not [name for name in every_file(project) if name.endswith(".tmp")]
+    assert lock.check(load(project))  # still stale: nothing claimed a lock
+
+
+@pytest.mark.parametrize("target", ["requirements/_union.txt", "requirements/base.txt"])
+def test_a_report_onto_a_lock_is_refused(project: Path, target: str) -> None:
+    lock.lock(load(project), run=FakeUv())
+    before = locks(project)
+    with pytest.raises(lock.LockError, match="written by the lock; name another"):
+        run_main(project, "--report", str(project / target), run=FakeUv())
+    assert locks(project) == before
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda text: text.replace("structlog==", "<<<<<<< HEAD\nstructlog=="), "conflict marker"),
+        (lambda text: text.replace("structlog==24.1.0", "structlog=24.1.0"), "not a requirement"),
+        (lambda text: text[: text.index("structlog==")], "does not match the digest"),
+    ],
+    ids=["conflict-marker", "garbled-pin", "cut"],
+)
+def test_a_damaged_tier_lock_is_re_derived_without_inventing_moves(
+    project: Path, damage: Callable[[str], str], reason: str
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    sniper = project / "requirements" / "sniper.txt"
+    good = sniper.read_text()
+    sniper.write_text(damage(good))
+    problems = lock.check(load(project))
+    assert problems and all("\n" not in problem and "^" not in problem for problem in problems)
+    assert any(problem.startswith("sniper:") and reason in problem for problem in problems)
+    logged = run_main(project, run=FakeUv())
+    note = next(line for line in logged if "was damaged" in line)
+    assert re.fullmatch(rf"requirements/sniper\.txt was damaged \(.*{reason}.*\): re-derived", note)
+    assert not [line for line in logged if line.startswith(("added", "removed"))]
+    assert "nothing moved: every tier pins what it pinned before" in logged
+    assert sniper.read_text() == good
+
+
+def test_a_damaged_lock_is_measured_against_its_last_commit(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "."], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "locked"], cwd=project, check=True)
+    sniper = project / "requirements" / "sniper.txt"
+    sniper.write_text("<<<<<<< HEAD\n" + sniper.read_text())
+    (project / "requirements" / "base.in").write_text("structlog\nsix\n")
+    moved = union_body(structlog="25.1.0") + block(
+        "six", "1.17.0", "-r requirements/base.in", digest="d"
+    )
+    logged = run_main(project, run=FakeUv(body=moved))
+    assert (
+        "requirements/sniper.txt was damaged (line 1: conflict marker): re-derived; "
+        "what moved is against its last commit"
+    ) in logged
+    assert "structlog 24.1.0 → 25.1.0 (base, hunter, sniper, strategist)" in logged
+    assert "added six 1.17.0 (base, hunter, sniper, strategist)" in logged

@@ -4,6 +4,19 @@ Every module raises ToolingError with a one-line message for anything a user
 can fix; the entry points print that line and exit non-zero.
 """
 
+import re
+
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def lines_of(text: str) -> list[str]:
+    """A file's lines as uv splits a requirements file or a lock: at \\n, \\r\\n and \\r only.
+
+    str.splitlines also splits at U+0085, U+2028 and other characters a comment may hold.
+    """
+    lines = LINE_BREAK.split(text)
+    return lines[:-1] if lines[-1] == "" else lines
+
 
 class ToolingError(Exception):
     """A problem the user can fix, described in one line."""

@@ -52,7 +52,7 @@ from packaging.utils import canonicalize_name
 from tooling import ToolingError, lockfile
 from tooling.atomic import current_text, shown, write_all
 from tooling.lockfile import LockFile, Pin
-from tooling.moves import Changes, compare, pins_of, versions_by_name
+from tooling.moves import Changes, compare, versions_by_name
 from tooling.project import (
     GENERATED_BY,
     Project,
@@ -1039,8 +1039,13 @@ def lock(
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
     run: Runner = run_uv,
+    report: Path | None = None,
 ) -> LockResult:
-    """Bring every lock up to date; resolve only the solve groups whose inputs changed."""
+    """Bring every lock up to date; resolve only the solve groups whose inputs changed.
+
+    With `report`, what moved is written there as Markdown, in the same all-or-nothing
+    write as the locks.
+    """
     inputs = read_inputs(project)
     groups = project_groups(project, inputs)
     owner_of = {tier: group.name for group in groups for tier in group.members}
@@ -1105,22 +1110,70 @@ def lock(
     for name in inputs.tiers:
         files[project.requirements_dir / f"{name}.txt"] = tier_texts[name]
     orphans = generated_orphans(project, inputs, groups)
-    before = {path: current_text(path) for path in files}
-    written = write_all(files, remove=orphans)
     changes = Changes(tiers=list(inputs.tiers))
-    for name in inputs.tiers:
+    for name, closure in closures.items():
         path = project.requirements_dir / f"{name}.txt"
-        if path in written:
-            source = f"requirements/{name}.txt"
-            after = versions_by_name(closures[name])
-            if before[path] is None:
-                changes.first[name] = len(after)
-            elif moved := compare(pins_of(before[path], source), after):
+        before = current_text(path)
+        after = versions_by_name(closure)
+        if before is None:
+            changes.first[name] = len(after)
+        elif before != files[path]:
+            previous, note = last_good_pins(project, f"requirements/{name}.txt", before)
+            notes += [note] if note else []
+            if previous is not None and (moved := compare(previous, after)):
                 changes.per_tier[name] = moved
+    if report is not None:
+        if report.resolve() in {path.resolve() for path in [*files, *orphans]}:
+            raise LockError(f"--report {report}: that file is written by the lock; name another")
+        files[report] = changes.markdown()
+    written = write_all(files, remove=orphans)
     removed = [path for path in orphans if path in written]
-    return LockResult(
-        bool(resolved), [p for p in written if p not in removed], removed, notes, changes
-    )
+    kept = [path for path in written if path not in removed and path != report]
+    return LockResult(bool(resolved), kept, removed, notes, changes)
+
+
+def lock_damage(text: str, source: str) -> str | None:
+    """Why a lock cannot be trusted (unreadable, or its body cut or edited); None when it can."""
+    try:
+        lockfile.parse(text, source)
+    except lockfile.LockFileError as error:
+        return f"line {error.line}: {error.reason}" if error.line else error.reason
+    if recorded(text).body_digest is not None:  # older locks record none
+        return body_damage(text)
+    return None
+
+
+def committed_text(project: Project, source: str) -> str | None:
+    """The file as the last commit has it (git), or None."""
+    try:
+        shown = subprocess.run(
+            ["git", "show", f"HEAD:./{source}"],
+            cwd=project.root,
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return shown.stdout.decode("utf-8", errors="replace") if shown.returncode == 0 else None
+
+
+def last_good_pins(
+    project: Project, source: str, text: str
+) -> tuple[dict[str, str] | None, str | None]:
+    """What a tier's lock pinned before this run, and a note when the lock on disk was damaged.
+
+    A damaged lock is measured against its committed version when that one is sound;
+    otherwise nothing is said to have moved in it (None).
+    """
+    damage = lock_damage(text, source)
+    if damage is None:
+        return versions_by_name(lockfile.parse(text, source).pins), None
+    committed = committed_text(project, source)
+    if committed is not None and lock_damage(committed, source) is None:
+        note = f"{source} was damaged ({damage}): re-derived; what moved is against its last commit"
+        return versions_by_name(lockfile.parse(committed, source).pins), note
+    return None, f"{source} was damaged ({damage}): re-derived"
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -1162,7 +1215,8 @@ def main(
             raise LockError(advice(problems))
         log("locks are current: every tier matches its inputs and the union")
         return
-    result = lock(project, arguments.upgrade, arguments.upgrade_package, run)
+    report = Path(arguments.report) if arguments.report else None
+    result = lock(project, arguments.upgrade, arguments.upgrade_package, run, report)
     for note in result.notes:
         log(note)
     if not result.resolved:
@@ -1177,10 +1231,5 @@ def main(
         log("resolved again: every lock already matched")
     for line in result.changes.lines():
         log(line)
-    if arguments.report:
-        report = Path(arguments.report)
-        try:
-            report.write_text(result.changes.markdown(), encoding="utf-8")
-        except OSError as error:
-            raise LockError(f"cannot write the report {report}: {error.strerror}") from None
+    if report is not None:
         log(f"wrote the report {report}")
