@@ -418,3 +418,32 @@ def test_locks_are_ordinary_files(project: Path) -> None:
         check=False,
     )
     assert ignored.returncode == 0, "lock temporaries are not git-ignored"
+
+
+def test_a_windows_checkout_keeps_the_locks_lf(project: Path, tmp_path: Path) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "locked"]):
+        subprocess.run([*git, *command], cwd=project, check=True)
+    clone = tmp_path / "windows"
+    subprocess.run(
+        ["git", "-c", "core.autocrlf=true", "clone", "-q", str(project), str(clone)], check=True
+    )
+    assert b"\r\n" in (clone / "noxfile.py").read_bytes()  # autocrlf is really on
+    for path in [*(clone / "requirements").rglob("*.*"), clone / ".python-version"]:
+        assert b"\r" not in path.read_bytes(), path.name
+    check = run(clone, "nox", "-s", "lock", "--", "--check")
+    assert check.returncode == 0, check.stderr
+
+
+def test_crlf_locks_are_named_as_line_endings(project: Path) -> None:
+    for path in (project / "requirements").glob("*.txt"):
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    check = run(project, "nox", "-s", "lock", "--", "--check")
+    assert check.returncode == 1
+    named = [line for line in check.stderr.splitlines() if "has CRLF line endings" in line]
+    assert len(named) == len(TIERS) + 1  # every tier and the union
+    assert "other options" not in check.stderr
+    relock = run(project, "nox", "-s", "lock")
+    assert relock.returncode == 0, relock.stderr
+    assert "inputs unchanged: nothing to resolve" in relock.stderr
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0

@@ -299,8 +299,8 @@ def test_uv_error_text_is_redacted(project: Path) -> None:
     )
     with pytest.raises(lock.LockError) as raised:
         lock.lock(load(project), run=failing)
-    assert "s3cret" not in str(raised.value)
-    assert "https://***@pypi.example/simple/numpy/" in str(raised.value)
+    assert "s3cret" not in str(raised.value) and "alice" not in str(raised.value)
+    assert "https://pypi.example/simple/numpy/" in str(raised.value)
 
 
 # --- ordinary files -------------------------------------------------------------------
@@ -701,3 +701,42 @@ def test_a_damaged_lock_is_measured_against_its_last_commit(project: Path) -> No
     ) in logged
     assert "structlog 24.1.0 → 25.1.0 (base, hunter, sniper, strategist)" in logged
     assert "added six 1.17.0 (base, hunter, sniper, strategist)" in logged
+
+
+def test_crlf_locks_are_named_as_line_endings_and_rewritten_without_resolving(
+    project: Path,
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    before = locks(project)
+    for path in (project / "requirements").glob("*.txt"):
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    problems = lock.check(load(project))
+    assert len(problems) == len(before)
+    assert all("has CRLF line endings" in problem for problem in problems)
+    assert not [problem for problem in problems if "other options" in problem]
+    uv = FakeUv()
+    logged = run_main(project, run=uv)
+    assert uv.calls == [] and "inputs unchanged: nothing to resolve" in logged
+    assert locks(project) == before
+    assert lock.check(load(project)) == []
+
+
+@pytest.mark.parametrize("separator", ["\u0085", "\u2028", "\x0c", "\x1d"])
+def test_a_line_separator_in_a_comment_is_part_of_the_comment(
+    project: Path, separator: str
+) -> None:
+    (project / "requirements" / "base.in").write_text(f"structlog  # caf{separator}e au lait\n")
+    lock.lock(load(project), run=FakeUv())
+    assert lock.check(load(project)) == []
+
+
+def test_a_continued_requirement_is_locked_and_checked_as_pip_reads_it(project: Path) -> None:
+    (project / "requirements" / "hunter.in").write_text(
+        "-r base.in\nnum\\\npy>=2 \\\n# numpy 2 for the new API\n"
+    )
+    lock.lock(load(project), run=FakeUv())
+    assert lock.check(load(project)) == []
+    (project / "requirements" / "hunter.in").write_text("-r base.in\nnum\\\npy>=3 \\\n# later\n")
+    assert lock.check(load(project))[0] == (
+        "union: requirements/hunter.in changed since requirements/_union.txt was locked"
+    )

@@ -49,8 +49,8 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from tooling import ToolingError, lockfile
-from tooling.atomic import current_text, shown, write_all
+from tooling import ToolingError, lines_of, lockfile, without_secrets
+from tooling.atomic import shown, write_all
 from tooling.lockfile import LockFile, Pin
 from tooling.moves import Changes, compare, versions_by_name
 from tooling.project import (
@@ -76,7 +76,6 @@ DIRECT_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*===?\s*[^\s
 INPUT_LINE = re.compile(r"^#   (\S+) sha256:([0-9a-f]{64})$")
 BODY_LINE = re.compile(r"^# body sha256:([0-9a-f]{64})")
 DERIVED_LINE = re.compile(r"^# union pins sha256:([0-9a-f]{64})")
-USER_INFO = re.compile(r"(?<=://)[^/@\s]+@")
 UV_CONFIG_FILES = ("pyproject.toml", "uv.toml")
 SHARED_CONSTRAINTS = "shared-pins.txt"  # in the snapshot: pins other groups own
 UNION_CONSTRAINTS = "union-pins.txt"  # in a tier's snapshot: the pins of its group's union
@@ -90,16 +89,6 @@ class LockError(ToolingError):
 
 class Interrupted(LockError):
     """uv stopped by a signal or Ctrl-C: nothing is blamed, nothing is written."""
-
-
-def without_credentials(text: str) -> str:
-    """URLs with their user info removed: what a lock may record."""
-    return USER_INFO.sub("", text)
-
-
-def redacted(text: str) -> str:
-    """URLs with their user info masked: what an error message may show."""
-    return USER_INFO.sub("***@", text)
 
 
 def sha256(text: str) -> str:
@@ -174,7 +163,7 @@ def index_lines(project: Project, inputs: Inputs, names: Iterable[str]) -> list[
     for name in names:
         for member in ancestors(inputs.tiers, name):
             lines += inputs.tiers[member].index_lines
-    return unique(without_credentials(line) for line in lines)
+    return unique(without_secrets(line) for line in lines)
 
 
 def compile_options(project: Project) -> list[str]:
@@ -185,7 +174,7 @@ def compile_options(project: Project) -> list[str]:
 
 
 def options_line(project: Project) -> str:
-    return without_credentials(f"# options: format={FORMAT} " + " ".join(compile_options(project)))
+    return without_secrets(f"# options: format={FORMAT} " + " ".join(compile_options(project)))
 
 
 def header(project: Project, inputs: Inputs, title: str, files: list[str]) -> list[str]:
@@ -209,7 +198,7 @@ class Recorded:
 def recorded(text: str) -> Recorded:
     inputs: dict[str, str] = {}
     options = body_digest = derived_from = None
-    lines = text.splitlines(keepends=True)
+    lines = lines_of(text, keepends=True)
     end = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
     for line in lines[:end]:
         line = line.rstrip("\n")
@@ -366,12 +355,12 @@ def run_uv(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def uv_reason(stderr: str) -> str:
     parts = []
-    for line in redacted(stderr).splitlines():
+    for line in without_secrets(stderr).splitlines():
         line = line.strip()
         for prefix in ("error:", "cause:", "Caused by:", "hint:"):
             if line.startswith(prefix):
                 parts.append(line.removeprefix(prefix).strip().rstrip("."))
-    return ": ".join(parts) or redacted(stderr).strip() or "uv failed without a message"
+    return ": ".join(parts) or without_secrets(stderr).strip() or "uv failed without a message"
 
 
 def mentions(name: str, text: str) -> bool:
@@ -692,12 +681,27 @@ def orphan_reason(path: Path) -> str:
 
 
 def read_lock(path: Path) -> str | None:
+    """A lock's text with LF line endings; None when it is missing, "" when unreadable."""
     try:
-        return path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8").replace("\r\n", "\n")
     except FileNotFoundError:
         return None
     except (UnicodeDecodeError, OSError):
         return ""  # unreadable: stale, and re-derived by the next lock
+
+
+def line_ending_problem(path: Path, lock_name: str) -> list[str]:
+    """A lock with CRLF line endings (a Windows checkout with core.autocrlf), named as such."""
+    try:
+        crlf = b"\r\n" in path.read_bytes()
+    except OSError:
+        return []
+    if not crlf:
+        return []
+    return [
+        f"{lock_name} has CRLF line endings (a Windows checkout?): `nox -s lock` rewrites it "
+        "with LF, which .gitattributes keeps"
+    ]
 
 
 def project_groups(project: Project, inputs: Inputs) -> list[SolveGroup]:
@@ -722,7 +726,8 @@ def check(project: Project) -> list[str]:
             problems.append(f"{label}: {union_name} is missing")
             continue
         files = inputs.files(group.members)
-        reasons = stale_reasons(project, inputs, union_name, union_text, files)
+        reasons = line_ending_problem(project.requirements_dir / f"{group.union}.txt", union_name)
+        reasons += stale_reasons(project, inputs, union_name, union_text, files)
         damage = body_damage(union_text)
         if damage:
             reasons.append(f"{union_name} {damage}")
@@ -756,7 +761,8 @@ def check(project: Project) -> list[str]:
         union = None
         if owner.name in unions:
             union = Union(f"requirements/{owner.union}.txt", unions[owner.name].pins)
-        reasons = tier_staleness(project, inputs, name, text, union)
+        reasons = line_ending_problem(project.requirements_dir / f"{name}.txt", lock_name)
+        reasons += tier_staleness(project, inputs, name, text, union)
         try:
             parsed = lockfile.parse(text, lock_name)
         except lockfile.LockFileError as error:
@@ -1113,7 +1119,7 @@ def lock(
     changes = Changes(tiers=list(inputs.tiers))
     for name, closure in closures.items():
         path = project.requirements_dir / f"{name}.txt"
-        before = current_text(path)
+        before = read_lock(path)
         after = versions_by_name(closure)
         if before is None:
             changes.first[name] = len(after)
@@ -1134,6 +1140,8 @@ def lock(
 
 def lock_damage(text: str, source: str) -> str | None:
     """Why a lock cannot be trusted (unreadable, or its body cut or edited); None when it can."""
+    if not text:
+        return "empty, or not UTF-8"
     try:
         lockfile.parse(text, source)
     except lockfile.LockFileError as error:
@@ -1155,7 +1163,9 @@ def committed_text(project: Project, source: str) -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return shown.stdout.decode("utf-8", errors="replace") if shown.returncode == 0 else None
+    if shown.returncode != 0:
+        return None
+    return shown.stdout.decode("utf-8", errors="replace").replace("\r\n", "\n")
 
 
 def last_good_pins(
