@@ -447,3 +447,26 @@ def test_crlf_locks_are_named_as_line_endings(project: Path) -> None:
     assert relock.returncode == 0, relock.stderr
     assert "inputs unchanged: nothing to resolve" in relock.stderr
     assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+
+
+def test_an_unreachable_index_blames_the_file_that_added_it(project: Path) -> None:
+    before = snapshot(project)
+    with (project / "requirements" / "sniper.in").open("a") as stream:
+        stream.write("--extra-index-url http://127.0.0.1:9/simple?token=S3CRET\n")
+    result = run(project, "nox", "-s", "lock", env={"UV_HTTP_RETRIES": "0"})
+    assert result.returncode == 1
+    error = [line for line in result.stderr.splitlines() if "cannot lock" in line]
+    assert len(error) == 1, result.stderr
+    assert (
+        "cannot lock requirements/sniper.in:4 (--extra-index-url http://127.0.0.1:9/simple)"
+        in (error[0])
+    )
+    assert "S3CRET" not in result.stderr and "dev.in" not in error[0]
+    assert snapshot(project) == before
+
+
+def test_a_bad_upgrade_package_is_refused_before_uv_runs(project: Path) -> None:
+    result = run(project, "nox", "-s", "lock", "--", "-P", "numpy;rm -rf x")
+    assert result.returncode == 1
+    assert "--upgrade-package 'numpy;rm -rf x' is not a package name" in result.stderr
+    assert "hunter.in" not in result.stderr

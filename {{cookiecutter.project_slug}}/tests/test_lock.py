@@ -740,3 +740,77 @@ def test_a_continued_requirement_is_locked_and_checked_as_pip_reads_it(project: 
     assert lock.check(load(project))[0] == (
         "union: requirements/hunter.in changed since requirements/_union.txt was locked"
     )
+
+
+# --- blame where the cause is ------------------------------------------------------------
+
+UNREACHABLE = (
+    "error: Request failed after 3 retries\n"
+    "  Caused by: Failed to fetch: `{url}/pre-commit/`\n"
+    "  Caused by: error sending request for url ({url}/pre-commit/)\n"
+    "  Caused by: tcp connect error: Connection refused (os error 111)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("http://127.0.0.1:9/simple", "http://127.0.0.1:9/simple"),
+        ("https://alice:s3cret@private.example/simple/", "https://private.example/simple/"),
+        ("https://private.example/simple?token=S3CRET#frag", "https://private.example/simple"),
+    ],
+    ids=["plain", "credentials", "query-token"],
+)
+def test_an_unreachable_index_blames_the_line_that_added_it(
+    project: Path, written: str, shown: str
+) -> None:
+    (project / "requirements" / "dev.in").write_text("-r strategist.in\npre-commit\n")
+    (project / "requirements" / "sniper.in").write_text(
+        f"-r base.in\n--extra-index-url {written}\n"
+    )
+    public = shown.rstrip("/")
+    uv = FakeUv(returncode=2, stderr=UNREACHABLE.format(url=public))
+    with pytest.raises(lock.LockError) as raised:
+        lock.lock(load(project), run=uv)
+    message = str(raised.value)
+    assert message.startswith(
+        f"cannot lock requirements/sniper.in:2 (--extra-index-url {shown}): "
+        "Request failed after 3 retries: Failed to fetch"
+    )
+    assert "dev.in" not in message and "\n" not in message
+    assert "S3CRET" not in message and "s3cret" not in message and "alice" not in message
+
+
+def test_an_unreachable_index_from_the_settings_blames_the_setting(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.lockstep]\nextra-index-urls = ["https://mirror.example/simple"]\n'
+    )
+    uv = FakeUv(returncode=2, stderr=UNREACHABLE.format(url="https://mirror.example/simple"))
+    with pytest.raises(lock.LockError) as raised:
+        lock.lock(load(project), run=uv)
+    assert str(raised.value).startswith(
+        "cannot lock pyproject.toml [tool.lockstep] extra-index-urls: Request failed"
+    )
+
+
+def test_an_unreachable_default_index_blames_no_package(project: Path) -> None:
+    uv = FakeUv(returncode=2, stderr=UNREACHABLE.format(url="https://pypi.org/simple/numpy"))
+    with pytest.raises(lock.LockError) as raised:
+        lock.lock(load(project), run=uv)
+    message = str(raised.value)
+    assert message.startswith("cannot lock: the package index could not be reached: Request")
+    assert ".in" not in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["numpy;rm -rf x", "numpy==2.0", "-x", "", "num py", "https://evil.example/x", "numpy[extra]"],
+)
+def test_a_bad_upgrade_package_names_the_option_before_uv_runs(project: Path, value: str) -> None:
+    uv = FakeUv()
+    with pytest.raises(lock.LockError) as raised:
+        run_main(project, f"--upgrade-package={value}", run=uv)
+    assert str(raised.value).startswith(f"--upgrade-package {value!r} is not a package name")
+    assert uv.calls == [] and every_file(project) == sorted(
+        ["base.in", "sniper.in", "hunter.in", "strategist.in"]
+    )

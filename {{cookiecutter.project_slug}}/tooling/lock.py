@@ -49,7 +49,7 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from tooling import ToolingError, lines_of, lockfile, without_secrets
+from tooling import ToolingError, lines_of, lockfile, public_url, without_secrets
 from tooling.atomic import shown, write_all
 from tooling.lockfile import LockFile, Pin
 from tooling.moves import Changes, compare, versions_by_name
@@ -62,6 +62,7 @@ from tooling.project import (
 )
 from tooling.tiers import (
     DEFAULT_GROUP,
+    INDEX,
     SolveGroup,
     Tier,
     ancestors,
@@ -72,10 +73,17 @@ from tooling.tiers import (
 )
 
 FORMAT = "2"
+PACKAGE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # PEP 508
 DIRECT_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*===?\s*[^\s,;*]+\s*(;.*)?$")
 INPUT_LINE = re.compile(r"^#   (\S+) sha256:([0-9a-f]{64})$")
 BODY_LINE = re.compile(r"^# body sha256:([0-9a-f]{64})")
 DERIVED_LINE = re.compile(r"^# union pins sha256:([0-9a-f]{64})")
+NETWORK_FAILURE = re.compile(
+    r"Failed to fetch|Request failed|error sending request|dns error|failed to lookup address|"
+    r"Connection refused|connection (?:closed|reset)|timed out|certificate|tcp connect error|"
+    r"Could not connect",
+    re.IGNORECASE,
+)
 UV_CONFIG_FILES = ("pyproject.toml", "uv.toml")
 SHARED_CONSTRAINTS = "shared-pins.txt"  # in the snapshot: pins other groups own
 UNION_CONSTRAINTS = "union-pins.txt"  # in a tier's snapshot: the pins of its group's union
@@ -360,16 +368,47 @@ def uv_reason(stderr: str) -> str:
         for prefix in ("error:", "cause:", "Caused by:", "hint:"):
             if line.startswith(prefix):
                 parts.append(line.removeprefix(prefix).strip().rstrip("."))
-    return ": ".join(parts) or without_secrets(stderr).strip() or "uv failed without a message"
+    return ": ".join(parts) or " ".join(without_secrets(stderr).split()) or "uv failed silently"
 
 
 def mentions(name: str, text: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE) is not None
 
 
-def explain_failure(stderr: str, inputs: Inputs, names: Iterable[str]) -> str:
-    """One line from uv's error, naming the input line(s) whose requirement it mentions."""
+def unreachable(reason: str) -> bool:
+    """Whether uv failed to reach an index (not to resolve): no package is to blame then."""
+    return NETWORK_FAILURE.search(reason) is not None
+
+
+def index_sources(project: Project, inputs: Inputs, names: Iterable[str]) -> list[tuple[str, str]]:
+    """(public URL, where it is set and how) of every index the given tiers resolve from."""
+    sources = []
+    if url := project.settings.get("index-url"):
+        sources.append((url, "pyproject.toml [tool.lockstep] index-url"))
+    for url in project.settings.get("extra-index-urls", []):
+        sources.append((url, "pyproject.toml [tool.lockstep] extra-index-urls"))
+    for name in names:
+        tier = inputs.tiers[name]
+        for number, line in logical_lines(tier.text):
+            if found := INDEX.match(line):
+                where = f"{inputs.relative(tier.path)}:{number} ({without_secrets(line)})"
+                sources.append((found.group(2), where))
+    return [(public_url(url).rstrip("/"), where) for url, where in sources]
+
+
+def explain_failure(stderr: str, project: Project, inputs: Inputs, names: Sequence[str]) -> str:
+    """One line from uv's error, naming where its cause was written.
+
+    An index uv names (one it could not reach, or one it found a package on) is
+    blamed on the line or setting that added it; another unreachable index blames
+    nothing; otherwise the input lines whose requirement the error mentions.
+    """
     reason = uv_reason(stderr)
+    indexes = [where for url, where in index_sources(project, inputs, names) if url in reason]
+    if indexes:
+        return f"cannot lock {', '.join(unique(indexes))}: {reason}"
+    if unreachable(reason):
+        return f"cannot lock: the package index could not be reached: {reason}"
     named: dict[str, None] = {}
     for name in names:
         tier = inputs.tiers[name]
@@ -443,13 +482,13 @@ def resolve_group(
     result = run_uninterrupted(run, argv, tree)
     if result.returncode != 0:
         reason = uv_reason(result.stderr)
-        for item in shared:
+        for item in () if unreachable(reason) else shared:  # a network failure is no conflict
             if mentions(item.pin.name, reason):
                 raise LockError(
                     f"solve group {group.name} cannot use {item.pin.name} {item.pin.version}, "
                     f"which group {item.owner} pins for the shared tier {item.tier}: {reason}"
                 )
-        raise LockError(explain_failure(result.stderr, inputs, group.closure))
+        raise LockError(explain_failure(result.stderr, project, inputs, group.closure))
     return resolved_pins(output, SHARED_CONSTRAINTS)
 
 
@@ -520,7 +559,9 @@ def tier_closure(
     if result.returncode != 0:
         result = run_uninterrupted(run, argv, tree)
     if result.returncode != 0:
-        raise LockError(explain_failure(result.stderr, inputs, ancestors(inputs.tiers, name)))
+        raise LockError(
+            explain_failure(result.stderr, project, inputs, ancestors(inputs.tiers, name))
+        )
     by_version = {(pin.name, pin.version): pin for pin in union}
     closure = []
     for pin in resolved_pins(output, UNION_CONSTRAINTS):
@@ -1052,6 +1093,12 @@ def lock(
     With `report`, what moved is written there as Markdown, in the same all-or-nothing
     write as the locks.
     """
+    for package in upgrade_packages:
+        if not PACKAGE_NAME.fullmatch(package):
+            raise LockError(
+                f"--upgrade-package {without_secrets(package)!r} is not a package name: "
+                "give one name like numpy (repeat the option for several)"
+            )
     inputs = read_inputs(project)
     groups = project_groups(project, inputs)
     owner_of = {tier: group.name for group in groups for tier in group.members}
