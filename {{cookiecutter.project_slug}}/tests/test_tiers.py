@@ -130,6 +130,48 @@ def test_constraints_outside_the_project_are_refused(tmp_path: Path, target: str
         read_tiers(folder)
 
 
+@pytest.mark.parametrize(
+    "link_to",
+    ["{outside}/pins.txt", "../../outside/pins.txt", "{outside}"],
+    ids=["absolute-file", "relative-file", "directory-link"],
+)
+def test_a_constraint_linked_to_outside_the_project_is_refused(
+    tmp_path: Path, link_to: str
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "pins.txt").write_text("structlog<25\n")
+    folder = write(project / "requirements", base="structlog\n-c pins.txt\n")
+    target = link_to.format(outside=outside)
+    if target == str(outside):  # requirements/shared -> outside, then -c shared/pins.txt
+        (folder / "shared").symlink_to(target, target_is_directory=True)
+        (folder / "base.in").write_text("structlog\n-c shared/pins.txt\n")
+    else:
+        (folder / "pins.txt").symlink_to(target)
+    with pytest.raises(TierError, match=r"base\.in:2: -c \S+ is outside the project"):
+        read_tiers(folder)
+
+
+def test_a_constraint_linked_inside_the_project_is_accepted(tmp_path: Path) -> None:
+    folder = write(tmp_path / "requirements", base="structlog\n-c pins.txt\n")
+    (tmp_path / "constraints").mkdir()
+    (tmp_path / "constraints" / "pins.txt").write_text("structlog<25\n")
+    (folder / "pins.txt").symlink_to("../constraints/pins.txt")
+    assert read_tiers(folder)["base"].constraints == (folder / "pins.txt",)
+
+
+def test_a_link_to_a_generated_lock_is_not_a_constraint(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "requirements", base="structlog\n", hunter="-r base.in\n-c pins.txt\n"
+    )
+    (folder / "base.txt").write_text("structlog==24.1.0\n")
+    (folder / "pins.txt").symlink_to("base.txt")
+    with pytest.raises(TierError, match=r"-c pins\.txt is a generated lock"):
+        read_tiers(folder)
+
+
 @pytest.mark.parametrize("lock", ["base.txt", "_union.txt", "_union-cuda.txt"])
 def test_a_generated_lock_is_not_a_constraint(tmp_path: Path, lock: str) -> None:
     folder = write(tmp_path / "requirements", base="structlog\n", hunter=f"-r base.in\n-c {lock}\n")

@@ -90,14 +90,18 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
 
 
 def constraint_path(path: Path, target: str, root: Path, where: str) -> Path:
-    """A `-c` file relative to the `.in` that names it; it must stay inside the project."""
-    resolved = Path(os.path.normpath(path.parent / target))
-    if Path(target).is_absolute() or "://" in target or not resolved.is_relative_to(root):
+    """A `-c` file relative to the `.in` that names it; it must stay inside the project.
+
+    Symbolic links count where they lead: a link to a file outside is outside.
+    """
+    lexical = Path(os.path.normpath(path.parent / target))
+    inside = lexical.is_relative_to(root) and lexical.resolve().is_relative_to(root.resolve())
+    if Path(target).is_absolute() or "://" in target or not inside:
         raise TierError(
-            f"{where}: -c {target} is outside the project; "
+            f"{where}: -c {without_secrets(target)} is outside the project; "
             "name a file inside it relative to this one, like -c constraints.txt"
         )
-    return resolved
+    return lexical
 
 
 def read_tier(path: Path, root: Path | None = None) -> Tier:
@@ -175,8 +179,9 @@ def read_tiers(requirements_dir: Path) -> dict[str, Tier]:
     tiers = {tier.name: tier for tier in (read_tier(path, root) for path in paths)}
 
     def generated(path: Path) -> bool:  # a tier's lock or a union (_union, _union-<group>)
+        path = path.resolve()  # a link to a lock is that lock
         stem = path.stem
-        in_place = path.parent == requirements_dir and path.suffix == ".txt"
+        in_place = path.parent == requirements_dir.resolve() and path.suffix == ".txt"
         return in_place and (stem in tiers or stem == "_union" or stem.startswith("_union-"))
 
     for tier in tiers.values():
