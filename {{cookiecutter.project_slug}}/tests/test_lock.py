@@ -822,3 +822,48 @@ def test_a_bad_upgrade_package_names_the_option_before_uv_runs(project: Path, va
     assert uv.calls == [] and every_file(project) == sorted(
         ["base.in", "sniper.in", "hunter.in", "strategist.in"]
     )
+
+
+# --- what a killed run leaves ----------------------------------------------------------
+
+
+def finished_process_id() -> int:
+    """The id of a process that has ended: what a killed run's id looks like afterwards."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_the_next_run_removes_what_a_killed_run_left(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(atomic.tempfile, "tempdir", str(system_tmp))
+    dead = finished_process_id()
+    requirements = project / "requirements"
+    left = [
+        requirements / f".sniper.txt.{dead}-1a2b3c4d.tmp",  # a staged lock
+        requirements / f".pyproject.toml.{dead}-0badcafe.tmp",
+    ]
+    for path in left:
+        path.write_text("half written")
+    (system_tmp / f"lockstep-{dead}-k1ll3d").mkdir()
+    (system_tmp / f"lockstep-{dead}-k1ll3d" / "union.txt").write_text("half")
+    with subprocess.Popen(["sleep", "30"]) as alive:
+        try:
+            running = requirements / f".base.txt.{alive.pid}-5e5e5e5e.tmp"
+            running.write_text("another lock at work")
+            (system_tmp / f"lockstep-{alive.pid}-busy").mkdir()
+            keep = [requirements / ".notes.tmp", system_tmp / "lockstep-notes"]
+            keep[0].write_text("mine")
+            keep[1].mkdir()
+            (requirements / "hunter.in").write_text("-r base.in\nnumpy>=2.0\n")
+            lock.lock(load(project), run=FakeUv())
+            assert not any(path.exists() for path in left)
+            assert not (system_tmp / f"lockstep-{dead}-k1ll3d").exists()
+            assert running.exists() and (system_tmp / f"lockstep-{alive.pid}-busy").exists()
+            assert all(path.exists() for path in keep)
+        finally:
+            alive.kill()

@@ -37,7 +37,6 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +49,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from tooling import ToolingError, lines_of, lockfile, public_url, without_secrets
-from tooling.atomic import shown, write_all
+from tooling.atomic import shown, work_folder, write_all
 from tooling.lockfile import LockFile, Pin
 from tooling.moves import Changes, compare, versions_by_name
 from tooling.project import (
@@ -590,13 +589,13 @@ def tier_closures(
     run: Runner,
 ) -> dict[str, list[Pin]]:
     """{tier: its closure} for each tier in `unions` (tier -> its group's union pins), in parallel."""
-    with tempfile.TemporaryDirectory(prefix="lock-tiers-") as workdir:
+    if not unions:
+        return {}
+    with work_folder() as workdir:
         try:
             with ThreadPoolExecutor(max_workers=min(4, max(len(unions), 1))) as pool:
                 futures = {
-                    name: pool.submit(
-                        tier_closure, project, inputs, name, union, Path(workdir), run
-                    )
+                    name: pool.submit(tier_closure, project, inputs, name, union, workdir, run)
                     for name, union in unions.items()
                 }
                 return {name: future.result() for name, future in futures.items()}
@@ -1017,7 +1016,9 @@ def resolve_stale_groups(
         same_index = [name for name in fetched if indexes[name] == indexes[group]]
         return set().union(*(fetched[name] for name in same_index))
 
-    with tempfile.TemporaryDirectory(prefix="lock-") as workdir:
+    if not todo:
+        return resolved
+    with work_folder() as workdir:
         for _ in range(3 * len(groups) + 1):
             if not todo:
                 return resolved
@@ -1034,9 +1035,7 @@ def resolve_stale_groups(
                 offline = group.name in offline_next
                 tentative = bool(owners) or offline
                 jobs.append(Job(group, previous.get(group.name), shared, tentative, offline))
-            done = resolve_groups(
-                project, inputs, jobs, Path(workdir), upgrade, upgrade_packages, run
-            )
+            done = resolve_groups(project, inputs, jobs, workdir, upgrade, upgrade_packages, run)
             for job in jobs:
                 name = job.group.name
                 if name not in done:
