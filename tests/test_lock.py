@@ -222,6 +222,28 @@ def test_python_version_disagreement_fails_the_check(project: Path) -> None:
     assert "requires-python is '>=3.12' but .python-version says 3.11" in result.stderr
 
 
+def test_after_a_python_version_change_the_summary_is_the_fix_for_what_is_left(
+    project: Path,
+) -> None:
+    (project / "base-images.lock").write_text(f"python:3.11-slim@sha256:{'0' * 64}\n")
+    (project / ".python-version").write_text("3.12\n")
+    before = run(project, "nox", "-s", "lock", "--", "--check")
+    assert before.returncode == 1
+    summary = before.stderr.strip().splitlines()[-1]
+    assert "run `nox -s lock`" in summary and "do what each python line above says" in summary
+    relock = run(project, "nox", "-s", "lock")
+    assert relock.returncode == 0, relock.stderr
+    after = run(project, "nox", "-s", "lock", "--", "--check")
+    assert after.returncode == 1
+    problems = [line for line in after.stderr.splitlines() if line.startswith("nox > python:")]
+    assert len(problems) == 1 and "run `invoke base-image --refresh`" in problems[0]
+    summary = after.stderr.strip().splitlines()[-1]
+    assert "nox -s lock" not in summary
+    assert summary.endswith(
+        "lock check failed: 1 problem in python; do what each python line above says."
+    )
+
+
 def test_exact_pin_policy_is_opt_in(project: Path) -> None:
     pyproject = project / "pyproject.toml"
     pyproject.write_text(

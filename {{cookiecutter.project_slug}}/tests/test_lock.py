@@ -517,6 +517,22 @@ def test_the_check_prints_one_line_per_problem_then_advice(project: Path) -> Non
     )
 
 
+def test_the_summary_names_only_the_fixes_the_problems_need(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    (project / "Dockerfile").write_text("ARG PYTHON_VERSION=3.10\nFROM python:${PYTHON_VERSION}\n")
+    problems = lock.check(load(project))
+    assert [problem.split(":", 1)[0] for problem in problems] == ["python"]
+    assert lock.advice(problems) == (
+        "lock check failed: 1 problem in python; do what each python line above says"
+    )
+    (project / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.10"\n')
+    problems = lock.check(load(project))
+    assert lock.advice(problems) == (
+        "lock check failed: 2 problems in python; fix the inputs named above (never edit a lock), "
+        "run `nox -s lock` and commit requirements/, then do what each python line above says"
+    )
+
+
 def test_every_lock_run_says_what_moved(project: Path, tmp_path: Path) -> None:
     assert run_main(project, run=FakeUv())[-4:] == [
         "base: first lock, 1 package",

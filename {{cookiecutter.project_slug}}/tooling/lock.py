@@ -853,13 +853,24 @@ def pins_unlike_union(lock_name: str, pins: Sequence[Pin], union: Union) -> list
     ]
 
 
+def fixed_by_lock(problem: str) -> bool:
+    """Whether `nox -s lock` fixes a problem (once its inputs are right): all but some python ones."""
+    return not problem.startswith("python:") or "`nox -s lock` rewrites it" in problem
+
+
 def advice(problems: Sequence[str]) -> str:
+    """The summary under the problems: the fixes they need, and only those."""
     groups = unique(problem.split(":", 1)[0] for problem in problems)
     count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    return (
-        f"lock check failed: {count} in {', '.join(groups)}; fix the inputs named above "
-        "(never edit a lock), run `nox -s lock` and commit requirements/"
-    )
+    steps = []
+    if any(fixed_by_lock(problem) for problem in problems):
+        steps.append(
+            "fix the inputs named above (never edit a lock), run `nox -s lock` and commit "
+            "requirements/"
+        )
+    if not all(fixed_by_lock(problem) for problem in problems):
+        steps.append("do what each python line above says")
+    return f"lock check failed: {count} in {', '.join(groups)}; {', then '.join(steps)}"
 
 
 # --- the lock command -----------------------------------------------------------------------
