@@ -1181,9 +1181,9 @@ def lock(
         if before is None:
             changes.first[name] = len(after)
         elif before != files[path]:
-            previous, note = last_good_pins(project, f"requirements/{name}.txt", before)
+            last_good, note = last_good_pins(project, f"requirements/{name}.txt", before)
             notes += [note] if note else []
-            if previous is not None and (moved := compare(previous, after)):
+            if last_good is not None and (moved := compare(last_good, after)):
                 changes.per_tier[name] = moved
     if report is not None:
         if report.resolve() in {path.resolve() for path in [*files, *orphans]}:
@@ -1191,8 +1191,8 @@ def lock(
         files[report] = changes.markdown()
     written = write_all(files, remove=orphans)
     removed = [path for path in orphans if path in written]
-    kept = [path for path in written if path not in removed and path != report]
-    return LockResult(bool(resolved), kept, removed, notes, changes)
+    locks_written = [path for path in written if path not in removed and path != report]
+    return LockResult(bool(resolved), locks_written, removed, notes, changes)
 
 
 def lock_damage(text: str, source: str) -> str | None:
