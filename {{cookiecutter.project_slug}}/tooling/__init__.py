@@ -6,18 +6,13 @@ can fix; the entry points print that line and exit non-zero.
 
 import re
 
-LINE_BREAK = re.compile(r"\r\n|\r|\n")
-LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
-
-def lines_of(text: str, keepends: bool = False) -> list[str]:
+def lines_of(text: str) -> list[str]:
     """A file's lines as uv splits a requirements file or a lock: at \\n, \\r\\n and \\r only.
 
     str.splitlines also splits at U+0085, U+2028 and other characters a comment may hold.
     """
-    if keepends:
-        return LINE_WITH_END.findall(text)
-    lines = LINE_BREAK.split(text)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # faster than a regex
     return lines[:-1] if lines[-1] == "" else lines
 
 

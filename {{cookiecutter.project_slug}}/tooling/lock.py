@@ -41,14 +41,14 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from tooling import ToolingError, lines_of, lockfile, public_url, without_secrets
+from tooling import ToolingError, lockfile, public_url, without_secrets
 from tooling.atomic import shown, work_folder, write_all
 from tooling.lockfile import LockFile, Pin
 from tooling.moves import Changes, compare, versions_by_name
@@ -75,6 +75,7 @@ FORMAT = "2"
 PACKAGE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # PEP 508
 DIRECT_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*===?\s*[^\s,;*]+\s*(;.*)?$")
 INPUT_LINE = re.compile(r"^#   (\S+) sha256:([0-9a-f]{64})$")
+LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # not U+0085, U+2028...
 BODY_LINE = re.compile(r"^# body sha256:([0-9a-f]{64})")
 DERIVED_LINE = re.compile(r"^# union pins sha256:([0-9a-f]{64})")
 NETWORK_FAILURE = re.compile(
@@ -202,13 +203,16 @@ class Recorded:
     body: str  # everything after the header
 
 
+@lru_cache(maxsize=64)  # the check and the lock ask several times about each lock
 def recorded(text: str) -> Recorded:
     inputs: dict[str, str] = {}
     options = body_digest = derived_from = None
-    lines = lines_of(text, keepends=True)
-    end = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
-    for line in lines[:end]:
-        line = line.rstrip("\n")
+    end = len(text)
+    for found in LINE_WITH_END.finditer(text):
+        if not found.group().startswith("#"):
+            end = found.start()
+            break
+        line = found.group().rstrip("\r\n")
         if match := INPUT_LINE.match(line):
             inputs[match.group(1)] = match.group(2)
         elif line.startswith("# options:"):
@@ -217,7 +221,7 @@ def recorded(text: str) -> Recorded:
             body_digest = match.group(1)
         elif match := DERIVED_LINE.match(line):
             derived_from = match.group(1)
-    return Recorded(inputs, options, body_digest, derived_from, "".join(lines[end:]))
+    return Recorded(inputs, options, body_digest, derived_from, text[end:])
 
 
 def stale_reasons(
@@ -802,12 +806,13 @@ def check(project: Project) -> list[str]:
         if owner.name in unions:
             union = Union(f"requirements/{owner.union}.txt", unions[owner.name].pins)
         reasons = line_ending_problem(project.requirements_dir / f"{name}.txt", lock_name)
-        reasons += tier_staleness(project, inputs, name, text, union)
         try:
             parsed = lockfile.parse(text, lock_name)
         except lockfile.LockFileError as error:
+            reasons += tier_staleness(project, inputs, name, text, union)
             reasons.append(str(error))
         else:
+            reasons += tier_staleness(project, inputs, name, text, union, parsed.pins)
             reasons += pin_problems(lock_name, parsed.pins)
             if not reasons and union is not None:
                 reasons += pins_unlike_union(lock_name, parsed.pins, union)
@@ -826,19 +831,27 @@ def check(project: Project) -> list[str]:
 
 
 def tier_staleness(
-    project: Project, inputs: Inputs, name: str, text: str, union: Union | None
+    project: Project,
+    inputs: Inputs,
+    name: str,
+    text: str,
+    union: Union | None,
+    pins: Sequence[Pin] | None = None,
 ) -> list[str]:
-    """Why a tier's lock must be derived again from its (current) union."""
+    """Why a tier's lock must be derived again from its (current) union.
+
+    `pins` are the lock's, when the caller has parsed it already.
+    """
     lock_name = f"requirements/{name}.txt"
     reasons = stale_reasons(project, inputs, lock_name, text, inputs.files([name]))
     if not reasons and (damage := body_damage(text)):
         reasons.append(f"{lock_name} {damage}")
     if not reasons and union is not None:
         try:
-            names = {pin.name for pin in lockfile.parse(text, lock_name).pins}
+            pins = lockfile.parse(text, lock_name).pins if pins is None else pins
         except lockfile.LockFileError:
             return reasons  # the check names the line; the lock derives it again
-        if recorded(text).derived_from != union.digest_of(names):
+        if recorded(text).derived_from != union.digest_of(pin.name for pin in pins):
             reasons.append(f"{lock_name} pins packages that moved in {union.path}")
     return reasons
 
