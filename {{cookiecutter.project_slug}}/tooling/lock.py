@@ -6,18 +6,23 @@ How it works:
    exactly those bytes in a temporary folder, with hashes, into
    requirements/_union.txt (the previous union seeds it, so unchanged
    packages keep their pins).
-2. Each tier's lock is *derived* from the union's dependency annotations: the
-   packages its `.in` closure asks for, and everything they need. A package
-   shared by two tiers therefore has the same version and hashes in both.
+2. Each stale tier's lock is its own closure: uv compiles the tier's `.in`
+   with the union's pins as constraints (offline first, from the pages the
+   union came from), so extras and markers decide what enters it, and every
+   pin keeps the union's version and hash lines. A package shared by two
+   tiers therefore has the same version and hashes in both.
 3. Every lock's header records a digest of each input file's requirement
-   lines (comments do not count) and of the compile options; the union's
-   header also records a digest of its own body, so a cut or edited union is
-   never trusted: it is resolved again instead of being copied into tiers.
-4. The drift check recomputes all of that without network, re-derives every
-   tier from the union and checks that every requirement of every `.in` is
-   met by its tier's pins.
-5. Locks are written to temporary files and moved into place only after all
-   of them were produced; any failure puts every file back as it was.
+   lines (comments do not count), of the compile options and of its own
+   body; a tier's header also records a digest of how the union pins its
+   packages. A cut or edited union is never trusted: it is resolved again
+   instead of being copied into tiers; a tier whose packages did not move in
+   the union is kept byte for byte.
+4. The drift check recomputes all of that without network, checks every tier
+   pin against the union and every requirement of every `.in` against its
+   tier's pins.
+5. Locks (with pyproject.toml and the --report file) are written to
+   temporary files and moved into place only after all of them were
+   produced; any failure puts every file back as it was.
 6. Solve groups ([tool.lockstep.solve-groups]) split the tiers into several
    unions (_union.txt for the default group, _union-<group>.txt for the
    others), each its own resolution with its own index lines. Stale groups
