@@ -42,6 +42,11 @@ def packages(lock: Path) -> set[str]:
     return {name for name, _ in PIN.findall(lock.read_text())}
 
 
+def append(project: Path, tier: str, line: str) -> None:
+    with (project / "requirements" / f"{tier}.in").open("a") as stream:
+        stream.write(line + "\n")
+
+
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("locked")
@@ -104,14 +109,12 @@ def test_fresh_locks_pass_the_check_and_relock_is_a_no_op(project: Path) -> None
 
 
 def test_comment_only_edit_is_not_drift(project: Path) -> None:
-    with (project / "requirements" / "base.in").open("a") as stream:
-        stream.write("# why we pin nothing here\n\n")
+    append(project, "base", "# why we pin nothing here\n")
     assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
 
 
 def test_edit_makes_the_check_name_each_stale_tier(project: Path) -> None:
-    with (project / "requirements" / "hunter.in").open("a") as stream:
-        stream.write("six\n")
+    append(project, "hunter", "six")
     result = run(project, "nox", "-s", "lock", "--", "--check")
     assert result.returncode == 1
     message = result.stderr
@@ -122,8 +125,7 @@ def test_edit_makes_the_check_name_each_stale_tier(project: Path) -> None:
 
 def test_incremental_relock_leaves_other_tiers_byte_identical(project: Path) -> None:
     before = snapshot(project)
-    with (project / "requirements" / "hunter.in").open("a") as stream:
-        stream.write("six\n")
+    append(project, "hunter", "six")
     result = run(project, "nox", "-s", "lock")
     assert result.returncode == 0, result.stderr
     after = snapshot(project)
@@ -136,8 +138,7 @@ def test_incremental_relock_leaves_other_tiers_byte_identical(project: Path) -> 
 
 def test_an_extra_enters_only_the_tiers_that_ask_for_it(project: Path) -> None:
     before = snapshot(project)
-    with (project / "requirements" / "hunter.in").open("a") as stream:
-        stream.write("pydantic[email]\n")
+    append(project, "hunter", "pydantic[email]")
     result = run(project, "nox", "-s", "lock")
     assert result.returncode == 0, result.stderr
     lock = {tier: packages(project / "requirements" / f"{tier}.txt") for tier in TIERS}
@@ -156,8 +157,7 @@ def test_an_extra_enters_only_the_tiers_that_ask_for_it(project: Path) -> None:
 
 
 def test_an_extra_pinned_into_a_lock_by_hand_fails_the_check(project: Path) -> None:
-    with (project / "requirements" / "hunter.in").open("a") as stream:
-        stream.write("pydantic[email]\n")
+    append(project, "hunter", "pydantic[email]")
     assert run(project, "nox", "-s", "lock").returncode == 0
     strategist = (project / "requirements" / "strategist.txt").read_text()
     email = re.search(r"^email-validator==.*?(?=^\S)", strategist, re.MULTILINE | re.DOTALL)
@@ -174,8 +174,7 @@ def test_an_extra_pinned_into_a_lock_by_hand_fails_the_check(project: Path) -> N
 
 def test_unresolvable_requirement_leaves_every_lock_untouched(project: Path) -> None:
     before = snapshot(project)
-    with (project / "requirements" / "hunter.in").open("a") as stream:
-        stream.write("lockstep-no-such-package-anywhere==1.0\n")
+    append(project, "hunter", "lockstep-no-such-package-anywhere==1.0")
     result = run(project, "nox", "-s", "lock")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -473,8 +472,7 @@ def test_crlf_locks_are_named_as_line_endings(project: Path) -> None:
 
 def test_an_unreachable_index_blames_the_file_that_added_it(project: Path) -> None:
     before = snapshot(project)
-    with (project / "requirements" / "sniper.in").open("a") as stream:
-        stream.write("--extra-index-url http://127.0.0.1:9/simple?token=S3CRET\n")
+    append(project, "sniper", "--extra-index-url http://127.0.0.1:9/simple?token=S3CRET")
     result = run(project, "nox", "-s", "lock", env={"UV_HTTP_RETRIES": "0"})
     assert result.returncode == 1
     error = [line for line in result.stderr.splitlines() if "cannot lock" in line]

@@ -56,10 +56,12 @@ class FakeUv:
         during: Hook | None = None,
     ) -> None:
         self.body, self.returncode, self.stderr, self.during = body, returncode, stderr, during
-        self.calls: list[list[str]] = []
+        self.calls: list[list[str]] = []  # resolutions of a union
+        self.tier_calls: list[str] = []  # the .in of each tier compiled against its union
 
     def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         if (derived := tier_compile(argv, cwd)) is not None:
+            self.tier_calls.append(argv[2])
             return derived
         self.calls.append(list(argv))
         if self.during:
@@ -109,6 +111,25 @@ def test_tiers_are_derived_from_one_union(project: Path) -> None:
     assert "# via -r requirements/hunter.in" in written["hunter.txt"]
     assert "#   pandas" in written["strategist.txt"]
     assert lock.check(load(project)) == []
+
+
+def test_tiers_asking_the_same_share_one_compile_and_the_top_tier_is_the_union(
+    project: Path,
+) -> None:
+    uv = FakeUv()
+    lock.lock(load(project), run=uv)
+    # sniper.in is only `-r base.in`; strategist asks for everything the union does
+    assert sorted(uv.tier_calls) == ["requirements/base.in", "requirements/hunter.in"]
+    written = {
+        name: [(pin.lines, pin.via) for pin in lockfile.parse(text).pins]
+        for name, text in locks(project).items()
+    }
+    assert written["sniper.txt"] == written["base.txt"]
+    assert written["strategist.txt"] == written["_union.txt"]
+    (project / "requirements" / "sniper.in").write_text("-r base.in\n# still only base\n")
+    uv = FakeUv()
+    lock.lock(load(project), run=uv)
+    assert uv.calls == [] and uv.tier_calls == []
 
 
 def test_nothing_changed_means_nothing_resolved(project: Path) -> None:

@@ -66,6 +66,7 @@ from tooling.project import (
 )
 from tooling.tiers import (
     DEFAULT_GROUP,
+    INCLUDE,
     INDEX,
     SolveGroup,
     Tier,
@@ -591,25 +592,60 @@ def tier_closure(
     return closure
 
 
+def closure_key(inputs: Inputs, names: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """What decides these tiers' closure: their input files that hold more than `-r` lines.
+
+    Two tiers with one key compile to the same lock (sniper.in, only `-r base.in`, is base).
+    """
+    return tuple(
+        (relative, inputs.digests[relative])
+        for relative in inputs.files(names)
+        if any(not INCLUDE.match(line) for _, line in logical_lines(inputs.texts[relative]))
+    )
+
+
 def tier_closures(
     project: Project,
     inputs: Inputs,
-    unions: Mapping[str, Sequence[Pin]],
+    stale: Mapping[str, SolveGroup],
+    unions: Mapping[str, Union],
     run: Runner,
 ) -> dict[str, list[Pin]]:
-    """{tier: its closure} for each tier in `unions` (tier -> its group's union pins), in parallel."""
-    if not unions:
-        return {}
+    """{tier: its closure} for each stale tier (tier -> its group), uv processes in parallel.
+
+    A tier that asks for everything its group asks for is its union; tiers that ask
+    for the same (see closure_key) share one compile.
+    """
+    closures: dict[str, list[Pin]] = {}
+    compiles: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for name, group in stale.items():
+        key = closure_key(inputs, [name])
+        if key == closure_key(inputs, group.members):
+            closures[name] = list(unions[group.name].pins)
+        else:
+            compiles.setdefault(key, []).append(name)
+    if not compiles:
+        return closures
     with work_folder() as workdir:
         try:
-            with ThreadPoolExecutor(max_workers=min(4, max(len(unions), 1))) as pool:
+            with ThreadPoolExecutor(max_workers=min(4, len(compiles))) as pool:
                 futures = {
-                    name: pool.submit(tier_closure, project, inputs, name, union, workdir, run)
-                    for name, union in unions.items()
+                    pool.submit(
+                        tier_closure,
+                        project,
+                        inputs,
+                        names[0],
+                        unions[stale[names[0]].name].pins,
+                        workdir,
+                        run,
+                    ): names
+                    for names in compiles.values()
                 }
-                return {name: future.result() for name, future in futures.items()}
+                for future, names in futures.items():
+                    closures.update(dict.fromkeys(names, future.result()))
         except KeyboardInterrupt:
             raise Interrupted("uv was interrupted: no lock was changed") from None
+    return closures
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -1182,20 +1218,19 @@ def lock(
         text = read_lock(project.requirements_dir / f"{name}.txt")
         if text and not tier_staleness(project, inputs, name, text, unions[owner_of[name]]):
             tier_texts[name] = text
-    stale_tiers = {
-        name: unions[owner_of[name]].pins for name in inputs.tiers if name not in tier_texts
-    }
-    closures = tier_closures(project, inputs, stale_tiers, run)
+    group_of = {name: group for group in groups for name in group.members}
+    stale = {name: group_of[name] for name in inputs.tiers if name not in tier_texts}
+    closures = tier_closures(project, inputs, stale, unions, run)
     for name, closure in closures.items():
         tier_texts[name] = render_tier(project, inputs, name, unions[owner_of[name]], closure)
     for name in inputs.tiers:
         files[project.requirements_dir / f"{name}.txt"] = tier_texts[name]
     orphans = generated_orphans(project, inputs, groups)
     changes = Changes(tiers=list(inputs.tiers))
-    for name, closure in closures.items():
+    for name in [name for name in inputs.tiers if name in closures]:
         path = project.requirements_dir / f"{name}.txt"
         before = read_lock(path)
-        after = versions_by_name(closure)
+        after = versions_by_name(closures[name])
         if before is None:
             changes.first[name] = len(after)
         elif before != files[path]:
