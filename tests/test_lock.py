@@ -199,16 +199,25 @@ def test_hand_edited_lock_is_caught(project: Path) -> None:
 
 
 def test_missing_and_orphan_locks_fail_the_check(project: Path) -> None:
-    (project / "requirements" / "sniper.txt").unlink()
-    (project / "requirements" / "old.txt").write_text(
-        (project / "requirements" / "base.txt").read_text()
+    requirements = project / "requirements"
+    (requirements / "sniper.txt").unlink()
+    base = (requirements / "base.txt").read_text()
+    # what the lock wrote for a tier "old" whose .in is gone, and a copy that is not its own
+    (requirements / "old.txt").write_text(
+        base.replace("requirements/base.txt:", "requirements/old.txt:")
     )
-    (project / "requirements" / "notes.txt").write_text("written by hand\n")
+    (requirements / "base-copy.txt").write_text(base)
+    (requirements / "notes.txt").write_text("written by hand\n")
     result = run(project, "nox", "-s", "lock", "--", "--check")
     assert result.returncode == 1
     assert "sniper: requirements/sniper.txt is missing" in result.stderr
     assert "old: requirements/old.txt is left over: requirements/old.in is gone" in result.stderr
-    assert "notes" not in result.stderr
+    assert "notes" not in result.stderr and "base-copy" not in result.stderr
+    relock = run(project, "nox", "-s", "lock")
+    assert relock.returncode == 0, relock.stderr
+    assert "deleted requirements/old.txt: requirements/old.in is gone" in relock.stderr
+    assert (requirements / "base-copy.txt").read_text() == base
+    assert (requirements / "notes.txt").exists() and not (requirements / "old.txt").exists()
 
 
 def test_python_version_disagreement_fails_the_check(project: Path) -> None:
