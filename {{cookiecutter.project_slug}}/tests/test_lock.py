@@ -893,9 +893,14 @@ def test_the_next_run_removes_what_a_killed_run_left(
             running = requirements / f".base.txt.{alive.pid}-5e5e5e5e.tmp"
             running.write_text("another lock at work")
             (system_tmp / f"lockstep-{alive.pid}-busy").mkdir()
-            keep = [requirements / ".notes.tmp", system_tmp / "lockstep-notes"]
+            keep = [
+                requirements / ".notes.tmp",
+                system_tmp / "lockstep-notes",
+                requirements / f"lockstep-{dead}-notes",  # a work folder's name, not in tmp
+            ]
             keep[0].write_text("mine")
             keep[1].mkdir()
+            keep[2].write_text("mine too")
             (requirements / "hunter.in").write_text("-r base.in\nnumpy>=2.0\n")
             lock.lock(load(project), run=FakeUv())
             assert not any(path.exists() for path in left)

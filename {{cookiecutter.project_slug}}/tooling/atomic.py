@@ -38,8 +38,10 @@ def current_text(path: Path) -> str | None:
         return None
 
 
-# What a run leaves while it works: temporaries beside the files it writes, work folders.
-LEFTOVERS = (re.compile(r"\..+\.(\d+)-[0-9a-f]{8}\.tmp"), re.compile(r"lockstep-(\d+)-\w+"))
+# What a run leaves while it works: temporaries beside the files it writes, and work
+# folders in the system's temporary folder (only looked for there).
+TEMPORARY = re.compile(r"\..+\.(\d+)-[0-9a-f]{8}\.tmp")
+WORK_FOLDER = re.compile(r"lockstep-(\d+)-\w+")
 
 
 def temporary_beside(path: Path) -> Path:
@@ -59,14 +61,14 @@ def gone(pid: int) -> bool:
     return False
 
 
-def remove_leftovers(folder: Path) -> None:
-    """Remove the temporaries and work folders that killed runs left in folder."""
+def remove_leftovers(folder: Path, pattern: re.Pattern[str]) -> None:
+    """Remove what killed runs left in folder: entries named by pattern (group 1: the pid)."""
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return
     for entry in entries:
-        found = next((m for p in LEFTOVERS if (m := p.fullmatch(entry.name))), None)
+        found = pattern.fullmatch(entry.name)
         if found is None or not gone(int(found.group(1))):
             continue
         if entry.is_dir(follow_symlinks=False):
@@ -80,7 +82,7 @@ def remove_leftovers(folder: Path) -> None:
 def work_folder() -> Iterator[Path]:
     """A temporary folder for uv's inputs and outputs, named so a later run can clean it up."""
     system = Path(tempfile.gettempdir())
-    remove_leftovers(system)
+    remove_leftovers(system, WORK_FOLDER)
     with tempfile.TemporaryDirectory(prefix=f"lockstep-{os.getpid()}-") as folder:
         yield Path(folder)
 
@@ -116,7 +118,7 @@ def write_all(files: dict[Path, str], remove: Iterable[Path] = ()) -> list[Path]
     an interrupt) puts back every file already moved and removes every temporary.
     """
     for folder in {path.parent for path in [*files, *remove]}:
-        remove_leftovers(folder)
+        remove_leftovers(folder, TEMPORARY)
     changed = {path: text for path, text in files.items() if current_text(path) != text}
     removing = [path for path in remove if path.exists()]
     temporaries: list[Path] = []
