@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import requests
 
@@ -10,6 +12,7 @@ from tests.osv_server import OSVServer
 
 service = load("audit.service")
 audit = load("audit")
+public_url = sys.modules["tooling"].public_url
 
 
 def test_service_defaults_to_pypi_and_honours_env_then_arguments() -> None:
@@ -95,7 +98,7 @@ SECRETS = ("alice", "S3CRET", "T0KEN", "F4AG")
 def test_every_url_is_shown_without_user_info_query_or_fragment(url: str, shown: str) -> None:
     osv = service.resolve_service({}, "osv", url)
     assert osv.osv_url == url  # still asked with them
-    assert service.shown_url(url) == shown
+    assert public_url(url) == shown
     assert osv.describe() == f"osv at {shown}"
     assert osv.subject() == f"the osv vulnerability service ({shown})"
     assert not [s for s in SECRETS if s in osv.describe() + osv.subject()]

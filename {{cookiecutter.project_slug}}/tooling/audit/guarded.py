@@ -9,7 +9,7 @@ that got no answer at all stops pip-audit at once, and the exit code is 3;
 otherwise it is pip-audit's.
 
 The file LEDGER then says what was seen: `{"answers": N}`, the number of
-answers that passed, plus `"problem"` and `"url"` (as `shown_url` shows it)
+answers that passed, plus `"problem"` and `"url"` (as `public_url` shows it)
 when one did not. The audit counts no more checked versions than answers
 passed, so a pip-audit that asked the service some other way, unseen, cannot
 pass either.
@@ -31,7 +31,8 @@ from typing import Any, NoReturn
 import requests
 
 from tooling.audit import EXIT_SERVICE, answers
-from tooling.audit.service import request_failure, shown_url
+from tooling import public_url
+from tooling.audit.service import request_failure
 
 
 class _Stop(Exception):
@@ -69,7 +70,7 @@ def check_answers(service: str, ledger: Ledger) -> None:
     def checked_send(
         session: requests.Session, request: requests.PreparedRequest, **options: Any
     ) -> requests.Response:
-        url = shown_url(request.url or "")
+        url = public_url(request.url or "")
         try:
             response = send(session, request, **options)
         except requests.RequestException as error:

@@ -34,7 +34,8 @@ from tooling.audit import (
 from tooling.audit.allowlist import Allowance
 from tooling.audit.locks import PYPI_INDEX, PinnedVersion, index_urls, versions_to_check
 from tooling.audit.scan import Advisory, Outcome, scan
-from tooling.audit.service import Service, fetch_record, resolve_service, shown_url
+from tooling import public_url
+from tooling.audit.service import Service, fetch_record, resolve_service
 from tooling.audit.severity import LEVELS, Severity, record_severity
 
 RecordFetcher = Callable[[Service, str], dict[str, Any] | None]
@@ -109,7 +110,7 @@ def none_checked(service: Service, outcomes: Sequence[Outcome], locks: Mapping[s
     first = next(outcome for outcome in outcomes if outcome.skipped)
     example = f"for {first.pin}: {clip(str(first.skipped), 120)}"
     counted = f"{service.subject()} could check none of the {len(outcomes)} pinned versions"
-    indexes = [shown_url(url).rstrip("/") for url in index_urls(locks)]
+    indexes = [public_url(url).rstrip("/") for url in index_urls(locks)]
     if service.name != "pypi" or indexes != [PYPI_INDEX]:
         return (
             f"{counted} ({example}), so nothing was checked; these packages come from "

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from tooling import public_url
 from tooling.audit import EXIT_CONFIG, EXIT_SERVICE, AuditError
 
 SERVICES = ("pypi", "osv", "esms")
@@ -26,27 +27,17 @@ TIMEOUT = 15.0
 NOT_A_REPORT = "answered something that is not a vulnerability report"
 
 
-def shown_url(url: str) -> str:
-    """`url` as messages and reports show it: no user info, query string or fragment."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(a URL that does not parse)"
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=host, query="", fragment="").geturl()
-
-
 @dataclass(frozen=True)
 class Service:
     name: str
     osv_url: str | None = None  # as given: it may carry credentials, so never show it
 
     def describe(self) -> str:
-        return f"{self.name} at {shown_url(self.osv_url)}" if self.osv_url else self.name
+        return f"{self.name} at {public_url(self.osv_url)}" if self.osv_url else self.name
 
     def subject(self) -> str:
         """How messages name it: "the osv vulnerability service (https://...)"."""
-        where = f" ({shown_url(self.osv_url)})" if self.osv_url else ""
+        where = f" ({public_url(self.osv_url)})" if self.osv_url else ""
         return f"the {self.name} vulnerability service{where}"
 
     @property
@@ -185,6 +176,6 @@ def fetch_record(
 
 def _severity_trouble(fault: str, url: str) -> AuditError:
     return AuditError(
-        f"the osv vulnerability service {fault} ({shown_url(url)}) while severities were looked up",
+        f"the osv vulnerability service {fault} ({public_url(url)}) while severities were looked up",
         EXIT_SERVICE,
     )
