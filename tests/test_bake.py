@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -203,3 +204,28 @@ def test_template_job_installs_only_cruft_from_a_hashed_lock(bake: Bake) -> None
     template_job = ci[ci.index("\n  template:") :]
     assert "--require-hashes -r .github/cruft-requirements.txt" in template_job
     assert "setup-tools" not in template_job and "uvx" not in template_job
+
+
+LICENCES = [
+    # (license answer, words the LICENSE file must hold, with YEAR and AUTHOR filled in)
+    ("MIT", ["MIT License", "Copyright (c) YEAR AUTHOR", 'THE SOFTWARE IS PROVIDED "AS IS"']),
+    (
+        "Apache-2.0",
+        ["Apache License", "Version 2.0, January 2004", "END OF TERMS", "Copyright YEAR AUTHOR"],
+    ),
+    ("LicenseRef-Proprietary", ["Copyright (c) YEAR AUTHOR. All rights reserved."]),
+]
+
+
+@pytest.mark.parametrize(("license_", "words"), LICENCES, ids=[case[0] for case in LICENCES])
+def test_licence_file_matches_the_chosen_licence(
+    bake: Bake, license_: str, words: list[str]
+) -> None:
+    project = bake(license=license_, author_name="Ada Lovelace")
+    text = (project / "LICENSE").read_text()
+    for expected in words:
+        expected = expected.replace("YEAR", str(datetime.date.today().year))
+        assert expected.replace("AUTHOR", "Ada Lovelace") in text
+    assert "[yyyy]" not in text and "[name of copyright owner]" not in text
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert (pyproject["license"], pyproject["license-files"]) == (license_, ["LICENSE"])
