@@ -185,6 +185,78 @@ def test_projects_without_containers_do_not_mention_images(bake: Bake) -> None:
     assert "invoke build --tier" in with_images.read_text()
 
 
+# A tier named in a command or an example: the default names anywhere, `base` and `dev`
+# where they stand for a tier (the words "base image" and "dev tier" are fine).
+DEFAULT_TIER_NAMED = re.compile(
+    r"sniper|hunter|strategist|(?:--tier |TIER=|requirements/|-r |:)(?:base|dev)\b"
+    r"|\b(?:base|dev)\.(?:in|txt)\b|\b(?:base|dev) (?:<-|\(root\))"
+)
+TIER_EXAMPLES = [
+    # (answers, lines the README must hold: root, a middle tier, a runtime tier, the dev tier)
+    pytest.param(
+        {},
+        [
+            "-r base.in",
+            "pip install --require-hashes -r requirements/hunter.txt",
+            "$ nox -s audit -- --tier sniper ",
+            "$ invoke build --tier sniper ",
+            "$ uv pip install --python .venv --require-hashes -r requirements/dev.txt",
+            "lock check failed: 4 problems in union, hunter, strategist, dev;",
+        ],
+        id="default-tiers",
+    ),
+    pytest.param(
+        {"tiers": "core, api:core, worker:core, tools:api", "dev_tier": "tools"},
+        [
+            "-r core.in",
+            "core (root)  [solve group default]",
+            "pip install --require-hashes -r requirements/api.txt",
+            "$ nox -s audit -- --tier worker ",
+            "$ invoke build --tier worker ",
+            "$ nox -s smoke-test -- --tier worker --image ",
+            "-t my-service:worker .",
+            "$ uv pip install --python .venv --require-hashes -r requirements/tools.txt",
+            "lock check failed: 3 problems in union, api, tools;",
+            "idna 3.4 → 3.10 (core, api, worker, tools)",
+        ],
+        id="no-default-name",
+    ),
+    pytest.param(
+        {"tiers": "app, qa:app", "dev_tier": "qa", "with_container": "no", "ci_provider": "none"},
+        [
+            "pip install --require-hashes -r requirements/app.txt",
+            "$ nox -s audit -- --tier app ",
+            "lock check failed: 3 problems in union, app, qa;",
+        ],
+        id="two-tiers",
+    ),
+]
+
+
+@pytest.mark.parametrize(("answers", "lines"), TIER_EXAMPLES)
+def test_readme_commands_name_the_chosen_tiers(
+    bake: Bake, answers: dict[str, str], lines: list[str]
+) -> None:
+    project = bake(**answers)
+    readme = (project / "README.md").read_text()
+    for line in lines:
+        assert line in readme, line
+    # The examples list tiers in the order the tasks do.
+    shown = subprocess.run(
+        ["invoke", "tiers"], cwd=project, capture_output=True, text=True, check=True
+    )
+    order = [line.split()[0] for line in shown.stdout.splitlines()]
+    assert f"idna 3.4 → 3.10 ({', '.join(order)})" in readme
+    if "tiers" in answers:
+        leftovers = [
+            f"{path.relative_to(project)}: {match.group()}"
+            for path in generated_files(project)
+            if path.relative_to(project).parts[0] not in {"tests", "tooling"}
+            for match in DEFAULT_TIER_NAMED.finditer(path.read_text(encoding="utf-8"))
+        ]
+        assert leftovers == []
+
+
 def test_readme_installs_the_tools_and_then_the_locked_versions_into_dot_venv(bake: Bake) -> None:
     readme = bake(tiers="core, tools:core", dev_tier="tools").joinpath("README.md").read_text()
     assert "python -m pip install nox uv invoke" in readme
