@@ -58,8 +58,10 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+{%- if cookiecutter.with_container == "yes" %}
     if (ROOT / "Dockerfile").is_file():
         session.run("hadolint", "Dockerfile")
+{%- endif %}
 
 
 def run_lock(session: nox.Session, argv: list[str]) -> None:
@@ -77,7 +79,7 @@ def lock_(session: nox.Session) -> None:
 
 @nox.session(name="lock_check", venv_backend="none")
 def lock_check(session: nox.Session) -> None:
-    """Fail when any lock is stale (the drift check CI runs); no network."""
+    """Fail when any lock is stale (the drift check{% if cookiecutter.ci_provider == "github" %} CI runs{% endif %}); no network."""
     run_lock(session, ["--check"])
 
 
@@ -135,6 +137,7 @@ def build(session: nox.Session) -> None:
         old.unlink()
     epoch = project.source_date_epoch(ROOT, os.environ)
     session.run(lock.find_uv(), "build", "--out-dir", str(dist), env={"SOURCE_DATE_EPOCH": epoch})
+{%- if cookiecutter.with_container == "yes" %}
     if (ROOT / "Dockerfile").is_file():
         from tooling import images
 
@@ -143,11 +146,13 @@ def build(session: nox.Session) -> None:
         except ToolingError as error:
             session.error(str(error))
         session.log(f"wrote {written.relative_to(ROOT)}: uv for the image build, from the dev lock")
+{%- endif %}
 
 
 def smoke_arguments(posargs: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nox -s smoke-test --")
     parser.add_argument("--tier", help="the tier to check (default: the root tier)")
+{%- if cookiecutter.with_container == "yes" %}
     parser.add_argument(
         "--image",
         nargs="?",
@@ -155,7 +160,9 @@ def smoke_arguments(posargs: list[str]) -> argparse.Namespace:
         help="check a built image instead (default name: <project>:<tier>)",
     )
     parser.add_argument("--engine", help="docker, podman or buildah (default: detected)")
+{%- endif %}
     return parser.parse_args(posargs)
+{%- if cookiecutter.with_container == "yes" %}
 
 
 def check_image(session: nox.Session, engine: str, image: str, tier: str, version: str) -> None:
@@ -179,15 +186,23 @@ def built_image(engine_name: str | None, tier: str) -> tuple[str, str] | None:
     except (ImportError, ToolingError):
         return None
     return engine, image
+{%- endif %}
 
 
 @nox.session(name="smoke-test", python=PROJECT.python_minor)
 def smoke_test(session: nox.Session) -> None:
+{%- if cookiecutter.with_container == "yes" %}
     """Run the app from a tier's lock and the wheel in a fresh venv, then in its image if built.
 
     `-- --tier NAME` picks the tier (default: the root tier); `-- --image [REF]` checks
     only the image.
     """
+{%- else %}
+    """Run the app from a tier's lock and the wheel in a fresh venv.
+
+    `-- --tier NAME` picks the tier (default: the root tier).
+    """
+{%- endif %}
     from tooling import smoke, tiers
 
     arguments = smoke_arguments(session.posargs)
@@ -196,6 +211,7 @@ def smoke_test(session: nox.Session) -> None:
         tier = arguments.tier or next(iter(graph))
         lock_file = project.tier_lock(PROJECT, tier, list(graph))
         version = project.read_version(PROJECT)
+{%- if cookiecutter.with_container == "yes" %}
         if arguments.image is not None:
             try:
                 from tooling import images
@@ -210,6 +226,7 @@ def smoke_test(session: nox.Session) -> None:
                 version,
             )
             return
+{%- endif %}
         wheel = project.wheel_path(ROOT / "dist", PROJECT.name)
     except ToolingError as error:
         session.error(str(error))
@@ -233,8 +250,10 @@ def smoke_test(session: nox.Session) -> None:
     if version not in str(shown):
         session.error(f"--version printed {str(shown).strip()!r}, expected {version}")
     session.run(PROJECT.name, "health")
+{%- if cookiecutter.with_container == "yes" %}
     found = built_image(arguments.engine, tier)
     if found is None:
         session.log("no built image of this tier here: image checks skipped (`invoke build`)")
     else:
         check_image(session, *found, tier, version)
+{%- endif %}
