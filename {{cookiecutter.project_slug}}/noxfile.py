@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nox
@@ -15,7 +16,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # nox does not put the noxfile's folder on sys.path
 
-from tooling import ToolingError, lock, project  # noqa: E402
+from tooling import ToolingError, interpreter, lock, project  # noqa: E402
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -28,8 +29,25 @@ SAFETY_TOOLS = ROOT / "requirements" / "tools" / "safety.txt"
 
 try:
     PROJECT = project.load(ROOT)
+    PYTHON, NO_PYTHON = interpreter.session_python(PROJECT)
 except ToolingError as error:
     sys.exit(f"error: {error}")
+
+
+def python_session(name: str | None = None) -> Callable[[Callable[[nox.Session], None]], object]:
+    """A session in a venv of .python-version's Python; without that Python, one line says so."""
+
+    def register(func: Callable[[nox.Session], None]) -> object:
+        if NO_PYTHON is None:
+            return nox.session(name=name, python=PYTHON)(func)
+
+        def missing(session: nox.Session) -> None:
+            session.error(NO_PYTHON)
+
+        missing.__doc__ = func.__doc__
+        return nox.session(name=name or func.__name__, venv_backend="none")(missing)
+
+    return register
 
 
 def install_tier(session: nox.Session, tier: str) -> None:
@@ -42,7 +60,7 @@ def install_tier(session: nox.Session, tier: str) -> None:
     session.install(*args)
 
 
-@nox.session(python=PROJECT.python_minor)
+@python_session()
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest options after --)."""
     install_tier(session, PROJECT.dev_tier)
@@ -50,7 +68,7 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=PROJECT.python_minor)
+@python_session()
 def lint(session: nox.Session) -> None:
     """Check style, formatting and types."""
     install_tier(session, PROJECT.dev_tier)
@@ -94,7 +112,7 @@ def audit_settings(command: str) -> list[str]:
     return arguments
 
 
-@nox.session(python=PROJECT.python_minor)
+@python_session()
 def audit(session: nox.Session) -> None:
     """pip-audit every pinned version of every lock, then safety.
 
@@ -107,7 +125,7 @@ def audit(session: nox.Session) -> None:
     session.run("python", "-m", "tooling.audit", "pip-audit", *arguments)
 
 
-@nox.session(python=PROJECT.python_minor)
+@python_session()
 def safety(session: nox.Session) -> None:
     """Second opinion from safety: SAFETY_API_KEY, or a local database (SAFETY_DB / -- --db DIR)."""
     arguments = [*audit_settings("safety"), *session.posargs]
@@ -119,7 +137,7 @@ def safety(session: nox.Session) -> None:
     session.run("python", "-m", "tooling.audit", "safety", *arguments)
 
 
-@nox.session(python=PROJECT.python_minor)
+@python_session()
 def sbom(session: nox.Session) -> None:
     """A reproducible CycloneDX SBOM per tier in sbom/ (-- --tier NAME for one)."""
     session.install("--require-hashes", "-r", str(AUDIT_TOOLS))
@@ -135,8 +153,11 @@ def build(session: nox.Session) -> None:
     prefix = PROJECT.name.replace("-", "_") + "-"
     for old in dist.glob(f"{prefix}*"):
         old.unlink()
+    if NO_PYTHON:
+        session.error(NO_PYTHON)
     epoch = project.source_date_epoch(ROOT, os.environ)
-    session.run(lock.find_uv(), "build", "--out-dir", str(dist), env={"SOURCE_DATE_EPOCH": epoch})
+    build = [lock.find_uv(), "build", "--python", PYTHON, "--out-dir", str(dist)]
+    session.run(*build, env={"SOURCE_DATE_EPOCH": epoch})
 {%- if cookiecutter.with_container == "yes" %}
     if (ROOT / "Dockerfile").is_file():
         from tooling import images
@@ -189,7 +210,7 @@ def built_image(engine_name: str | None, tier: str) -> tuple[str, str] | None:
 {%- endif %}
 
 
-@nox.session(name="smoke-test", python=PROJECT.python_minor)
+@python_session("smoke-test")
 def smoke_test(session: nox.Session) -> None:
 {%- if cookiecutter.with_container == "yes" %}
     """Run the app from a tier's lock and the wheel in a fresh venv, then in its image if built.
