@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEMPLATE, Bake, read_lock
+from tests.conftest import TEMPLATE, Bake, read_lock, run_in
 
 # Each case: the answers given on the command line, as a user would.
 MATRIX = [
@@ -221,23 +221,82 @@ def test_with_every_part_the_words_are_there(bake: Bake) -> None:
 
 def test_smoke_task_runs_the_venv_smoke_test_without_containers(bake: Bake) -> None:
     project = bake(with_container="no")
-    listed = subprocess.run(
-        ["invoke", "--list"], cwd=project, capture_output=True, text=True, check=True
-    )
-    assert "smoke" in listed.stdout.split()
-    assert "build" not in listed.stdout.split()
-    result = subprocess.run(
-        ["invoke", "smoke", "--tier", "nosuch"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+    listed = run_in(project, "invoke", "--list").stdout.split()
+    assert "smoke" in listed and "build" not in listed
+    result = run_in(project, "invoke", "smoke", "--tier", "nosuch")
     assert result.returncode == 1
     assert "nox > Running session smoke-test" in result.stderr
     assert "unknown tier 'nosuch'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# A tier named in a command or an example: the default names anywhere, `base` and `dev`
+# where they stand for a tier (the words "base image" and "dev tier" are fine).
+DEFAULT_TIER_NAMED = re.compile(
+    r"sniper|hunter|strategist|(?:--tier |TIER=|requirements/|-r |:)(?:base|dev)\b"
+    r"|\b(?:base|dev)\.(?:in|txt)\b|\b(?:base|dev) (?:<-|\(root\))"
+)
+TIER_EXAMPLES = [
+    # (answers, lines the README must hold: root, a middle tier, a runtime tier, the dev tier)
+    pytest.param(
+        {},
+        [
+            "-r base.in",
+            "pip install --require-hashes -r requirements/hunter.txt",
+            "$ nox -s audit -- --tier sniper ",
+            "$ invoke build --tier sniper ",
+            "$ uv pip install --python .venv --require-hashes -r requirements/dev.txt",
+            "lock check failed: 4 problems in union, hunter, strategist, dev;",
+        ],
+        id="default-tiers",
+    ),
+    pytest.param(
+        {"tiers": "core, api:core, worker:core, tools:api", "dev_tier": "tools"},
+        [
+            "-r core.in",
+            "core (root)  [solve group default]",
+            "pip install --require-hashes -r requirements/api.txt",
+            "$ nox -s audit -- --tier worker ",
+            "$ invoke build --tier worker ",
+            "$ nox -s smoke-test -- --tier worker --image ",
+            "-t my-service:worker .",
+            "$ uv pip install --python .venv --require-hashes -r requirements/tools.txt",
+            "lock check failed: 3 problems in union, api, tools;",
+            "idna 3.4 → 3.10 (core, api, worker, tools)",
+        ],
+        id="no-default-name",
+    ),
+    pytest.param(
+        {"tiers": "app, qa:app", "dev_tier": "qa", "with_container": "no", "ci_provider": "none"},
+        [
+            "pip install --require-hashes -r requirements/app.txt",
+            "$ nox -s audit -- --tier app ",
+            "lock check failed: 3 problems in union, app, qa;",
+        ],
+        id="two-tiers",
+    ),
+]
+
+
+@pytest.mark.parametrize(("answers", "lines"), TIER_EXAMPLES)
+def test_readme_commands_name_the_chosen_tiers(
+    bake: Bake, answers: dict[str, str], lines: list[str]
+) -> None:
+    project = bake(**answers)
+    readme = (project / "README.md").read_text()
+    for line in lines:
+        assert line in readme, line
+    # The examples list tiers in the order the tasks do.
+    order = [line.split()[0] for line in run_in(project, "invoke", "tiers").stdout.splitlines()]
+    assert f"idna 3.4 → 3.10 ({', '.join(order)})" in readme
+    if "tiers" in answers:
+        leftovers = [
+            f"{path.relative_to(project)}: {match.group()}"
+            for path in generated_files(project)
+            if path.relative_to(project).parts[0] not in {"tests", "tooling"}
+            for match in DEFAULT_TIER_NAMED.finditer(path.read_text(encoding="utf-8"))
+        ]
+        assert leftovers == []
 
 
 def test_readme_installs_the_tools_and_then_the_locked_versions_into_dot_venv(bake: Bake) -> None:
