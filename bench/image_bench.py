@@ -1,7 +1,15 @@
 """Benchmark the generated project's container images, tier by tier, in one run.
 
 Usage: python bench/image_bench.py [--tiers sniper,hunter] [--runs N]
+       python bench/image_bench.py --engines [--tiers hunter] [--runs N]
        (inside the template's .venv, as root, with buildah; network for the locks)
+
+With --engines it prints only the cold build time of each tier with buildah,
+podman and docker, side by side in one run (interleaved, medians of --runs
+builds each): buildah and podman each in a private store whose layer cache is
+removed before every build, docker (a daemon that answers, else one started
+and stopped here, as the tests do) after its image and regular build cache are
+removed; every engine's download cache mount stays warm.
 
 Bakes a project, locks it, and for each tier, in a private buildah store
 holding only the base image:
@@ -310,6 +318,66 @@ def bench_tier(
         store.remove()
 
 
+def cold_builds_per_engine(project: Path, tier: str, base: str, runs: int) -> dict[str, list]:
+    """`invoke build --tier TIER` with each engine, no layer cache, warm download caches."""
+    client = containers.docker_client_that_builds()
+    if client is None:
+        raise SystemExit("--engines needs a docker client with BuildKit (see tests/containers.py)")
+    daemon = containers.DockerDaemon(client)
+    daemon.start()
+    stores = {"buildah": Store(base), "podman": Store(base, engine="podman")}
+    docker = containers.Docker(daemon.env)
+    image = f"{project.name}:{tier}"
+
+    def clear(engine: str) -> dict[str, str]:
+        if engine == "docker":
+            docker.cli("image", "rm", "--force", image, check=False)
+            docker.cli("builder", "prune", "--all", "--force", "--filter", "type=regular")
+            return docker.env
+        stores[engine].clear()
+        return stores[engine].env
+
+    build = [str(BIN / "invoke"), "build", "--tier", tier, "--base-image", base]
+    if os.environ.get("SSL_CERT_FILE"):
+        build += ["--ca-bundle", os.environ["SSL_CERT_FILE"]]
+    times: dict[str, list] = {engine: [] for engine in containers.ENGINE_NAMES}
+    try:
+        docker.ensure_base(PYTHON_VERSION)
+        for engine in times:  # warm each download cache
+            run([*build, "--engine", engine], cwd=project, env=clear(engine))
+        for _ in range(runs):  # interleaved, so no engine gets a quieter machine
+            for engine in times:
+                env = clear(engine)
+                start = time.perf_counter()
+                run([*build, "--engine", engine], cwd=project, env=env)
+                times[engine].append(time.perf_counter() - start)
+    finally:
+        for store in stores.values():
+            store.remove()
+        docker.cli("image", "rm", "--force", image, check=False)
+        daemon.stop()
+    return times
+
+
+def print_engine_table(times_per_tier: dict[str, dict[str, list]], runs: int) -> None:
+    print(
+        f"cold build per engine (`invoke build`: lock check, wheel, image), seconds, median of "
+        f"{runs}; ratios against buildah in the same run\n"
+    )
+    print("| tier | buildah s | podman s | docker s | podman / buildah | docker / buildah |")
+    print("|---|---|---|---|---|---|")
+    for tier, times in times_per_tier.items():
+        medians = {engine: statistics.median(samples) for engine, samples in times.items()}
+        print(
+            f"| {tier} | {medians['buildah']:.1f} | {medians['podman']:.1f} "
+            f"| {medians['docker']:.1f} | {medians['podman'] / medians['buildah']:.2f}x "
+            f"| {medians['docker'] / medians['buildah']:.2f}x |"
+        )
+    for tier, times in times_per_tier.items():
+        for engine, samples in times.items():
+            print(f"  {tier} {engine}: {', '.join(f'{s:.1f}' for s in samples)} s")
+
+
 def megabytes(size: int) -> str:
     return f"{size / MB:.1f}"
 
@@ -320,6 +388,9 @@ def main() -> None:
         "--tiers", default="sniper,hunter", help="comma-separated tiers (default: sniper,hunter)"
     )
     parser.add_argument("--runs", type=int, default=3, help="source-only rebuilds per tier")
+    parser.add_argument(
+        "--engines", action="store_true", help="only cold builds with buildah, podman and docker"
+    )
     arguments = parser.parse_args()
     tiers = [name.strip() for name in arguments.tiers.split(",") if name.strip()]
     defaulted = "STORAGE_DRIVER" not in os.environ
@@ -342,6 +413,12 @@ def main() -> None:
         package = project.name.replace("-", "_")
         run([str(BIN / "nox"), "-s", "lock"], cwd=project)
         run([str(BIN / "nox"), "-s", "build"], cwd=project)  # warm the wheel session's venv
+        if arguments.engines:
+            per_engine = {
+                tier: cold_builds_per_engine(project, tier, base, arguments.runs) for tier in tiers
+            }
+            print_engine_table(per_engine, arguments.runs)
+            return
         peer = first_release_dockerfile(work, project.name, "dev")
         for tier in tiers:
             results.append(bench_tier(project, package, tier, base, arguments.runs, work, peer))

@@ -209,8 +209,11 @@ def main() -> None:
             "Dockerfile",
             ".dockerignore",
             "tooling/images.py",
+            "tooling/engines",
+            "tooling/base_images.py",
             "tooling/pipconf_to_uv.py",
             "tests/test_images.py",
+            "tests/test_engines.py",
         )
     if ANSWERS["ci_provider"] != "github":
         remove(project, ".github")

@@ -1,8 +1,9 @@
 """Shared fixtures: bake the template into a temporary folder.
 
 Markers: `network` (reaches the package index) and `container` (builds
-images). A quick local run can deselect them with -m. `container` tests are
-skipped, with the reason, where buildah or mmdebstrap is missing; under
+images). A quick local run can deselect them with -m. `container` tests run
+once per engine (the `engine` fixture: buildah, podman, docker) and are
+skipped, with the reason, where that engine or mmdebstrap is missing; under
 CI=true a skipped test is a failure, so nothing this machine can run is
 silently left out.
 """
@@ -14,11 +15,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from cookiecutter.main import cookiecutter
+
+from tests import containers
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -75,16 +78,57 @@ def bake(tmp_path: Path) -> Bake:
     return _bake
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def missing_tools(engine: str | None) -> list[str]:
+    """What this machine lacks for the container tests of `engine` (any engine: None)."""
     missing = [tool for tool in CONTAINER_TOOLS if shutil.which(tool) is None]
-    if not missing:
-        return
-    skip = pytest.mark.skip(
-        reason=f"needs {' and '.join(missing)} (`.ci/run` installs them as root with apt)"
-    )
+    if engine == "podman" and shutil.which("podman") is None:
+        missing.append("podman")
+    if engine == "docker":
+        missing += containers.docker_tools_missing()
+    return missing
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("container") is not None:
-            item.add_marker(skip)
+        if item.get_closest_marker("container") is None:
+            continue
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec else {}
+        engine = params.get("engine") or params.get("store") or params.get("store_engine")
+        if engine is None and "docker_daemon" in getattr(item, "fixturenames", ()):
+            engine = "docker"
+        missing = missing_tools(engine)
+        if missing:
+            reason = f"needs {' and '.join(missing)} (`.ci/run` installs them as root with apt)"
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def docker_daemon() -> Iterator[containers.DockerDaemon]:
+    """The daemon that answers, else a dockerd of the tests' own, stopped at the end."""
+    client = containers.docker_client_that_builds()
+    assert client, "no docker client with BuildKit"
+    daemon = containers.DockerDaemon(client)
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="module", params=containers.ENGINE_NAMES)
+def engine(request: pytest.FixtureRequest) -> containers.Engine:
+    """Each container engine in turn, configured for this machine, with the base image in it."""
+    name = request.param
+    chosen: containers.Engine
+    if name == "docker":
+        chosen = containers.Docker(request.getfixturevalue("docker_daemon").env)
+    elif name == "podman":
+        chosen = containers.Podman(containers.podman_env(containers.CACHE / "podman"))
+    else:
+        chosen = containers.Buildah(containers.buildah_env())
+    chosen.ensure_base("3.11")
+    return chosen
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,27 +1,45 @@
-"""Container helpers for the template's slow tests.
+"""Container helpers for the template's slow tests: buildah, podman and docker, set up here.
 
-Everything goes through buildah, which needs no daemon: rootful, with the vfs
-storage driver and chroot isolation so it also works inside an unprivileged
-CI container. No registry is needed either: the base image is bootstrapped
-from Debian packages, whose python3 stands in for the official
-``python:X.Y-slim`` image.
+No registry is reachable, so the base image is bootstrapped from Debian
+packages with mmdebstrap (its python3 stands in for ``python:X.Y-slim``),
+committed with buildah, and moved into podman's and docker's stores. Each
+engine is configured by these helpers alone, so a fresh machine with the
+packages installed needs nothing else:
+
+- buildah: chroot isolation (crun refuses hybrid cgroup hosts) and the storage
+  driver as a flag (buildah 1.28 reads it from nowhere else);
+- podman: a containers.conf with runc, ulimits root can grant without
+  CAP_SYS_RESOURCE and a subnet of its own, and a storage root of its own, so
+  nothing it builds comes from buildah's cache;
+- docker: the daemon that answers, else a dockerd started here (data kept
+  between runs under /var/tmp, stopped at the end of the session), and a
+  client that can build with BuildKit (Debian's 20.10 has it built in).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import tarfile
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 # The Debian release whose python3 has the given minor version.
 DEBIAN_SUITES = {"3.11": "bookworm", "3.13": "trixie"}
 BASE_REPOSITORY = "localhost/lockstep-test-base"
+ENGINE_NAMES = ("buildah", "podman", "docker")
+CACHE = Path(os.environ.get("LOCKSTEP_TEST_CACHE", "/var/tmp/lockstep-test"))
 # Leave out what no test needs, so vfs (which copies whole layers) stays fast.
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _DPKG_EXCLUDES = (
@@ -30,67 +48,80 @@ _DPKG_EXCLUDES = (
     "/usr/share/info/*",
     "/usr/share/locale/*",
 )
+PODMAN_CONF = """\
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[network]
+default_subnet = "10.89.0.0/16"
+
+[engine]
+runtime = "runc"
+"""
+# Variables that point buildah or podman at a store or configuration; each engine's
+# environment sets its own.
+_STORE_VARIABLES = ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "DOCKER_HOST")
+
+
+def run_quiet(
+    argv: Sequence[str], env: Mapping[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(argv), env=dict(env or os.environ), capture_output=True, text=True, check=check
+    )
+
+
+def storage_driver() -> str:
+    return os.environ.get("STORAGE_DRIVER", "vfs")
 
 
 def buildah_env() -> dict[str, str]:
-    """The environment buildah needs on a machine without a container engine.
+    """buildah's environment: chroot isolation and the storage driver, no other engine's store.
 
     vfs and chroot work unprivileged and without kernel overlay support; a
     caller's own STORAGE_DRIVER (overlay is much faster) or BUILDAH_ISOLATION wins.
     """
-    return {
-        **os.environ,
-        "STORAGE_DRIVER": os.environ.get("STORAGE_DRIVER", "vfs"),
-        "BUILDAH_ISOLATION": os.environ.get("BUILDAH_ISOLATION", "chroot"),
-    }
+    env = {key: value for key, value in os.environ.items() if key not in _STORE_VARIABLES}
+    env["STORAGE_DRIVER"] = storage_driver()
+    env["BUILDAH_ISOLATION"] = os.environ.get("BUILDAH_ISOLATION", "chroot")
+    return env
 
 
 def buildah(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = buildah_env()
-    # Older buildah (Debian 12 ships 1.28) ignores STORAGE_DRIVER: say it as a flag too.
-    return subprocess.run(
-        ["buildah", "--storage-driver", env["STORAGE_DRIVER"], *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=check,
-    )
-
-
-def image_exists(image: str) -> bool:
-    return buildah("inspect", "--type", "image", image, check=False).returncode == 0
+    return run_quiet(["buildah", "--storage-driver", env["STORAGE_DRIVER"], *args], env, check)
 
 
 def base_image_name(python_version: str) -> str:
     return f"{BASE_REPOSITORY}:{python_version}-pip"
 
 
-def ensure_base_image(python_version: str = "3.11") -> str:
-    """Build (once) a local stand-in for ``python:<version>-slim`` and return its name.
-
-    Safe to call from several pytest-xdist workers: the first builds, the others wait.
-    """
-    image = base_image_name(python_version)
-    suite = DEBIAN_SUITES[python_version]
-    lock_path = Path(tempfile.gettempdir()) / "lockstep-test-base.lock"
-    with lock_path.open("w") as lock:
+@contextlib.contextmanager
+def exclusive(name: str) -> Iterator[None]:
+    """One process at a time (pytest-xdist workers, two test runs)."""
+    with (Path(tempfile.gettempdir()) / f"lockstep-test-{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if image_exists(image):
+        yield
+
+
+def ensure_base_image(python_version: str = "3.11") -> str:
+    """Build (once) a local stand-in for ``python:<version>-slim`` in buildah's store."""
+    image = base_image_name(python_version)
+    with exclusive("base"):
+        if buildah("inspect", "--type", "image", image, check=False).returncode == 0:
             return image
         with tempfile.TemporaryDirectory() as tmp:
             rootfs = Path(tmp) / "rootfs.tar"
-            subprocess.run(
+            run_quiet(
                 [
                     "mmdebstrap",
                     "--variant=minbase",
                     # pip too, as python:X.Y-slim has it: the image build uses it for uv.
                     "--include=python3,python3-venv,python3-pip,ca-certificates",
                     *(f"--dpkgopt=path-exclude={pattern}" for pattern in _DPKG_EXCLUDES),
-                    suite,
+                    DEBIAN_SUITES[python_version],
                     str(rootfs),
-                ],
-                check=True,
-                capture_output=True,
+                ]
             )
             container = buildah("from", "scratch").stdout.strip()
             try:
@@ -113,100 +144,345 @@ def ensure_base_image(python_version: str = "3.11") -> str:
     return image
 
 
-def build_image(
-    context: Path,
-    tag: str,
-    *,
-    build_args: Mapping[str, str] = {},
-    secrets: Mapping[str, str] = {},
-    target: str | None = None,
-    check: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    """``buildah build`` in Docker format (OCI images drop HEALTHCHECK)."""
-    argv = ["build", "--format", "docker", "--layers", "--tag", tag]
-    argv += [f"--build-arg={name}={value}" for name, value in build_args.items()]
-    argv += [f"--secret=id={name},src={path}" for name, path in secrets.items()]
-    if target:
-        argv += ["--target", target]
-    return buildah(*argv, str(context), check=check)
+def base_archive(python_version: str = "3.11") -> Path:
+    """The base image as a docker-archive tar (cached), for `docker load` / `podman load`."""
+    image = ensure_base_image(python_version)
+    image_id = buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", image)
+    archive = CACHE / f"base-{python_version}-{image_id.stdout.strip()[:12]}.tar"
+    with exclusive("archive"):
+        if not archive.is_file():
+            CACHE.mkdir(parents=True, exist_ok=True)
+            partial = archive.with_suffix(".partial")
+            partial.unlink(missing_ok=True)
+            buildah("push", image, f"docker-archive:{partial}:{image}")
+            partial.replace(archive)
+    return archive
 
 
-def run_in_image(
-    image: str, argv: Sequence[str], *, entrypoint: bool = False, user: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run argv in a throwaway container; ``entrypoint=True`` prefixes the image's ENTRYPOINT.
+class Engine:
+    """The test's own view of one engine: its CLI, its environment, and what tests look at."""
 
-    The image's USER applies unless ``user`` overrides it. Never raises on a
-    non-zero exit: the caller asserts on the result.
-    """
-    if entrypoint:
-        argv = [*(image_config(image)["entrypoint"] or []), *argv]
-    container = buildah("from", "--pull-never", image).stdout.strip()
-    try:
+    name = ""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = dict(env)  # for `invoke build`, `nox -s smoke-test`, ...
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_quiet([self.name, *args], self.env, check)
+
+    def has_image(self, image: str) -> bool:
+        return self.cli("image", "inspect", image, check=False).returncode == 0
+
+    def ensure_base(self, python_version: str = "3.11") -> str:
+        image = base_image_name(python_version)
+        if not self.has_image(image):
+            self.cli("load", "--input", str(base_archive(python_version)))
+        return image
+
+    def inspect(self, image: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.cli("image", "inspect", image).stdout)[0]
+        config = data.get("Config") or {}
+        return {
+            "id": str(data["Id"]).removeprefix("sha256:"),
+            "user": config.get("User", ""),
+            "entrypoint": config.get("Entrypoint"),
+            "env": config.get("Env") or [],
+            "healthcheck": data.get("Healthcheck") or config.get("Healthcheck"),
+            "history": self.history(image),
+            "size": int(data["Size"]),
+        }
+
+    def history(self, image: str) -> list[str]:
+        shown = self.cli("history", "--no-trunc", "--format", "{{.CreatedBy}}", image)
+        return shown.stdout.splitlines()
+
+    def run_in_image(
+        self, image: str, argv: Sequence[str], *, user: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run argv in a throwaway container (not through the entrypoint); never raises."""
         options = ["--user", user] if user else []
-        return buildah("run", *options, container, "--", *argv, check=False)
-    finally:
-        buildah("rm", container, check=False)
+        return self.cli(
+            "run", "--rm", "--network", "none", *options, "--entrypoint", argv[0], image,
+            *argv[1:], check=False,
+        )  # fmt: skip
+
+    def build(
+        self,
+        context: Path,
+        tag: str,
+        *,
+        build_args: Mapping[str, str],
+        secrets: Mapping[str, str],
+        host_network: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        """A plain build of the Dockerfile, as a user would type it; never raises."""
+        argv = [*self.build_command(), "--tag", tag]
+        argv += [f"--build-arg={name}={value}" for name, value in build_args.items()]
+        argv += [f"--secret=id={name},src={path}" for name, path in secrets.items()]
+        argv += ["--network", "host"] if host_network else []
+        return run_quiet([*argv, str(context)], self.env, check=False)
+
+    def build_command(self) -> list[str]:
+        return [self.name, "build", "--format", "docker"]
+
+    def blobs(self, image: str, directory: Path) -> list[bytes]:
+        """The contents of every uncompressed layer and the config of `image`."""
+        self.cli("push", image, f"dir:{directory}")
+        return [blob.read_bytes() for blob in directory.iterdir()]
+
+    def changed_image(self, image: str, script: str) -> str:
+        """Run `script` as root in a container of `image` and commit it under the same tag.
+
+        Returns the original image ID, for `restore`.
+        """
+        original = self.inspect(image)["id"]
+        name = f"lockstep-tamper-{os.getpid()}"
+        self.cli(
+            "run", "--name", name, "--user", "0", "--entrypoint", "/bin/sh", image, "-c", script
+        )
+        try:
+            self.cli("commit", name, image)
+        finally:
+            self.cli("rm", "--force", name, check=False)
+        return original
+
+    def restore(self, original_id: str, image: str) -> None:
+        self.cli("tag", original_id, image)
 
 
-def _inspect(image: str) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(buildah("inspect", "--type", "image", image).stdout)
-    return result
+class Buildah(Engine):
+    name = "buildah"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        driver = self.env.get("STORAGE_DRIVER", storage_driver())
+        return run_quiet(["buildah", "--storage-driver", driver, *args], self.env, check)
+
+    def has_image(self, image: str) -> bool:
+        return self.cli("inspect", "--type", "image", image, check=False).returncode == 0
+
+    def ensure_base(self, python_version: str = "3.11") -> str:
+        return ensure_base_image(python_version)
+
+    def inspect(self, image: str) -> dict[str, Any]:
+        info = json.loads(self.cli("inspect", "--type", "image", image).stdout)
+        docker = info.get("Docker") or {}
+        config = docker.get("config") or {}
+        layers = json.loads(info["Manifest"])["layers"]
+        return {
+            "id": info["FromImageID"],
+            "user": config.get("User", ""),
+            "entrypoint": config.get("Entrypoint"),
+            "env": config.get("Env") or [],
+            "healthcheck": config.get("Healthcheck"),
+            "history": [str(entry) for entry in docker.get("history") or []],
+            "size": sum(int(layer["size"]) for layer in layers),
+        }
+
+    def layer_digests(self, image: str) -> list[str]:
+        manifest = json.loads(
+            json.loads(self.cli("inspect", "--type", "image", image).stdout)["Manifest"]
+        )
+        return [str(layer["digest"]) for layer in manifest["layers"]]
+
+    def run_in_image(
+        self, image: str, argv: Sequence[str], *, user: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """buildah 1.28's chroot `run` now and then passes on no output at all: ask again."""
+        container = self.cli("from", "--pull-never", image).stdout.strip()
+        try:
+            options = ["--user", user] if user else []
+            for _ in range(3):
+                result = self.cli("run", *options, container, "--", *argv, check=False)
+                if result.returncode or result.stdout or result.stderr:
+                    break
+            return result
+        finally:
+            self.cli("rm", container, check=False)
+
+    def build_command(self) -> list[str]:
+        return [
+            "buildah",
+            "--storage-driver",
+            self.env["STORAGE_DRIVER"],
+            "build",
+            "--format",
+            "docker",
+        ]
+
+    def blobs(self, image: str, directory: Path) -> list[bytes]:
+        self.cli("push", "--disable-compression", image, f"dir:{directory}")
+        return [blob.read_bytes() for blob in directory.iterdir()]
+
+    def changed_image(self, image: str, script: str) -> str:
+        original = self.inspect(image)["id"]
+        container = self.cli("from", "--pull-never", image).stdout.strip()
+        try:
+            self.cli("run", "--user", "0", container, "--", "/bin/sh", "-c", script)
+            self.cli("commit", "--quiet", container, image)
+        finally:
+            self.cli("rm", container, check=False)
+        return original
 
 
-def image_size(image: str) -> int:
-    """Uncompressed size in bytes: the sum of the image's layers, as ``docker images`` counts."""
-    manifest = json.loads(_inspect(image)["Manifest"])
-    return sum(int(layer["size"]) for layer in manifest["layers"])
+class Podman(Engine):
+    name = "podman"
+
+    def ensure_base(self, python_version: str = "3.11") -> str:
+        # Straight from buildah's store into podman's: no tar file in between.
+        image = base_image_name(python_version)
+        if not self.has_image(image):
+            ensure_base_image(python_version)
+            buildah("push", image, f"containers-storage:[{self.store_spec()}]{image}")
+        return image
+
+    def store_spec(self) -> str:
+        conf = Path(self.env["CONTAINERS_STORAGE_CONF"]).read_text()
+        values = dict(
+            line.replace(" ", "").replace('"', "").split("=", 1)
+            for line in conf.splitlines()
+            if "=" in line
+        )
+        return f"{values['driver']}@{values['graphroot']}+{values['runroot']}"
 
 
-def layer_digests(image: str, store: PrivateStore | None = None) -> list[str]:
-    """The digests of an image's layers, base first (in `store`, else the default one)."""
-    inspected = (store.buildah if store else buildah)("inspect", "--type", "image", image)
-    manifest = json.loads(json.loads(inspected.stdout)["Manifest"])
-    return [str(layer["digest"]) for layer in manifest["layers"]]
+class Docker(Engine):
+    name = "docker"
+
+    def build_command(self) -> list[str]:
+        return ["docker", "build"]  # BuildKit from DOCKER_BUILDKIT=1 in its environment
+
+    def blobs(self, image: str, directory: Path) -> list[bytes]:
+        archive = directory / "image.tar"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.cli("save", "--output", str(archive), image)
+        found = []
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                if member.isfile():
+                    found.append(tar.extractfile(member).read())  # type: ignore[union-attr]
+        return found
 
 
-def image_config(image: str) -> dict[str, Any]:
-    """The parts of an image's configuration the tests look at."""
-    info = _inspect(image)
-    docker = info.get("Docker") or {}
-    config = docker.get("config") or {}
-    return {
-        "user": config.get("User", ""),
-        "entrypoint": config.get("Entrypoint"),
-        "cmd": config.get("Cmd"),
-        "env": config.get("Env") or [],
-        "healthcheck": config.get("Healthcheck"),
-        "history": docker.get("history") or info.get("OCIv1", {}).get("history") or [],
-    }
+def podman_env(root: Path) -> dict[str, str]:
+    """podman configured for hosts like this one, with a storage root of its own under `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "containers.conf").write_text(PODMAN_CONF)
+    (root / "storage.conf").write_text(
+        f'[storage]\ndriver = "{storage_driver()}"\n'
+        f'graphroot = "{root / "store"}"\nrunroot = "{root / "run"}"\n'
+    )
+    env = buildah_env()
+    env["BUILDAH_ISOLATION"] = "oci"  # podman builds with its OCI runtime (runc), as users' do
+    env["CONTAINERS_CONF"] = str(root / "containers.conf")
+    env["CONTAINERS_STORAGE_CONF"] = str(root / "storage.conf")
+    return env
+
+
+# --- docker -----------------------------------------------------------------------------
+
+
+@functools.cache
+def docker_client_that_builds() -> str | None:
+    """A docker client with BuildKit: one with buildx, or a 20.x client (BuildKit built in)."""
+    candidates = [shutil.which("docker"), "/usr/bin/docker"]
+    for client in dict.fromkeys(path for path in candidates if path and Path(path).is_file()):
+        if run_quiet([client, "buildx", "version"], check=False).returncode == 0:
+            return client
+        shown = run_quiet([client, "version", "--format", "{{.Client.Version}}"], check=False)
+        version = shown.stdout.strip()
+        if version and int(version.split(".")[0]) < 23:
+            return client
+    return None
+
+
+def docker_tools_missing() -> list[str]:
+    missing = [] if docker_client_that_builds() else ["a docker client with BuildKit"]
+    return missing + ([] if shutil.which("dockerd") else ["dockerd"])
+
+
+class DockerDaemon:
+    """The docker daemon the tests use: one that already answers, else one started here."""
+
+    def __init__(self, client: str) -> None:
+        self.bin = Path(tempfile.mkdtemp(prefix="lockstep-docker-bin-"))
+        (self.bin / "docker").symlink_to(client)
+        self.env = {
+            **buildah_env(),
+            "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DOCKER_BUILDKIT": "1",
+        }
+        if os.environ.get("DOCKER_HOST"):
+            self.env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def answers(self) -> bool:
+        return run_quiet(["docker", "info"], self.env, check=False).returncode == 0
+
+    def start(self) -> None:
+        if self.answers():
+            return
+        run_dir = Path(tempfile.mkdtemp(prefix="lockstep-dockerd-"))
+        socket = run_dir / "docker.sock"
+        self.env["DOCKER_HOST"] = f"unix://{socket}"
+        self.log = run_dir / "dockerd.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    "dockerd",
+                    "--data-root", str(CACHE / "docker"),
+                    "--exec-root", str(run_dir / "exec"),
+                    "--pidfile", str(run_dir / "docker.pid"),
+                    "--host", f"unix://{socket}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"dockerd did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        shutil.rmtree(self.bin, ignore_errors=True)
+
+
+# --- a store of its own, for cold builds ------------------------------------------------
 
 
 class PrivateStore:
-    """A buildah storage root of its own, holding only the images copied into it.
+    """A containers-storage root of its own (buildah or podman), holding only given images.
 
     Nothing built before is there to reuse (a cold build), and nothing built in
-    it touches the caller's store. ``env`` points buildah, and every tool that
-    runs it (``invoke build``, the smoke test), at this store. RUN cache mounts
-    live under its TMPDIR, so they survive ``clear()`` (a warm download cache).
+    it touches the engine's usual store. ``env`` points the engine, and every
+    tool that runs it (``invoke build``, the smoke test), at this store. RUN
+    cache mounts live under its TMPDIR, so they survive ``clear()`` (a warm
+    download cache).
     """
 
-    def __init__(self, *images: str) -> None:
+    def __init__(self, *images: str, engine: str = "buildah") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="lockstep-store-"))
         self.root, self.runroot = self.dir / "root", self.dir / "run"
         self.tmp = self.dir / "tmp"
         self.tmp.mkdir()
-        self.driver = buildah_env()["STORAGE_DRIVER"]
+        self.driver = storage_driver()
         conf = self.dir / "storage.conf"
         conf.write_text(
             f'[storage]\ndriver = "{self.driver}"\n'
             f'graphroot = "{self.root}"\nrunroot = "{self.runroot}"\n'
         )
-        self.env = {
-            **buildah_env(),
-            "CONTAINERS_STORAGE_CONF": str(conf),
-            "TMPDIR": str(self.tmp),
-        }
+        base_env = podman_env(self.dir / "podman") if engine == "podman" else buildah_env()
+        self.env = {**base_env, "CONTAINERS_STORAGE_CONF": str(conf), "TMPDIR": str(self.tmp)}
+        self.engine = Podman(self.env) if engine == "podman" else Buildah(self.env)
         self.images = images
         self.copy_in()
 
@@ -216,13 +492,7 @@ class PrivateStore:
             buildah("push", image, f"{destination}{image}")
 
     def buildah(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["buildah", "--storage-driver", self.driver, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=check,
-        )
+        return run_quiet(["buildah", "--storage-driver", self.driver, *args], self.env, check)
 
     def clear(self) -> None:
         """Remove every container and image (the layer cache), then copy the images in again."""
@@ -244,3 +514,62 @@ class PrivateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+# --- a registry on loopback -------------------------------------------------------------
+
+
+class Registry:
+    """Debian's docker-registry (the distribution registry) on a free loopback port.
+
+    Its storage is a temporary folder; ``stop`` (or leaving the ``with`` block)
+    ends the process and removes it. Engines speak to a loopback registry
+    without TLS.
+    """
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="lockstep-registry-"))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.host = f"127.0.0.1:{self.port}"
+        config = self.dir / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.dir / 'data'}\n"
+            f"http:\n  addr: {self.host}\n"
+        )
+        self.log = self.dir / "registry.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 30
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"docker-registry did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.2)
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.host}/v2/", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -31,8 +31,9 @@ MATRIX = [
     ),
 ]
 
-# `${{ ... }}` is GitHub Actions expression syntax, not leaked Jinja.
-TEMPLATE_TEXT = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter\.")
+# `${{ ... }}` is GitHub Actions expression syntax and `{{.Field}}` the container engines'
+# Go templates, not leaked Jinja.
+TEMPLATE_TEXT = re.compile(r"(?<!\$)\{\{(?!\.)|\{%|cookiecutter\.")
 
 
 def generated_files(project: Path) -> list[Path]:

@@ -1,13 +1,15 @@
-"""`invoke build` and `nox -s smoke-test -- --image` for real, with buildah.
+"""`invoke build` and `nox -s smoke-test -- --image` for real, with buildah, podman and docker.
 
-The base image is a local stand-in for python:3.11-slim made from Debian
-packages (no registry is reachable); the proxy's CA bundle reaches the build
-as a secret, with a marker line so the test can prove it left no trace.
+Every test taking the `engine` fixture runs once per engine. The base image is
+a local stand-in for python:3.11-slim made from Debian packages (no registry is
+reachable); the proxy's CA bundle reaches the build as a secret, with a marker
+line so the test can prove it left no trace.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -44,26 +46,27 @@ PLANTED = (
 def run(
     project: Path, *command: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return run_in(project, *command, env={**containers.buildah_env(), **(env or {})})
+    """A command in the project, with buildah's environment unless `env` gives an engine's."""
+    return run_in(project, *command, env=env or containers.buildah_env())
 
 
-def build_with_buildah(project: Path, ca_bundle: Path, *arguments: str) -> str:
+def build_with(engine: containers.Engine, project: Path, ca_bundle: Path, *arguments: str) -> str:
     """`invoke build` on the local base image, the CA bundle passed as a secret; its output."""
-    base = containers.ensure_base_image("3.11")
     result = run(
         project,
         "invoke",
         "build",
         *arguments,
         "--engine",
-        "buildah",
+        engine.name,
         "--base-image",
-        base,
+        engine.ensure_base("3.11"),
         "--ca-bundle",
         str(ca_bundle),
+        env=engine.env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
+    return result.stdout + result.stderr
 
 
 def git_commit(project: Path) -> str:
@@ -84,11 +87,14 @@ def git_commit(project: Path) -> str:
     return shown.stdout.strip()
 
 
-def image_blobs_holding(image: str, needle: bytes, tmp_path: Path) -> list[str]:
-    """Names of the uncompressed layer and config blobs of `image` that contain `needle`."""
+def image_blobs_holding(
+    engine: containers.Engine, image: str, needle: bytes, tmp_path: Path
+) -> list[int]:
+    """Which of the uncompressed layer and config blobs of `image` contain `needle`."""
     exported = tmp_path / image.replace("/", "_").replace(":", "_")
-    containers.buildah("push", "--disable-compression", image, f"dir:{exported}")
-    return [blob.name for blob in exported.iterdir() if needle in blob.read_bytes()]
+    blobs = engine.blobs(image, exported)
+    assert len(blobs) > 2  # the export held the layers, not an empty folder
+    return [number for number, blob in enumerate(blobs) if needle in blob]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +107,8 @@ def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, ca_bundle: Path) -> Path:
+def locked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Baked, locked and planted with secret-looking files: what every engine builds."""
     output = tmp_path_factory.mktemp("images")
     project = Path(
         cookiecutter(
@@ -118,22 +125,41 @@ def built(tmp_path_factory: pytest.TempPathFactory, ca_bundle: Path) -> Path:
         planted.write_text(f"{MARKER} {relative}\n")
     # A module that only looks like an ssh key's name: the dev image keeps it.
     (project / "tests" / "id_helpers.py").write_text('"""Helpers."""\n')
-    for tier in ("sniper", "hunter"):
-        build_with_buildah(project, ca_bundle, "--tier", tier)
     return project
 
 
 @pytest.fixture(scope="module")
-def dev_image(built: Path, ca_bundle: Path) -> str:
-    build_with_buildah(built, ca_bundle, "--tier", "dev", "--target", "dev")
+def built(
+    locked: Path,
+    engine: containers.Engine,
+    ca_bundle: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The sniper and hunter images, built by `engine` from a copy of the project of its own."""
+    project = tmp_path_factory.mktemp(engine.name) / locked.name
+    shutil.copytree(locked, project, ignore=shutil.ignore_patterns(".nox"))
+    for tier in ("sniper", "hunter"):
+        build_with(engine, project, ca_bundle, "--tier", tier)
+    return project
+
+
+@pytest.fixture(scope="module")
+def dev_image(built: Path, engine: containers.Engine, ca_bundle: Path) -> str:
+    build_with(engine, built, ca_bundle, "--tier", "dev", "--target", "dev")
     return f"localhost/{NAME}:dev"
 
 
+def image_ref(tier: str) -> str:
+    return f"{NAME}:{tier}"
+
+
 @pytest.mark.parametrize("tier", ["sniper", "hunter"])
-def test_smoke_test_passes_in_the_image(built: Path, tier: str) -> None:
-    result = run(built, "nox", "-s", "smoke-test", "--", "--tier", tier, "--image")
+def test_smoke_test_passes_in_the_image(built: Path, engine: containers.Engine, tier: str) -> None:
+    """Without --engine: the smoke test finds the image in the engine that built it."""
+    result = run(built, "nox", "-s", "smoke-test", "--", "--tier", tier, "--image", env=engine.env)
     assert result.returncode == 0, result.stdout + result.stderr
     log = result.stderr
+    assert f"image-check:{tier}: checked in {engine.name}" in log
     assert f"image-check:{tier}: --version: image-check 0.1.0" in log
     assert "HEALTHCHECK /opt/venv/bin/image-check health: exit 0" in log
     assert "user: uid 1000" in log
@@ -144,63 +170,72 @@ def test_smoke_test_passes_in_the_image(built: Path, tier: str) -> None:
     )
 
 
-def test_image_is_non_root_health_checked_and_clean(built: Path) -> None:
-    image = "localhost/image-check:hunter"
-    config = containers.image_config(image)
+def test_image_is_non_root_health_checked_and_clean(built: Path, engine: containers.Engine) -> None:
+    image = image_ref("hunter")
+    config = engine.inspect(image)
     assert config["user"] == "1000"
     assert config["healthcheck"]["Test"] == ["CMD", "/opt/venv/bin/image-check", "health"]
-    probe = containers.run_in_image(
+    leftovers = ("/root/.cache", "/run/secrets/ca", "/opt/uv", "/opt/pip", "/tmp/requirements.txt")
+    probe = engine.run_in_image(
         image,
         [
             "/opt/venv/bin/python",
             "-c",
-            "import importlib.util, shutil, os, numpy, pydantic; "
-            "print([t for t in ('gcc', 'cc', 'make', 'uv') if shutil.which(t)]);"
+            "import importlib.util, json, shutil, os, sys, numpy, pydantic\n"
+            "def state(path):\n"
+            "    if not os.path.lexists(path): return 'absent'\n"
+            "    if os.path.isdir(path): return 'empty' if not os.listdir(path) else 'content'\n"
+            "    return 'empty' if os.path.getsize(path) == 0 else 'content'\n"
+            "print(json.dumps({'tools': [t for t in ('gcc', 'cc', 'make', 'uv') if shutil.which(t)],"
             # The shipped environment has no pip; the base image's own is the base's business.
-            "print(importlib.util.find_spec('pip') is not None,"
-            " os.path.exists('/opt/venv/bin/pip'), os.path.exists('/root/.cache'),"
-            " os.path.exists('/run/secrets/ca'), os.path.exists('/opt/uv'),"
-            " os.path.exists('/opt/pip'), os.path.exists('/tmp/requirements.txt'))",
+            " 'pip': [importlib.util.find_spec('pip') is not None,"
+            " os.path.exists('/opt/venv/bin/pip')],"
+            " 'paths': {path: state(path) for path in sys.argv[1:]}}))",
+            *leftovers,
         ],
         user="0",  # root, who can look inside /root
     )
     assert probe.returncode == 0, probe.stderr
-    assert probe.stdout.split("\n")[:2] == ["[]", "False False False False False False False"]
-    history = " ".join(str(entry) for entry in config["history"])
+    found = json.loads(probe.stdout)
+    assert found["tools"] == [] and found["pip"] == [False, False]
+    # docker 20.10's BuildKit (0.8) leaves the mount points of RUN --mount behind, empty;
+    # BuildKit 0.10+, buildah and podman remove them. No content may stay, anywhere.
+    allowed = {"absent", "empty"} if engine.name == "docker" else {"absent"}
+    assert set(found["paths"].values()) <= allowed, found["paths"]
+    history = " ".join(config["history"])
+    assert "RUN" in history or "useradd" in history  # the history was read
     assert "ca.pem" not in history and MARKER not in history
 
 
-def test_the_ca_bundle_secret_leaves_no_trace(built: Path, tmp_path: Path) -> None:
-    exported = tmp_path / "image"
-    pushed = containers.buildah(
-        "push", "--disable-compression", "localhost/image-check:hunter", f"dir:{exported}"
-    )
-    assert pushed.returncode == 0
-    marker = MARKER.encode()
-    carrying = []
-    for blob in exported.iterdir():
-        if marker in blob.read_bytes():
-            carrying.append(blob.name)
-    assert carrying == []
+def test_the_ca_bundle_secret_leaves_no_trace(
+    built: Path, engine: containers.Engine, tmp_path: Path
+) -> None:
+    assert image_blobs_holding(engine, image_ref("hunter"), MARKER.encode(), tmp_path) == []
 
 
-def test_size_is_within_the_budget_and_measured(built: Path) -> None:
-    size = containers.image_size("localhost/image-check:sniper")
-    base = containers.image_size(containers.ensure_base_image("3.11"))
+def test_size_is_within_the_budget_and_measured(built: Path, engine: containers.Engine) -> None:
+    size = engine.inspect(image_ref("sniper"))["size"]
+    base = engine.inspect(engine.ensure_base("3.11"))["size"]
     assert base < size < base + 60_000_000  # pydantic-core is the bulk of sniper
 
 
-def test_budget_overrun_fails_with_size_and_budget(built: Path, tmp_path: Path) -> None:
+def test_budget_overrun_fails_with_size_and_budget(
+    built: Path, engine: containers.Engine, tmp_path: Path
+) -> None:
     project = tmp_path / "over"
     shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox"))
     pyproject = project / "pyproject.toml"
     pyproject.write_text(re.sub(r"^sniper = \d+", "sniper = 10", pyproject.read_text(), flags=re.M))
-    result = run(project, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image")
+    result = run(
+        project, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", env=engine.env
+    )
     assert result.returncode != 0
     assert re.search(r"image-check:sniper is \d+ MB, over its 10 MB budget", result.stderr)
 
 
-def test_tampered_hash_fails_the_build(built: Path, tmp_path: Path) -> None:
+def test_tampered_hash_fails_the_build(
+    built: Path, engine: containers.Engine, tmp_path: Path
+) -> None:
     project = tmp_path / "tampered"
     shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox"))
     lock = project / "requirements" / "sniper.txt"
@@ -208,26 +243,27 @@ def test_tampered_hash_fails_the_build(built: Path, tmp_path: Path) -> None:
     block = re.search(r"^structlog==.*?(?=^\S)", text, re.M | re.S).group(0)  # type: ignore[union-attr]
     lock.write_text(text.replace(block, re.sub(r"[0-9a-f]{64}", "0" * 64, block)))
 
-    refused = run(project, "invoke", "build", "--tier", "sniper", "--engine", "buildah")
+    refused = run(
+        project, "invoke", "build", "--tier", "sniper", "--engine", engine.name, env=engine.env
+    )
     assert refused.returncode == 1
     assert "sniper.txt does not match the union" in refused.stderr
 
-    direct = containers.build_image(
+    direct = engine.build(
         project,
-        "localhost/image-check:tampered",
+        f"{NAME}:tampered",
         build_args={
             "PYTHON_VERSION": "3.11",
             "TIER": "sniper",
-            "BASE_IMAGE": containers.ensure_base_image("3.11"),
+            "BASE_IMAGE": engine.ensure_base("3.11"),
         },
         secrets={"ca": os.environ["SSL_CERT_FILE"]} if os.environ.get("SSL_CERT_FILE") else {},
-        check=False,
     )
     assert direct.returncode != 0
     assert "Hash mismatch for `structlog==" in direct.stdout + direct.stderr
 
 
-def test_bad_build_input_is_one_clear_line(built: Path) -> None:
+def test_bad_build_input_is_one_clear_line(locked: Path) -> None:
     cases = [
         (["--tier", "nope"], "error: unknown tier 'nope': choose one of"),
         ([], "error: name one tier with --tier NAME, or build every tier with --all"),
@@ -239,12 +275,12 @@ def test_bad_build_input_is_one_clear_line(built: Path) -> None:
         (["--tier", "base", "--netrc", "/no/.netrc"], "error: --netrc /no/.netrc: no such file"),
     ]
     for arguments, message in cases:
-        result = run(built, "invoke", "build", *arguments)
+        result = run(locked, "invoke", "build", *arguments)
         assert result.returncode == 1, arguments
         assert result.stderr.strip().startswith(message), result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     empty_path = run(
-        built,
+        locked,
         "invoke",
         "build",
         "--tier",
@@ -254,9 +290,34 @@ def test_bad_build_input_is_one_clear_line(built: Path) -> None:
     assert empty_path.stderr.strip().startswith("error: no container engine found")
 
 
-def test_dev_target_runs_the_tests_inside_the_container(dev_image: str) -> None:
-    tested = containers.run_in_image(
-        "localhost/image-check:dev",
+def test_a_docker_client_without_buildx_is_one_line(locked: Path, tmp_path: Path) -> None:
+    """Docker 23+ clients need the buildx plugin for BuildKit; without it, one line."""
+    client = shutil.which("docker", path="/usr/local/bin") or shutil.which("docker")
+    assert client, "this machine kind ships a docker client in /usr/local/bin"
+    shown = subprocess.run(
+        [client, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True
+    )
+    has_buildx = subprocess.run([client, "buildx", "version"], capture_output=True).returncode == 0
+    assert int(shown.stdout.split(".")[0]) >= 23 and not has_buildx, (client, shown.stdout)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").symlink_to(client)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path)}  # no user plugins
+    result = run(locked, "invoke", "build", "--tier", "sniper", "--engine", "docker", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: docker {shown.stdout.strip()} needs the buildx plugin to build with BuildKit "
+        "(RUN --mount, build secrets) and has none: install it (package docker-buildx-plugin), "
+        "or build with --engine podman or --engine buildah"
+    )
+    assert "Error response from daemon" not in result.stdout + result.stderr
+
+
+def test_dev_target_runs_the_tests_inside_the_container(
+    dev_image: str, engine: containers.Engine
+) -> None:
+    tested = engine.run_in_image(
+        image_ref("dev"),
         [
             "/opt/venv/bin/python",
             "-m",
@@ -269,17 +330,19 @@ def test_dev_target_runs_the_tests_inside_the_container(dev_image: str) -> None:
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "passed" in tested.stdout
-    uid = containers.run_in_image(
-        "localhost/image-check:dev", ["/opt/venv/bin/python", "-c", "import os; print(os.getuid())"]
+    uid = engine.run_in_image(
+        image_ref("dev"), ["/opt/venv/bin/python", "-c", "import os; print(os.getuid())"]
     )
     assert uid.stdout.strip() == "1000"
 
 
-def test_no_planted_secret_reaches_any_image(built: Path, dev_image: str, tmp_path: Path) -> None:
-    for image in (f"localhost/{NAME}:sniper", f"localhost/{NAME}:hunter", dev_image):
-        assert image_blobs_holding(image, MARKER.encode(), tmp_path) == [], image
-    listed = containers.run_in_image(
-        dev_image, ["/bin/sh", "-c", "cd /app && find . -type f | sort"]
+def test_no_planted_secret_reaches_any_image(
+    built: Path, engine: containers.Engine, dev_image: str, tmp_path: Path
+) -> None:
+    for tier in ("sniper", "hunter", "dev"):
+        assert image_blobs_holding(engine, image_ref(tier), MARKER.encode(), tmp_path) == [], tier
+    listed = engine.run_in_image(
+        image_ref("dev"), ["/bin/sh", "-c", "cd /app && find . -type f | sort"]
     )
     files = set(listed.stdout.split())
     assert "./tests/id_helpers.py" in files and "./tests/test_cli.py" in files
@@ -288,14 +351,17 @@ def test_no_planted_secret_reaches_any_image(built: Path, dev_image: str, tmp_pa
     assert not any(name.startswith(("./deploy", "./certs", "./config", "./.git")) for name in files)
 
 
-def test_two_cold_builds_of_one_commit_give_one_image_id(built: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("store_engine", ["buildah", "podman"])
+def test_two_cold_builds_of_one_commit_give_one_image_id(
+    locked: Path, store_engine: str, tmp_path: Path
+) -> None:
     """From the base image pinned by digest (resolved from local storage), in empty stores."""
     project = tmp_path / "cold"
-    shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox", "dist"))
+    shutil.copytree(locked, project, ignore=shutil.ignore_patterns(".nox", "dist"))
     epoch = git_commit(project)
     ids = []
     for _ in range(2):
-        with containers.PrivateStore(BASE) as store:
+        with containers.PrivateStore(BASE, engine=store_engine) as store:
             store.buildah("tag", BASE, "docker.io/library/python:3.11-slim")
             pinned = run(
                 project,
@@ -304,7 +370,7 @@ def test_two_cold_builds_of_one_commit_give_one_image_id(built: Path, tmp_path: 
                 "--refresh",
                 "--local",
                 "--engine",
-                "buildah",
+                store_engine,
                 env=store.env,
             )
             assert pinned.returncode == 0, pinned.stderr
@@ -320,20 +386,18 @@ def test_two_cold_builds_of_one_commit_give_one_image_id(built: Path, tmp_path: 
                 "--tier",
                 "sniper",
                 "--engine",
-                "buildah",
+                store_engine,
                 env=store.env,
             )
             assert built_once.returncode == 0, built_once.stdout[-2000:] + built_once.stderr[-2000:]
-            assert f"building {NAME}:sniper with buildah from {pin}" in built_once.stdout
+            assert f"building {NAME}:sniper with {store_engine} from {pin}" in built_once.stdout
             shown = re.search(
                 rf"built {NAME}:sniper: image ID ([0-9a-f]{{64}}) \(SOURCE_DATE_EPOCH=(\d+)\)",
                 built_once.stdout,
             )
             assert shown, built_once.stdout[-1000:]
             assert shown.group(2) == epoch
-            assert store.buildah(
-                "inspect", "--type", "image", "--format", "{{.FromImageID}}", f"{NAME}:sniper"
-            ).stdout.strip() == shown.group(1)
+            assert store.engine.inspect(f"{NAME}:sniper")["id"] == shown.group(1)
             ids.append(shown.group(1))
             smoke = run(
                 project,
@@ -347,6 +411,7 @@ def test_two_cold_builds_of_one_commit_give_one_image_id(built: Path, tmp_path: 
                 env=store.env,
             )
             assert smoke.returncode == 0, smoke.stderr[-2000:]
+            assert f"checked in {store_engine}" in smoke.stderr
     assert ids[0] == ids[1]
 
     # The pin follows .python-version: a new Python needs a new pin.
@@ -359,57 +424,160 @@ def test_two_cold_builds_of_one_commit_give_one_image_id(built: Path, tmp_path: 
     )
 
 
+def test_docker_says_when_its_image_ids_are_not_reproducible(
+    built: Path, engine: containers.Engine, ca_bundle: Path
+) -> None:
+    """Where the engine cannot clamp timestamps it still builds, and says so in one line."""
+    output = build_with(engine, built, ca_bundle, "--tier", "sniper")
+    notes = [line for line in output.splitlines() if line.startswith("note:")]
+    if engine.name in ("buildah", "podman"):
+        assert notes == []
+        return
+    shown = engine.cli("version", "--format", "{{.Server.Version}}").stdout.strip()
+    assert int(shown.split(".")[0]) < 26  # Debian's docker.io here: BuildKit older than 0.13
+    assert len(notes) == 1 and "image IDs differ between builds of one commit" in notes[0]
+    assert "Docker Engine 26+ with the buildx plugin" in notes[0]
+
+
+REFUSING_RUNTIME = """#!/bin/sh
+echo "cgroups in hybrid mode not supported, drop all controllers from cgroupv2" >&2
+exit 1
+"""
+FIXES = {
+    "buildah": "buildah's OCI runtime (crun) refuses this host's hybrid cgroups: "
+    "set BUILDAH_ISOLATION=chroot and run again",
+    "podman": "podman's OCI runtime (crun) refuses this host's hybrid cgroups: "
+    'set runtime = "runc" under [engine] in containers.conf',
+}
+
+
+def refusing_env(store: containers.PrivateStore, runtime: Path) -> dict[str, str]:
+    """The store's environment with an OCI runtime that refuses the host, as crun does here."""
+    if store.engine.name == "buildah":
+        return {**store.env, "BUILDAH_ISOLATION": "oci", "BUILDAH_RUNTIME": str(runtime)}
+    conf = runtime.with_name("containers.conf")
+    conf.write_text(
+        Path(store.env["CONTAINERS_CONF"])
+        .read_text()
+        .replace(
+            'runtime = "runc"',
+            f'runtime = "refusing"\n\n[engine.runtimes]\nrefusing = ["{runtime}"]',
+        )
+    )
+    return {**store.env, "CONTAINERS_CONF": str(conf)}
+
+
+@pytest.mark.parametrize("store_engine", ["buildah", "podman"])
+def test_a_runtime_that_refuses_the_host_is_one_line_naming_the_fix(
+    locked: Path, store_engine: str, ca_bundle: Path, tmp_path: Path
+) -> None:
+    """A stand-in runtime answers as crun does on hybrid cgroup hosts: the build and the
+    smoke test each end with one line naming the setting, never the script they ran."""
+    project = tmp_path / "refused"
+    shutil.copytree(locked, project, ignore=shutil.ignore_patterns(".nox"))
+    runtime = tmp_path / "crun"
+    runtime.write_text(REFUSING_RUNTIME)
+    runtime.chmod(0o755)
+    build = ["invoke", "build", "--tier", "sniper", "--engine", store_engine, "--base-image", BASE]
+    build += ["--ca-bundle", str(ca_bundle)]
+    with containers.PrivateStore(BASE, engine=store_engine) as store:
+        refused = run(project, *build, env=refusing_env(store, runtime))
+        assert refused.returncode == 1
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: building {NAME}:sniper with {store_engine} failed (exit ")
+        assert last.endswith(FIXES[store_engine])
+
+        built_once = run(project, *build, env=store.env)
+        assert built_once.returncode == 0, built_once.stderr[-2000:]
+        smoke = run(
+            project,
+            "nox",
+            "-s",
+            "smoke-test",
+            "--",
+            "--tier",
+            "sniper",
+            "--image",
+            env=refusing_env(store, runtime),
+        )
+    assert smoke.returncode != 0
+    assert f"Session smoke-test aborted: {FIXES[store_engine]}." in smoke.stderr
+    assert "inventory" not in smoke.stderr and "import " not in smoke.stderr
+
+
+def test_a_loaded_base_image_docker_cannot_pin_is_one_line(
+    locked: Path, docker_daemon: containers.DockerDaemon
+) -> None:
+    """docker knows no registry digest for a loaded image: pinning says what to do instead."""
+    docker = containers.Docker(docker_daemon.env)
+    docker.cli("tag", docker.ensure_base("3.11"), "python:3.11-slim")
+    try:
+        pinned = run(
+            locked, "invoke", "base-image", "--refresh", "--local", "--engine", "docker",
+            env=docker.env,
+        )  # fmt: skip
+    finally:
+        docker.cli("rmi", "python:3.11-slim", check=False)
+    assert pinned.returncode == 1
+    assert pinned.stderr.strip() == (
+        "error: docker knows no registry digest for python:3.11-slim (a loaded or locally built "
+        "image has none): build with --base-image python:3.11-slim to use it unpinned, "
+        "or pin it with --engine podman or buildah"
+    )
+    assert not (locked / "base-images.lock").exists()
+
+
 def test_a_source_only_change_rebuilds_only_the_app_layer(
-    built: Path, ca_bundle: Path, tmp_path: Path
+    locked: Path, ca_bundle: Path, tmp_path: Path
 ) -> None:
     """After a cold build, the cached environment survives `invoke build` and its config
     fix: a source-only change rebuilds only the app layer, and uv installs nothing."""
     project = tmp_path / "edited"
-    shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox", "dist"))
+    shutil.copytree(locked, project, ignore=shutil.ignore_patterns(".nox", "dist"))
     image = f"localhost/{NAME}:sniper"
     build = ["invoke", "build", "--tier", "sniper", "--engine", "buildah", "--base-image", BASE]
     build += ["--ca-bundle", str(ca_bundle)]
     with containers.PrivateStore(BASE) as store:
         cold = run(project, *build, env=store.env)
         assert cold.returncode == 0, cold.stdout[-2000:] + cold.stderr[-2000:]
-        before = containers.layer_digests(image, store)
+        before = store.engine.layer_digests(image)  # type: ignore[attr-defined]
         cli = project / "src" / "image_check" / "cli.py"
         cli.write_text(cli.read_text() + "# a source-only change\n")
         rebuilt = run(project, *build, env=store.env)
         assert rebuilt.returncode == 0, rebuilt.stdout[-2000:] + rebuilt.stderr[-2000:]
         assert not re.search(r"Installed \d+ packages? in", rebuilt.stdout + rebuilt.stderr)
-        after = containers.layer_digests(image, store)
+        after = store.engine.layer_digests(image)  # type: ignore[attr-defined]
     assert after[:-1] == before[:-1]
     assert after[-1] != before[-1]
 
 
-def test_a_tampered_image_fails_the_smoke_test(built: Path) -> None:
+def test_a_tampered_image_fails_the_smoke_test(built: Path, engine: containers.Engine) -> None:
     """A changed file and an unlocked distribution, committed under the image's own tag."""
-    image = f"localhost/{NAME}:sniper"
-    original = containers.buildah(
-        "inspect", "--type", "image", "--format", "{{.FromImageID}}", image
-    ).stdout.strip()
+    image = image_ref("sniper")
     site = "/opt/venv/lib/python3.11/site-packages"
-    container = containers.buildah("from", "--pull-never", image).stdout.strip()
+    original = engine.changed_image(
+        image,
+        f"echo 'print(1)' >> {site}/structlog/__init__.py"
+        f" && mkdir {site}/evilpkg-1.0.dist-info"
+        f" && printf 'Metadata-Version: 2.1\\nName: evilpkg\\nVersion: 1.0\\n'"
+        f" > {site}/evilpkg-1.0.dist-info/METADATA",
+    )
     try:
-        containers.buildah(
-            "run",
-            "--user",
-            "0",
-            container,
+        result = run(
+            built,
+            "nox",
+            "-s",
+            "smoke-test",
             "--",
-            "/bin/sh",
-            "-c",
-            f"echo 'print(1)' >> {site}/structlog/__init__.py"
-            f" && mkdir {site}/evilpkg-1.0.dist-info"
-            f" && printf 'Metadata-Version: 2.1\\nName: evilpkg\\nVersion: 1.0\\n'"
-            f" > {site}/evilpkg-1.0.dist-info/METADATA",
+            "--tier",
+            "sniper",
+            "--image",
+            "--engine",
+            engine.name,
+            env=engine.env,
         )
-        containers.buildah("commit", "--quiet", container, image)
-        result = run(built, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image")
     finally:
-        containers.buildah("rm", container, check=False)
-        containers.buildah("tag", original, image)
+        engine.restore(original, image)
     assert result.returncode != 0
     lines = result.stderr
     assert (
@@ -422,6 +590,23 @@ def test_a_tampered_image_fails_the_smoke_test(built: Path) -> None:
     assert "--version" not in lines  # the lock check comes first and names what changed
 
 
+def test_each_image_is_found_where_it_was_built_with_every_engine_present(
+    locked: Path, docker_daemon: containers.DockerDaemon, ca_bundle: Path, tmp_path: Path
+) -> None:
+    """docker answering and podman installed beside buildah: no --engine anywhere, and each
+    smoke test checks the image in the engine that built it (same name in both)."""
+    project = tmp_path / "beside"
+    shutil.copytree(locked, project, ignore=shutil.ignore_patterns(".nox"))
+    everything = {**docker_daemon.env, "BUILDAH_ISOLATION": "chroot"}
+    for engine in (containers.Docker(everything), containers.Buildah(everything)):
+        build_with(engine, project, ca_bundle, "--tier", "sniper")
+        smoke = run(
+            project, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", env=everything
+        )
+        assert smoke.returncode == 0, smoke.stderr[-2000:]
+        assert f"image-check:sniper: checked in {engine.name}" in smoke.stderr
+
+
 @pytest.fixture
 def loopback_index(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A PEP 503 index on 127.0.0.1 serving accel 1.0+cpu: (its URL, the wheel)."""
@@ -432,20 +617,28 @@ def loopback_index(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def build_with_accel(
-    project: Path, wheel: Path, index_line: str | None, tag: str, secrets: dict[str, str]
+    engine: containers.Engine,
+    project: Path,
+    wheel: Path,
+    index_line: str | None,
+    tag: str,
+    secrets: dict[str, str],
 ) -> tuple[str, subprocess.CompletedProcess[str]]:
-    """Pin accel==1.0+cpu in the sniper lock, build that tier and check the image has that build."""
+    """Pin accel==1.0+cpu in the sniper lock, build that tier and check the image has that build.
+
+    The index listens on the host's loopback, so the build's RUN steps use the host's network.
+    """
     add_accel_pin(project / "requirements" / "sniper.txt", wheel, index_line)
-    image = f"localhost/{NAME}:{tag}"
-    result = containers.build_image(
+    image = f"{NAME}:{tag}"
+    result = engine.build(
         project,
         image,
         build_args={"PYTHON_VERSION": "3.11", "TIER": "sniper", "BASE_IMAGE": BASE},
         secrets=secrets,
-        check=False,
+        host_network=True,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    shown = containers.run_in_image(
+    shown = engine.run_in_image(
         image, ["/opt/venv/bin/python", "-c", "import accel; print(accel.BUILD)"]
     )
     assert shown.stdout.strip() == "cpu", shown.stderr
@@ -467,22 +660,43 @@ def add_accel_pin(lock: Path, wheel: Path, index_line: str | None) -> None:
 
 
 def test_the_image_installs_the_build_its_lock_names_from_the_locks_index(
-    built: Path, tmp_path: Path, loopback_index: tuple[str, Path], ca_bundle: Path
+    built: Path,
+    engine: containers.Engine,
+    tmp_path: Path,
+    loopback_index: tuple[str, Path],
+    ca_bundle: Path,
 ) -> None:
     """A variant tier: its lock's own --extra-index-url line, read by uv in the build."""
     url, wheel = loopback_index
     project = tmp_path / "variant"
     shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox"))
     image, _ = build_with_accel(
-        project, wheel, f"--extra-index-url {url}", "variant", {"ca": str(ca_bundle)}
+        engine, project, wheel, f"--extra-index-url {url}", "variant", {"ca": str(ca_bundle)}
     )
-    smoke = run(project, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", image)
+    smoke = run(
+        project,
+        "nox",
+        "-s",
+        "smoke-test",
+        "--",
+        "--tier",
+        "sniper",
+        "--image",
+        image,
+        "--engine",
+        engine.name,
+        env=engine.env,
+    )
     assert smoke.returncode == 0, smoke.stderr[-2000:]
     assert "exactly requirements/sniper.txt" in smoke.stderr
 
 
 def test_a_pip_conf_secret_reaches_uv_and_no_layer(
-    built: Path, tmp_path: Path, loopback_index: tuple[str, Path], ca_bundle: Path
+    built: Path,
+    engine: containers.Engine,
+    tmp_path: Path,
+    loopback_index: tuple[str, Path],
+    ca_bundle: Path,
 ) -> None:
     """uv ignores pip.conf: the build translates the pipconf secret's index settings for it."""
     url, wheel = loopback_index
@@ -492,7 +706,12 @@ def test_a_pip_conf_secret_reaches_uv_and_no_layer(
     conf = tmp_path / "pip.conf"
     conf.write_text(f"[global]\nextra-index-url = {url.replace('://', f'://ci:{password}@')}\n")
     image, result = build_with_accel(
-        project, wheel, None, "private-index", {"ca": str(ca_bundle), "pipconf": str(conf)}
+        engine,
+        project,
+        wheel,
+        None,
+        "private-index",
+        {"ca": str(ca_bundle), "pipconf": str(conf)},
     )
-    assert image_blobs_holding(image, password.encode(), tmp_path) == []
+    assert image_blobs_holding(engine, image, password.encode(), tmp_path) == []
     assert password not in result.stdout + result.stderr

@@ -186,27 +186,27 @@ def smoke_arguments(posargs: list[str]) -> argparse.Namespace:
 {%- if cookiecutter.with_container == "yes" %}
 
 
-def check_image(session: nox.Session, engine: str, image: str, tier: str, version: str) -> None:
-    from tooling import images
+def check_image(session: nox.Session, engine_name: str | None, image: str, tier: str) -> None:
+    """The image checks, in the engine that holds the image (--engine wins)."""
+    from tooling import engines, images
 
     try:
-        for line in images.smoke_image(engine, image, tier, PROJECT, version, os.environ):
+        engine = engines.locate(image, ROOT, engine_name, os.environ)
+        session.log(f"{image}: checked in {engine.name}")
+        for line in images.smoke_image(engine, image, tier, PROJECT, project.read_version(PROJECT)):
             session.log(f"{image}: {line}")
     except ToolingError as error:
         session.error(str(error))
 
 
-def built_image(engine_name: str | None, tier: str) -> tuple[str, str] | None:
-    """(engine, image) when this tier's image was built here, else None."""
+def built_image(tier: str) -> str | None:
+    """The image `invoke build` made of this tier here, if any."""
     try:
-        from tooling import images
-
-        engine = images.choose_engine(engine_name, os.environ)
-        image = images.image_name(PROJECT.name, tier)
-        images.inspect(engine, image, os.environ, images.run_captured)
-    except (ImportError, ToolingError):
+        from tooling import engines, images
+    except ImportError:
         return None
-    return engine, image
+    image = images.image_name(PROJECT.name, tier)
+    return image if image in engines.read_build_record(ROOT) else None
 {%- endif %}
 
 
@@ -238,14 +238,8 @@ def smoke_test(session: nox.Session) -> None:
                 from tooling import images
             except ImportError:
                 session.error("image checks need tooling/images.py; this project has no containers")
-            engine = images.choose_engine(arguments.engine, os.environ)
-            check_image(
-                session,
-                engine,
-                arguments.image or images.image_name(PROJECT.name, tier),
-                tier,
-                version,
-            )
+            image = arguments.image or images.image_name(PROJECT.name, tier)
+            check_image(session, arguments.engine, image, tier)
             return
 {%- endif %}
         wheel = project.wheel_path(ROOT / "dist", PROJECT.name)
@@ -272,9 +266,9 @@ def smoke_test(session: nox.Session) -> None:
         session.error(f"--version printed {str(shown).strip()!r}, expected {version}")
     session.run(PROJECT.name, "health")
 {%- if cookiecutter.with_container == "yes" %}
-    found = built_image(arguments.engine, tier)
-    if found is None:
+    image = built_image(tier)
+    if image is None:
         session.log("no built image of this tier here: image checks skipped (`invoke build`)")
     else:
-        check_image(session, *found, tier, version)
+        check_image(session, arguments.engine, image, tier)
 {%- endif %}

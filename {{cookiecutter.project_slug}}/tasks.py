@@ -157,6 +157,7 @@ def smoke(c: Context, tier: str | None = None) -> None:
         "pip-conf": "pip.conf with a private index and credentials, passed as a build secret",
         "netrc": ".netrc with the index hosts' credentials, passed as a build secret",
         "target": "Dockerfile stage (default: runtime; `dev` for a development image)",
+        "network": "network of the build's RUN steps, e.g. host to reach an index on localhost",
     },
 )
 def build(
@@ -169,9 +170,10 @@ def build(
     pip_conf: str | None = None,
     netrc: str | None = None,
     target: str | None = None,
+    network: str | None = None,
 ) -> None:
     """Build the image of one tier (--tier NAME) or of every tier (--all), reproducibly."""
-    from tooling import images
+    from tooling import engines, images
 
     the_project = load_project()
     with one_line_errors():
@@ -186,7 +188,7 @@ def build(
         problems = lock.check(the_project)
         if problems:
             raise images.ImageError(f"locks are not current: {'; '.join(problems)}")
-        chosen_engine = images.choose_engine(engine, os.environ)
+        chosen_engine = engines.get(engines.choose_engine(engine, os.environ), os.environ)
         secrets = images.secret_files(ca_bundle, pip_conf, netrc, os.environ)
         override = base_image or os.environ.get("BASE_IMAGE") or None
         bases = {name: images.base_image_for_build(the_project, name, override) for name in chosen}
@@ -198,7 +200,7 @@ def build(
         base, note = bases[name]
         if note:
             print(f"warning: {note}", file=sys.stderr)
-        request = images.BuildRequest(
+        request = engines.BuildRequest(
             tier=name,
             tag=images.image_name(the_project.name, name),
             python_version=the_project.python_version,
@@ -206,22 +208,12 @@ def build(
             base_image=base,
             secrets=secrets,
             target=target,
+            network=network,
         )
-        argv = images.build_argv(chosen_engine, request, ROOT, os.environ)
-        print(f"building {request.tag} with {chosen_engine} from {base}", flush=True)
-        result = c.run(
-            shlex.join(argv),
-            env=images.build_env(chosen_engine, {}, epoch),
-            warn=True,
-            pty=sys.stdout.isatty(),
-        )
-        if result is None or result.failed:
-            code = result.exited if result is not None else 1
-            raise Exit(
-                f"error: building {request.tag} with {chosen_engine} failed (exit {code})", code=1
-            )
+        print(f"building {request.tag} with {chosen_engine.name} from {base}", flush=True)
         with one_line_errors():
-            image_id = images.make_reproducible(chosen_engine, request.tag, os.environ)
+            image_id = chosen_engine.build(request, ROOT)
+            engines.record_build(ROOT, request.tag, chosen_engine.name, image_id, name)
         print(f"built {request.tag}: image ID {image_id} (SOURCE_DATE_EPOCH={epoch})")
 
 
@@ -237,16 +229,14 @@ def base_image(
     c: Context, refresh: bool = False, local: bool = False, engine: str | None = None
 ) -> None:
     """Show the base image each tier builds from; --refresh pins them by digest."""
-    from tooling import images
+    from tooling import engines, images
 
     the_project = load_project()
     with one_line_errors():
         names = list(tiers.read_tiers(the_project.requirements_dir))
         if refresh:
-            chosen_engine = images.choose_engine(engine, os.environ)
-            pins = images.refresh_base_pins(
-                the_project, names, chosen_engine, os.environ, pull=not local
-            )
+            chosen_engine = engines.get(engines.choose_engine(engine, os.environ), os.environ)
+            pins = images.refresh_base_pins(the_project, names, chosen_engine, pull=not local)
             for pinned in pins.values():
                 print(f"pinned {pinned}")
             print(f"wrote {images.BASE_IMAGES}")

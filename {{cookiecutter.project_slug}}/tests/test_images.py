@@ -1,98 +1,28 @@
-{% raw %}"""Unit tests of the image tooling: engine choice, build command, secrets, base image pins,
-and the smoke test's comparison with the lock (no container engine needed)."""
+{% raw %}"""Unit tests of the image tooling: secrets, base image pins, and the smoke test's
+comparison with the lock (no container engine needed; engines are in test_engines.py)."""
 
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from tooling import pipconf_to_uv
+from tooling.base_images import BaseImageError, read_base_pins
+from tooling.engines import Engine, ImageError, ImageFacts, Secrets
 from tooling.images import (
-    BuildRequest,
-    ImageError,
-    Secrets,
     base_image_for_build,
-    base_image_problems,
-    build_argv,
-    choose_engine,
-    read_base_pins,
     refresh_base_pins,
-    reproducible_config,
-    run_in_image,
+    resolve_digest,
     secret_files,
     uv_requirements,
 )
 from tooling.lockfile import parse
-from tooling.project import Project, load
+from tooling.project import Project, base_image_problems, load
 from tooling.smoke import inventory_argv, lock_problems
 
 DIGEST = "sha256:" + "ab" * 32
-
-
-def which_of(*installed: str):  # type: ignore[no-untyped-def]
-    return lambda name: f"/usr/bin/{name}" if name in installed else None
-
-
-def test_detects_docker_podman_buildah_in_that_order() -> None:
-    everything = which_of("docker", "podman", "buildah")
-    assert choose_engine(None, {}, everything, lambda: True) == "docker"
-    assert choose_engine(None, {}, everything, lambda: False) == "podman"
-    assert choose_engine(None, {}, which_of("buildah"), lambda: False) == "buildah"
-
-
-def test_option_and_environment_choose_the_engine() -> None:
-    everything = which_of("docker", "podman", "buildah")
-    assert (
-        choose_engine(None, {"CONTAINER_ENGINE": "buildah"}, everything, lambda: True) == "buildah"
-    )
-    assert choose_engine("podman", {"CONTAINER_ENGINE": "buildah"}, everything) == "podman"
-
-
-@pytest.mark.parametrize(
-    ("requested", "installed", "message"),
-    [
-        ("rocket", (), "unknown container engine 'rocket'"),
-        ("podman", ("docker",), "'podman' was requested but is not installed"),
-        (None, (), "no container engine found"),
-    ],
-)
-def test_engine_errors_are_one_clear_line(
-    requested: str | None, installed: tuple[str, ...], message: str
-) -> None:
-    with pytest.raises(ImageError, match=message):
-        choose_engine(requested, {}, which_of(*installed), lambda: False)
-
-
-def test_build_command_keeps_healthcheck_passes_secrets_and_fixes_timestamps(
-    tmp_path: Path,
-) -> None:
-    request = BuildRequest(
-        tier="hunter",
-        tag="app:hunter",
-        python_version="3.11",
-        source_date_epoch="1700000000",
-        base_image="local/python:3.11",
-        secrets=Secrets(ca_bundle=tmp_path / "ca.pem", netrc=tmp_path / "netrc"),
-        target="dev",
-    )
-    argv = build_argv("buildah", request, tmp_path, {"STORAGE_DRIVER": "vfs"})
-    assert argv[:3] == ["buildah", "--storage-driver", "vfs"]
-    assert argv[4:6] == ["--format", "docker"]
-    assert argv[argv.index("--timestamp") + 1] == "1700000000"
-    assert "SOURCE_DATE_EPOCH=1700000000" in argv
-    assert "PYTHON_VERSION=3.11" in argv and "TIER=hunter" in argv
-    assert "BASE_IMAGE=local/python:3.11" in argv
-    assert f"id=ca,src={tmp_path / 'ca.pem'}" in argv
-    assert f"id=netrc,src={tmp_path / 'netrc'}" in argv
-    assert not any(str(tmp_path / "ca.pem") in arg for arg in argv if "build-arg" in arg)
-    assert argv[-3:] == ["--target", "dev", str(tmp_path)]
-    docker = build_argv("docker", request, tmp_path, {})
-    assert "--format" not in docker and "--timestamp" not in docker
-    assert "type=docker,rewrite-timestamp=true" in docker
-    assert "SOURCE_DATE_EPOCH=1700000000" in docker
 
 
 def test_secrets_default_the_ca_bundle_to_ssl_cert_file(tmp_path: Path) -> None:
@@ -181,40 +111,43 @@ def test_a_base_pin_for_another_python_is_drift(tmp_path: Path) -> None:
         "run `invoke base-image --refresh`"
     ]
     (tmp_path / "base-images.lock").write_text("python:3.12-slim\n")
-    with pytest.raises(ImageError, match=r"base-images.lock:1: 'python:3.12-slim' is not IMAGE@"):
+    with pytest.raises(BaseImageError, match=r"base-images.lock:1: 'python:3.12-slim' is not IM"):
         read_base_pins(tmp_path)
+
+
+class StubEngine(Engine):
+    """An engine whose only image is `python:3.11-slim` with the given registry digest."""
+
+    name = "stub"
+
+    def __init__(self, digest: str) -> None:
+        super().__init__({})
+        self.digest = digest
+
+    def inspect(self, image: str) -> ImageFacts | None:
+        if image != "python:3.11-slim":
+            return None
+        return ImageFacts("1" * 64, [], [], "", [], {}, 0, self.digest)
 
 
 def test_refresh_pins_each_base_with_the_engines_digest(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    calls: list[list[str]] = []
-
-    def engine(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        calls.append(list(argv))
-        return subprocess.CompletedProcess(argv, 0, json.dumps({"FromImageDigest": DIGEST}), "")
-
-    pins = refresh_base_pins(project, ["base", "dev"], "buildah", {}, pull=False, run=engine)
+    pins = refresh_base_pins(project, ["base", "dev"], StubEngine(DIGEST), pull=False)
     assert pins == {"python:3.11-slim": f"python:3.11-slim@{DIGEST}"}
-    assert calls == [["buildah", "inspect", "--type", "image", "python:3.11-slim"]]
     assert read_base_pins(tmp_path) == pins
 
 
-def test_reproducible_config_drops_only_what_a_build_container_randomises() -> None:
-    config = {
-        "container": "0b77a5",
-        "parent": "sha256:f488",
-        "created": "2023-11-14T22:13:20Z",
-        "config": {"Hostname": "5b2e1c609fb3", "User": "1000"},
-        "container_config": {"Hostname": "5b2e1c609fb3", "User": "1000"},
-        "history": [{"created_by": "RUN x", "comment": "FROM 6cb0549a9cb1"}, {"comment": "kept"}],
-    }
-    assert reproducible_config(config) == {
-        "created": "2023-11-14T22:13:20Z",
-        "config": {"Hostname": "", "User": "1000"},
-        "container_config": {"Hostname": "", "User": "1000"},
-        "history": [{"created_by": "RUN x"}, {"comment": "kept"}],
-    }
-    assert reproducible_config(reproducible_config(config)) == reproducible_config(config)
+def test_an_image_without_a_registry_digest_says_how_to_use_it(tmp_path: Path) -> None:
+    """docker knows no digest for a loaded image: one line naming --base-image."""
+    with pytest.raises(ImageError) as raised:
+        resolve_digest(StubEngine(""), "python:3.11-slim", pull=False)
+    assert str(raised.value) == (
+        "stub knows no registry digest for python:3.11-slim (a loaded or locally built image "
+        "has none): build with --base-image python:3.11-slim to use it unpinned, "
+        "or pin it with --engine podman or buildah"
+    )
+    with pytest.raises(ImageError, match=r"^stub has no image other:1: pull or load it first"):
+        resolve_digest(StubEngine(DIGEST), "other:1", pull=False)
 
 
 LOCK = f"""\
@@ -284,18 +217,4 @@ def test_inventory_reports_this_environment(tmp_path: Path) -> None:
     names = {dist["name"].lower() for dist in found["distributions"]}
     assert "pytest" in names
     assert not [p for p in found["record_problems"] if p["distribution"].lower() == "pytest"]
-
-
-def test_a_buildah_run_that_lost_its_output_is_asked_once_more() -> None:
-    answers = iter(["", "my-service 0.1.0\n"])
-    calls: list[list[str]] = []
-
-    def buildah(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        calls.append(list(argv))
-        out = "ctr-1\n" if argv[1] == "from" else next(answers) if argv[1] == "run" else ""
-        return subprocess.CompletedProcess(argv, 0, out, "")
-
-    shown = run_in_image("buildah", "app:base", ["my-service", "--version"], {}, buildah)
-    assert shown.stdout == "my-service 0.1.0\n"
-    assert [call[1] for call in calls] == ["from", "run", "run", "rm"]
 {% endraw %}

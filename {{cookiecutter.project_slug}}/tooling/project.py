@@ -10,7 +10,6 @@ with the locks (`python_version_rewrites`), and checked by the drift check
 from __future__ import annotations
 
 import copy
-import importlib
 import re
 import subprocess
 import tomllib
@@ -215,12 +214,11 @@ def python_version_problems(project: Project) -> list[str]:
 
 def base_image_problems(project: Project) -> list[str]:
     """base-images.lock pins for python:<version> images must name .python-version's version."""
-    try:  # tooling/images.py is absent from projects generated without containers
-        images = importlib.import_module("tooling.images")
-    except ModuleNotFoundError:
+    try:  # absent from projects generated without containers
+        from tooling import base_images
+    except ImportError:
         return []
-    problems: list[str] = images.base_image_problems(project)
-    return problems
+    return base_images.base_image_problems(project.root, project.python_version)
 
 
 def python_version_rewrites(project: Project) -> dict[Path, str]:
