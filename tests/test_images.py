@@ -501,7 +501,7 @@ def test_a_runtime_that_refuses_the_host_is_one_line_naming_the_fix(
             env=refusing_env(store, runtime),
         )
     assert smoke.returncode != 0
-    assert f"Session smoke-test aborted: {FIXES[store_engine]}." in smoke.stderr
+    assert f"Session smoke-test aborted: {FIXES[store_engine]}" in smoke.stderr
     assert "inventory" not in smoke.stderr and "import " not in smoke.stderr
 
 

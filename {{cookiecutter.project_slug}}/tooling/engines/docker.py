@@ -68,7 +68,7 @@ class Docker(Engine):
 
     def version(self, part: str) -> str:
         """The Client or Server version ("" when unknown); the client's shows without a daemon."""
-        shown = self.run(self.command("version", "--format", f"{{{{.{part}.Version}}}}"))
+        shown = self.run(self.command("version", "--format", "{{." + part + ".Version}}"))
         return shown.stdout.strip()
 
     def has_buildx(self) -> bool:
