@@ -252,7 +252,7 @@ def test_tampered_hash_fails_the_build(
         project, "invoke", "build", "--tier", "sniper", "--engine", engine.name, env=engine.env
     )
     assert refused.returncode == 1
-    assert "sniper.txt does not match the union" in refused.stderr
+    assert "requirements/sniper.txt does not match the digest of its body" in refused.stderr
 
     direct = engine.build(
         project,
