@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uv_stand_in
 from uv_stand_in import tier_compile
 
 from tooling import atomic, lock, lockfile
@@ -61,7 +62,8 @@ class FakeUv:
 
     def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         if (derived := tier_compile(argv, cwd)) is not None:
-            self.tier_calls.append(argv[2])
+            if lock.UNION_CONSTRAINTS in argv:
+                self.tier_calls.append(argv[2])
             return derived
         self.calls.append(list(argv))
         if self.during:
@@ -909,3 +911,20 @@ def test_the_next_run_removes_what_a_killed_run_left(
             assert all(path.exists() for path in keep)
         finally:
             alive.kill()
+
+
+def test_locks_leave_out_wheels_no_allowed_python_can_install(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_wheels = UNION_BODY.replace(
+        f"    --hash=sha256:{HASHES['a']}\n",
+        f"    --hash=sha256:{HASHES['a']} \\\n    --hash=sha256:{HASHES['d']}\n",
+        1,
+    )
+    monkeypatch.setitem(uv_stand_in.WHEEL_TAGS, f"sha256:{HASHES['d']}", "cp310-cp310-win32")
+    lock.lock(load(project), run=FakeUv(two_wheels))
+    written = locks(project)
+    for name in ("_union.txt", "hunter.txt", "strategist.txt"):
+        assert f"numpy==2.0.0 \\\n    --hash=sha256:{HASHES['a']}\n" in written[name]
+        assert HASHES["d"] not in written[name]
+    assert lock.check(load(project)) == []

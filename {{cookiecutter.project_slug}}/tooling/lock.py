@@ -53,7 +53,7 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from tooling import ToolingError, lockfile, public_url, without_secrets
+from tooling import ToolingError, distfiles, lockfile, public_url, without_secrets
 from tooling.atomic import shown, work_folder, write_all
 from tooling.lockfile import LockFile, Pin
 from tooling.moves import Changes, compare, versions_by_name
@@ -498,7 +498,60 @@ def resolve_group(
                     f"which group {item.owner} pins for the shared tier {item.tier}: {reason}"
                 )
         raise LockError(explain_failure(result.stderr, project, inputs, group.closure))
-    return resolved_pins(output, SHARED_CONSTRAINTS)
+    pins = resolved_pins(output, SHARED_CONSTRAINTS)
+    return only_installable(project, inputs, group, pins, output, tree, run)
+
+
+def only_installable(
+    project: Project,
+    inputs: Inputs,
+    group: SolveGroup,
+    pins: Sequence[Pin],
+    resolution: Path,
+    tree: Path,
+    run: Runner,
+) -> list[Pin]:
+    """The pins without hashes of wheels no Python in requires-python can install.
+
+    uv names the files of each pinned version in a PEP 751 lock of the same
+    resolution (its own file, with hashes, as constraints): offline first, from
+    the pages just read.
+    """
+    output = tree / "pylock.toml"
+    argv = [
+        "pip",
+        "compile",
+        *(inputs.relative(inputs.tiers[name].path) for name in sorted(group.members)),
+        *compile_options(project),
+        "--constraint",
+        str(resolution),
+        "--format",
+        "pylock.toml",
+        "--no-header",
+        "--quiet",
+        "--output-file",
+        str(output),
+    ]
+    result = run_uninterrupted(run, [*argv, "--offline"], tree)
+    if result.returncode != 0:
+        result = run_uninterrupted(run, argv, tree)
+    if result.returncode != 0:
+        raise LockError(f"uv could not list the locked files: {uv_reason(result.stderr)}")
+    listed = distfiles.read_pylock(output.read_text(encoding="utf-8"))
+    return [without_uninstallable(pin, listed, project.python_minor) for pin in pins]
+
+
+def without_uninstallable(pin: Pin, listed: distfiles.Files, python_minor: str) -> Pin:
+    """The pin with only the hashes of files an allowed Python can install (all, if unlisted)."""
+    if (pin.name, pin.version) not in listed:
+        return pin
+    keep = distfiles.installable_hashes(listed[pin.name, pin.version], python_minor)
+    hashes = tuple(digest for digest in pin.hashes if digest in keep)
+    if hashes == pin.hashes or not hashes:
+        return pin
+    lines = [f"    --hash={digest} \\" for digest in hashes]
+    lines[-1] = lines[-1].removesuffix(" \\")
+    return replace(pin, hashes=hashes, lines=(pin.lines[0], *lines))
 
 
 def pinned(pin: Pin) -> str:
