@@ -5,7 +5,8 @@ How it works:
    and digested once. uv resolves the union of all tiers from a snapshot of
    exactly those bytes in a temporary folder, with hashes, into
    requirements/_union.txt (the previous union seeds it, so unchanged
-   packages keep their pins).
+   packages keep their pins). Hashes of wheels that no Python allowed by
+   requires-python can install are left out (tooling.distfiles).
 2. Each stale tier's lock is its own closure: uv compiles the tier's `.in`
    with the union's pins as constraints (offline first, from the pages the
    union came from), so extras and markers decide what enters it, and every
@@ -518,27 +519,41 @@ def only_installable(
     the pages just read.
     """
     output = tree / "pylock.toml"
+    options = ["--constraint", str(resolution), "--format", "pylock.toml"]
+    result = compile_from_cache(project, inputs, sorted(group.members), options, output, run)
+    if result.returncode != 0:
+        raise LockError(f"uv could not list the locked files: {uv_reason(result.stderr)}")
+    listed = distfiles.read_pylock(output.read_text(encoding="utf-8"))
+    return [without_uninstallable(pin, listed, project.python_minor) for pin in pins]
+
+
+def compile_from_cache(
+    project: Project,
+    inputs: Inputs,
+    tiers: Sequence[str],
+    options: Sequence[str],
+    output: Path,
+    run: Runner,
+) -> subprocess.CompletedProcess[str]:
+    """uv compiles these tiers' `.in` files into `output` (in its folder, the snapshot).
+
+    Offline first, from the index pages this run has read; online when the cache lacks them.
+    """
     argv = [
         "pip",
         "compile",
-        *(inputs.relative(inputs.tiers[name].path) for name in sorted(group.members)),
+        *(inputs.relative(inputs.tiers[name].path) for name in tiers),
         *compile_options(project),
-        "--constraint",
-        str(resolution),
-        "--format",
-        "pylock.toml",
+        *options,
         "--no-header",
         "--quiet",
         "--output-file",
         str(output),
     ]
-    result = run_uninterrupted(run, [*argv, "--offline"], tree)
+    result = run_uninterrupted(run, [*argv, "--offline"], output.parent)
     if result.returncode != 0:
-        result = run_uninterrupted(run, argv, tree)
-    if result.returncode != 0:
-        raise LockError(f"uv could not list the locked files: {uv_reason(result.stderr)}")
-    listed = distfiles.read_pylock(output.read_text(encoding="utf-8"))
-    return [without_uninstallable(pin, listed, project.python_minor) for pin in pins]
+        result = run_uninterrupted(run, argv, output.parent)
+    return result
 
 
 def without_uninstallable(pin: Pin, listed: distfiles.Files, python_minor: str) -> Pin:
@@ -605,21 +620,9 @@ def tier_closure(
     snapshot(project, inputs, inputs.files([name]), tree)
     (tree / UNION_CONSTRAINTS).write_text(union_constraints(union), encoding="utf-8")
     output = tree / "tier.txt"
-    argv = [
-        "pip",
-        "compile",
-        inputs.relative(inputs.tiers[name].path),
-        *compile_options(project),
-        "--constraint",
-        UNION_CONSTRAINTS,
-        "--no-header",
-        "--quiet",
-        "--output-file",
-        str(output),
-    ]
-    result = run_uninterrupted(run, [*argv, "--offline"], tree)
-    if result.returncode != 0:
-        result = run_uninterrupted(run, argv, tree)
+    result = compile_from_cache(
+        project, inputs, [name], ["--constraint", UNION_CONSTRAINTS], output, run
+    )
     if result.returncode != 0:
         raise LockError(
             explain_failure(result.stderr, project, inputs, ancestors(inputs.tiers, name))
