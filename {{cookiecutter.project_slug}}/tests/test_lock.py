@@ -928,3 +928,26 @@ def test_locks_leave_out_wheels_no_allowed_python_can_install(
         assert f"numpy==2.0.0 \\\n    --hash=sha256:{HASHES['a']}\n" in written[name]
         assert HASHES["d"] not in written[name]
     assert lock.check(load(project)) == []
+
+
+def test_a_file_listing_uv_cannot_make_is_one_line_and_changes_no_lock(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    before = locks(project)
+    (project / "requirements" / "base.in").write_text("structlog\nrich\n")
+    upgraded = FakeUv(union_body(structlog="24.4.0"))
+    listings: list[list[str]] = []
+
+    def no_listing(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        if "pylock.toml" not in argv:
+            return upgraded(argv, cwd)
+        listings.append(list(argv))
+        error = "error: Failed to fetch: `https://alice:s3cret@pypi.example/simple/numpy/`\n"
+        return subprocess.CompletedProcess(argv, 2, "", error)
+
+    with pytest.raises(lock.LockError) as raised:
+        lock.lock(load(project), run=no_listing)
+    assert str(raised.value) == (
+        "uv could not list the locked files: Failed to fetch: `https://pypi.example/simple/numpy/`"
+    )
+    assert ["--offline" in argv for argv in listings] == [True, False]  # cache, then the index
+    assert locks(project) == before

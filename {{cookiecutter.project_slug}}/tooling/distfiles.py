@@ -37,6 +37,8 @@ def read_pylock(text: str) -> dict[tuple[str, str], tuple[File, ...]]:
     """The files of every package of a PEP 751 lock, keyed by (canonical name, version)."""
     files: dict[tuple[str, str], tuple[File, ...]] = {}
     for package in tomllib.loads(text).get("packages", []):
+        if "version" not in package:
+            continue  # not a pinned version from an index (a directory, a VCS checkout)
         entries = [package["sdist"]] if "sdist" in package else []
         entries += package.get("wheels", [])
         key = (canonicalize_name(package["name"]), package["version"])
