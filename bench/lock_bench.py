@@ -1,6 +1,6 @@
 """Benchmark the generated project's lock against its peers, in one run.
 
-Usage: python bench/lock_bench.py [--runs N] [--only-noop | --only-groups]   (inside the template's .venv)
+Usage: python bench/lock_bench.py [--runs N] [--only-noop | --only-groups | --only-size]   (inside the template's .venv)
 
 Bakes a project, gives it a realistic tier set (a few dozen packages with
 heavy ones such as pandas, scipy and boto3), warms every tool's cache once,
@@ -58,6 +58,11 @@ GROUPS_TABLE = '\n[tool.lockstep.solve-groups]\na = ["worker-a"]\nb = ["worker-b
 LOCK_IN_PROCESS = (
     "import sys; from pathlib import Path; sys.path.insert(0, '.');"
     "from tooling import lock, project; lock.lock(project.load(Path('.')))"
+)
+# The same lock keeping every hash uv lists (what every lock held before wheels no
+# allowed Python can install were left out).
+LOCK_EVERY_HASH_IN_PROCESS = LOCK_IN_PROCESS.replace(
+    "lock.lock(", "lock.only_installable = lambda *a: list(a[3]); lock.lock("
 )
 CHECK_IN_PROCESS = (
     "import sys, time; from pathlib import Path; sys.path.insert(0, '.');"
@@ -259,6 +264,11 @@ def main() -> None:
         action="store_true",
         help="time only the lock with solve groups against its slowest group",
     )
+    only.add_argument(
+        "--only-size",
+        action="store_true",
+        help="compare only the tier locks' sizes with and without uninstallable hashes",
+    )
     arguments = parser.parse_args()
     runs = arguments.runs
     work = Path(tempfile.mkdtemp(prefix="lock-bench-"))
@@ -266,7 +276,7 @@ def main() -> None:
     try:
         if not arguments.only_groups:
             rows += tiers_rows(arguments, work)
-        if not arguments.only_noop:
+        if not (arguments.only_noop or arguments.only_size):
             for label, tiers in (
                 ("groups agree on the shared pins", AGREEING_TIERS),
                 ("boto3 holds a shared pin back", HELD_BACK_TIERS),
@@ -306,7 +316,9 @@ def tiers_rows(arguments: argparse.Namespace, work: Path) -> list[str]:
     def reset() -> None:
         clean(requirements)
 
-    rows = []
+    rows = size_rows(project, reset)
+    if arguments.only_size:
+        return rows
     if not arguments.only_noop:
         ours, union, multi, plain = peers(arguments, project, ins, reset)
         reset()
@@ -343,6 +355,25 @@ def tiers_rows(arguments: argparse.Namespace, work: Path) -> list[str]:
     rows.append(f"| `nox --list` alone (nox start-up) | {nox_alone:.3f} | | |")
     rows.append(f"| drift check alone (`lock.check`) | {check:.4f} | | <= 0.05 s |")
     return rows
+
+
+def size_rows(project: Path, reset: Callable[[], None]) -> list[str]:
+    """Each lock's size against the same lock with every hash uv lists, from one resolution."""
+    sizes = {}
+    for label, script in (("every", LOCK_EVERY_HASH_IN_PROCESS), ("ours", LOCK_IN_PROCESS)):
+        reset()
+        run([sys.executable, "-c", script], project)
+        sizes[label] = {
+            path.name: path.stat().st_size
+            for path in sorted((project / "requirements").glob("*.txt"))
+        }
+    sizes["ours"]["all locks"] = sum(sizes["ours"].values())
+    sizes["every"]["all locks"] = sum(sizes["every"].values())
+    return [
+        f"| size of {name} without uninstallable hashes (bytes: {size} of "
+        f"{sizes['every'][name]}) | | {size / sizes['every'][name]:.2f}x | <= 0.9x |"
+        for name, size in sizes["ours"].items()
+    ]
 
 
 if __name__ == "__main__":

@@ -33,9 +33,14 @@ def record_hash(data: bytes) -> str:
 
 
 def build_wheel(
-    folder: Path, name: str, version: str, requires: tuple[str, ...] = (), build: str = ""
+    folder: Path,
+    name: str,
+    version: str,
+    requires: tuple[str, ...] = (),
+    build: str = "",
+    tag: str = "py3-none-any",
 ) -> Path:
-    """A pure-Python wheel of `name` whose module says `BUILD = build` (default: the version)."""
+    """A wheel of `name` tagged `tag` whose module says `BUILD = build` (default: the version)."""
     module = name.replace("-", "_")
     distribution = f"{module}-{version}"
     files = {
@@ -46,7 +51,7 @@ def build_wheel(
         )
         + "\n",
         f"{distribution}.dist-info/WHEEL": (
-            "Wheel-Version: 1.0\nGenerator: package_index\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+            f"Wheel-Version: 1.0\nGenerator: package_index\nRoot-Is-Purelib: true\nTag: {tag}\n"
         ),
     }
     record = [
@@ -55,7 +60,7 @@ def build_wheel(
     record.append(f"{distribution}.dist-info/RECORD,,")
     files[f"{distribution}.dist-info/RECORD"] = "\n".join(record) + "\n"
     folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{distribution}-py3-none-any.whl"
+    wheel = folder / f"{distribution}-{tag}.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         for path, text in files.items():
             info = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import venv
@@ -16,6 +17,7 @@ from tests.package_index import PackageIndex, build_wheel
 pytestmark = [pytest.mark.slow]
 
 PASSWORD = "s3cret-Pa55"
+TIERS = ("base", "sniper", "hunter", "strategist", "dev")  # the template's default
 
 
 def user_pip(
@@ -123,3 +125,35 @@ def test_a_refused_password_is_never_shown(bake: Bake, index: PackageIndex, tmp_
     assert len(errors) == 1, failed.stderr
     assert "401 Unauthorized" in errors[0]
     assert sorted(p.name for p in (project / "requirements").iterdir()) == before
+
+
+def test_locks_keep_only_wheels_an_allowed_python_can_install(bake: Bake, tmp_path: Path) -> None:
+    project = bake(with_container="no")  # .python-version 3.11: requires-python >=3.11
+    tags = {
+        "py3-none-any": True,
+        "cp311-cp311-linux_x86_64": True,
+        "cp39-abi3-linux_x86_64": True,
+        "pp311-pypy311_pp73-linux_x86_64": True,
+        "cp310-cp310-linux_x86_64": False,
+        "cp38-cp38-win_amd64": False,
+        "pp310-pypy310_pp73-linux_x86_64": False,
+    }
+    with PackageIndex() as served:
+        hashes = {}
+        for tag in tags:
+            wheel = build_wheel(tmp_path / "wheels", "tinypkg", "1.0", tag=tag)
+            served.add("simple-index", wheel)
+            hashes[tag] = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        use_index(
+            project,
+            served.url("simple-index"),
+            {name: "tinypkg\n" if name == "base" else "-r base.in\n" for name in TIERS},
+        )
+        locked = run(project, "nox", "-s", "lock")
+    assert locked.returncode == 0, locked.stderr
+    for name in TIERS:
+        text = (project / "requirements" / f"{name}.txt").read_text()
+        kept = {tag for tag, digest in hashes.items() if f"--hash=sha256:{digest}" in text}
+        assert kept == {tag for tag, installs in tags.items() if installs}, name
+    checked = run(project, "nox", "-s", "lock", "--", "--check")
+    assert checked.returncode == 0, checked.stderr

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uv_stand_in
 from uv_stand_in import tier_compile
 
 from tooling import atomic, lock, lockfile
@@ -61,7 +62,8 @@ class FakeUv:
 
     def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         if (derived := tier_compile(argv, cwd)) is not None:
-            self.tier_calls.append(argv[2])
+            if lock.UNION_CONSTRAINTS in argv:
+                self.tier_calls.append(argv[2])
             return derived
         self.calls.append(list(argv))
         if self.during:
@@ -909,3 +911,43 @@ def test_the_next_run_removes_what_a_killed_run_left(
             assert all(path.exists() for path in keep)
         finally:
             alive.kill()
+
+
+def test_locks_leave_out_wheels_no_allowed_python_can_install(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_wheels = UNION_BODY.replace(
+        f"    --hash=sha256:{HASHES['a']}\n",
+        f"    --hash=sha256:{HASHES['a']} \\\n    --hash=sha256:{HASHES['d']}\n",
+        1,
+    )
+    monkeypatch.setitem(uv_stand_in.WHEEL_TAGS, f"sha256:{HASHES['d']}", "cp310-cp310-win32")
+    lock.lock(load(project), run=FakeUv(two_wheels))
+    written = locks(project)
+    for name in ("_union.txt", "hunter.txt", "strategist.txt"):
+        assert f"numpy==2.0.0 \\\n    --hash=sha256:{HASHES['a']}\n" in written[name]
+        assert HASHES["d"] not in written[name]
+    assert lock.check(load(project)) == []
+
+
+def test_a_file_listing_uv_cannot_make_is_one_line_and_changes_no_lock(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    before = locks(project)
+    (project / "requirements" / "base.in").write_text("structlog\nrich\n")
+    upgraded = FakeUv(union_body(structlog="24.4.0"))
+    listings: list[list[str]] = []
+
+    def no_listing(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        if "pylock.toml" not in argv:
+            return upgraded(argv, cwd)
+        listings.append(list(argv))
+        error = "error: Failed to fetch: `https://alice:s3cret@pypi.example/simple/numpy/`\n"
+        return subprocess.CompletedProcess(argv, 2, "", error)
+
+    with pytest.raises(lock.LockError) as raised:
+        lock.lock(load(project), run=no_listing)
+    assert str(raised.value) == (
+        "uv could not list the locked files: Failed to fetch: `https://pypi.example/simple/numpy/`"
+    )
+    assert ["--offline" in argv for argv in listings] == [True, False]  # cache, then the index
+    assert locks(project) == before

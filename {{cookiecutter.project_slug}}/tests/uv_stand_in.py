@@ -17,6 +17,8 @@ def tier_compile(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
     The answer is the union pins the tier's `.in` closure reaches through `# via`
     (a stand-in knows no extras; tests of extras use the real uv).
     """
+    if "pylock.toml" in argv:
+        return file_listing(argv)
     if lock.UNION_CONSTRAINTS not in argv:
         return None
     union = lockfile.parse((cwd / lock.UNION_CONSTRAINTS).read_text()).pins
@@ -31,3 +33,24 @@ def tier_compile(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
             lines += lock.render_pin(only_this_tier, lambda o: o in origins or o in selected)
     Path(argv[argv.index("--output-file") + 1]).write_text("\n".join(lines) + "\n")
     return subprocess.CompletedProcess(argv, 0, "", "")
+
+
+def file_listing(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """uv's PEP 751 lock of a resolution given as constraints: one wheel per hash.
+
+    WHEEL_TAGS names a hash's wheel tags (default py3-none-any).
+    """
+    constraints = Path(argv[argv.index("--constraint") + 1]).read_text()
+    lines = []
+    for pin in lockfile.parse(constraints).pins:
+        lines += ["[[packages]]", f'name = "{pin.name}"', f'version = "{pin.version}"']
+        for digest in pin.hashes:
+            kind, value = digest.split(":")
+            tags = WHEEL_TAGS.get(digest, "py3-none-any")
+            lines += ["[[packages.wheels]]", f'name = "{pin.name}-{pin.version}-{tags}.whl"']
+            lines += ["[packages.wheels.hashes]", f'{kind} = "{value}"']
+    Path(argv[argv.index("--output-file") + 1]).write_text("\n".join(lines) + "\n")
+    return subprocess.CompletedProcess(argv, 0, "", "")
+
+
+WHEEL_TAGS: dict[str, str] = {}  # "sha256:<hex>" -> the tags of the wheel it names

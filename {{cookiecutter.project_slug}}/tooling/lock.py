@@ -5,7 +5,8 @@ How it works:
    and digested once. uv resolves the union of all tiers from a snapshot of
    exactly those bytes in a temporary folder, with hashes, into
    requirements/_union.txt (the previous union seeds it, so unchanged
-   packages keep their pins).
+   packages keep their pins). Hashes of wheels that no Python allowed by
+   requires-python can install are left out (tooling.distfiles).
 2. Each stale tier's lock is its own closure: uv compiles the tier's `.in`
    with the union's pins as constraints (offline first, from the pages the
    union came from), so extras and markers decide what enters it, and every
@@ -53,7 +54,7 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from tooling import ToolingError, lockfile, public_url, without_secrets
+from tooling import ToolingError, distfiles, lockfile, public_url, without_secrets
 from tooling.atomic import shown, work_folder, write_all
 from tooling.lockfile import LockFile, Pin
 from tooling.moves import Changes, compare, versions_by_name
@@ -498,7 +499,74 @@ def resolve_group(
                     f"which group {item.owner} pins for the shared tier {item.tier}: {reason}"
                 )
         raise LockError(explain_failure(result.stderr, project, inputs, group.closure))
-    return resolved_pins(output, SHARED_CONSTRAINTS)
+    pins = resolved_pins(output, SHARED_CONSTRAINTS)
+    return only_installable(project, inputs, group, pins, output, tree, run)
+
+
+def only_installable(
+    project: Project,
+    inputs: Inputs,
+    group: SolveGroup,
+    pins: Sequence[Pin],
+    resolution: Path,
+    tree: Path,
+    run: Runner,
+) -> list[Pin]:
+    """The pins without hashes of wheels no Python in requires-python can install.
+
+    uv names the files of each pinned version in a PEP 751 lock of the same
+    resolution (its own file, with hashes, as constraints): offline first, from
+    the pages just read.
+    """
+    output = tree / "pylock.toml"
+    options = ["--constraint", str(resolution), "--format", "pylock.toml"]
+    result = compile_from_cache(project, inputs, sorted(group.members), options, output, run)
+    if result.returncode != 0:
+        raise LockError(f"uv could not list the locked files: {uv_reason(result.stderr)}")
+    listed = distfiles.read_pylock(output.read_text(encoding="utf-8"))
+    return [without_uninstallable(pin, listed, project.python_minor) for pin in pins]
+
+
+def compile_from_cache(
+    project: Project,
+    inputs: Inputs,
+    tiers: Sequence[str],
+    options: Sequence[str],
+    output: Path,
+    run: Runner,
+) -> subprocess.CompletedProcess[str]:
+    """uv compiles these tiers' `.in` files into `output` (in its folder, the snapshot).
+
+    Offline first, from the index pages this run has read; online when the cache lacks them.
+    """
+    argv = [
+        "pip",
+        "compile",
+        *(inputs.relative(inputs.tiers[name].path) for name in tiers),
+        *compile_options(project),
+        *options,
+        "--no-header",
+        "--quiet",
+        "--output-file",
+        str(output),
+    ]
+    result = run_uninterrupted(run, [*argv, "--offline"], output.parent)
+    if result.returncode != 0:
+        result = run_uninterrupted(run, argv, output.parent)
+    return result
+
+
+def without_uninstallable(pin: Pin, listed: distfiles.Files, python_minor: str) -> Pin:
+    """The pin with only the hashes of files an allowed Python can install (all, if unlisted)."""
+    if (pin.name, pin.version) not in listed:
+        return pin
+    keep = distfiles.installable_hashes(listed[pin.name, pin.version], python_minor)
+    hashes = tuple(digest for digest in pin.hashes if digest in keep)
+    if hashes == pin.hashes or not hashes:
+        return pin
+    lines = [f"    --hash={digest} \\" for digest in hashes]
+    lines[-1] = lines[-1].removesuffix(" \\")
+    return replace(pin, hashes=hashes, lines=(pin.lines[0], *lines))
 
 
 def pinned(pin: Pin) -> str:
@@ -552,21 +620,9 @@ def tier_closure(
     snapshot(project, inputs, inputs.files([name]), tree)
     (tree / UNION_CONSTRAINTS).write_text(union_constraints(union), encoding="utf-8")
     output = tree / "tier.txt"
-    argv = [
-        "pip",
-        "compile",
-        inputs.relative(inputs.tiers[name].path),
-        *compile_options(project),
-        "--constraint",
-        UNION_CONSTRAINTS,
-        "--no-header",
-        "--quiet",
-        "--output-file",
-        str(output),
-    ]
-    result = run_uninterrupted(run, [*argv, "--offline"], tree)
-    if result.returncode != 0:
-        result = run_uninterrupted(run, argv, tree)
+    result = compile_from_cache(
+        project, inputs, [name], ["--constraint", UNION_CONSTRAINTS], output, run
+    )
     if result.returncode != 0:
         raise LockError(
             explain_failure(result.stderr, project, inputs, ancestors(inputs.tiers, name))
