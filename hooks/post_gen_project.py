@@ -212,6 +212,10 @@ def main() -> None:
             "tooling/engines",
             "tooling/base_images.py",
             "tooling/pipconf_to_uv.py",
+            "tooling/provenance.py",
+            "tooling/registry.py",
+            "tooling/ship.py",
+            "tooling/image_sbom.py",
             "tests/test_images.py",
             "tests/test_engines.py",
         )

@@ -18,6 +18,11 @@ from tooling.engines.containers_storage import ContainersStorageEngine
 class Podman(ContainersStorageEngine):
     name = "podman"
 
+    def store_options(self) -> list[str]:
+        # A private store keeps podman's state (containers, locks) apart too.
+        private = ["--tmpdir", str(self.store / "tmp")] if self.store else []
+        return [*super().store_options(), *private]
+
     def inspect(self, image: str) -> ImageFacts | None:
         result = self.run(self.command("image", "inspect", image))
         if result.returncode != 0:
