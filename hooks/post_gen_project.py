@@ -216,8 +216,11 @@ def main() -> None:
             "tooling/registry.py",
             "tooling/ship.py",
             "tooling/image_sbom.py",
+            "tooling/image_scan.py",
+            ".github/workflows/release.yml",
             "tests/test_images.py",
             "tests/test_engines.py",
+            "tests/test_ship.py",
         )
     if ANSWERS["ci_provider"] != "github":
         remove(project, ".github")

@@ -155,9 +155,7 @@ def test_verify_pulls_into_a_clean_store_and_proves_the_lock(
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         lines = result.stdout.strip().splitlines()
         digest = published["reference"].partition("@")[2]
-        assert lines[-1] == (
-            f"verified {reference}: {digest} is exactly requirements/sniper.txt"
-        )
+        assert lines[-1] == (f"verified {reference}: {digest} is exactly requirements/sniper.txt")
         where = "docker's store" if engine.name == "docker" else "a private store"
         assert f"pulled {reference} into {where}: {digest}" in result.stdout
         assert f"{reference}: user: uid 1000" in result.stdout
@@ -239,9 +237,14 @@ def test_failures_are_one_line_each(
     repository = published["repository"]
 
     down = f"127.0.0.1:{free_port()}"
-    assert one_line(
-        run(project, "invoke", "publish", "--tier", "sniper", "--registry", down, env=engine.env)
-    ) == f"error: cannot push to {down}/{NAME}:sniper: the registry {down} does not answer"
+    assert (
+        one_line(
+            run(
+                project, "invoke", "publish", "--tier", "sniper", "--registry", down, env=engine.env
+            )
+        )
+        == f"error: cannot push to {down}/{NAME}:sniper: the registry {down} does not answer"
+    )
     assert one_line(verify(engine, project, "--image", f"{down}/{NAME}:sniper")) == (
         f"error: cannot pull {down}/{NAME}:sniper: the registry {down} does not answer"
     )
@@ -255,16 +258,12 @@ def test_failures_are_one_line_each(
     )
 
     refusing = RefusingRegistry()
+    publish = ["invoke", "publish", "--tier", "sniper", "--registry", refusing.host]
     try:
-        login = "podman login" if engine.name == "podman" else f"{engine.name} login"
-        refused = one_line(
-            run(
-                project, "invoke", "publish", "--tier", "sniper",
-                "--registry", refusing.host, env=engine.env,
-            )  # fmt: skip
-        )
+        refused = one_line(run(project, *publish, env=engine.env))
     finally:
         refusing.stop()
+    login = f"{engine.name} login"
     assert refused.startswith(
         f"error: cannot push to {refusing.host}/{NAME}:sniper: {refusing.host} refused the "
         f"credentials: log in with `{login} {refusing.host}`"

@@ -347,6 +347,35 @@ def verify(
 
 
 @task(
+    help={
+        "tier": "the tier whose built image to scan (<project>:<tier>)",
+        "engine": "docker, podman or buildah (default: the engine that built the image)",
+    }
+)
+def scan(c: Context, tier: str | None = None, engine: str | None = None) -> None:
+    """Scan a tier image for OS-package CVEs with trivy or grype ([tool.lockstep] severity)."""
+    import subprocess
+    import tempfile
+
+    from tooling import engines, image_scan, images
+
+    the_project = load_project()
+    with one_line_errors():
+        if not tier:
+            raise image_scan.ScanError("name the tier to scan: --tier NAME")
+        project.tier_lock(the_project, tier, list(tiers.read_tiers(the_project.requirements_dir)))
+        image = images.image_name(the_project.name, tier)
+        with tempfile.TemporaryDirectory(prefix="scan-") as tmp:
+            archive = Path(tmp) / "image.tar"
+            argv = image_scan.scanner_argv(the_project, tier, archive)
+            engines.locate(image, ROOT, engine, os.environ).export_archive(image, archive)
+            print(f"scanning {image} with {argv[0]}", flush=True)
+            scanned = subprocess.run(argv, check=False)
+    if scanned.returncode != 0:
+        raise Exit(f"error: {argv[0]} found blocking findings in {image} (or failed)", code=1)
+
+
+@task(
     name="base-image",
     help={
         "refresh": "resolve every tier's base image again and rewrite base-images.lock",

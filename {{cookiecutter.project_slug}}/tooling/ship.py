@@ -141,6 +141,7 @@ def publish(
         "reference": reference,
         "tags": tags,
         "image_id": facts.id,
+        "size": facts.size,
         "tier": tier,
         "lock": f"requirements/{tier}.txt",
         "lock_digest": provenance.file_digest(lock_path),
