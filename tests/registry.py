@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -15,6 +13,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+from tests.containers import stop_process_group
 
 CONFIG = """\
 version: 0.1
@@ -72,33 +73,26 @@ class Registry:
                 raise RuntimeError(f"docker-registry did not start: {self.log.read_text()[-2000:]}")
             time.sleep(0.2)
 
-    def digest(self, reference: str) -> str:
-        """The manifest digest the registry gives `reference` (HOST/NAME:TAG), as skopeo sees it."""
+    def inspect(self, reference: str) -> dict[str, Any]:
+        """What skopeo says of `reference` (HOST/NAME:TAG) in this registry."""
         shown = subprocess.run(
             ["skopeo", "inspect", "--tls-verify=false", f"docker://{reference}"],
             capture_output=True,
             text=True,
             check=True,
         )
-        return str(json.loads(shown.stdout)["Digest"])
+        found: dict[str, Any] = json.loads(shown.stdout)
+        return found
+
+    def digest(self, reference: str) -> str:
+        """The manifest digest the registry gives `reference`."""
+        return str(self.inspect(reference)["Digest"])
 
     def labels(self, reference: str) -> dict[str, str]:
-        shown = subprocess.run(
-            ["skopeo", "inspect", "--tls-verify=false", f"docker://{reference}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return dict(json.loads(shown.stdout)["Labels"] or {})
+        return dict(self.inspect(reference)["Labels"] or {})
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process, timeout=10)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
