@@ -140,3 +140,16 @@ def test_the_scan_settings_step_reads_the_project(
         "error: audit-allowlist.toml: expired: [[ignore]] #1 (CVE-2026-0001 for libssl3) on "
         "2020-01-01; review it or remove it"
     ]
+
+
+def test_ci_scans_every_image_it_builds_with_the_same_settings(bake: Bake) -> None:
+    project = bake()
+    ci = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    image = ci["jobs"]["image"]
+    assert image["permissions"] == {"contents": "read"}
+    [scan] = uses(image, "aquasecurity/trivy-action")
+    assert scan["with"]["exit-code"] == "1"
+    assert scan["with"]["severity"] == "${{ steps.scan.outputs.severity }}"
+    assert scan["with"]["trivyignores"] == "${{ steps.scan.outputs.trivyignore }}"
+    runs = [str(step.get("run", "")) for step in steps(image)]
+    assert any(run.startswith("python -m tooling.image_scan") for run in runs)

@@ -32,6 +32,9 @@ PINNED = re.compile(r"^(?P<repository>\S+)@(?P<digest>sha256:[0-9a-f]{64})$")
 
 @pytest.fixture(scope="module")
 def registry() -> Iterator[Registry]:
+    missing = [tool for tool in ("docker-registry", "skopeo") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"needs {' and '.join(missing)} (`.ci/run` installs them as root with apt)")
     started = Registry()
     try:
         yield started
@@ -156,7 +159,7 @@ def test_verify_pulls_into_a_clean_store_and_proves_the_lock(
         lines = result.stdout.strip().splitlines()
         digest = published["reference"].partition("@")[2]
         assert lines[-1] == (f"verified {reference}: {digest} is exactly requirements/sniper.txt")
-        where = "docker's store" if engine.name == "docker" else "a private store"
+        where = "docker's store (it has no other)" if engine.name == "docker" else "a private store"
         assert f"pulled {reference} into {where}: {digest}" in result.stdout
         assert f"{reference}: user: uid 1000" in result.stdout
         assert f"{reference}: --version: {NAME} 0.1.0" in result.stdout
@@ -170,16 +173,11 @@ def test_rebuild_from_the_commit_gives_the_published_image_id(
     project = Path(published["project"])
     result = verify(engine, project, "--image", published["reference"], "--rebuild")
     output = result.stdout + result.stderr
-    if engine.name == "docker":
-        # Debian's docker 20.10 (BuildKit 0.8) cannot clamp layer timestamps: it says so,
-        # and the rebuilt ID differs.
-        assert result.returncode == 1, output[-3000:]
-        assert "image IDs differ between builds of one commit" in output
-        assert re.search(r"error: rebuilt from this commit, the image ID is \w+, not \w+", output)
-        return
     assert result.returncode == 0, output[-3000:]
     published_id = engine.inspect(f"{NAME}:sniper")["id"]
     assert f"rebuilt from this commit: image ID {published_id}, the same as" in result.stdout
+    if engine.name == "docker":  # the same, from its build cache; a cold rebuild would differ
+        assert "image IDs differ between builds of one commit" in output
 
 
 def push_directly(engine: containers.Engine, image: str, reference: str) -> None:

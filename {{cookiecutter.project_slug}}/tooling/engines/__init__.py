@@ -172,7 +172,7 @@ REGISTRY_FAILURES: tuple[tuple[str, str], ...] = (
     ),
     (
         r"(?i)unauthorized|authentication required|access to the resource is denied|"
-        r"denied:|forbidden|status 401|status 403",
+        r"no basic auth credentials|denied:|forbidden|status 401|status 403",
         "{host} refused the credentials: log in with `{engine} login {host}` "
         "(or REGISTRY_AUTH_FILE for podman and buildah)",
     ),

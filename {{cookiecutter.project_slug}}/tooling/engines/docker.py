@@ -139,7 +139,7 @@ class Docker(Engine):
         pushed = self.run(self.command("push", reference))
         if pushed.returncode != 0:
             raise ImageError(
-                registry_failure(pushed.stderr + pushed.stdout, "push to", reference, self.name)
+                registry_failure(pushed.stdout + pushed.stderr, "push to", reference, self.name)
             )
         shown = re.search(r"digest: (sha256:[0-9a-f]{64})", pushed.stdout)
         if not shown:
