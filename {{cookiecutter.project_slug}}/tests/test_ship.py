@@ -2,12 +2,17 @@
 the image SBOM against the lock's, and the labels' dates (no engine or registry needed).
 """
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from tooling import lockfile, provenance
 from tooling.engines import choose_verifier, registry_failure
 from tooling.image_sbom import compare_with_lock, image_sbom
+from tooling.project import Project
 from tooling.registry import RegistryError, is_loopback, parse_reference, parse_registry
+from tooling.ship import ShipError, check_publishable
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -126,4 +131,38 @@ def test_created_label_round_trips_source_date_epoch() -> None:
     assert provenance.epoch_of("2023-11-14T22:13:20Z") == "1700000000"
     assert provenance.epoch_of("") == ""
     assert provenance.without_credentials("https://u:p@github.com/a/b") == "https://github.com/a/b"
+
+
+def committed_project(root: Path) -> Project:
+    (root / "requirements").mkdir()
+    (root / "requirements" / "sniper.txt").write_text("structlog==24.4.0\n")
+    for command in (
+        ["git", "init", "--quiet"],
+        ["git", "add", "--all"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "x"],
+    ):
+        subprocess.run(command, cwd=root, check=True, capture_output=True)
+    return Project(root, "3.11", {"project": {"name": "app"}})
+
+
+def test_only_an_image_of_this_commit_tier_and_lock_is_published(tmp_path: Path) -> None:
+    project = committed_project(tmp_path)
+    head = provenance.revision(tmp_path)
+    labels = {
+        provenance.TIER_LABEL: "sniper",
+        provenance.LOCK_DIGEST_LABEL: provenance.file_digest(tmp_path / "requirements/sniper.txt"),
+        provenance.REVISION_LABEL: head,
+    }
+    assert check_publishable(project, "sniper", "app:sniper", labels) == head
+    wrong = [
+        ({provenance.TIER_LABEL: "hunter"}, "app:sniper is labelled tier hunter, not sniper"),
+        ({provenance.LOCK_DIGEST_LABEL: DIGEST}, "app:sniper was built from another requirements"),
+        ({provenance.REVISION_LABEL: "0" * 40}, f"built from commit {'0' * 40}, not HEAD {head}"),
+    ]
+    for changed, message in wrong:
+        with pytest.raises(ShipError, match=message):
+            check_publishable(project, "sniper", "app:sniper", {**labels, **changed})
+    (tmp_path / "requirements" / "sniper.txt").write_text("structlog==24.4.1\n")
+    with pytest.raises(ShipError, match="the work tree has uncommitted changes"):
+        check_publishable(project, "sniper", "app:sniper", labels)
 {% endraw %}
