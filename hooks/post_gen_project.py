@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -199,6 +200,21 @@ def next_steps(project: Path, answers: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def rendered_again_by_cruft(project: Path, answers: dict[str, str]) -> bool:
+    """Whether `cruft diff` or `cruft update` is rendering the template to compare with a project.
+
+    Plain cookiecutter records `_repo_dir`; cruft calls cookiecutter's generate_files itself,
+    `cruft create` into the folder the user chose, `cruft diff` and `cruft update` into a fresh
+    `tempfile.TemporaryDirectory()` that nobody sees.
+    """
+    scratch = project.parent
+    return (
+        "_repo_dir" not in answers
+        and scratch.name.startswith(tempfile.template)
+        and os.path.samefile(scratch.parent, tempfile.gettempdir())
+    )
+
+
 def main() -> None:
     project = Path.cwd()
     write_tier_inputs(project, ANSWERS)
@@ -224,7 +240,8 @@ def main() -> None:
         )
     if ANSWERS["ci_provider"] != "github":
         remove(project, ".github")
-    print(next_steps(project, ANSWERS))
+    if not rendered_again_by_cruft(project, ANSWERS):
+        print(next_steps(project, ANSWERS))
 
 
 if __name__ == "__main__":

@@ -25,10 +25,12 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tarfile
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -370,6 +372,7 @@ def podman_env(root: Path) -> dict[str, str]:
         f'graphroot = "{root / "store"}"\nrunroot = "{root / "run"}"\n'
     )
     env = buildah_env()
+    env["BUILDAH_ISOLATION"] = "oci"  # podman builds with its OCI runtime (runc), as users' do
     env["CONTAINERS_CONF"] = str(root / "containers.conf")
     env["CONTAINERS_STORAGE_CONF"] = str(root / "storage.conf")
     return env
@@ -517,3 +520,62 @@ class PrivateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+# --- a registry on loopback -------------------------------------------------------------
+
+
+class Registry:
+    """Debian's docker-registry (the distribution registry) on a free loopback port.
+
+    Its storage is a temporary folder; ``stop`` (or leaving the ``with`` block)
+    ends the process and removes it. Engines speak to a loopback registry
+    without TLS.
+    """
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="lockstep-registry-"))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.host = f"127.0.0.1:{self.port}"
+        config = self.dir / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.dir / 'data'}\n"
+            f"http:\n  addr: {self.host}\n"
+        )
+        self.log = self.dir / "registry.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 30
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"docker-registry did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.2)
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.host}/v2/", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

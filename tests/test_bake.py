@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -195,7 +196,9 @@ def test_readme_installs_the_tools_and_then_the_locked_versions_into_dot_venv(ba
 def test_template_job_installs_only_cruft_from_a_hashed_lock(bake: Bake) -> None:
     project = bake()
     pins = {pin["name"]: pin for pin in read_lock(project, ".github/cruft-requirements.txt")}
-    assert pins["cruft"]["version"] == "2.16.0"
+    # The set whose `cruft update` tests/test_lifecycle.py runs, prompt and all.
+    tested = {name: importlib.metadata.version(name) for name in ("cruft", "typer", "click")}
+    assert {name: pins[name]["version"] for name in tested} == tested
     assert all(pin["hashes"] for pin in pins.values())
     lock = (project / ".github" / "cruft-requirements.txt").read_text()
     assert "--python-version 3.11 .github/cruft-requirements.in" in lock
@@ -204,3 +207,15 @@ def test_template_job_installs_only_cruft_from_a_hashed_lock(bake: Bake) -> None
     template_job = ci[ci.index("\n  template:") :]
     assert "--require-hashes -r .github/cruft-requirements.txt" in template_job
     assert "setup-tools" not in template_job and "uvx" not in template_job
+
+
+def test_readme_installs_cruft_with_the_typer_its_update_question_needs(bake: Bake) -> None:
+    """The bound that keeps `cruft update` answerable is in both locks' inputs and the README."""
+    with_ci = bake()
+    cruft_in = (with_ci / ".github" / "cruft-requirements.in").read_text().splitlines()
+    [bound] = [line for line in cruft_in if line.startswith("typer")]
+    assert bound in (TEMPLATE / "requirements" / "dev.in").read_text().splitlines()
+    readme = (with_ci / "README.md").read_text()
+    assert "$ uv tool install cruft --with-requirements .github/cruft-requirements.txt\n" in readme
+    without_ci = bake(project_name="No CI", ci_provider="none")
+    assert f'$ uv tool install cruft --with "{bound}"\n' in (without_ci / "README.md").read_text()

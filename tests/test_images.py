@@ -439,6 +439,94 @@ def test_docker_says_when_its_image_ids_are_not_reproducible(
     assert "Docker Engine 26+ with the buildx plugin" in notes[0]
 
 
+REFUSING_RUNTIME = """#!/bin/sh
+echo "cgroups in hybrid mode not supported, drop all controllers from cgroupv2" >&2
+exit 1
+"""
+FIXES = {
+    "buildah": "buildah's OCI runtime (crun) refuses this host's hybrid cgroups: "
+    "set BUILDAH_ISOLATION=chroot and run again",
+    "podman": "podman's OCI runtime (crun) refuses this host's hybrid cgroups: "
+    'set runtime = "runc" under [engine] in containers.conf',
+}
+
+
+def refusing_env(store: containers.PrivateStore, runtime: Path) -> dict[str, str]:
+    """The store's environment with an OCI runtime that refuses the host, as crun does here."""
+    if store.engine.name == "buildah":
+        return {**store.env, "BUILDAH_ISOLATION": "oci", "BUILDAH_RUNTIME": str(runtime)}
+    conf = runtime.with_name("containers.conf")
+    conf.write_text(
+        Path(store.env["CONTAINERS_CONF"])
+        .read_text()
+        .replace(
+            'runtime = "runc"',
+            f'runtime = "refusing"\n\n[engine.runtimes]\nrefusing = ["{runtime}"]',
+        )
+    )
+    return {**store.env, "CONTAINERS_CONF": str(conf)}
+
+
+@pytest.mark.parametrize("store_engine", ["buildah", "podman"])
+def test_a_runtime_that_refuses_the_host_is_one_line_naming_the_fix(
+    locked: Path, store_engine: str, ca_bundle: Path, tmp_path: Path
+) -> None:
+    """A stand-in runtime answers as crun does on hybrid cgroup hosts: the build and the
+    smoke test each end with one line naming the setting, never the script they ran."""
+    project = tmp_path / "refused"
+    shutil.copytree(locked, project, ignore=shutil.ignore_patterns(".nox"))
+    runtime = tmp_path / "crun"
+    runtime.write_text(REFUSING_RUNTIME)
+    runtime.chmod(0o755)
+    build = ["invoke", "build", "--tier", "sniper", "--engine", store_engine, "--base-image", BASE]
+    build += ["--ca-bundle", str(ca_bundle)]
+    with containers.PrivateStore(BASE, engine=store_engine) as store:
+        refused = run(project, *build, env=refusing_env(store, runtime))
+        assert refused.returncode == 1
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: building {NAME}:sniper with {store_engine} failed (exit ")
+        assert last.endswith(FIXES[store_engine])
+
+        built_once = run(project, *build, env=store.env)
+        assert built_once.returncode == 0, built_once.stderr[-2000:]
+        smoke = run(
+            project,
+            "nox",
+            "-s",
+            "smoke-test",
+            "--",
+            "--tier",
+            "sniper",
+            "--image",
+            env=refusing_env(store, runtime),
+        )
+    assert smoke.returncode != 0
+    assert f"Session smoke-test aborted: {FIXES[store_engine]}" in smoke.stderr
+    assert "inventory" not in smoke.stderr and "import " not in smoke.stderr
+
+
+def test_a_loaded_base_image_docker_cannot_pin_is_one_line(
+    locked: Path, docker_daemon: containers.DockerDaemon
+) -> None:
+    """docker knows no registry digest for a loaded image: pinning says what to do instead."""
+    docker = containers.Docker(docker_daemon.env)
+    docker.cli("tag", docker.ensure_base("3.11"), "python:3.11-slim")
+    try:
+        pinned = run(
+            locked, "invoke", "base-image", "--refresh", "--local", "--engine", "docker",
+            env=docker.env,
+        )  # fmt: skip
+    finally:
+        docker.cli("rmi", "python:3.11-slim", check=False)
+    assert pinned.returncode == 1
+    assert pinned.stderr.strip() == (
+        "error: docker knows no registry digest for python:3.11-slim (a loaded or locally built "
+        "image has none): build with --base-image python:3.11-slim to use it unpinned, "
+        "or pin it with --engine podman or buildah"
+    )
+    assert not (locked / "base-images.lock").exists()
+
+
 def test_a_source_only_change_rebuilds_only_the_app_layer(
     locked: Path, ca_bundle: Path, tmp_path: Path
 ) -> None:

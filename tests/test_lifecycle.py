@@ -7,8 +7,10 @@
 - the pre-commit config with pre-commit itself, and its local hooks run;
 - the CI steps that compute the dev lock and the image tiers, run as CI would;
 - a real `cruft create` from a git copy of this template, a new template
-  commit, `cruft check` failing, `cruft update` merging it next to a user's
-  edits, and `cruft check` passing again; the same after plain cookiecutter.
+  commit, `cruft check` failing, `cruft diff` showing only the user's edits,
+  `cruft update` merging it next to them (answered with `-y`, on a pipe and
+  on a terminal), and `cruft check` passing again; the same after plain
+  cookiecutter; the bake's next steps printed once, never by a cruft re-render.
 
 Every tool here runs with the proxy pointed at a closed port, so a test
 that reached the network would fail instead of passing by luck.
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -67,9 +71,16 @@ def offline_env(home: Path | None = None, **extra: str) -> dict[str, str]:
 
 
 def run(
-    argv: list[str], cwd: Path, env: dict[str, str], *, expect: int | None = 0
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    *,
+    expect: int | None = 0,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        argv, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, check=False
+    )
     if expect is not None:
         assert done.returncode == expect, (
             f"{' '.join(argv)} exited {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
@@ -625,8 +636,71 @@ def tree(project: Path) -> dict[str, bytes]:
     }
 
 
-def cruft(project: Path, env: dict[str, str], *args: str, expect: int | None = 0) -> int:
-    return run([sys.executable, "-m", "cruft", *args], project, env, expect=expect).returncode
+def cruft(
+    project: Path, env: dict[str, str], *args: str, expect: int | None = 0, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "cruft", *args], project, env, expect=expect, stdin=stdin)
+
+
+def in_terminal(
+    argv: list[str], cwd: Path, env: dict[str, str], prompt: str, answers: list[str]
+) -> tuple[int, str]:
+    """Run `argv` on a pseudo-terminal, typing the next answer each time `prompt` appears."""
+    terminal, child_end = pty.openpty()
+    output = b""
+    with subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=child_end,
+        stdout=child_end,
+        stderr=child_end,
+        start_new_session=True,  # no way to the real terminal
+    ) as process:
+        os.close(child_end)
+        typed = 0
+        while True:
+            if not select.select([terminal], [], [], 300)[0]:
+                process.kill()
+                raise AssertionError(f"{argv} stalled:\n{output.decode()[-4000:]}")
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the command exited and the terminal closed
+                break
+            if not chunk:
+                break
+            output += chunk
+            if typed < len(answers) and output.count(prompt.encode()) > typed:
+                os.write(terminal, f"{answers[typed]}\n".encode())
+                typed += 1
+    os.close(terminal)
+    return process.returncode, output.decode().replace("\r\n", "\n")
+
+
+UPDATE_PROMPT = "Apply diff and update?"
+
+
+def update_with_yes_flag(project: Path, env: dict[str, str]) -> str:
+    done = cruft(project, env, "update", "-y")
+    return done.stdout + done.stderr
+
+
+def update_answering_on_stdin(project: Path, env: dict[str, str]) -> str:
+    """Answers piped in: a mistyped one, "v" to look at the changes, then yes."""
+    done = cruft(project, env, "update", stdin="maybe\nv\ny\n")
+    output = done.stdout + done.stderr
+    assert output.count(UPDATE_PROMPT) == 3
+    assert "'maybe' is not one of 'y', 'n', 's', 'v'" in output
+    assert "\n+Template v2 was here.\n" in output
+    return output
+
+
+def update_answering_in_a_terminal(project: Path, env: dict[str, str]) -> str:
+    argv = [sys.executable, "-m", "cruft", "update"]
+    status, output = in_terminal(argv, project, env, UPDATE_PROMPT, ["y"])
+    assert status == 0, output[-4000:]
+    assert output.count(UPDATE_PROMPT) == 1
+    return output
 
 
 def check_update_cycle(
@@ -637,11 +711,13 @@ def check_update_cycle(
     *,
     template: str | None = None,
     publish: Callable[[], None] = lambda: None,
+    update: Callable[[Path, dict[str, str]], str] = update_with_yes_flag,
 ) -> None:
-    """From a fresh project at `first`: edit, new template commit, check, update, check.
+    """From a fresh project at `first`: edit, new template commit, check, diff, update, check.
 
     `template` is what .cruft.json must name (default: the repository's path);
-    `publish` makes a new template commit visible there.
+    `publish` makes a new template commit visible there; `update` runs `cruft update`
+    and answers it.
     """
     state = json.loads((project / ".cruft.json").read_text())
     assert state["template"] == (template or str(repo))
@@ -662,8 +738,12 @@ def check_update_cycle(
 
     second = commit_template_change(repo, env)
     publish()
-    assert cruft(project, env, "check", expect=None) != 0
-    cruft(project, env, "update", "-y")
+    assert cruft(project, env, "check", expect=None).returncode != 0
+    # `cruft diff`: this project's own edits against the template at the recorded commit.
+    shown = cruft(project, env, "diff").stdout
+    assert "\n-Our team's note.\n" in shown and "\n-httpx\n" in shown
+    assert "Template v2" not in shown and "Next steps" not in shown
+    assert "Next steps" not in update(project, env)
     after = tree(project)
 
     changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
@@ -690,13 +770,14 @@ def test_cruft_create_then_update(
     first = git(repo, env, "rev-parse", "HEAD")
     out = tmp_path / "projects"
     out.mkdir()
-    cruft(
+    created = cruft(
         tmp_path,
         env,
         *("create", str(repo), "--no-input", "--output-dir", str(out)),
         *("--extra-context", json.dumps(answers)),
     )
     project = out / "my-service"
+    assert created.stdout.count("Created my-service. Next steps") == 1
     context = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
     assert {key: context[key] for key in answers} == answers
     assert (project / ".github").is_dir() == (answers["ci_provider"] == "github")
@@ -746,10 +827,17 @@ def bake_from(clone: Path, out: Path, env: dict[str, str]) -> tuple[dict[str, An
     return json.loads((out / "my-service" / ".cruft.json").read_text()), done.stderr
 
 
+@pytest.mark.parametrize(
+    "update",
+    [update_with_yes_flag, update_answering_on_stdin, update_answering_in_a_terminal],
+    ids=["yes-flag", "answers-piped", "terminal"],
+)
 def test_baking_from_a_clone_records_its_origin_url(
-    template_repo: tuple[Path, dict[str, str]], tmp_path: Path
+    template_repo: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    update: Callable[[Path, dict[str, str]], str],
 ) -> None:
-    """Teammates can `cruft update` from the URL the template was cloned from."""
+    """Teammates can `cruft update` from the URL the template was cloned from, as documented."""
     repo, env = template_repo
     first = git(repo, env, "rev-parse", "HEAD")
     hosted = tmp_path / "hosted" / "cookiecutter-lockstep.git"
@@ -768,6 +856,7 @@ def test_baking_from_a_clone_records_its_origin_url(
         first,
         template=url,
         publish=lambda: git(repo, env, "push", "-q", url, "main"),
+        update=update,
     )
 
 

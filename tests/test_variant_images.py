@@ -5,19 +5,22 @@ serves two builds of `accel` (`1.0+cpu`, `1.0+cu121`) under two index paths;
 each worker's `.in` names its index; `nox -s lock` resolves the solve groups
 (PyPI through the proxy for the shared base); the GPU worker names its own
 base image (a stand-in for a CUDA runtime image) and `invoke base-image
---refresh` pins both bases; `invoke build` makes both images with buildah, then
-with podman; the smoke test and an import inside each image find the build its
+--refresh` pins both bases; `invoke build` makes both images with buildah,
+podman and docker in turn; the smoke test and an import inside each image find the build its
 lock names, and nothing of the other.
 
-Everything happens in a store of its own, removed afterwards. The index listens
+buildah and podman work in a store of their own, removed afterwards; docker
+pulls its bases from a loopback registry, and its images are removed afterwards. The index listens
 on the host's loopback, so the builds use `invoke build --network host`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,7 @@ pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
 NAME = "variant-check"  # its own image names, apart from other tests'
 TIERS = "base, backend:base, cpu-worker:base, gpu-worker:base, dev:backend"
+TIER_NAMES = [entry.strip().partition(":")[0] for entry in TIERS.split(",")]
 BUILDS = {"cpu-worker": "cpu", "gpu-worker": "cu121"}
 CUDA_BASE = "localhost/lockstep-test-cuda:12.1-runtime"  # the test base image plus CUDA_VERSION
 SETTINGS = f"""
@@ -56,23 +60,63 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PackageIndex]:
         yield served
 
 
-@pytest.fixture(scope="module", params=["buildah", "podman"])
-def store(request: pytest.FixtureRequest) -> Iterator[containers.PrivateStore]:
-    """A private store holding python:3.11-slim and the CUDA stand-in (both local)."""
+@dataclass
+class Variants:
+    """Where the workers are built: an engine, its environment, and the bases it pins."""
+
+    engine: containers.Engine
+    cpu_base: str  # every tier's base but the GPU worker's, as base-images.lock names it
+    gpu_base: str
+    settings: str  # what the project adds to pyproject.toml
+    pin_options: tuple[str, ...]  # for `invoke base-image --refresh`
+
+
+@pytest.fixture(scope="module", params=containers.ENGINE_NAMES)
+def store(request: pytest.FixtureRequest) -> Iterator[Variants]:
+    """A store holding python:3.11-slim and the CUDA stand-in: for buildah and podman a
+    private one (the bases local); for docker the tests' daemon, the bases pulled from a
+    loopback registry (docker knows a digest only for what it pulled or pushed)."""
     base = containers.ensure_base_image("3.11")
-    with containers.PrivateStore(base, engine=request.param) as private:
-        private.buildah("tag", base, "docker.io/library/python:3.11-slim")
-        container = private.buildah("from", "--pull-never", base).stdout.strip()
-        private.buildah("config", "--env", "CUDA_VERSION=12.1", container)
-        private.buildah("commit", "--rm", container, CUDA_BASE)
-        yield private
+    if request.param != "docker":
+        with containers.PrivateStore(base, engine=request.param) as private:
+            private.buildah("tag", base, "docker.io/library/python:3.11-slim")
+            container = private.buildah("from", "--pull-never", base).stdout.strip()
+            private.buildah("config", "--env", "CUDA_VERSION=12.1", container)
+            private.buildah("commit", "--rm", container, CUDA_BASE)
+            yield Variants(private.engine, "python:3.11-slim", CUDA_BASE, SETTINGS, ("--local",))
+        return
+    docker = containers.Docker(request.getfixturevalue("docker_daemon").env)
+    docker.ensure_base("3.11")
+    with containers.Registry() as registry:
+        cpu, gpu = f"{registry.host}/python:3.11-slim", f"{registry.host}/cuda:12.1-runtime"
+        container = f"lockstep-cuda-{os.getpid()}"
+        docker.cli("run", "--name", container, "--network", "none", "--entrypoint", "true", base)
+        try:
+            docker.cli("commit", "--change", "ENV CUDA_VERSION=12.1", container, gpu)
+        finally:
+            docker.cli("rm", container, check=False)
+        docker.cli("tag", base, cpu)
+        for image in (cpu, gpu):
+            docker.cli("push", image)
+            docker.cli("rmi", image)  # `invoke base-image --refresh` pulls them back
+        bases = {tier: gpu if tier == "gpu-worker" else cpu for tier in TIER_NAMES}
+        settings = SETTINGS.replace(
+            f'gpu-worker = "{CUDA_BASE}"',
+            "\n".join(f'{tier} = "{image}"' for tier, image in bases.items()),
+        )
+        try:
+            yield Variants(docker, cpu, gpu, settings, ())
+        finally:
+            for tier in TIER_NAMES:
+                docker.cli("rmi", "--force", f"{NAME}:{tier}", check=False)
+            docker.cli("rmi", "--force", cpu, gpu, check=False)
 
 
 @pytest.fixture(scope="module")
 def project(
     tmp_path_factory: pytest.TempPathFactory,
     index: PackageIndex,
-    store: containers.PrivateStore,
+    store: Variants,
 ) -> Path:
     """Baked, locked for real, bases pinned and committed: what a team builds its images from."""
     baked = Path(
@@ -84,7 +128,7 @@ def project(
         )
     )
     pyproject = baked / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text() + SETTINGS)
+    pyproject.write_text(pyproject.read_text() + store.settings)
     for tier, build in BUILDS.items():
         (baked / "requirements" / f"{tier}.in").write_text(
             f"# {tier}: base plus the {build} build of accel.\n"
@@ -97,10 +141,10 @@ def project(
         "invoke",
         "base-image",
         "--refresh",
-        "--local",
+        *store.pin_options,
         "--engine",
         store.engine.name,
-        env=store.env,
+        env=store.engine.env,
     )
     assert pinned.returncode == 0, pinned.stdout + pinned.stderr
     git_commit(baked)
@@ -108,7 +152,7 @@ def project(
 
 
 @pytest.fixture(scope="module")
-def builds(project: Path, store: containers.PrivateStore, ca_bundle: Path) -> dict[str, str]:
+def builds(project: Path, store: Variants, ca_bundle: Path) -> dict[str, str]:
     """`invoke build --tier T` of both workers, the CA bundle as a secret: each one's output."""
     outputs = {}
     for tier in BUILDS:
@@ -124,7 +168,7 @@ def builds(project: Path, store: containers.PrivateStore, ca_bundle: Path) -> di
             "host",
             "--ca-bundle",
             str(ca_bundle),
-            env=store.env,
+            env=store.engine.env,
         )
         assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
         assert f"built {NAME}:{tier}: image ID" in built.stdout, built.stdout[-2000:]
@@ -133,14 +177,14 @@ def builds(project: Path, store: containers.PrivateStore, ca_bundle: Path) -> di
 
 
 def python_in(
-    store: containers.PrivateStore, tier: str, code: str, *args: str
+    store: Variants, tier: str, code: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
     """Run the environment's Python in a throwaway container of the tier's image."""
     argv = ["/opt/venv/bin/python", "-c", code, *args]
-    return store.engine.run_in_image(f"localhost/{NAME}:{tier}", argv)
+    return store.engine.run_in_image(f"{NAME}:{tier}", argv)
 
 
-def files_naming_build(store: containers.PrivateStore, tier: str, build: str) -> list[str]:
+def files_naming_build(store: Variants, tier: str, build: str) -> list[str]:
     """Files of the image's environment whose bytes name `build` as accel's version or BUILD."""
     searched = python_in(
         store,
@@ -175,11 +219,11 @@ def test_each_worker_lock_names_its_own_build_and_index(project: Path, index: Pa
 
 
 def test_each_worker_builds_on_its_own_pinned_base_image(
-    project: Path, store: containers.PrivateStore, builds: dict[str, str]
+    project: Path, store: Variants, builds: dict[str, str]
 ) -> None:
     pins = (project / "base-images.lock").read_text()
-    cpu_base = re.search(r"^python:3\.11-slim@sha256:[0-9a-f]{64}$", pins, re.M)
-    gpu_base = re.search(rf"^{re.escape(CUDA_BASE)}@sha256:[0-9a-f]{{64}}$", pins, re.M)
+    cpu_base = re.search(rf"^{re.escape(store.cpu_base)}@sha256:[0-9a-f]{{64}}$", pins, re.M)
+    gpu_base = re.search(rf"^{re.escape(store.gpu_base)}@sha256:[0-9a-f]{{64}}$", pins, re.M)
     assert cpu_base and gpu_base, pins
     assert (
         f"building {NAME}:cpu-worker with {store.engine.name} from {cpu_base.group(0)}"
@@ -198,9 +242,11 @@ def test_each_worker_builds_on_its_own_pinned_base_image(
 
 @pytest.mark.parametrize("tier", list(BUILDS))
 def test_the_smoke_test_finds_exactly_the_lock_in_each_image(
-    project: Path, store: containers.PrivateStore, builds: dict[str, str], tier: str
+    project: Path, store: Variants, builds: dict[str, str], tier: str
 ) -> None:
-    result = run(project, "nox", "-s", "smoke-test", "--", "--tier", tier, "--image", env=store.env)
+    result = run(
+        project, "nox", "-s", "smoke-test", "--", "--tier", tier, "--image", env=store.engine.env
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     log = result.stderr
     assert f"{NAME}:{tier}: Python 3.11." in log
@@ -212,7 +258,7 @@ def test_the_smoke_test_finds_exactly_the_lock_in_each_image(
 
 @pytest.mark.parametrize("tier", list(BUILDS))
 def test_each_image_imports_the_build_its_lock_names_and_nothing_of_the_other(
-    store: containers.PrivateStore, builds: dict[str, str], tier: str
+    store: Variants, builds: dict[str, str], tier: str
 ) -> None:
     build = BUILDS[tier]
     shown = python_in(

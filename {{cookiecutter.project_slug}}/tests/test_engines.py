@@ -19,6 +19,7 @@ from tooling.engines import (
     record_build,
 )
 from tooling.engines.containers_storage import reproducible_config
+from tooling.engines.docker import registry_digest
 
 Answer = tuple[int, str, str]
 
@@ -195,6 +196,17 @@ def test_each_engine_reads_its_own_inspect_fields() -> None:
     assert facts["docker"].digest == "sha256:" + "e" * 64
     assert facts["buildah"].labels == {"t": "x"}
     assert facts["podman"].env == ["A=1"]
+
+
+def test_docker_takes_the_digest_of_the_repository_asked_for() -> None:
+    digests = [
+        "registry.example/team/python@sha256:" + "1" * 64,
+        "python@sha256:" + "2" * 64,
+    ]
+    assert registry_digest("python:3.11-slim", digests) == "sha256:" + "2" * 64
+    assert registry_digest("registry.example/team/python:3.11", digests) == "sha256:" + "1" * 64
+    assert registry_digest("127.0.0.1:5000/python", digests[:1]) == "sha256:" + "1" * 64
+    assert registry_digest("python:3.11-slim", []) == ""
 
 
 def test_a_missing_image_is_one_line() -> None:

@@ -51,6 +51,30 @@ def major(version: str) -> int:
         return 0
 
 
+def registry_digest(image: str, repo_digests: Sequence[str]) -> str:
+    """The manifest digest docker knows for `image`'s repository ("" when none).
+
+    An image pushed to or pulled from several repositories has one digest for each.
+    """
+    name = image.partition("@")[0]
+    repository = name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name
+    for entry in repo_digests:
+        pulled_as, _, digest = entry.rpartition("@")
+        if full_name(pulled_as) == full_name(repository):
+            return digest
+    return repo_digests[0].rpartition("@")[2] if repo_digests else ""
+
+
+def full_name(repository: str) -> str:
+    """docker.io/library/python for python, as docker itself expands short names."""
+    first, _, rest = repository.partition("/")
+    if not rest:
+        return f"docker.io/library/{repository}"
+    if "." not in first and ":" not in first and first != "localhost":
+        return f"docker.io/{repository}"
+    return repository
+
+
 class Docker(Engine):
     name = "docker"
 
@@ -60,7 +84,7 @@ class Docker(Engine):
 
     def version(self, part: str) -> str:
         """The Client or Server version ("" when unknown); the client's shows without a daemon."""
-        shown = self.run(self.command("version", "--format", f"{{{{.{part}.Version}}}}"))
+        shown = self.run(self.command("version", "--format", "{{." + part + ".Version}}"))
         return shown.stdout.strip()
 
     def has_buildx(self) -> bool:
@@ -113,7 +137,7 @@ class Docker(Engine):
             env=list(config.get("Env") or []),
             labels=dict(config.get("Labels") or {}),
             size=int(data.get("Size") or 0),
-            digest=repo_digests[0].rpartition("@")[2] if repo_digests else "",
+            digest=registry_digest(image, repo_digests),
         )
 
     def run_in(self, image: str, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
