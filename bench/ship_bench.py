@@ -34,7 +34,6 @@ sys.path.insert(0, str(TEMPLATE))
 
 from bench import image_bench  # noqa: E402
 from tests import containers  # noqa: E402
-from tests.registry import Registry  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PROJECT_NAME = "Ship Bench"
@@ -75,7 +74,7 @@ def committed_project(work: Path) -> Path:
 def bench_engine(project: Path, engine: str, tier: str, runs: int) -> tuple[float, float]:
     """(median smoke seconds, median verify seconds) for one engine."""
     base = containers.ensure_base_image("3.11")
-    registry = Registry()
+    registry = containers.Registry()
     try:
         with containers.PrivateStore(base, engine=engine) as store:
             invoke = [str(BIN / "invoke")]

@@ -446,20 +446,14 @@ class DockerDaemon:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        if self.process is not None:
-            stop_process_group(self.process, timeout=30)
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
         shutil.rmtree(self.bin, ignore_errors=True)
-
-
-def stop_process_group(process: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM a server started with start_new_session=True, SIGKILL it after `timeout`."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 # --- a store of its own, for cold builds ------------------------------------------------

@@ -1,99 +1,45 @@
-"""A real registry for the shipping tests: Debian's docker-registry on a free loopback port."""
+"""What the shipping tests ask of a registry: skopeo's view of a reference, a free port
+for a registry that is down, and a registry that refuses every credential.
+
+The registry itself is tests.containers.Registry (Debian's docker-registry on loopback).
+"""
 
 from __future__ import annotations
 
 import http.server
 import json
-import shutil
 import socket
 import subprocess
-import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 from typing import Any
-
-from tests.containers import stop_process_group
-
-CONFIG = """\
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-"""
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on (as a registry that is down)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def answers(url: str) -> int | None:
-    """The HTTP status of `url`, None when nothing answers (no proxy, whatever the environment)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=2) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return None
+def inspect(reference: str) -> dict[str, Any]:
+    """What skopeo says of `reference` (HOST/NAME:TAG) in a loopback registry."""
+    shown = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{reference}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found: dict[str, Any] = json.loads(shown.stdout)
+    return found
 
 
-class Registry:
-    """`docker-registry serve` with a storage root of its own; `host` is 127.0.0.1:PORT."""
+def digest(reference: str) -> str:
+    """The manifest digest the registry gives `reference`."""
+    return str(inspect(reference)["Digest"])
 
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="lockstep-registry-"))
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        config = self.dir / "config.yml"
-        config.write_text(CONFIG.format(root=self.dir / "data", port=self.port))
-        self.log = self.dir / "registry.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                ["docker-registry", "serve", str(config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while answers(f"http://{self.host}/v2/") != 200:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"docker-registry did not start: {self.log.read_text()[-2000:]}")
-            time.sleep(0.2)
 
-    def inspect(self, reference: str) -> dict[str, Any]:
-        """What skopeo says of `reference` (HOST/NAME:TAG) in this registry."""
-        shown = subprocess.run(
-            ["skopeo", "inspect", "--tls-verify=false", f"docker://{reference}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        found: dict[str, Any] = json.loads(shown.stdout)
-        return found
-
-    def digest(self, reference: str) -> str:
-        """The manifest digest the registry gives `reference`."""
-        return str(self.inspect(reference)["Digest"])
-
-    def labels(self, reference: str) -> dict[str, str]:
-        return dict(self.inspect(reference)["Labels"] or {})
-
-    def stop(self) -> None:
-        stop_process_group(self.process, timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+def labels(reference: str) -> dict[str, str]:
+    return dict(inspect(reference)["Labels"] or {})
 
 
 class RefusingRegistry:

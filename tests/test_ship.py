@@ -19,8 +19,10 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 from tests import containers
+from tests import registry as registries
 from tests.conftest import TEMPLATE
-from tests.registry import RefusingRegistry, Registry, free_port
+from tests.containers import Registry
+from tests.registry import RefusingRegistry, free_port
 from tests.test_images import build_with, ca_bundle, git_commit, run  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
@@ -112,12 +114,12 @@ def test_publish_pushes_the_smoke_tested_image_by_digest_and_records_it(
 
     commit = head(project)
     # Both tags name the one manifest the last line pins.
-    assert registry.digest(f"{repository}:sniper") == digest
-    assert registry.digest(f"{repository}:sniper-{commit}") == digest
+    assert registries.digest(f"{repository}:sniper") == digest
+    assert registries.digest(f"{repository}:sniper-{commit}") == digest
 
     lock = project / "requirements" / "sniper.txt"
     lock_digest = "sha256:" + hashlib.sha256(lock.read_bytes()).hexdigest()
-    labels = registry.labels(f"{repository}:sniper")
+    labels = registries.labels(f"{repository}:sniper")
     assert labels["lockstep.tier"] == "sniper"
     assert labels["lockstep.lock-digest"] == lock_digest
     assert labels["org.opencontainers.image.revision"] == commit
@@ -205,11 +207,11 @@ def test_a_changed_image_under_the_same_tag_fails_and_the_digest_still_verifies(
         assert refused.returncode == 1
         assert refused.stderr.startswith(f"error: not published: {image} fails its smoke test")
         assert "structlog: structlog/__init__.py does not match its RECORD hash" in refused.stderr
-        assert registry.digest(tagged) == published["reference"].partition("@")[2]
+        assert registries.digest(tagged) == published["reference"].partition("@")[2]
         push_directly(engine, image, tagged)
     finally:
         engine.restore(original, image)
-    assert registry.digest(tagged) != published["reference"].partition("@")[2]
+    assert registries.digest(tagged) != published["reference"].partition("@")[2]
 
     by_tag = verify(engine, project, "--image", tagged)
     assert by_tag.returncode == 1

@@ -177,14 +177,10 @@ class Docker(Engine):
             raise ImageError(registry_failure(pulled.stderr, "pull", reference, self.name))
         if not present:
             self.pulled.append(reference)
-        repository = re.sub(r":[^/:]+$", "", reference.split("@")[0])  # without tag or digest
-        result = self.run(self.command("image", "inspect", reference))
-        data = parse_json(result.stdout, self.name, reference)
-        for digest in data.get("RepoDigests") or []:
-            name, _, found = str(digest).partition("@")
-            if name == repository:
-                return reference, found
-        raise ImageError(f"docker pulled {reference} but knows no registry digest for it")
+        digest = self.facts(reference).digest
+        if not digest:
+            raise ImageError(f"docker pulled {reference} but knows no registry digest for it")
+        return reference, digest
 
     @contextlib.contextmanager
     def private_store(self) -> Iterator[Engine]:
