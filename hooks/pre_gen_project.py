@@ -14,6 +14,11 @@ import sys
 from collections.abc import Mapping
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+# The slug cookiecutter.json's default derives from project_name, to tell a slug the user
+# typed from one derived for them (an error then names what they typed).
+DEFAULTS = json.loads(
+    r"""{{ {"project_slug": cookiecutter.project_name | slugify(max_length=100)} | tojson }}"""
+)
 
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 RESERVED_PACKAGES = {"tooling", "tests", "src", "requirements"}
@@ -60,6 +65,30 @@ EMAIL = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[^@\s\"'<>]+")
 class BadAnswer(Exception):
     def __init__(self, prompt: str, value: object, accepted: str) -> None:
         super().__init__(f"{prompt}={value!r} is not valid: {accepted}")
+        self.prompt, self.value, self.accepted = prompt, value, accepted
+
+
+def derived_from(answers: Mapping[str, str], prompt: str) -> tuple[str, str] | None:
+    """(prompt, answer) the user typed that the default of `prompt` derived its value from."""
+    if prompt == "package_name" and answers["package_name"] == answers["project_slug"].replace(
+        "-", "_"
+    ):
+        return derived_from(answers, "project_slug") or ("project_slug", answers["project_slug"])
+    if prompt == "project_slug" and answers["project_slug"] == DEFAULTS["project_slug"]:
+        return "project_name", answers["project_name"]
+    return None
+
+
+def explained(error: BadAnswer, answers: Mapping[str, str]) -> str:
+    """The error, naming the answer the user typed when the bad value was derived from it."""
+    source = derived_from(answers, error.prompt)
+    if source is None:
+        return str(error)
+    typed_prompt, typed = source
+    return (
+        f"{typed_prompt}={typed!r} gives {error.prompt}={error.value!r}, which is not valid: "
+        f"{error.accepted}; change {typed_prompt}, or give {error.prompt} yourself"
+    )
 
 
 def check_no_template_syntax(answers: Mapping[str, object]) -> None:
@@ -203,6 +232,23 @@ def check_tier_graph(value: str, tiers: dict[str, str | None]) -> None:
         )
 
 
+def check_dev_tier(value: str, tiers: dict[str, str | None]) -> None:
+    """The dev tools go in a tier no other tier includes, so no runtime tier ships them."""
+    leaves = [name for name in tiers if name not in tiers.values()]
+    if value not in tiers:
+        raise BadAnswer(
+            "dev_tier", value, f"name one of the tiers no other tier includes: {', '.join(leaves)}"
+        )
+    includers = [name for name, parent in tiers.items() if parent == value]
+    if includers:
+        raise BadAnswer(
+            "dev_tier",
+            value,
+            f"tier {includers[0]!r} includes it and would ship the test and lint tools; "
+            f"name a tier no other tier includes: {', '.join(leaves)}",
+        )
+
+
 def validate(answers: dict[str, str]) -> None:
     check_no_template_syntax(answers)
     for prompt in ("project_name", "description", "author_name"):
@@ -224,10 +270,7 @@ def validate(answers: dict[str, str]) -> None:
     check_python_version(answers["python_version"])
     tiers = parse_tiers(answers["tiers"])
     check_tier_graph(answers["tiers"], tiers)
-    if answers["dev_tier"] not in tiers:
-        raise BadAnswer(
-            "dev_tier", answers["dev_tier"], f"name one of the tiers: {', '.join(tiers)}"
-        )
+    check_dev_tier(answers["dev_tier"], tiers)
     check_package_is_not_a_dependency(answers["package_name"], dependency_names(answers, tiers))
 
 
@@ -235,5 +278,5 @@ if __name__ == "__main__":
     try:
         validate(ANSWERS)
     except BadAnswer as error:
-        print(f"ERROR: {error}", file=sys.stderr)
+        print(f"ERROR: {explained(error, ANSWERS)}", file=sys.stderr)
         sys.exit(1)

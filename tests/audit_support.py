@@ -26,7 +26,6 @@ LOCKS = FIXTURES / "locks"
 SHARED_OSV = TEMPLATE.parent / "shared" / "data" / "osv-pypi"  # an extra, when present
 NO_KNOWN = "no known vulnerabilities"
 OSV = {"PIP_AUDIT_VULNERABILITY_SERVICE": "osv", "PIP_AUDIT_OSV_URL": "http://127.0.0.1:1/v1/query"}
-PIP_AUDIT = (sys.executable, "-m", "pip_audit")
 
 
 def load(module: str) -> ModuleType:
@@ -64,7 +63,10 @@ class FakePipAudit:
 
     `vulns` maps (name, version) to the advisories to report; `skipped` maps a
     name to a skip reason; `omitted` names are left out of the report. With a
-    `returncode` it fails instead, printing `stderr`, and writes nothing.
+    `returncode` it fails instead, printing `stderr`, and writes nothing. With
+    `trouble` it stops as `tooling.audit.guarded` does when the service fails:
+    exit 3, that problem in its ledger, no report. Its ledger counts one
+    checked answer per version it reports checked, or `answers`.
     """
 
     def __init__(
@@ -75,12 +77,16 @@ class FakePipAudit:
         omitted: Sequence[str] = (),
         returncode: int | None = None,
         stderr: str = "",
+        trouble: Mapping[str, str] | None = None,
+        answers: int | None = None,
     ) -> None:
         self.vulns = dict(vulns or {})
         self.skipped = dict(skipped or {})
         self.omitted = set(omitted)
         self.returncode = returncode
         self.stderr = stderr
+        self.trouble = trouble
+        self.answers = answers
         self.calls: list[tuple[list[str], dict[str, str]]] = []
         self.inputs: list[list[str]] = []
 
@@ -90,7 +96,12 @@ class FakePipAudit:
         self.calls.append((list(argv), dict(env)))
         lines = Path(argv[argv.index("-r") + 1]).read_text().splitlines()
         self.inputs.append(lines)
+        ledger = Path(argv[argv.index("tooling.audit.guarded") + 1])
+        if self.trouble is not None:
+            ledger.write_text(json.dumps({"answers": 0, **self.trouble}))
+            return subprocess.CompletedProcess(argv, 3, "", self.stderr)
         if self.returncode is not None:
+            ledger.write_text(json.dumps({"answers": 0}))
             return subprocess.CompletedProcess(argv, self.returncode, "", self.stderr)
         dependencies: list[dict[str, Any]] = []
         for line in lines:
@@ -104,6 +115,10 @@ class FakePipAudit:
             dependencies.append({"name": name, "version": version, "vulns": found})
         output = Path(argv[argv.index("-o") + 1])
         output.write_text(json.dumps({"dependencies": dependencies, "fixes": []}))
+        checked = sum("skip_reason" not in d for d in dependencies)
+        ledger.write_text(
+            json.dumps({"answers": checked if self.answers is None else self.answers})
+        )
         returncode = 1 if any(d.get("vulns") for d in dependencies) else 0
         return subprocess.CompletedProcess(argv, returncode, "", self.stderr)
 

@@ -21,6 +21,10 @@ clients decide what to do with them.
         srv.url          # http://127.0.0.1:PORT/v1/query
         srv.fail = True  # every request now gets HTTP 500
         srv.requests     # what was asked, for assertions
+        srv.authorizations  # the Authorization header of each request (None: none)
+        srv.junk = b"null"  # every request now gets these bytes, HTTP 200
+        srv.cut_short = True  # ... announced longer than they are
+        srv.delay = 2.0  # seconds to wait before answering
 
 Run it by hand with ``python tests/osv_server.py DIR [DIR...] [--port N]``.
 """
@@ -30,7 +34,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -177,9 +183,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    @property
+    def _route(self) -> str:
+        """The path asked for, without a query string (a client's token, say)."""
+        return self.path.partition("?")[0]
+
     def _fail_if_asked(self) -> bool:
-        if self.server.owner.fail:
+        owner = self.server.owner
+        owner.authorizations.append(self.headers.get("Authorization"))
+        time.sleep(owner.delay)
+        if owner.fail:
             self._send(500, {"code": 13, "message": "internal error (test server told to fail)"})
+            return True
+        if owner.junk is not None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            length = len(owner.junk) + (100 if owner.cut_short else 0)
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            self.wfile.write(owner.junk)
+            self.close_connection = True
             return True
         return False
 
@@ -187,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.owner.requests.append(("GET", self.path, None))
         if self._fail_if_asked():
             return
-        match = re.fullmatch(r"/v1/vulns/([^/?]+)", self.path)
+        match = re.fullmatch(r"/v1/vulns/([^/?]+)", self._route)
         record = self.server.owner.index.by_id.get(match.group(1)) if match else None
         if record is None:
             self._send(404, {"code": 5, "message": "Bug not found."})
@@ -206,10 +229,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not isinstance(body, dict):
             self._send(400, {"code": 3, "message": "Invalid JSON."})
-        elif self.path == "/v1/query":
+        elif self._route == "/v1/query":
             vulns = self._answer(body)
             self._send(200, {"vulns": vulns} if vulns else {})
-        elif self.path == "/v1/querybatch":
+        elif self._route == "/v1/querybatch":
             results = []
             for query in body.get("queries", []):
                 vulns = self._answer(query)
@@ -238,6 +261,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     owner: OSVServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up waiting
+            super().handle_error(request, client_address)
+
 
 class OSVServer:
     """A loopback OSV server on an ephemeral port, serving `directories`.
@@ -249,7 +276,11 @@ class OSVServer:
         self.directories = [Path(d) for d in directories if Path(d).is_dir()]
         self.index = AdvisoryIndex.load(self.directories)
         self.fail = fail
+        self.junk: bytes | None = None
+        self.cut_short = False
+        self.delay = 0.0
         self.requests: list[tuple[str, str, Any]] = []
+        self.authorizations: list[str | None] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 

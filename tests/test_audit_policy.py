@@ -94,17 +94,70 @@ def test_versions_missing_from_the_report_or_skipped_are_all_unchecked(
     assert result.checked == 1
 
 
-def test_nothing_checked_is_a_service_problem_not_a_finding(two_tiers: dict[str, Path]) -> None:
-    reason = "Dependency not found on PyPI and could not be audited"
-    runner = FakePipAudit(skipped=dict.fromkeys(["colorama", "jinja2", "requests"], reason))
+NOT_ON_PYPI = "Dependency not found on PyPI and could not be audited"
+
+
+def test_pypi_knowing_none_of_its_own_packages_is_said_as_such(two_tiers: dict[str, Path]) -> None:
+    runner = FakePipAudit(skipped=dict.fromkeys(["colorama", "jinja2", "requests"], NOT_ON_PYPI))
     with pytest.raises(audit.AuditError) as error:
         run_audit(two_tiers, runner, env={})
     assert error.value.exit_code == 3
     message = str(error.value)
-    assert message.startswith(
-        "the pypi vulnerability service could check none of the 3 pinned versions"
+    assert message == (
+        "the pypi vulnerability service could check none of the 3 pinned versions, "
+        f"though they all come from PyPI (for colorama==0.4.6: {NOT_ON_PYPI}), "
+        "so nothing was checked; PyPI's JSON API is not answering as it should here "
+        "(a proxy or mirror in between?): try again later, or use --service osv"
     )
-    assert "nothing was checked" in message and "\n" not in message
+    assert "does the service cover" not in message
+
+
+def test_nothing_checked_from_another_index_asks_whether_the_service_covers_it(
+    tmp_path: Path,
+) -> None:
+    lock = write(
+        tmp_path / "requirements" / "base.txt",
+        "--index-url https://bob:PW@pkgs.example/simple?token=T0KEN\n\n" + LOCK_LEGACY,
+    )
+    runner = FakePipAudit(skipped={"requests": NOT_ON_PYPI})
+    with pytest.raises(audit.AuditError) as error:
+        run_audit({"base": lock}, runner, env={})
+    assert error.value.exit_code == 3
+    assert str(error.value) == (
+        "the pypi vulnerability service could check none of the 1 pinned versions "
+        f"(for requests==2.19.0: {NOT_ON_PYPI}), so nothing was checked; these packages "
+        "come from https://pkgs.example/simple: does the service cover them?"
+    )
+
+
+@pytest.mark.parametrize(
+    "lock_text", ["", "# only a header\n\n", "--index-url https://x.example/simple\n"]
+)
+def test_an_empty_lock_is_nothing_checked_even_against_a_failing_service(
+    tmp_path: Path, lock_text: str
+) -> None:
+    lock = write(tmp_path / "requirements" / "sniper.txt", lock_text)
+    runner = FakePipAudit(trouble={"problem": "answered HTTP 500", "url": "http://x/v1/query"})
+    with pytest.raises(audit.AuditError) as error:
+        run_audit({"sniper": lock}, runner)
+    assert error.value.exit_code == 3
+    assert str(error.value) == (
+        f"nothing checked: {lock} pins no package versions, so there is nothing to audit"
+    )
+    assert runner.calls == []  # the service was not asked: there was nothing to ask about
+
+
+def test_several_empty_locks_are_nothing_checked_and_one_pinned_lock_is_enough(
+    tmp_path: Path,
+) -> None:
+    empty = {
+        tier: write(tmp_path / "requirements" / f"{tier}.txt", "") for tier in ("base", "sniper")
+    }
+    with pytest.raises(audit.AuditError, match=r"^nothing checked: .* pin no package versions"):
+        run_audit(empty, FakePipAudit())
+    mixed = {**empty, "legacy": write(tmp_path / "requirements" / "legacy.txt", LOCK_LEGACY)}
+    result = run_audit(mixed, FakePipAudit())
+    assert (result.exit_code, result.checked) == (0, 1)
 
 
 def test_allowlist_applies_then_expires_and_reports_stale_entries(
@@ -158,13 +211,13 @@ def test_the_severity_threshold_uses_the_service_records(two_tiers: dict[str, Pa
         run_audit(two_tiers, runner, min_severity="severe")
 
 
-def test_a_service_that_is_down_is_exit_3_in_words(two_tiers: dict[str, Path]) -> None:
-    stderr = (
-        "Traceback (most recent call last):\nrequests.exceptions.ConnectionError: "
-        "HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded\n"
-    )
+def test_the_service_trouble_pip_audit_met_is_exit_3_in_words(two_tiers: dict[str, Path]) -> None:
+    trouble = {
+        "problem": "is unreachable: connection refused",
+        "url": "http://127.0.0.1:1/v1/query",
+    }
     with pytest.raises(audit.AuditError) as error:
-        run_audit(two_tiers, FakePipAudit(returncode=1, stderr=stderr))
+        run_audit(two_tiers, FakePipAudit(trouble=trouble))
     message = str(error.value)
     assert error.value.exit_code == 3
     assert message == (
@@ -174,7 +227,22 @@ def test_a_service_that_is_down_is_exit_3_in_words(two_tiers: dict[str, Path]) -
     assert NO_KNOWN not in message.lower()
 
 
-def test_missing_pip_audit_is_a_configuration_error(two_tiers: dict[str, Path]) -> None:
-    with pytest.raises(audit.AuditError, match="not installed") as error:
-        policy.audit_locks(two_tiers, env=dict(OSV), pip_audit=["/nonexistent/pip-audit"])
-    assert error.value.exit_code == 2
+@pytest.mark.parametrize(
+    ("options", "from_pypi"),
+    [
+        ("--index-url https://pypi.org/simple/\n", True),
+        ("--index-url=https://pypi.org/simple\n", True),
+        ("--extra-index-url https://download.pytorch.org/whl/cpu\n", False),
+    ],
+)
+def test_where_the_locks_say_their_packages_come_from_decides_the_advice(
+    tmp_path: Path, options: str, from_pypi: bool
+) -> None:
+    lock = write(tmp_path / "requirements" / "base.txt", options + "\n" + LOCK_LEGACY)
+    with pytest.raises(audit.AuditError) as error:
+        run_audit({"base": lock}, FakePipAudit(skipped={"requests": NOT_ON_PYPI}), env={})
+    message = str(error.value)
+    assert ("though they all come from PyPI" in message) == from_pypi
+    assert ("does the service cover them?" in message) != from_pypi
+    if not from_pypi:
+        assert "come from https://pypi.org/simple, https://download.pytorch.org/whl/cpu:" in message

@@ -41,6 +41,19 @@ def test_a_skip_says_why_and_can_be_made_a_failure(two_tiers: dict[str, Path]) -
     assert error.value.exit_code == 2
 
 
+def test_locks_that_pin_nothing_are_nothing_checked_for_safety_too(tmp_path: Path) -> None:
+    empty = {"sniper": write(tmp_path / "requirements" / "sniper.txt", "# nothing\n")}
+    calls: list[Sequence[str]] = []
+
+    def run(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, json.dumps({"vulnerabilities": []}), "")
+
+    with pytest.raises(audit.AuditError, match=r"^nothing checked: .*sniper\.txt pins no") as error:
+        safety.run_safety(empty, safety.plan_safety({}, SAFETY_DB), env={}, run=run)
+    assert error.value.exit_code == 3 and calls == []
+
+
 REPORT = {
     "vulnerabilities": [
         {
@@ -138,3 +151,23 @@ def test_real_safety_235_reads_the_fixture_database(tmp_path: Path, safety_235: 
     assert allowed.exit_code == 0
     clean = safety.run_safety({"base": found["base"]}, plan, env=env, command=command)
     assert clean.exit_code == 0 and clean.findings == []
+
+
+@pytest.mark.parametrize(
+    "stdout",
+    [
+        "",
+        "null",
+        '{"vulnerabilities": null}',
+        '{"vulnerabilities": [null]}',
+        '{"vulnerabilities": [{"package_name": "jinja2"}]}',
+        '{"vulnerabilities": [{"vulnerability_id": "1", "package_name": "jinja2", '
+        '"analyzed_version": "2.10", "severity": {"cvssv3": {"base_score": "high"}}}]}',
+        "<html>rate limited</html>",
+    ],
+)
+def test_a_safety_report_that_is_not_one_is_one_line_never_a_traceback(stdout: str) -> None:
+    with pytest.raises(audit.AuditError) as error:
+        safety.safety_findings(stdout, [])
+    assert str(error.value).startswith("safety printed no vulnerability report: ")
+    assert error.value.exit_code == 1

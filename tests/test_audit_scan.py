@@ -7,6 +7,7 @@ against committed hashed locks and the loopback OSV server.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,6 @@ from tests.audit_support import (
     LOCKS,
     NO_KNOWN,
     OSV_FIXTURES,
-    PIP_AUDIT,
     PROJECT_TEMPLATE,
     SHARED_OSV,
     FakePipAudit,
@@ -44,14 +44,21 @@ def pins(*specs: str) -> list[Any]:
 
 
 def test_pip_audit_reads_pinned_versions_without_installing_or_stopping_early() -> None:
-    osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
-    argv = scan.pip_audit_argv(Path("in.txt"), Path("out.json"), osv, timeout=5)
-    assert argv[:5] == ["pip-audit", "--disable-pip", "--no-deps", "-r", "in.txt"]
-    assert "--strict" not in argv  # strictness is applied to the whole report instead
-    assert argv[argv.index("-s") + 1] == "osv"
-    assert argv[argv.index("--osv-url") + 1] == "http://127.0.0.1:9/v1/query"
-    assert argv[argv.index("--timeout") + 1] == "5"
-    assert argv[argv.index("-f") + 1] == "json"
+    osv = service.Service("osv", "http://alice:S3CRET@127.0.0.1:9/v1/query?token=T0KEN")
+    argv = scan.pip_audit_argv(Path("in.txt"), Path("out.json"), osv, Path("t.json"), 5)
+    # pip-audit runs guarded, with the Python that runs the audit, found without a PATH.
+    assert argv[:6] == [sys.executable, "-m", "tooling.audit.guarded", "t.json", "osv", "--"]
+    pip_audit = argv[6:]
+    assert pip_audit[:4] == ["--disable-pip", "--no-deps", "-r", "in.txt"]
+    assert "--strict" not in pip_audit  # strictness is applied to the whole report instead
+    assert pip_audit[pip_audit.index("-s") + 1] == "osv"
+    assert pip_audit[pip_audit.index("--timeout") + 1] == "5"
+    assert pip_audit[pip_audit.index("-f") + 1] == "json"
+    # The URL and its credentials travel in the environment, never on a command line.
+    assert not [arg for arg in argv if "S3CRET" in arg or "T0KEN" in arg]
+    env = scan.pip_audit_env({"PIP_AUDIT_FORMAT": "columns", "PATH": "/bin"}, osv)
+    assert env["PIP_AUDIT_OSV_URL"] == osv.osv_url and "PIP_AUDIT_FORMAT" not in env
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(PROJECT_TEMPLATE.resolve())
 
 
 def test_a_report_for_another_version_does_not_count_as_checked() -> None:
@@ -65,32 +72,67 @@ def test_a_report_for_another_version_does_not_count_as_checked() -> None:
     ].checked
 
 
-def test_service_trouble_that_has_passed_is_still_exit_3() -> None:
-    stderr = "pip_audit._service.interface.ServiceError\n"
-    with OSVServer([OSV_FIXTURES]) as server:
-        osv = service.Service("osv", server.url)
-        with pytest.raises(audit.AuditError) as error:
-            scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
-    assert error.value.exit_code == 3
-    assert str(error.value) == (
-        f"the osv vulnerability service ({osv.osv_url}) failed while pip-audit asked it, "
-        "so nothing was checked; it answers now, so try again"
-    )
-
-
 def test_other_pip_audit_failures_are_one_line_from_its_own_message() -> None:
     stderr = (
         "WARNING:pip_audit._cli:something\n"
         "ERROR:pip_audit._cli:requirement file in.txt contains invalid specifier at line 1\n"
     )
-    with OSVServer([OSV_FIXTURES]) as server:
-        osv = service.Service("osv", server.url)
-        with pytest.raises(audit.AuditError) as error:
-            scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
+    osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
+    with pytest.raises(audit.AuditError) as error:
+        scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
     assert error.value.exit_code == 1
     assert str(error.value) == (
         "pip-audit failed (exit 1): requirement file in.txt contains invalid specifier at line 1"
     )
+
+
+@pytest.mark.parametrize(
+    "crash",
+    [
+        "TypeError: 'NoneType' object is not iterable",
+        "KeyError: 'vulns'",
+        "packaging.version.InvalidVersion: Invalid version: '2019-09-12'",
+    ],
+)
+def test_a_pip_audit_crash_is_one_line_without_its_traceback(crash: str) -> None:
+    stderr = (
+        "Traceback (most recent call last):\n"
+        '  File "/venv/lib/pip_audit/_service/osv.py", line 90, in query\n'
+        '    for vuln in response_json["vulns"]:\n'
+        f"{crash}\n"
+    )
+    osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
+    with pytest.raises(audit.AuditError) as error:
+        scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
+    name = crash.partition(":")[0].rpartition(".")[2]
+    assert str(error.value) == (
+        f"pip-audit stopped with an error of its own ({name}), so nothing was checked; "
+        "run it by hand to see where"
+    )
+    assert error.value.exit_code == 1
+    assert crash.partition(":")[2].strip() not in str(error.value)
+
+
+def test_a_missing_pip_audit_is_named_with_the_python_it_was_looked_for_beside(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "pip_audit", raising=False)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if "-packages" not in p])
+    osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
+    with pytest.raises(audit.AuditError) as error:
+        scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit())
+    assert str(error.value) == (
+        f"pip-audit is not installed beside {sys.executable}; "
+        "run the check through its nox session (nox -s audit)"
+    )
+    assert error.value.exit_code == 2
+
+
+def test_tools_are_found_beside_the_python_running_the_audit_without_a_path() -> None:
+    found = audit.run_command(["pip-audit", "--version"], {"PATH": "/nonexistent"})
+    assert found.returncode == 0 and "pip-audit" in found.stdout
+    with pytest.raises(audit.AuditError, match=r"^no-such-tool is not installed here"):
+        audit.run_command(["no-such-tool"], {"PATH": "/nonexistent"})
 
 
 # --- the real pip-audit (slow) ---------------------------------------------------------
@@ -106,9 +148,7 @@ def project(tmp_path: Path) -> Path:
 def real_audit(project: Path, tiers: Sequence[str], url: str, **options: Any) -> Any:
     pytest.importorskip("pip_audit")
     found = {tier: project / "requirements" / f"{tier}.txt" for tier in tiers}
-    return policy.audit_locks(
-        found, service="osv", osv_url=url, env=tool_env(), pip_audit=PIP_AUDIT, **options
-    )
+    return policy.audit_locks(found, service="osv", osv_url=url, env=tool_env(), **options)
 
 
 @pytest.mark.slow
@@ -187,12 +227,17 @@ def test_real_service_trouble_is_exit_3_in_one_line(project: Path, failure: str)
     assert NO_KNOWN not in message.lower()
 
 
-@pytest.mark.slow
-def test_real_severity_threshold_with_cvss3_and_cvss4_vectors(project: Path) -> None:
+def write_cvss4_lock(project: Path) -> None:
+    """requirements/extra.txt, pinning the fixtures' package whose advisory has a CVSS 4 vector."""
     write(
         project / "requirements" / "extra.txt",
         "lockstep-cvss4-example==1.0 \\\n    --hash=sha256:00\n",
     )
+
+
+@pytest.mark.slow
+def test_real_severity_threshold_with_cvss3_and_cvss4_vectors(project: Path) -> None:
+    write_cvss4_lock(project)
     with OSVServer([OSV_FIXTURES]) as server:
         result = real_audit(project, ["base", "legacy", "extra"], server.url, min_severity="high")
     by_id = {f.id: f for f in result.findings}
@@ -233,3 +278,152 @@ def test_cli_writes_the_report_and_exits_with_the_verdict(project: Path) -> None
     assert NO_KNOWN not in (down.stdout + down.stderr).lower()
     written = json.loads((project / "reports" / "audit.json").read_text())
     assert written["exit_code"] == 3 and "findings" not in written
+
+
+# --- credentials: sent to the service, never shown or written (slow) -----------------------
+
+SECRETS = ("alice", "S3CRET", "T0KEN", "F4AG")
+
+
+def with_secrets(url: str, how: str) -> str:
+    """`url` carrying a secret the way a user would put it there."""
+    if how == "user info":
+        return url.replace("http://", "http://alice:S3CRET@")
+    if how == "query token":
+        return f"{url}?token=T0KEN"
+    return url.replace("http://", "http://alice:S3CRET@") + "?key=T0KEN#F4AG"
+
+
+def run_cli(project: Path, *options: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tooling.audit", "pip-audit", *options]
+    env = {**tool_env(), "PYTHONPATH": str(PROJECT_TEMPLATE), "PYTHONDONTWRITEBYTECODE": "1", **env}
+    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["user info", "query token", "all of them"])
+@pytest.mark.parametrize("given", ["--osv-url", "PIP_AUDIT_OSV_URL"])
+def test_cli_sends_credentials_but_never_shows_or_writes_them(
+    project: Path, how: str, given: str
+) -> None:
+    with OSVServer([OSV_FIXTURES]) as server:
+        url = with_secrets(server.url, how)
+        options = ["--tier=base", "--service", "osv"]
+        env = {"PIP_AUDIT_OSV_URL": url} if given == "PIP_AUDIT_OSV_URL" else {}
+        if given == "--osv-url":
+            options += ["--osv-url", url]
+        passed = run_cli(project, *options, "--min-severity", "high", env=env)
+        asked = [path for _, path, _ in server.requests]
+        sent = set(server.authorizations)
+        shown = server.url
+        server.stop()
+        refused = run_cli(project, *options, env=env)
+    assert passed.returncode == 0, passed.stderr
+    assert "audit passed: no failing vulnerabilities (7 pinned versions" in passed.stdout
+    assert f"with pip-audit via osv at {shown})" in passed.stdout
+    assert refused.returncode == 3
+    assert refused.stderr == (
+        f"error: the osv vulnerability service is unreachable: connection refused ({shown}), "
+        "so nothing was checked\n"
+    )
+    report = (project / "reports" / "audit.json").read_text()
+    for text in (passed.stdout, passed.stderr, refused.stdout, refused.stderr, report):
+        assert not [secret for secret in SECRETS if secret in text], text
+    # ... and yet the service was asked with them
+    assert ("?token=T0KEN" in asked[0] or "?key=T0KEN" in asked[0]) == (how != "user info")
+    assert sent == ({"Basic YWxpY2U6UzNDUkVU"} if how != "query token" else {None})
+
+
+@pytest.mark.slow
+def test_real_severity_lookup_uses_the_credentials_too(project: Path) -> None:
+    write_cvss4_lock(project)
+    with OSVServer([OSV_FIXTURES]) as server:
+        shown = server.url
+        result = real_audit(
+            project, ["extra"], with_secrets(shown, "all of them"), min_severity="high"
+        )
+    assert [(f.id, f.severity.level) for f in result.findings] == [
+        ("LOCKSTEP-TEST-2026-4", "critical")
+    ]
+    assert ("GET", "/v1/vulns/LOCKSTEP-TEST-2026-4?key=T0KEN", None) in server.requests
+    assert set(server.authorizations) == {"Basic YWxpY2U6UzNDUkVU"}
+    assert result.service == f"osv at {shown}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cause", ["no DNS answer", "refused", "TLS", "timeout", "HTTP 500"])
+def test_real_unreachable_service_is_diagnosed_by_cause(project: Path, cause: str) -> None:
+    with OSVServer([OSV_FIXTURES]) as server:
+        url = server.url
+        if cause == "no DNS answer":
+            url = "http://osv.no-such-host.invalid/v1/query"
+        elif cause == "refused":
+            server.stop()
+        elif cause == "TLS":
+            url = url.replace("http://", "https://")
+        elif cause == "timeout":
+            server.delay = 3
+        else:
+            server.junk = None
+            server.fail = True
+        with pytest.raises(audit.AuditError) as error:
+            real_audit(project, ["base"], with_secrets(url, "all of them"), timeout=1)
+        server.delay = 0
+    expected = {
+        "no DNS answer": "is unreachable: its host name has no DNS answer",
+        "refused": "is unreachable: connection refused",
+        "TLS": "is unreachable: TLS failed (wrong version number)",
+        "timeout": "did not answer within 1 s",
+        "HTTP 500": "answered HTTP 500",
+    }[cause]
+    assert error.value.exit_code == 3
+    assert str(error.value) == (
+        f"the osv vulnerability service {expected} ({url}), so nothing was checked"
+    )
+
+
+@pytest.mark.slow
+def test_cli_finds_pip_audit_beside_its_python_without_a_path(project: Path) -> None:
+    with OSVServer([OSV_FIXTURES]) as server:
+        options = ["--tier=base", "--service", "osv", "--osv-url", server.url]
+        found = run_cli(project, *options, env={"PATH": os.defpath})
+    assert found.returncode == 0, found.stderr
+    assert "audit passed" in found.stdout
+
+
+@pytest.mark.slow
+def test_cli_an_empty_tier_is_nothing_checked_even_against_a_failing_service(
+    project: Path,
+) -> None:
+    write(project / "requirements" / "empty.in", "# nothing yet\n")
+    write(project / "requirements" / "empty.txt", "# This file was autogenerated by uv.\n")
+    with OSVServer([OSV_FIXTURES], fail=True) as server:
+        options = ["--tier=empty", "--service", "osv", "--osv-url", server.url]
+        found = run_cli(project, *options, env={})
+        assert server.requests == []
+    assert found.returncode == 3
+    assert found.stderr == (
+        "error: nothing checked: requirements/empty.txt pins no package versions, "
+        "so there is nothing to audit\n"
+    )
+    assert "passed" not in found.stdout + found.stderr
+    written = json.loads((project / "reports" / "audit.json").read_text())
+    assert written["exit_code"] == 3 and written["summary"].startswith(
+        "audit could not run: nothing checked"
+    )
+
+
+@pytest.mark.slow
+def test_cli_takes_the_osv_url_from_a_named_variable(project: Path) -> None:
+    with OSVServer([OSV_FIXTURES]) as server:
+        options = ["--tier=base", "--service", "osv", "--osv-url-env", "MY_OSV"]
+        found = run_cli(project, *options, env={"MY_OSV": with_secrets(server.url, "user info")})
+        assert set(server.authorizations) == {"Basic YWxpY2U6UzNDUkVU"}
+    assert found.returncode == 0, found.stderr
+    unset = run_cli(project, *options, env={})
+    assert (unset.returncode, unset.stderr) == (
+        2,
+        "error: --osv-url-env MY_OSV: that variable is not set\n",
+    )
+    both = run_cli(project, *options, "--osv-url", "http://127.0.0.1:9/v1/query", env={})
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr

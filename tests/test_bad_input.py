@@ -44,7 +44,29 @@ BAD_ANSWERS = [
     ({"tiers": "base, sniper:base, base"}, "tiers", "listed twice"),
     ({"tiers": "base,,sniper:base"}, "tiers", "every comma"),
     ({"tiers": ""}, "tiers", "every comma"),
-    ({"tiers": "base, sniper:base", "dev_tier": "dev"}, "dev_tier", "base, sniper"),
+    (
+        {"tiers": "base, sniper:base", "dev_tier": "dev"},
+        "dev_tier",
+        "no other tier includes: sniper",
+    ),
+    # A dev tier that another tier includes would put the dev tools into a runtime tier.
+    (
+        {"dev_tier": "hunter"},
+        "dev_tier",
+        "tier 'strategist' includes it and would ship the test and lint tools; "
+        "name a tier no other tier includes: sniper, dev",
+    ),
+    ({"dev_tier": "base"}, "dev_tier", "tier 'sniper' includes it"),
+    # A bad value derived from another answer names the answer that was typed.
+    (
+        {"project_name": "3D Service"},
+        "project_name",
+        "project_name='3D Service' gives project_slug='3d-service', which is not valid: "
+        "use lowercase letters",
+    ),
+    ({"project_name": "Class"}, "project_name", "gives package_name='class', which is not valid"),
+    ({"project_slug": "json"}, "project_slug", "gives package_name='json', which is not valid"),
+    ({"project_name": "Pytest"}, "project_name", "or give package_name yourself"),
     # A package the tiers install would be overwritten by the app of that name.
     ({"package_name": "structlog"}, "package_name", "the base tier installs a package"),
     ({"package_name": "pydantic"}, "package_name", "the base tier installs a package"),
@@ -91,6 +113,35 @@ def test_bad_answer_is_refused_clearly(
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
     assert not (tmp_path.parent / "escape").exists()
+
+
+# Choice prompts: cookiecutter refuses these itself, before any hook can run (the README
+# says so beside the prompt table, quoting this last line).
+BAD_CHOICES = [
+    ("with_container", "maybe", "['yes', 'no']"),
+    ("ci_provider", "gitlab", "['github', 'none']"),
+    ("license", "mit", "['MIT', 'Apache-2.0', 'LicenseRef-Proprietary']"),
+]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "value", "choices"), BAD_CHOICES, ids=[c[0] for c in BAD_CHOICES]
+)
+def test_bad_choice_is_refused_by_cookiecutter_naming_the_choices(
+    tmp_path: Path, prompt: str, value: str, choices: str
+) -> None:
+    result = run_cookiecutter(tmp_path, {prompt: value})
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"ValueError: {value} provided for choice variable {prompt}, but the choices are {choices}."
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_readme_quotes_what_cookiecutter_says_about_a_bad_choice(tmp_path: Path) -> None:
+    last_line = run_cookiecutter(tmp_path, {"license": "mit"}).stderr.strip().splitlines()[-1]
+    readme = " ".join((TEMPLATE / "README.md").read_text().split())
+    assert f"`{last_line}`" in readme
 
 
 def test_dependency_names_depend_on_the_chosen_tiers(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.metadata
 import json
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEMPLATE, Bake, read_lock
+from tests.conftest import TEMPLATE, Bake, read_lock, run_in
 
 # Each case: the answers given on the command line, as a user would.
 MATRIX = [
@@ -178,12 +179,126 @@ def test_baking_prints_the_next_steps(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "my-service" / "noxfile.py").is_file()
 
 
-def test_projects_without_containers_do_not_mention_images(bake: Bake) -> None:
-    readme = bake(with_container="no").joinpath("README.md").read_text()
-    for word in ("image", "invoke build", "Dockerfile", "hadolint", "container"):
-        assert word not in readme.lower(), word
-    with_images = bake(with_container="yes", project_slug="with-images").joinpath("README.md")
-    assert "invoke build --tier" in with_images.read_text()
+# What a switched-off part leaves no word of, in any baked file. tooling/ and tests/ are the
+# shared library and its unit tests; .cruft.json records the answers themselves.
+CONTAINER_WORDS = re.compile(
+    r"\bimages?\b|\bcontainers?\b|docker|podman|buildah|hadolint|invoke build|base-image",
+    re.IGNORECASE,
+)
+CI_WORDS = re.compile(
+    r"workflow|dependabot|\bCI\b|lock-refresh|\.github(?!\.io)|\bbots?\b", re.IGNORECASE
+)
+SWITCHED_OFF = [
+    pytest.param({"with_container": "no"}, CONTAINER_WORDS, id="no-container"),
+    pytest.param({"ci_provider": "none"}, CI_WORDS, id="no-ci"),
+    pytest.param(
+        {"with_container": "no", "ci_provider": "none", "tiers": "app, qa:app", "dev_tier": "qa"},
+        re.compile(f"{CONTAINER_WORDS.pattern}|{CI_WORDS.pattern}", re.IGNORECASE),
+        id="neither",
+    ),
+]
+
+
+@pytest.mark.parametrize(("answers", "words"), SWITCHED_OFF)
+def test_switched_off_parts_leave_no_words_behind(
+    bake: Bake, answers: dict[str, str], words: re.Pattern[str]
+) -> None:
+    project = bake(**answers)
+    leftovers = [
+        f"{path.relative_to(project)}:{number}: {line.strip()}"
+        for path in generated_files(project)
+        if path.relative_to(project).parts[0] not in {"tooling", "tests", ".cruft.json"}
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if words.search(line)
+    ]
+    assert leftovers == []
+
+
+def test_with_every_part_the_words_are_there(bake: Bake) -> None:
+    """The scan above can fail: a project with containers and CI says both."""
+    readme = bake().joinpath("README.md").read_text()
+    assert CONTAINER_WORDS.search(readme) and CI_WORDS.search(readme)
+    assert "invoke build --tier" in readme
+
+
+def test_smoke_task_runs_the_venv_smoke_test_without_containers(bake: Bake) -> None:
+    project = bake(with_container="no")
+    listed = run_in(project, "invoke", "--list").stdout.split()
+    assert "smoke" in listed and "build" not in listed
+    result = run_in(project, "invoke", "smoke", "--tier", "nosuch")
+    assert result.returncode == 1
+    assert "nox > Running session smoke-test" in result.stderr
+    assert "unknown tier 'nosuch'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# A tier named in a command or an example: the default names anywhere, `base` and `dev`
+# where they stand for a tier (the words "base image" and "dev tier" are fine).
+DEFAULT_TIER_NAMED = re.compile(
+    r"sniper|hunter|strategist|(?:--tier |TIER=|requirements/|-r |:)(?:base|dev)\b"
+    r"|\b(?:base|dev)\.(?:in|txt)\b|\b(?:base|dev) (?:<-|\(root\))"
+)
+TIER_EXAMPLES = [
+    # (answers, lines the README must hold: root, a middle tier, a runtime tier, the dev tier)
+    pytest.param(
+        {},
+        [
+            "-r base.in",
+            "pip install --require-hashes -r requirements/hunter.txt",
+            "$ nox -s audit -- --tier sniper ",
+            "$ invoke build --tier sniper ",
+            "$ uv pip install --python .venv --require-hashes -r requirements/dev.txt",
+            "lock check failed: 4 problems in union, hunter, strategist, dev;",
+        ],
+        id="default-tiers",
+    ),
+    pytest.param(
+        {"tiers": "core, api:core, worker:core, tools:api", "dev_tier": "tools"},
+        [
+            "-r core.in",
+            "core (root)  [solve group default]",
+            "pip install --require-hashes -r requirements/api.txt",
+            "$ nox -s audit -- --tier worker ",
+            "$ invoke build --tier worker ",
+            "$ nox -s smoke-test -- --tier worker --image ",
+            "-t my-service:worker .",
+            "$ uv pip install --python .venv --require-hashes -r requirements/tools.txt",
+            "lock check failed: 3 problems in union, api, tools;",
+            "idna 3.4 → 3.10 (core, api, worker, tools)",
+        ],
+        id="no-default-name",
+    ),
+    pytest.param(
+        {"tiers": "app, qa:app", "dev_tier": "qa", "with_container": "no", "ci_provider": "none"},
+        [
+            "pip install --require-hashes -r requirements/app.txt",
+            "$ nox -s audit -- --tier app ",
+            "lock check failed: 3 problems in union, app, qa;",
+        ],
+        id="two-tiers",
+    ),
+]
+
+
+@pytest.mark.parametrize(("answers", "lines"), TIER_EXAMPLES)
+def test_readme_commands_name_the_chosen_tiers(
+    bake: Bake, answers: dict[str, str], lines: list[str]
+) -> None:
+    project = bake(**answers)
+    readme = (project / "README.md").read_text()
+    for line in lines:
+        assert line in readme, line
+    # The examples list tiers in the order the tasks do.
+    order = [line.split()[0] for line in run_in(project, "invoke", "tiers").stdout.splitlines()]
+    assert f"idna 3.4 → 3.10 ({', '.join(order)})" in readme
+    if "tiers" in answers:
+        leftovers = [
+            f"{path.relative_to(project)}: {match.group()}"
+            for path in generated_files(project)
+            if path.relative_to(project).parts[0] not in {"tests", "tooling"}
+            for match in DEFAULT_TIER_NAMED.finditer(path.read_text(encoding="utf-8"))
+        ]
+        assert leftovers == []
 
 
 def test_readme_installs_the_tools_and_then_the_locked_versions_into_dot_venv(bake: Bake) -> None:
@@ -219,3 +334,28 @@ def test_readme_installs_cruft_with_the_typer_its_update_question_needs(bake: Ba
     assert "$ uv tool install cruft --with-requirements .github/cruft-requirements.txt\n" in readme
     without_ci = bake(project_name="No CI", ci_provider="none")
     assert f'$ uv tool install cruft --with "{bound}"\n' in (without_ci / "README.md").read_text()
+
+
+LICENCES = [
+    # (license answer, words the LICENSE file must hold, with YEAR and AUTHOR filled in)
+    ("MIT", ["MIT License", "Copyright (c) YEAR AUTHOR", 'THE SOFTWARE IS PROVIDED "AS IS"']),
+    (
+        "Apache-2.0",
+        ["Apache License", "Version 2.0, January 2004", "END OF TERMS", "Copyright YEAR AUTHOR"],
+    ),
+    ("LicenseRef-Proprietary", ["Copyright (c) YEAR AUTHOR. All rights reserved."]),
+]
+
+
+@pytest.mark.parametrize(("license_", "words"), LICENCES, ids=[case[0] for case in LICENCES])
+def test_licence_file_matches_the_chosen_licence(
+    bake: Bake, license_: str, words: list[str]
+) -> None:
+    project = bake(license=license_, author_name="Ada Lovelace")
+    text = (project / "LICENSE").read_text()
+    for expected in words:
+        expected = expected.replace("YEAR", str(datetime.date.today().year))
+        assert expected.replace("AUTHOR", "Ada Lovelace") in text
+    assert "[yyyy]" not in text and "[name of copyright owner]" not in text
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert (pyproject["license"], pyproject["license-files"]) == (license_, ["LICENSE"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,26 @@ def test_smoke_test_of_an_unknown_tier(project: Path) -> None:
     result = run_in(project, "nox", "-s", "smoke-test", "--", "--tier", "nope")
     assert result.returncode != 0
     assert "unknown tier 'nope': choose one of base" in result.stderr
+
+
+@pytest.mark.parametrize("license_", ["MIT", "Apache-2.0", "LicenseRef-Proprietary"])
+def test_sdist_and_wheel_carry_the_chosen_licence(tmp_path: Path, license_: str) -> None:
+    baked = Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(tmp_path),
+            extra_context={"license": license_, "with_container": "no"},
+        )
+    )
+    result = run_in(baked, "nox", "-s", "build")
+    assert result.returncode == 0, result.stderr
+    licence = (baked / "LICENSE").read_bytes()
+    with zipfile.ZipFile(baked / "dist" / "my_service-0.1.0-py3-none-any.whl") as wheel:
+        metadata = wheel.read("my_service-0.1.0.dist-info/METADATA").decode()
+        assert wheel.read("my_service-0.1.0.dist-info/licenses/LICENSE") == licence
+    assert f"License-Expression: {license_}\n" in metadata
+    assert "License-File: LICENSE\n" in metadata
+    with tarfile.open(baked / "dist" / "my_service-0.1.0.tar.gz") as sdist:
+        packed = sdist.extractfile("my_service-0.1.0/LICENSE")
+        assert packed is not None and packed.read() == licence

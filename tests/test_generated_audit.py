@@ -215,9 +215,55 @@ def test_unreachable_service_fails_clearly(project: Path, osv: OSVServer) -> Non
         "osv",
         "--osv-url",
         url,
+        env={"PATH": os.defpath},  # the session's tools are found beside its Python
     )
     assert direct.returncode == 3, direct.stderr
     assert direct.stderr == f"{line}, so nothing was checked\n"
+
+
+def test_junk_from_the_service_never_passes_and_credentials_never_show(
+    project: Path, osv: OSVServer
+) -> None:
+    with OSVServer([FIXTURES / "osv"]) as junk:
+        junk.junk = b"null"  # valid JSON, but not an OSV answer: pip-audit alone reads "clean"
+        secret = junk.url.replace("http://", "http://alice:S3CRET@") + "?token=T0KEN"
+        result = run_in(
+            project,
+            "nox",
+            "-R",
+            "-s",
+            "audit",
+            env={"PIP_AUDIT_VULNERABILITY_SERVICE": "osv", "PIP_AUDIT_OSV_URL": secret},
+        )
+        asked_with = set(junk.authorizations)
+        url = junk.url
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    line = (
+        "error: the osv vulnerability service answered something that is not a vulnerability "
+        f"report: $ is null, not an object ({url}), so nothing was checked"
+    )
+    assert line in output and "audit passed" not in output
+    report = (project / "reports" / "audit.json").read_text()
+    assert json.loads(report)["exit_code"] == 3
+    assert "S3CRET" not in output + report and "T0KEN" not in output + report
+    assert asked_with == {"Basic YWxpY2U6UzNDUkVU"}
+
+
+def test_a_login_in_osv_url_is_not_echoed_by_nox_even_when_the_audit_fails(
+    project: Path, osv: OSVServer
+) -> None:
+    with OSVServer([FIXTURES / "osv"]) as down:
+        url = down.url
+    secret = url.replace("http://", "http://alice:S3CRET@") + "?token=T0KEN#F4AG"
+    result = audit(project, osv, "--service", "osv", f"--osv-url={secret}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"is unreachable: connection refused ({url}), so nothing was checked" in output
+    assert "--osv-url-env LOCKSTEP_OSV_URL" in output  # what nox echoed instead
+    report = (project / "reports" / "audit.json").read_text()
+    for secret_part in ("alice", "S3CRET", "T0KEN", "F4AG"):
+        assert secret_part not in output + report
 
 
 def test_safety_second_opinion_with_a_local_database(project: Path) -> None:

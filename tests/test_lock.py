@@ -42,6 +42,11 @@ def packages(lock: Path) -> set[str]:
     return {name for name, _ in PIN.findall(lock.read_text())}
 
 
+def append(project: Path, tier: str, line: str) -> None:
+    with (project / "requirements" / f"{tier}.in").open("a") as stream:
+        stream.write(line + "\n")
+
+
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("locked")
@@ -104,14 +109,12 @@ def test_fresh_locks_pass_the_check_and_relock_is_a_no_op(project: Path) -> None
 
 
 def test_comment_only_edit_is_not_drift(project: Path) -> None:
-    with (project / "requirements" / "base.in").open("a") as stream:
-        stream.write("# why we pin nothing here\n\n")
+    append(project, "base", "# why we pin nothing here\n")
     assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
 
 
 def test_edit_makes_the_check_name_each_stale_tier(project: Path) -> None:
-    with (project / "requirements" / "hunter.in").open("a") as stream:
-        stream.write("six\n")
+    append(project, "hunter", "six")
     result = run(project, "nox", "-s", "lock", "--", "--check")
     assert result.returncode == 1
     message = result.stderr
@@ -122,8 +125,7 @@ def test_edit_makes_the_check_name_each_stale_tier(project: Path) -> None:
 
 def test_incremental_relock_leaves_other_tiers_byte_identical(project: Path) -> None:
     before = snapshot(project)
-    with (project / "requirements" / "hunter.in").open("a") as stream:
-        stream.write("six\n")
+    append(project, "hunter", "six")
     result = run(project, "nox", "-s", "lock")
     assert result.returncode == 0, result.stderr
     after = snapshot(project)
@@ -134,10 +136,45 @@ def test_incremental_relock_leaves_other_tiers_byte_identical(project: Path) -> 
     assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
 
 
+def test_an_extra_enters_only_the_tiers_that_ask_for_it(project: Path) -> None:
+    before = snapshot(project)
+    append(project, "hunter", "pydantic[email]")
+    result = run(project, "nox", "-s", "lock")
+    assert result.returncode == 0, result.stderr
+    lock = {tier: packages(project / "requirements" / f"{tier}.txt") for tier in TIERS}
+    for tier in ("hunter", "strategist", "dev"):
+        assert {"email-validator", "dnspython"} <= lock[tier], tier
+    for tier in ("base", "sniper"):
+        assert not {"email-validator", "dnspython"} & lock[tier], tier
+    after = snapshot(project)
+    assert after["base.txt"] == before["base.txt"] and after["sniper.txt"] == before["sniper.txt"]
+    assert "added email-validator" in result.stderr and "(hunter, strategist, dev)" in result.stderr
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+    union = blocks(project / "requirements" / "_union.txt")
+    for tier in TIERS:  # every tier pin is the union's line, hashes included
+        for pin, hashes in blocks(project / "requirements" / f"{tier}.txt").items():
+            assert union[pin] == hashes, (tier, pin)
+
+
+def test_an_extra_pinned_into_a_lock_by_hand_fails_the_check(project: Path) -> None:
+    append(project, "hunter", "pydantic[email]")
+    assert run(project, "nox", "-s", "lock").returncode == 0
+    strategist = (project / "requirements" / "strategist.txt").read_text()
+    email = re.search(r"^email-validator==.*?(?=^\S)", strategist, re.MULTILINE | re.DOTALL)
+    assert email is not None
+    base = project / "requirements" / "base.txt"
+    base.write_text(base.read_text() + email.group(0))
+    result = run(project, "nox", "-s", "lock", "--", "--check")
+    assert result.returncode == 1
+    assert "base: requirements/base.txt does not match the digest of its body" in result.stderr
+    relock = run(project, "nox", "-s", "lock")
+    assert relock.returncode == 0, relock.stderr
+    assert "email-validator" not in packages(base)
+
+
 def test_unresolvable_requirement_leaves_every_lock_untouched(project: Path) -> None:
     before = snapshot(project)
-    with (project / "requirements" / "hunter.in").open("a") as stream:
-        stream.write("lockstep-no-such-package-anywhere==1.0\n")
+    append(project, "hunter", "lockstep-no-such-package-anywhere==1.0")
     result = run(project, "nox", "-s", "lock")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -155,20 +192,32 @@ def test_hand_edited_lock_is_caught(project: Path) -> None:
     lock.write_text(re.sub(r"(structlog==)\S+", r"\g<1>24.1.0", text, count=1))
     result = run(project, "nox", "-s", "lock", "--", "--check")
     assert result.returncode == 1
-    assert "hunter: requirements/hunter.txt does not match the union" in result.stderr
+    assert (
+        "hunter: requirements/hunter.txt does not match the digest of its body "
+        "(cut or edited by hand)"
+    ) in result.stderr
 
 
 def test_missing_and_orphan_locks_fail_the_check(project: Path) -> None:
-    (project / "requirements" / "sniper.txt").unlink()
-    (project / "requirements" / "old.txt").write_text(
-        (project / "requirements" / "base.txt").read_text()
+    requirements = project / "requirements"
+    (requirements / "sniper.txt").unlink()
+    base = (requirements / "base.txt").read_text()
+    # what the lock wrote for a tier "old" whose .in is gone, and a copy that is not its own
+    (requirements / "old.txt").write_text(
+        base.replace("requirements/base.txt:", "requirements/old.txt:")
     )
-    (project / "requirements" / "notes.txt").write_text("written by hand\n")
+    (requirements / "base-copy.txt").write_text(base)
+    (requirements / "notes.txt").write_text("written by hand\n")
     result = run(project, "nox", "-s", "lock", "--", "--check")
     assert result.returncode == 1
     assert "sniper: requirements/sniper.txt is missing" in result.stderr
     assert "old: requirements/old.txt is left over: requirements/old.in is gone" in result.stderr
-    assert "notes" not in result.stderr
+    assert "notes" not in result.stderr and "base-copy" not in result.stderr
+    relock = run(project, "nox", "-s", "lock")
+    assert relock.returncode == 0, relock.stderr
+    assert "deleted requirements/old.txt: requirements/old.in is gone" in relock.stderr
+    assert (requirements / "base-copy.txt").read_text() == base
+    assert (requirements / "notes.txt").exists() and not (requirements / "old.txt").exists()
 
 
 def test_python_version_disagreement_fails_the_check(project: Path) -> None:
@@ -179,6 +228,28 @@ def test_python_version_disagreement_fails_the_check(project: Path) -> None:
     result = run(project, "nox", "-s", "lock", "--", "--check")
     assert result.returncode == 1
     assert "requires-python is '>=3.12' but .python-version says 3.11" in result.stderr
+
+
+def test_after_a_python_version_change_the_summary_is_the_fix_for_what_is_left(
+    project: Path,
+) -> None:
+    (project / "base-images.lock").write_text(f"python:3.11-slim@sha256:{'0' * 64}\n")
+    (project / ".python-version").write_text("3.12\n")
+    before = run(project, "nox", "-s", "lock", "--", "--check")
+    assert before.returncode == 1
+    summary = before.stderr.strip().splitlines()[-1]
+    assert "run `nox -s lock`" in summary and "do what each python line above says" in summary
+    relock = run(project, "nox", "-s", "lock")
+    assert relock.returncode == 0, relock.stderr
+    after = run(project, "nox", "-s", "lock", "--", "--check")
+    assert after.returncode == 1
+    problems = [line for line in after.stderr.splitlines() if line.startswith("nox > python:")]
+    assert len(problems) == 1 and "run `invoke base-image --refresh`" in problems[0]
+    summary = after.stderr.strip().splitlines()[-1]
+    assert "nox -s lock" not in summary
+    assert summary.endswith(
+        "lock check failed: 1 problem in python; do what each python line above says."
+    )
 
 
 def test_exact_pin_policy_is_opt_in(project: Path) -> None:
@@ -377,3 +448,54 @@ def test_locks_are_ordinary_files(project: Path) -> None:
         check=False,
     )
     assert ignored.returncode == 0, "lock temporaries are not git-ignored"
+
+
+def test_a_windows_checkout_keeps_the_locks_lf(project: Path, tmp_path: Path) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "locked"]):
+        subprocess.run([*git, *command], cwd=project, check=True)
+    clone = tmp_path / "windows"
+    subprocess.run(
+        ["git", "-c", "core.autocrlf=true", "clone", "-q", str(project), str(clone)], check=True
+    )
+    assert b"\r\n" in (clone / "noxfile.py").read_bytes()  # autocrlf is really on
+    for path in [*(clone / "requirements").rglob("*.*"), clone / ".python-version"]:
+        assert b"\r" not in path.read_bytes(), path.name
+    check = run(clone, "nox", "-s", "lock", "--", "--check")
+    assert check.returncode == 0, check.stderr
+
+
+def test_crlf_locks_are_named_as_line_endings(project: Path) -> None:
+    for path in (project / "requirements").glob("*.txt"):
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    check = run(project, "nox", "-s", "lock", "--", "--check")
+    assert check.returncode == 1
+    named = [line for line in check.stderr.splitlines() if "has CRLF line endings" in line]
+    assert len(named) == len(TIERS) + 1  # every tier and the union
+    assert "other options" not in check.stderr
+    relock = run(project, "nox", "-s", "lock")
+    assert relock.returncode == 0, relock.stderr
+    assert "inputs unchanged: nothing to resolve" in relock.stderr
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+
+
+def test_an_unreachable_index_blames_the_file_that_added_it(project: Path) -> None:
+    before = snapshot(project)
+    append(project, "sniper", "--extra-index-url http://127.0.0.1:9/simple?token=S3CRET")
+    result = run(project, "nox", "-s", "lock", env={"UV_HTTP_RETRIES": "0"})
+    assert result.returncode == 1
+    error = [line for line in result.stderr.splitlines() if "cannot lock" in line]
+    assert len(error) == 1, result.stderr
+    assert (
+        "cannot lock requirements/sniper.in:4 (--extra-index-url http://127.0.0.1:9/simple)"
+        in (error[0])
+    )
+    assert "S3CRET" not in result.stderr and "dev.in" not in error[0]
+    assert snapshot(project) == before
+
+
+def test_a_bad_upgrade_package_is_refused_before_uv_runs(project: Path) -> None:
+    result = run(project, "nox", "-s", "lock", "--", "-P", "numpy;rm -rf x")
+    assert result.returncode == 1
+    assert "--upgrade-package 'numpy;rm -rf x' is not a package name" in result.stderr
+    assert "hunter.in" not in result.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nox
@@ -15,7 +16,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # nox does not put the noxfile's folder on sys.path
 
-from tooling import ToolingError, lock, project  # noqa: E402
+from tooling import ToolingError, interpreter, lock, project  # noqa: E402
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -28,8 +29,25 @@ SAFETY_TOOLS = ROOT / "requirements" / "tools" / "safety.txt"
 
 try:
     PROJECT = project.load(ROOT)
+    PYTHON, NO_PYTHON = interpreter.session_python(PROJECT)
 except ToolingError as error:
     sys.exit(f"error: {error}")
+
+
+def python_session(name: str | None = None) -> Callable[[Callable[[nox.Session], None]], object]:
+    """A session in a venv of .python-version's Python; without that Python, one line says so."""
+
+    def register(func: Callable[[nox.Session], None]) -> object:
+        if NO_PYTHON is None:
+            return nox.session(name=name, python=PYTHON)(func)
+
+        def missing(session: nox.Session) -> None:
+            session.error(NO_PYTHON)
+
+        missing.__doc__ = func.__doc__
+        return nox.session(name=name or func.__name__, venv_backend="none")(missing)
+
+    return register
 
 
 def install_tier(session: nox.Session, tier: str) -> None:
@@ -42,7 +60,7 @@ def install_tier(session: nox.Session, tier: str) -> None:
     session.install(*args)
 
 
-@nox.session(python=PROJECT.python_minor)
+@python_session()
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest options after --)."""
     install_tier(session, PROJECT.dev_tier)
@@ -50,7 +68,7 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=PROJECT.python_minor)
+@python_session()
 def lint(session: nox.Session) -> None:
     """Check style, formatting and types."""
     install_tier(session, PROJECT.dev_tier)
@@ -58,8 +76,10 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+{%- if cookiecutter.with_container == "yes" %}
     if (ROOT / "Dockerfile").is_file():
         session.run("hadolint", "Dockerfile")
+{%- endif %}
 
 
 def run_lock(session: nox.Session, argv: list[str]) -> None:
@@ -77,7 +97,7 @@ def lock_(session: nox.Session) -> None:
 
 @nox.session(name="lock_check", venv_backend="none")
 def lock_check(session: nox.Session) -> None:
-    """Fail when any lock is stale (the drift check CI runs); no network."""
+    """Fail when any lock is stale (the drift check{% if cookiecutter.ci_provider == "github" %} CI runs{% endif %}); no network."""
     run_lock(session, ["--check"])
 
 
@@ -92,20 +112,23 @@ def audit_settings(command: str) -> list[str]:
     return arguments
 
 
-@nox.session(python=PROJECT.python_minor)
+@python_session()
 def audit(session: nox.Session) -> None:
     """pip-audit every pinned version of every lock, then safety.
 
     Options after -- (--service osv --osv-url URL, --min-severity high, --tier NAME)
     go to pip-audit only; safety runs next with none (`nox -s safety -- ...` for its own).
     """
-    arguments = [*audit_settings("pip-audit"), *session.posargs]
+    from tooling.audit.service import osv_url_off_the_command_line
+
+    # nox prints the command it runs: a login or token in --osv-url travels in the environment.
+    arguments, env = osv_url_off_the_command_line([*audit_settings("pip-audit"), *session.posargs])
     session.install("--require-hashes", "-r", str(AUDIT_TOOLS))
     session.notify("safety", posargs=[])
-    session.run("python", "-m", "tooling.audit", "pip-audit", *arguments)
+    session.run("python", "-m", "tooling.audit", "pip-audit", *arguments, env=env)
 
 
-@nox.session(python=PROJECT.python_minor)
+@python_session()
 def safety(session: nox.Session) -> None:
     """Second opinion from safety: SAFETY_API_KEY, or a local database (SAFETY_DB / -- --db DIR)."""
     arguments = [*audit_settings("safety"), *session.posargs]
@@ -117,7 +140,7 @@ def safety(session: nox.Session) -> None:
     session.run("python", "-m", "tooling.audit", "safety", *arguments)
 
 
-@nox.session(python=PROJECT.python_minor)
+@python_session()
 def sbom(session: nox.Session) -> None:
     """A reproducible CycloneDX SBOM per tier in sbom/ (-- --tier NAME for one)."""
     session.install("--require-hashes", "-r", str(AUDIT_TOOLS))
@@ -133,8 +156,12 @@ def build(session: nox.Session) -> None:
     prefix = PROJECT.name.replace("-", "_") + "-"
     for old in dist.glob(f"{prefix}*"):
         old.unlink()
+    if NO_PYTHON:
+        session.error(NO_PYTHON)
     epoch = project.source_date_epoch(ROOT, os.environ)
-    session.run(lock.find_uv(), "build", "--out-dir", str(dist), env={"SOURCE_DATE_EPOCH": epoch})
+    build = [lock.find_uv(), "build", "--python", PYTHON, "--out-dir", str(dist)]
+    session.run(*build, env={"SOURCE_DATE_EPOCH": epoch})
+{%- if cookiecutter.with_container == "yes" %}
     if (ROOT / "Dockerfile").is_file():
         from tooling import images
 
@@ -143,11 +170,13 @@ def build(session: nox.Session) -> None:
         except ToolingError as error:
             session.error(str(error))
         session.log(f"wrote {written.relative_to(ROOT)}: uv for the image build, from the dev lock")
+{%- endif %}
 
 
 def smoke_arguments(posargs: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nox -s smoke-test --")
     parser.add_argument("--tier", help="the tier to check (default: the root tier)")
+{%- if cookiecutter.with_container == "yes" %}
     parser.add_argument(
         "--image",
         nargs="?",
@@ -155,7 +184,9 @@ def smoke_arguments(posargs: list[str]) -> argparse.Namespace:
         help="check a built image instead (default name: <project>:<tier>)",
     )
     parser.add_argument("--engine", help="docker, podman or buildah (default: detected)")
+{%- endif %}
     return parser.parse_args(posargs)
+{%- if cookiecutter.with_container == "yes" %}
 
 
 def check_image(session: nox.Session, engine_name: str | None, image: str, tier: str) -> None:
@@ -179,15 +210,23 @@ def built_image(tier: str) -> str | None:
         return None
     image = images.image_name(PROJECT.name, tier)
     return image if image in engines.read_build_record(ROOT) else None
+{%- endif %}
 
 
-@nox.session(name="smoke-test", python=PROJECT.python_minor)
+@python_session("smoke-test")
 def smoke_test(session: nox.Session) -> None:
+{%- if cookiecutter.with_container == "yes" %}
     """Run the app from a tier's lock and the wheel in a fresh venv, then in its image if built.
 
     `-- --tier NAME` picks the tier (default: the root tier); `-- --image [REF]` checks
     only the image.
     """
+{%- else %}
+    """Run the app from a tier's lock and the wheel in a fresh venv.
+
+    `-- --tier NAME` picks the tier (default: the root tier).
+    """
+{%- endif %}
     from tooling import smoke, tiers
 
     arguments = smoke_arguments(session.posargs)
@@ -196,6 +235,7 @@ def smoke_test(session: nox.Session) -> None:
         tier = arguments.tier or next(iter(graph))
         lock_file = project.tier_lock(PROJECT, tier, list(graph))
         version = project.read_version(PROJECT)
+{%- if cookiecutter.with_container == "yes" %}
         if arguments.image is not None:
             try:
                 from tooling import images
@@ -204,6 +244,7 @@ def smoke_test(session: nox.Session) -> None:
             image = arguments.image or images.image_name(PROJECT.name, tier)
             check_image(session, arguments.engine, image, tier)
             return
+{%- endif %}
         wheel = project.wheel_path(ROOT / "dist", PROJECT.name)
     except ToolingError as error:
         session.error(str(error))
@@ -227,8 +268,10 @@ def smoke_test(session: nox.Session) -> None:
     if version not in str(shown):
         session.error(f"--version printed {str(shown).strip()!r}, expected {version}")
     session.run(PROJECT.name, "health")
+{%- if cookiecutter.with_container == "yes" %}
     image = built_image(tier)
     if image is None:
         session.log("no built image of this tier here: image checks skipped (`invoke build`)")
     else:
         check_image(session, arguments.engine, image, tier)
+{%- endif %}

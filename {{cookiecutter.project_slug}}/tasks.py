@@ -135,16 +135,23 @@ def run_nox(c: Context, argv: list[str]) -> None:
     result = c.run(shlex.join(argv), warn=True, pty=sys.stdout.isatty())
     if result is None or result.failed:
         raise Exit(code=result.exited if result is not None else 1)
-{%- if cookiecutter.with_container == "yes" %}
 
 
 @task
+{%- if cookiecutter.with_container == "yes" %}
 def smoke(c: Context, tier: str | None = None, image: bool = False) -> None:
     """Smoke-test a tier: in a fresh venv, or in its built image with --image."""
     argv = ["nox", "-s", "smoke-test", "--"]
     argv += ["--tier", tier] if tier else []
     argv += ["--image"] if image else []
-    c.run(shlex.join(argv), pty=sys.stdout.isatty())
+{%- else %}
+def smoke(c: Context, tier: str | None = None) -> None:
+    """Smoke-test a tier: its lock and the wheel in a fresh venv (nox -s smoke-test)."""
+    argv = ["nox", "-s", "smoke-test", "--"]
+    argv += ["--tier", tier] if tier else []
+{%- endif %}
+    run_nox(c, argv)
+{%- if cookiecutter.with_container == "yes" %}
 
 
 @task(

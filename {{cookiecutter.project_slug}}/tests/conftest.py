@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tooling import lock
+from tooling import lock, lockfile
 
 
 @pytest.fixture
@@ -21,7 +21,8 @@ def forge_digests() -> Callable[[Path], None]:
     """
 
     def forge(root: Path) -> None:
-        for path in (root / "requirements").glob("*.txt"):
+        # unions first: each tier records a digest of its packages' pins in its union
+        for path in sorted((root / "requirements").glob("*.txt")):
             text = re.sub(
                 r"(?m)^#   (\S+) sha256:[0-9a-f]{64}$",
                 lambda found: (
@@ -30,6 +31,12 @@ def forge_digests() -> Callable[[Path], None]:
                 ),
                 path.read_text(),
             )
+            if (union_pins := lock.recorded(text).derived_from) is not None:
+                union_path = re.search(r"as (requirements/\S+) pins them", text)
+                assert union_path is not None
+                union = lockfile.read(root / union_path.group(1))
+                names = {pin.name for pin in lockfile.parse(text).pins}
+                text = text.replace(union_pins, lock.Union("", union.pins).digest_of(names))
             if (body_digest := lock.recorded(text).body_digest) is not None:
                 fresh = hashlib.sha256(lock.recorded(text).body.encode()).hexdigest()
                 text = text.replace(body_digest, fresh)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from uv_stand_in import tier_compile
 
 from tooling import atomic, lock, lockfile
 from tooling.project import load
@@ -55,9 +56,13 @@ class FakeUv:
         during: Hook | None = None,
     ) -> None:
         self.body, self.returncode, self.stderr, self.during = body, returncode, stderr, during
-        self.calls: list[list[str]] = []
+        self.calls: list[list[str]] = []  # resolutions of a union
+        self.tier_calls: list[str] = []  # the .in of each tier compiled against its union
 
     def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        if (derived := tier_compile(argv, cwd)) is not None:
+            self.tier_calls.append(argv[2])
+            return derived
         self.calls.append(list(argv))
         if self.during:
             self.during(argv, cwd)
@@ -106,6 +111,25 @@ def test_tiers_are_derived_from_one_union(project: Path) -> None:
     assert "# via -r requirements/hunter.in" in written["hunter.txt"]
     assert "#   pandas" in written["strategist.txt"]
     assert lock.check(load(project)) == []
+
+
+def test_tiers_asking_the_same_share_one_compile_and_the_top_tier_is_the_union(
+    project: Path,
+) -> None:
+    uv = FakeUv()
+    lock.lock(load(project), run=uv)
+    # sniper.in is only `-r base.in`; strategist asks for everything the union does
+    assert sorted(uv.tier_calls) == ["requirements/base.in", "requirements/hunter.in"]
+    written = {
+        name: [(pin.lines, pin.via) for pin in lockfile.parse(text).pins]
+        for name, text in locks(project).items()
+    }
+    assert written["sniper.txt"] == written["base.txt"]
+    assert written["strategist.txt"] == written["_union.txt"]
+    (project / "requirements" / "sniper.in").write_text("-r base.in\n# still only base\n")
+    uv = FakeUv()
+    lock.lock(load(project), run=uv)
+    assert uv.calls == [] and uv.tier_calls == []
 
 
 def test_nothing_changed_means_nothing_resolved(project: Path) -> None:
@@ -174,18 +198,15 @@ def test_any_edit_of_the_union_body_fails_the_check(project: Path) -> None:
     ]
 
 
-def test_a_hand_edited_union_and_tier_pair_is_caught_by_the_requirements(project: Path) -> None:
+def test_a_hand_edited_union_and_tier_pair_is_caught_by_the_requirements(
+    project: Path, forge_digests: Callable[[Path], None]
+) -> None:
     lock.lock(load(project), run=FakeUv())
     requirements = project / "requirements"
     for name in ("_union.txt", "hunter.txt", "strategist.txt"):
         path = requirements / name
         path.write_text(path.read_text().replace("numpy==2.0.0", "numpy==1.26.0"))
-    union = requirements / "_union.txt"
-    text = union.read_text()  # forge the body digest too
-    forged = lock.recorded(text)
-    union.write_text(
-        text.replace(forged.body_digest or "", hashlib.sha256(forged.body.encode()).hexdigest())
-    )
+    forge_digests(project)  # every digest a lock records, as a forger would
     problems = lock.check(load(project))
     assert problems == [
         "hunter: requirements/hunter.in:2: numpy>=2 is not met by hunter.txt (numpy 1.26.0)",
@@ -267,14 +288,22 @@ def test_bytes_that_are_not_utf8_are_one_line(project: Path) -> None:
 # --- credentials ----------------------------------------------------------------------
 
 
-def test_index_credentials_in_a_tier_reach_uv_but_never_a_lock(project: Path) -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://bob:t0ken@gpu.example/simple",
+        "https://gpu.example/simple?bob=t0ken",
+        "https://gpu.example/simple#bob-t0ken",
+        "https://bob:t0k/en@gpu.example/simple",
+    ],
+    ids=["credentials", "query-token", "fragment", "slash-in-password"],
+)
+def test_index_credentials_in_a_tier_reach_uv_but_never_a_lock(project: Path, url: str) -> None:
     (project / "pyproject.toml").write_text(
         '[tool.lockstep]\nindex-url = "https://pypi.example/simple"\n'
     )
     hunter = project / "requirements" / "hunter.in"
-    hunter.write_text(
-        "-r base.in\n--extra-index-url https://bob:t0ken@gpu.example/simple\nnumpy>=2\n"
-    )
+    hunter.write_text(f"-r base.in\n--extra-index-url {url}\nnumpy>=2\n")
     resolved_from: list[str] = []
 
     def read_snapshot(argv: Sequence[str], cwd: Path) -> None:
@@ -283,9 +312,9 @@ def test_index_credentials_in_a_tier_reach_uv_but_never_a_lock(project: Path) ->
     uv = FakeUv(during=read_snapshot)
     lock.lock(load(project), run=uv)
     assert "https://pypi.example/simple" in uv.calls[0]
-    assert "https://bob:t0ken@gpu.example/simple" in resolved_from[0]
+    assert url in resolved_from[0]
     written = locks(project)
-    assert not any("bob" in text or "t0ken" in text for text in written.values())
+    assert not any("bob" in text or "t0" in text for text in written.values())
     assert "--index-url https://pypi.example/simple\n" in written["base.txt"]
     assert "--extra-index-url https://gpu.example/simple\n" in written["strategist.txt"]
     assert "gpu.example" not in written["base.txt"]
@@ -299,8 +328,8 @@ def test_uv_error_text_is_redacted(project: Path) -> None:
     )
     with pytest.raises(lock.LockError) as raised:
         lock.lock(load(project), run=failing)
-    assert "s3cret" not in str(raised.value)
-    assert "https://***@pypi.example/simple/numpy/" in str(raised.value)
+    assert "s3cret" not in str(raised.value) and "alice" not in str(raised.value)
+    assert "https://pypi.example/simple/numpy/" in str(raised.value)
 
 
 # --- ordinary files -------------------------------------------------------------------
@@ -453,6 +482,40 @@ def test_a_removed_tier_loses_its_lock(project: Path) -> None:
     assert lock.check(load(project)) == []
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("base-old.txt", None),  # a copy of base.txt: its header names base.txt
+        ("_union-old.txt", None),  # a copy of the union
+        ("legacy.txt", "# requirements/legacy.txt: my own notes\nnumpy==1.0\n"),
+        ("pinned.txt", "# requirements/pinned.txt: x\n# Generated by hand\nsix==1.0\n"),
+    ],
+    ids=["copy-of-a-tier-lock", "copy-of-the-union", "own-header", "other-generator"],
+)
+def test_a_file_that_is_not_provably_ours_is_never_deleted(
+    project: Path, name: str, text: str | None
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    requirements = project / "requirements"
+    source = "_union.txt" if name.startswith("_") else "base.txt"
+    content = text if text is not None else (requirements / source).read_text()
+    (requirements / name).write_text(content)
+    assert lock.check(load(project)) == []
+    logged = run_main(project, run=FakeUv())
+    assert not [line for line in logged if line.startswith("deleted")]
+    assert (requirements / name).read_text() == content
+
+
+def test_a_removed_tier_with_crlf_endings_still_loses_its_lock(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    sniper = project / "requirements" / "sniper.txt"
+    sniper.write_bytes(sniper.read_bytes().replace(b"\n", b"\r\n"))
+    (project / "requirements" / "sniper.in").unlink()
+    logged = run_main(project, run=FakeUv())
+    assert "deleted requirements/sniper.txt: requirements/sniper.in is gone" in logged
+    assert not sniper.exists()
+
+
 # --- readable results -----------------------------------------------------------------
 
 
@@ -472,6 +535,22 @@ def test_the_check_prints_one_line_per_problem_then_advice(project: Path) -> Non
     assert str(raised.value) == (
         "lock check failed: 4 problems in union, base, hunter, strategist; fix the inputs named "
         "above (never edit a lock), run `nox -s lock` and commit requirements/"
+    )
+
+
+def test_the_summary_names_only_the_fixes_the_problems_need(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    (project / "Dockerfile").write_text("ARG PYTHON_VERSION=3.10\nFROM python:${PYTHON_VERSION}\n")
+    problems = lock.check(load(project))
+    assert [problem.split(":", 1)[0] for problem in problems] == ["python"]
+    assert lock.advice(problems) == (
+        "lock check failed: 1 problem in python; do what each python line above says"
+    )
+    (project / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.10"\n')
+    problems = lock.check(load(project))
+    assert lock.advice(problems) == (
+        "lock check failed: 2 problems in python; fix the inputs named above (never edit a lock), "
+        "run `nox -s lock` and commit requirements/, then do what each python line above says"
     )
 
 
@@ -559,9 +638,10 @@ def test_check_catches_a_hand_edit_and_unhashed_pins(project: Path) -> None:
     lock.lock(load(project), run=FakeUv())
     hunter = project / "requirements" / "hunter.txt"
     hunter.write_text(hunter.read_text().replace("numpy==2.0.0", "numpy==2.0.1"))
-    assert "hunter: requirements/hunter.txt does not match the union (edited by hand?)" in (
-        lock.check(load(project))
-    )
+    assert lock.check(load(project)) == [
+        "hunter: requirements/hunter.txt does not match the digest of its body "
+        "(cut or edited by hand)"
+    ]
     hunter.write_text(hunter.read_text().replace("    --hash=sha256:" + HASHES["a"] + "\n", ""))
     assert "hunter: requirements/hunter.txt: numpy==2.0.1 has no --hash" in lock.check(
         load(project)
@@ -594,3 +674,238 @@ def test_index_settings_are_used_and_recorded(project: Path) -> None:
 def test_report_cannot_go_with_check(project: Path) -> None:
     with pytest.raises(SystemExit):
         lock.parse_arguments(["--check", "--report", "x.md"])
+
+
+def test_a_report_that_cannot_be_written_changes_no_lock(project: Path, tmp_path: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    (project / ".python-version").write_text("3.12\n")
+    (project / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.11"\n')
+    pyproject = (project / "pyproject.toml").read_text()
+    before = locks(project)
+    (project / "requirements" / "sniper.in").write_text("-r base.in\nsix\n")
+    with pytest.raises(atomic.WriteError, match=r"cannot write dir/m\.md: No such file"):
+        run_main(project, "--report", str(tmp_path / "nonexistent" / "dir" / "m.md"), run=FakeUv())
+    assert locks(project) == before
+    assert (project / "pyproject.toml").read_text() == pyproject
+    assert not [name for name in every_file(project) if name.endswith(".tmp")]
+    assert lock.check(load(project))  # still stale: nothing claimed a lock
+
+
+@pytest.mark.parametrize("target", ["requirements/_union.txt", "requirements/base.txt"])
+def test_a_report_onto_a_lock_is_refused(project: Path, target: str) -> None:
+    lock.lock(load(project), run=FakeUv())
+    before = locks(project)
+    with pytest.raises(lock.LockError, match="written by the lock; name another"):
+        run_main(project, "--report", str(project / target), run=FakeUv())
+    assert locks(project) == before
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda text: text.replace("structlog==", "<<<<<<< HEAD\nstructlog=="), "conflict marker"),
+        (lambda text: text.replace("structlog==24.1.0", "structlog=24.1.0"), "not a requirement"),
+        (lambda text: text[: text.index("structlog==")], "does not match the digest"),
+    ],
+    ids=["conflict-marker", "garbled-pin", "cut"],
+)
+def test_a_damaged_tier_lock_is_re_derived_without_inventing_moves(
+    project: Path, damage: Callable[[str], str], reason: str
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    sniper = project / "requirements" / "sniper.txt"
+    good = sniper.read_text()
+    sniper.write_text(damage(good))
+    problems = lock.check(load(project))
+    assert problems and all("\n" not in problem and "^" not in problem for problem in problems)
+    assert any(problem.startswith("sniper:") and reason in problem for problem in problems)
+    logged = run_main(project, run=FakeUv())
+    note = next(line for line in logged if "was damaged" in line)
+    assert re.fullmatch(rf"requirements/sniper\.txt was damaged \(.*{reason}.*\): re-derived", note)
+    assert not [line for line in logged if line.startswith(("added", "removed"))]
+    assert "nothing moved: every tier pins what it pinned before" in logged
+    assert sniper.read_text() == good
+
+
+def test_a_damaged_lock_is_measured_against_its_last_commit(project: Path) -> None:
+    lock.lock(load(project), run=FakeUv())
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "."], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "locked"], cwd=project, check=True)
+    sniper = project / "requirements" / "sniper.txt"
+    sniper.write_text("<<<<<<< HEAD\n" + sniper.read_text())
+    (project / "requirements" / "base.in").write_text("structlog\nsix\n")
+    moved = union_body(structlog="25.1.0") + block(
+        "six", "1.17.0", "-r requirements/base.in", digest="d"
+    )
+    logged = run_main(project, run=FakeUv(body=moved))
+    assert (
+        "requirements/sniper.txt was damaged (line 1: conflict marker): re-derived; "
+        "what moved is against its last commit"
+    ) in logged
+    assert "structlog 24.1.0 → 25.1.0 (base, hunter, sniper, strategist)" in logged
+    assert "added six 1.17.0 (base, hunter, sniper, strategist)" in logged
+
+
+def test_crlf_locks_are_named_as_line_endings_and_rewritten_without_resolving(
+    project: Path,
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    before = locks(project)
+    for path in (project / "requirements").glob("*.txt"):
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    problems = lock.check(load(project))
+    assert len(problems) == len(before)
+    assert all("has CRLF line endings" in problem for problem in problems)
+    assert not [problem for problem in problems if "other options" in problem]
+    uv = FakeUv()
+    logged = run_main(project, run=uv)
+    assert uv.calls == [] and "inputs unchanged: nothing to resolve" in logged
+    assert locks(project) == before
+    assert lock.check(load(project)) == []
+
+
+@pytest.mark.parametrize("separator", ["\u0085", "\u2028", "\x0c", "\x1d"])
+def test_a_line_separator_in_a_comment_is_part_of_the_comment(
+    project: Path, separator: str
+) -> None:
+    (project / "requirements" / "base.in").write_text(f"structlog  # caf{separator}e au lait\n")
+    lock.lock(load(project), run=FakeUv())
+    assert lock.check(load(project)) == []
+
+
+def test_a_continued_requirement_is_locked_and_checked_as_pip_reads_it(project: Path) -> None:
+    (project / "requirements" / "hunter.in").write_text(
+        "-r base.in\nnum\\\npy>=2 \\\n# numpy 2 for the new API\n"
+    )
+    lock.lock(load(project), run=FakeUv())
+    assert lock.check(load(project)) == []
+    (project / "requirements" / "hunter.in").write_text("-r base.in\nnum\\\npy>=3 \\\n# later\n")
+    assert lock.check(load(project))[0] == (
+        "union: requirements/hunter.in changed since requirements/_union.txt was locked"
+    )
+
+
+# --- blame where the cause is ------------------------------------------------------------
+
+UNREACHABLE = (
+    "error: Request failed after 3 retries\n"
+    "  Caused by: Failed to fetch: `{url}/pre-commit/`\n"
+    "  Caused by: error sending request for url ({url}/pre-commit/)\n"
+    "  Caused by: tcp connect error: Connection refused (os error 111)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("http://127.0.0.1:9/simple", "http://127.0.0.1:9/simple"),
+        ("https://alice:s3cret@private.example/simple/", "https://private.example/simple/"),
+        ("https://private.example/simple?token=S3CRET#frag", "https://private.example/simple"),
+    ],
+    ids=["plain", "credentials", "query-token"],
+)
+def test_an_unreachable_index_blames_the_line_that_added_it(
+    project: Path, written: str, shown: str
+) -> None:
+    (project / "requirements" / "dev.in").write_text("-r strategist.in\npre-commit\n")
+    (project / "requirements" / "sniper.in").write_text(
+        f"-r base.in\n--extra-index-url {written}\n"
+    )
+    public = shown.rstrip("/")
+    uv = FakeUv(returncode=2, stderr=UNREACHABLE.format(url=public))
+    with pytest.raises(lock.LockError) as raised:
+        lock.lock(load(project), run=uv)
+    message = str(raised.value)
+    assert message.startswith(
+        f"cannot lock requirements/sniper.in:2 (--extra-index-url {shown}): "
+        "Request failed after 3 retries: Failed to fetch"
+    )
+    assert "dev.in" not in message and "\n" not in message
+    assert "S3CRET" not in message and "s3cret" not in message and "alice" not in message
+
+
+def test_an_unreachable_index_from_the_settings_blames_the_setting(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.lockstep]\nextra-index-urls = ["https://mirror.example/simple"]\n'
+    )
+    uv = FakeUv(returncode=2, stderr=UNREACHABLE.format(url="https://mirror.example/simple"))
+    with pytest.raises(lock.LockError) as raised:
+        lock.lock(load(project), run=uv)
+    assert str(raised.value).startswith(
+        "cannot lock pyproject.toml [tool.lockstep] extra-index-urls: Request failed"
+    )
+
+
+def test_an_unreachable_default_index_blames_no_package(project: Path) -> None:
+    uv = FakeUv(returncode=2, stderr=UNREACHABLE.format(url="https://pypi.org/simple/numpy"))
+    with pytest.raises(lock.LockError) as raised:
+        lock.lock(load(project), run=uv)
+    message = str(raised.value)
+    assert message.startswith("cannot lock: the package index could not be reached: Request")
+    assert ".in" not in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["numpy;rm -rf x", "numpy==2.0", "-x", "", "num py", "https://evil.example/x", "numpy[extra]"],
+)
+def test_a_bad_upgrade_package_names_the_option_before_uv_runs(project: Path, value: str) -> None:
+    uv = FakeUv()
+    with pytest.raises(lock.LockError) as raised:
+        run_main(project, f"--upgrade-package={value}", run=uv)
+    assert str(raised.value).startswith(f"--upgrade-package {value!r} is not a package name")
+    assert uv.calls == [] and every_file(project) == sorted(
+        ["base.in", "sniper.in", "hunter.in", "strategist.in"]
+    )
+
+
+# --- what a killed run leaves ----------------------------------------------------------
+
+
+def finished_process_id() -> int:
+    """The id of a process that has ended: what a killed run's id looks like afterwards."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_the_next_run_removes_what_a_killed_run_left(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(atomic.tempfile, "tempdir", str(system_tmp))
+    dead = finished_process_id()
+    requirements = project / "requirements"
+    left = [
+        requirements / f".sniper.txt.{dead}-1a2b3c4d.tmp",  # a staged lock
+        requirements / f".pyproject.toml.{dead}-0badcafe.tmp",
+    ]
+    for path in left:
+        path.write_text("half written")
+    (system_tmp / f"lockstep-{dead}-k1ll3d").mkdir()
+    (system_tmp / f"lockstep-{dead}-k1ll3d" / "union.txt").write_text("half")
+    with subprocess.Popen(["sleep", "30"]) as alive:
+        try:
+            running = requirements / f".base.txt.{alive.pid}-5e5e5e5e.tmp"
+            running.write_text("another lock at work")
+            (system_tmp / f"lockstep-{alive.pid}-busy").mkdir()
+            keep = [
+                requirements / ".notes.tmp",
+                system_tmp / "lockstep-notes",
+                requirements / f"lockstep-{dead}-notes",  # a work folder's name, not in tmp
+            ]
+            keep[0].write_text("mine")
+            keep[1].mkdir()
+            keep[2].write_text("mine too")
+            (requirements / "hunter.in").write_text("-r base.in\nnumpy>=2.0\n")
+            lock.lock(load(project), run=FakeUv())
+            assert not any(path.exists() for path in left)
+            assert not (system_tmp / f"lockstep-{dead}-k1ll3d").exists()
+            assert running.exists() and (system_tmp / f"lockstep-{alive.pid}-busy").exists()
+            assert all(path.exists() for path in keep)
+        finally:
+            alive.kill()

@@ -181,8 +181,22 @@ def test_bad_setting_is_one_line_naming_the_key(
     [
         (
             '[tool.lockstep]\nindex-url = "https://bob:hunter2@pypi.example.com/simple?x=hunter2"\n',
-            "[tool.lockstep] index-url must not hold credentials "
-            "(https://***@pypi.example.com/simple)",
+            "[tool.lockstep] index-url must not hold credentials or a query string "
+            "(https://***@pypi.example.com/simple?***)",
+        ),
+        (
+            '[tool.lockstep]\nindex-url = "https://pypi.example.com/simple?token=hunter2"\n',
+            "[tool.lockstep] index-url must not hold a query string "
+            "(https://pypi.example.com/simple?***)",
+        ),
+        (
+            '[tool.lockstep]\nextra-index-urls = ["https://x.example/simple#hunter2"]\n',
+            "[tool.lockstep] extra-index-urls item 1 must not hold a fragment "
+            "(https://x.example/simple#***)",
+        ),
+        (
+            '[tool.lockstep]\nindex-url = "file:///srv/simple?hunter2"\n',
+            "[tool.lockstep] index-url must not hold a query string (file:///srv/simple?***)",
         ),
         (
             '[tool.lockstep]\nextra-index-urls = ["https://ok.example/simple", '

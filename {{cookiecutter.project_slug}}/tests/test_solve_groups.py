@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from uv_stand_in import tier_compile
 
 from tooling import ToolingError, lock, lockfile
 from tooling.project import load
@@ -66,6 +67,8 @@ class GroupUv:
         self.lock = threading.Lock()
 
     def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        if (derived := tier_compile(argv, cwd)) is not None:
+            return derived
         group = next(GROUP_OF_INPUT[arg] for arg in argv if arg in GROUP_OF_INPUT)
         shared = ""
         if "--constraint" in argv:
@@ -241,6 +244,35 @@ def test_a_shared_pin_a_group_cannot_use_is_one_line(project: Path) -> None:
     )
     assert "\n" not in message
     assert locks(project) == {}
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        "Failed to fetch: `https://download.pytorch.org/whl/cu121/structlog/`\n"
+        "  Caused by: dns error: failed to lookup address information",
+        "Failed to fetch: `https://download.pytorch.org/whl/cu121/structlog/`\n"
+        "  Caused by: tcp connect error: Connection refused (os error 111)",
+    ],
+    ids=["dns", "refused"],
+)
+def test_an_unreachable_index_is_never_a_pin_conflict(project: Path, network: str) -> None:
+    bodies = dict(BODIES)
+    bodies["cuda"] = BODIES["cuda"].replace("structlog==24.1.0", "structlog==25.1.0")
+
+    def offline(group: str, argv: Sequence[str], cwd: Path) -> str | None:
+        if group == "cuda":
+            return f"error: Request failed after 3 retries\n  Caused by: {network}\n"
+        return None
+
+    with pytest.raises(lock.LockError) as raised:
+        lock.lock(load(project), run=GroupUv(bodies, during=offline))
+    message = str(raised.value)
+    assert message.startswith(
+        f"cannot lock requirements/gpu-worker.in:2 (--extra-index-url {CUDA_INDEX}): "
+        "Request failed after 3 retries"
+    )
+    assert "cannot use" not in message and "pins for the shared tier" not in message
 
 
 def test_only_the_stale_group_resolves_and_the_check_names_only_its_tiers(

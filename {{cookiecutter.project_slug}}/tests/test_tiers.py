@@ -71,7 +71,7 @@ def test_no_tiers_is_an_error(tmp_path: Path) -> None:
 
 def test_comments_and_continuations_are_not_requirements() -> None:
     text = "# a comment\nnumpy  # inline\n\npandas \\\n  >=2\n"
-    assert logical_lines(text) == [(2, "numpy"), (4, "pandas >=2")]
+    assert logical_lines(text) == [(2, "numpy"), (4, "pandas   >=2")]  # joined as pip joins
 
 
 def test_a_byte_order_mark_does_not_hide_the_parent(tmp_path: Path) -> None:
@@ -130,6 +130,48 @@ def test_constraints_outside_the_project_are_refused(tmp_path: Path, target: str
         read_tiers(folder)
 
 
+@pytest.mark.parametrize(
+    "link_to",
+    ["{outside}/pins.txt", "../../outside/pins.txt", "{outside}"],
+    ids=["absolute-file", "relative-file", "directory-link"],
+)
+def test_a_constraint_linked_to_outside_the_project_is_refused(
+    tmp_path: Path, link_to: str
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "pins.txt").write_text("structlog<25\n")
+    folder = write(project / "requirements", base="structlog\n-c pins.txt\n")
+    target = link_to.format(outside=outside)
+    if target == str(outside):  # requirements/shared -> outside, then -c shared/pins.txt
+        (folder / "shared").symlink_to(target, target_is_directory=True)
+        (folder / "base.in").write_text("structlog\n-c shared/pins.txt\n")
+    else:
+        (folder / "pins.txt").symlink_to(target)
+    with pytest.raises(TierError, match=r"base\.in:2: -c \S+ is outside the project"):
+        read_tiers(folder)
+
+
+def test_a_constraint_linked_inside_the_project_is_accepted(tmp_path: Path) -> None:
+    folder = write(tmp_path / "requirements", base="structlog\n-c pins.txt\n")
+    (tmp_path / "constraints").mkdir()
+    (tmp_path / "constraints" / "pins.txt").write_text("structlog<25\n")
+    (folder / "pins.txt").symlink_to("../constraints/pins.txt")
+    assert read_tiers(folder)["base"].constraints == (folder / "pins.txt",)
+
+
+def test_a_link_to_a_generated_lock_is_not_a_constraint(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "requirements", base="structlog\n", hunter="-r base.in\n-c pins.txt\n"
+    )
+    (folder / "base.txt").write_text("structlog==24.1.0\n")
+    (folder / "pins.txt").symlink_to("base.txt")
+    with pytest.raises(TierError, match=r"-c pins\.txt is a generated lock"):
+        read_tiers(folder)
+
+
 @pytest.mark.parametrize("lock", ["base.txt", "_union.txt", "_union-cuda.txt"])
 def test_a_generated_lock_is_not_a_constraint(tmp_path: Path, lock: str) -> None:
     folder = write(tmp_path / "requirements", base="structlog\n", hunter=f"-r base.in\n-c {lock}\n")
@@ -160,4 +202,46 @@ def test_a_refused_line_never_shows_a_password(tmp_path: Path) -> None:
         with pytest.raises(TierError) as raised:
             read_tier(folder / f"{name}.in")
         assert "s3cret" not in str(raised.value) and "t0ken" not in str(raised.value)
-        assert "***@" in str(raised.value)
+        assert "alice" not in str(raised.value) and "bob" not in str(raised.value)
+        assert "://git.example/app.whl" in str(raised.value) or "://files.example/wheels" in str(
+            raised.value
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("num\\\npy\n", [(1, "numpy")]),  # pip joins a continuation with nothing in between
+        ("six>=1 \\\n# a comment ends the join\nnumpy\n", [(1, "six>=1"), (3, "numpy")]),
+        ("six \\\n   # indented comment\n", [(1, "six")]),
+        ("# a comment ending in \\\nsix\n", [(2, "six")]),
+        ("six \\\n\\\n>=1\n", [(1, "six >=1")]),
+        ("six \\", [(1, "six")]),  # a continuation at the end of the file
+        ("six # caf\u0085e\nnumpy # \u2028 \u2029 \x1c\n", [(1, "six"), (2, "numpy")]),
+        ("six\r\nnumpy\r\n", [(1, "six"), (2, "numpy")]),
+        ("six\rnumpy\r", [(1, "six"), (2, "numpy")]),
+        ("six#not-a-comment\n", [(1, "six#not-a-comment")]),
+    ],
+    ids=[
+        "mid-word",
+        "comment-after-continuation",
+        "indented-comment-after-continuation",
+        "continuation-inside-a-comment",
+        "empty-continuation",
+        "trailing-continuation",
+        "unicode-line-separators-in-comments",
+        "crlf",
+        "cr",
+        "hash-without-space",
+    ],
+)
+def test_lines_are_read_as_pip_and_uv_read_them(text: str, expected: list[tuple[int, str]]) -> None:
+    assert logical_lines(text) == expected
+
+
+def test_a_continued_requirement_is_one_requirement(tmp_path: Path) -> None:
+    folder = write(tmp_path / "requirements", base="num\\\npy>=1 \\\n# pinned low\n")
+    tier = read_tier(folder / "base.in")
+    assert [(number, str(requirement)) for number, requirement in tier.requirements] == [
+        (1, "numpy>=1")
+    ]

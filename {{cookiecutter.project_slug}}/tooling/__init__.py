@@ -4,6 +4,35 @@ Every module raises ToolingError with a one-line message for anything a user
 can fix; the entry points print that line and exit non-zero.
 """
 
+import re
+
+
+def lines_of(text: str) -> list[str]:
+    """A file's lines as uv splits a requirements file or a lock: at \\n, \\r\\n and \\r only.
+
+    str.splitlines also splits at U+0085, U+2028 and other characters a comment may hold.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # faster than a regex
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s`'\"<>]+")
+
+
+def public_url(url: str) -> str:
+    """A URL without user info, query string or fragment: what may be printed or recorded.
+
+    Everything up to the last @ goes, so a password holding a / is not half shown.
+    """
+    scheme, _, rest = url.partition("://")
+    rest = re.split(r"[?#]", rest, maxsplit=1)[0]
+    return f"{scheme}://{rest.rpartition('@')[2]}"
+
+
+def without_secrets(text: str) -> str:
+    """Text with every URL in it made public (see public_url)."""
+    return URL.sub(lambda found: public_url(found.group(0)), text)
+
 
 class ToolingError(Exception):
     """A problem the user can fix, described in one line."""

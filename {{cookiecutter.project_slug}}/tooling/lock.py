@@ -6,18 +6,23 @@ How it works:
    exactly those bytes in a temporary folder, with hashes, into
    requirements/_union.txt (the previous union seeds it, so unchanged
    packages keep their pins).
-2. Each tier's lock is *derived* from the union's dependency annotations: the
-   packages its `.in` closure asks for, and everything they need. A package
-   shared by two tiers therefore has the same version and hashes in both.
+2. Each stale tier's lock is its own closure: uv compiles the tier's `.in`
+   with the union's pins as constraints (offline first, from the pages the
+   union came from), so extras and markers decide what enters it, and every
+   pin keeps the union's version and hash lines. A package shared by two
+   tiers therefore has the same version and hashes in both.
 3. Every lock's header records a digest of each input file's requirement
-   lines (comments do not count) and of the compile options; the union's
-   header also records a digest of its own body, so a cut or edited union is
-   never trusted: it is resolved again instead of being copied into tiers.
-4. The drift check recomputes all of that without network, re-derives every
-   tier from the union and checks that every requirement of every `.in` is
-   met by its tier's pins.
-5. Locks are written to temporary files and moved into place only after all
-   of them were produced; any failure puts every file back as it was.
+   lines (comments do not count), of the compile options and of its own
+   body; a tier's header also records a digest of how the union pins its
+   packages. A cut or edited union is never trusted: it is resolved again
+   instead of being copied into tiers; a tier whose packages did not move in
+   the union is kept byte for byte.
+4. The drift check recomputes all of that without network, checks every tier
+   pin against the union and every requirement of every `.in` against its
+   tier's pins.
+5. Locks (with pyproject.toml and the --report file) are written to
+   temporary files and moved into place only after all of them were
+   produced; any failure puts every file back as it was.
 6. Solve groups ([tool.lockstep.solve-groups]) split the tiers into several
    unions (_union.txt for the default group, _union-<group>.txt for the
    others), each its own resolution with its own index lines. Stale groups
@@ -37,22 +42,21 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from tooling import ToolingError, lockfile
-from tooling.atomic import current_text, shown, write_all
+from tooling import ToolingError, lockfile, public_url, without_secrets
+from tooling.atomic import shown, work_folder, write_all
 from tooling.lockfile import LockFile, Pin
-from tooling.moves import Changes, compare, pins_of, versions_by_name
+from tooling.moves import Changes, compare, versions_by_name
 from tooling.project import (
     GENERATED_BY,
     Project,
@@ -62,6 +66,8 @@ from tooling.project import (
 )
 from tooling.tiers import (
     DEFAULT_GROUP,
+    INCLUDE,
+    INDEX,
     SolveGroup,
     Tier,
     ancestors,
@@ -72,12 +78,21 @@ from tooling.tiers import (
 )
 
 FORMAT = "2"
+PACKAGE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # PEP 508
 DIRECT_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*===?\s*[^\s,;*]+\s*(;.*)?$")
 INPUT_LINE = re.compile(r"^#   (\S+) sha256:([0-9a-f]{64})$")
+LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # not U+0085, U+2028...
 BODY_LINE = re.compile(r"^# body sha256:([0-9a-f]{64})")
-USER_INFO = re.compile(r"(?<=://)[^/@\s]+@")
+DERIVED_LINE = re.compile(r"^# union pins sha256:([0-9a-f]{64})")
+NETWORK_FAILURE = re.compile(
+    r"Failed to fetch|Request failed|error sending request|dns error|failed to lookup address|"
+    r"Connection refused|connection (?:closed|reset)|timed out|certificate|tcp connect error|"
+    r"Could not connect",
+    re.IGNORECASE,
+)
 UV_CONFIG_FILES = ("pyproject.toml", "uv.toml")
 SHARED_CONSTRAINTS = "shared-pins.txt"  # in the snapshot: pins other groups own
+UNION_CONSTRAINTS = "union-pins.txt"  # in a tier's snapshot: the pins of its group's union
 
 Runner = Callable[[Sequence[str], Path], subprocess.CompletedProcess[str]]
 
@@ -88,16 +103,6 @@ class LockError(ToolingError):
 
 class Interrupted(LockError):
     """uv stopped by a signal or Ctrl-C: nothing is blamed, nothing is written."""
-
-
-def without_credentials(text: str) -> str:
-    """URLs with their user info removed: what a lock may record."""
-    return USER_INFO.sub("", text)
-
-
-def redacted(text: str) -> str:
-    """URLs with their user info masked: what an error message may show."""
-    return USER_INFO.sub("***@", text)
 
 
 def sha256(text: str) -> str:
@@ -172,7 +177,7 @@ def index_lines(project: Project, inputs: Inputs, names: Iterable[str]) -> list[
     for name in names:
         for member in ancestors(inputs.tiers, name):
             lines += inputs.tiers[member].index_lines
-    return unique(without_credentials(line) for line in lines)
+    return unique(without_secrets(line) for line in lines)
 
 
 def compile_options(project: Project) -> list[str]:
@@ -183,7 +188,7 @@ def compile_options(project: Project) -> list[str]:
 
 
 def options_line(project: Project) -> str:
-    return without_credentials(f"# options: format={FORMAT} " + " ".join(compile_options(project)))
+    return without_secrets(f"# options: format={FORMAT} " + " ".join(compile_options(project)))
 
 
 def header(project: Project, inputs: Inputs, title: str, files: list[str]) -> list[str]:
@@ -200,23 +205,29 @@ class Recorded:
     inputs: dict[str, str]
     options: str | None
     body_digest: str | None
+    derived_from: str | None  # a tier's lock: digest of its packages' pins in the union
     body: str  # everything after the header
 
 
+@lru_cache(maxsize=64)  # the check and the lock ask several times about each lock
 def recorded(text: str) -> Recorded:
     inputs: dict[str, str] = {}
-    options = body_digest = None
-    lines = text.splitlines(keepends=True)
-    end = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
-    for line in lines[:end]:
-        line = line.rstrip("\n")
+    options = body_digest = derived_from = None
+    end = len(text)
+    for found in LINE_WITH_END.finditer(text):
+        if not found.group().startswith("#"):
+            end = found.start()
+            break
+        line = found.group().rstrip("\r\n")
         if match := INPUT_LINE.match(line):
             inputs[match.group(1)] = match.group(2)
         elif line.startswith("# options:"):
             options = line
         elif match := BODY_LINE.match(line):
             body_digest = match.group(1)
-    return Recorded(inputs, options, body_digest, "".join(lines[end:]))
+        elif match := DERIVED_LINE.match(line):
+            derived_from = match.group(1)
+    return Recorded(inputs, options, body_digest, derived_from, text[end:])
 
 
 def stale_reasons(
@@ -236,8 +247,8 @@ def stale_reasons(
     return reasons
 
 
-def union_damage(text: str) -> str | None:
-    """Why the union's body does not match the digest in its header; None when it does."""
+def body_damage(text: str) -> str | None:
+    """Why a lock's body does not match the digest in its header; None when it does."""
     header_of = recorded(text)
     if header_of.body_digest is None:
         return "records no digest of its body"
@@ -277,33 +288,39 @@ def tier_origins(inputs: Inputs, name: str) -> set[str]:
     return {f"-r {inputs.relative(inputs.tiers[m].path)}" for m in ancestors(inputs.tiers, name)}
 
 
-def tier_pins(inputs: Inputs, name: str, union: LockFile) -> list[Pin]:
-    """The union's pins that the tier's `.in` closure needs."""
-    selected = tier_packages(union.pins, tier_origins(inputs, name))
-    return [pin for pin in union.pins if pin.name in selected]
+@dataclass(frozen=True)
+class Union:
+    """A group's union lock as this run has it: where it is and what it pins."""
 
+    path: str  # "requirements/_union.txt"
+    pins: Sequence[Pin]
 
-def derive_tier(project: Project, inputs: Inputs, name: str, union: LockFile) -> str:
-    """A tier's lock from the parsed union: what its `.in` closure needs, and nothing else."""
-    members = ancestors(inputs.tiers, name)
-    origins = tier_origins(inputs, name)
-    constrained_by = {
-        f"-c {inputs.relative(c)}" for member in members for c in inputs.tiers[member].constraints
-    }
-    pins = tier_pins(inputs, name, union)
-    selected = {pin.name for pin in pins}
-
-    def keep(origin: str) -> bool:
-        return (
-            origin in origins or origin in constrained_by or canonicalize_name(origin) in selected
+    def digest_of(self, names: Iterable[str]) -> str:
+        """Digest of every union pin (all its marker forks, hashes included) of these packages."""
+        wanted = set(names)
+        return sha256(
+            "\n".join(line for pin in self.pins if pin.name in wanted for line in pin.lines)
         )
 
+
+def render_tier(
+    project: Project, inputs: Inputs, name: str, union: Union, pins: Sequence[Pin]
+) -> str:
+    """A tier's lock: its closure's pins, with a digest of how the union pins those packages.
+
+    The digest makes the tier stale when any of its packages moves in the union,
+    and only then: a tier whose packages the union still pins alike stays byte-identical.
+    """
     title = f"requirements/{name}.txt: hashed lock of the {name} tier."
-    lines = header(project, inputs, title, inputs.files([name]))
-    lines += index_lines(project, inputs, [name])
+    body = index_lines(project, inputs, [name])
     for pin in pins:
-        lines += render_pin(pin, keep)
-    return "\n".join(lines) + "\n"
+        body += render_pin(pin, lambda origin: True)
+    body_text = "\n".join(body) + "\n"
+    lines = header(project, inputs, title, inputs.files([name]))
+    digest = union.digest_of(pin.name for pin in pins)
+    lines.append(f"# union pins sha256:{digest} (its packages as {union.path} pins them)")
+    lines.append(f"# body sha256:{sha256(body_text)} (of every line below)")
+    return "\n".join(lines) + "\n" + body_text
 
 
 def union_title(group: SolveGroup) -> str:
@@ -355,21 +372,52 @@ def run_uv(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def uv_reason(stderr: str) -> str:
     parts = []
-    for line in redacted(stderr).splitlines():
+    for line in without_secrets(stderr).splitlines():
         line = line.strip()
         for prefix in ("error:", "cause:", "Caused by:", "hint:"):
             if line.startswith(prefix):
                 parts.append(line.removeprefix(prefix).strip().rstrip("."))
-    return ": ".join(parts) or redacted(stderr).strip() or "uv failed without a message"
+    return ": ".join(parts) or " ".join(without_secrets(stderr).split()) or "uv failed silently"
 
 
 def mentions(name: str, text: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE) is not None
 
 
-def explain_failure(stderr: str, inputs: Inputs, names: Iterable[str]) -> str:
-    """One line from uv's error, naming the input line(s) whose requirement it mentions."""
+def unreachable(reason: str) -> bool:
+    """Whether uv failed to reach an index (not to resolve): no package is to blame then."""
+    return NETWORK_FAILURE.search(reason) is not None
+
+
+def index_sources(project: Project, inputs: Inputs, names: Iterable[str]) -> list[tuple[str, str]]:
+    """(public URL, where it is set and how) of every index the given tiers resolve from."""
+    sources = []
+    if url := project.settings.get("index-url"):
+        sources.append((url, "pyproject.toml [tool.lockstep] index-url"))
+    for url in project.settings.get("extra-index-urls", []):
+        sources.append((url, "pyproject.toml [tool.lockstep] extra-index-urls"))
+    for name in names:
+        tier = inputs.tiers[name]
+        for number, line in logical_lines(tier.text):
+            if found := INDEX.match(line):
+                where = f"{inputs.relative(tier.path)}:{number} ({without_secrets(line)})"
+                sources.append((found.group(2), where))
+    return [(public_url(url).rstrip("/"), where) for url, where in sources]
+
+
+def explain_failure(stderr: str, project: Project, inputs: Inputs, names: Sequence[str]) -> str:
+    """One line from uv's error, naming where its cause was written.
+
+    An index uv names (one it could not reach, or one it found a package on) is
+    blamed on the line or setting that added it; another unreachable index blames
+    nothing; otherwise the input lines whose requirement the error mentions.
+    """
     reason = uv_reason(stderr)
+    indexes = [where for url, where in index_sources(project, inputs, names) if url in reason]
+    if indexes:
+        return f"cannot lock {', '.join(unique(indexes))}: {reason}"
+    if unreachable(reason):
+        return f"cannot lock: the package index could not be reached: {reason}"
     named: dict[str, None] = {}
     for name in names:
         tier = inputs.tiers[name]
@@ -431,11 +479,7 @@ def resolve_group(
         str(output),
     ]
     if shared:
-        constraints = [
-            f"{item.pin.name}=={item.pin.version}"
-            + (f" ; {item.pin.marker}" if item.pin.marker else "")
-            for item in shared
-        ]
+        constraints = [pinned(item.pin) for item in shared]
         (tree / SHARED_CONSTRAINTS).write_text("\n".join(unique(constraints)) + "\n")
         argv += ["--constraint", SHARED_CONSTRAINTS]
     if upgrade:
@@ -444,8 +488,30 @@ def resolve_group(
         argv += ["--upgrade-package", package]
     if offline:
         argv.append("--offline")
+    result = run_uninterrupted(run, argv, tree)
+    if result.returncode != 0:
+        reason = uv_reason(result.stderr)
+        for item in () if unreachable(reason) else shared:  # a network failure is no conflict
+            if mentions(item.pin.name, reason):
+                raise LockError(
+                    f"solve group {group.name} cannot use {item.pin.name} {item.pin.version}, "
+                    f"which group {item.owner} pins for the shared tier {item.tier}: {reason}"
+                )
+        raise LockError(explain_failure(result.stderr, project, inputs, group.closure))
+    return resolved_pins(output, SHARED_CONSTRAINTS)
+
+
+def pinned(pin: Pin) -> str:
+    """A pin as a constraint line: `name==version ; marker`."""
+    return f"{pin.name}=={pin.version}" + (f" ; {pin.marker}" if pin.marker else "")
+
+
+def run_uninterrupted(
+    run: Runner, argv: Sequence[str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run uv; a signal or Ctrl-C is Interrupted, which blames no input."""
     try:
-        result = run(argv, tree)
+        result = run(argv, cwd)
     except KeyboardInterrupt:
         raise Interrupted("uv was interrupted: no lock was changed") from None
     if result.returncode < 0:
@@ -454,18 +520,132 @@ def resolve_group(
         except ValueError:
             name = f"signal {-result.returncode}"
         raise Interrupted(f"uv was interrupted ({name}): no lock was changed")
-    if result.returncode != 0:
-        reason = uv_reason(result.stderr)
-        for item in shared:
-            if mentions(item.pin.name, reason):
-                raise LockError(
-                    f"solve group {group.name} cannot use {item.pin.name} {item.pin.version}, "
-                    f"which group {item.owner} pins for the shared tier {item.tier}: {reason}"
-                )
-        raise LockError(explain_failure(result.stderr, inputs, group.closure))
+    return result
+
+
+def resolved_pins(output: Path, own_constraints: str) -> list[Pin]:
+    """The pins uv wrote, without the `# via -c` of the constraints file this run made up."""
     pins = lockfile.parse(output.read_text(encoding="utf-8"), "uv's resolution").pins
-    own = f"-c {SHARED_CONSTRAINTS}"
+    own = f"-c {own_constraints}"
     return [replace(pin, via=tuple(v for v in pin.via if v != own)) for pin in pins]
+
+
+def union_constraints(pins: Sequence[Pin]) -> str:
+    """The union's pins as constraints, with their `# via` lines (uv skips comments)."""
+    lines = []
+    for pin in pins:
+        lines += render_pin(replace(pin, lines=(pinned(pin),)), lambda origin: True)
+    return "\n".join(lines) + "\n"
+
+
+def tier_closure(
+    project: Project, inputs: Inputs, name: str, union: Sequence[Pin], workdir: Path, run: Runner
+) -> list[Pin]:
+    """The tier's own closure, extras and markers included, pinned exactly as the union pins it.
+
+    uv compiles the tier's `.in` with the union's pins as constraints, so it only
+    picks what the tier needs; offline first, from the pages the union was
+    resolved from (online when the cache lacks them). Every pin keeps the
+    union's hash lines.
+    """
+    tree = workdir / f"tier-{name}"
+    snapshot(project, inputs, inputs.files([name]), tree)
+    (tree / UNION_CONSTRAINTS).write_text(union_constraints(union), encoding="utf-8")
+    output = tree / "tier.txt"
+    argv = [
+        "pip",
+        "compile",
+        inputs.relative(inputs.tiers[name].path),
+        *compile_options(project),
+        "--constraint",
+        UNION_CONSTRAINTS,
+        "--no-header",
+        "--quiet",
+        "--output-file",
+        str(output),
+    ]
+    result = run_uninterrupted(run, [*argv, "--offline"], tree)
+    if result.returncode != 0:
+        result = run_uninterrupted(run, argv, tree)
+    if result.returncode != 0:
+        raise LockError(
+            explain_failure(result.stderr, project, inputs, ancestors(inputs.tiers, name))
+        )
+    by_version = {(pin.name, pin.version): pin for pin in union}
+    closure = []
+    for pin in resolved_pins(output, UNION_CONSTRAINTS):
+        locked = by_version.get((pin.name, pin.version))
+        if locked is None:
+            raise LockError(
+                f"requirements/{name}.txt: uv picked {pin.name} {pin.version}, which the union "
+                "does not pin; run `nox -s lock -- --upgrade`"
+            )
+        requirement = pin.lines[0].removesuffix("\\").rstrip()
+        closure.append(
+            replace(
+                locked,
+                marker=pin.marker,
+                via=pin.via,
+                lines=(f"{requirement} \\", *locked.lines[1:]),
+            )
+        )
+    return closure
+
+
+def closure_key(inputs: Inputs, names: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """What decides these tiers' closure: their input files that hold more than `-r` lines.
+
+    Two tiers with one key compile to the same lock (sniper.in, only `-r base.in`, is base).
+    """
+    return tuple(
+        (relative, inputs.digests[relative])
+        for relative in inputs.files(names)
+        if any(not INCLUDE.match(line) for _, line in logical_lines(inputs.texts[relative]))
+    )
+
+
+def tier_closures(
+    project: Project,
+    inputs: Inputs,
+    stale: Mapping[str, SolveGroup],
+    unions: Mapping[str, Union],
+    run: Runner,
+) -> dict[str, list[Pin]]:
+    """{tier: its closure} for each stale tier (tier -> its group), uv processes in parallel.
+
+    A tier that asks for everything its group asks for is its union; tiers that ask
+    for the same (see closure_key) share one compile.
+    """
+    closures: dict[str, list[Pin]] = {}
+    compiles: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for name, group in stale.items():
+        key = closure_key(inputs, [name])
+        if key == closure_key(inputs, group.members):
+            closures[name] = list(unions[group.name].pins)
+        else:
+            compiles.setdefault(key, []).append(name)
+    if not compiles:
+        return closures
+    with work_folder() as workdir:
+        try:
+            with ThreadPoolExecutor(max_workers=min(4, len(compiles))) as pool:
+                futures = {
+                    pool.submit(
+                        tier_closure,
+                        project,
+                        inputs,
+                        names[0],
+                        unions[stale[names[0]].name].pins,
+                        workdir,
+                        run,
+                    ): names
+                    for names in compiles.values()
+                }
+                for future, names in futures.items():
+                    closures.update(dict.fromkeys(names, future.result()))
+        except KeyboardInterrupt:
+            raise Interrupted("uv was interrupted: no lock was changed") from None
+    return closures
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -586,12 +766,27 @@ def orphan_reason(path: Path) -> str:
 
 
 def read_lock(path: Path) -> str | None:
+    """A lock's text with LF line endings; None when it is missing, "" when unreadable."""
     try:
-        return path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8").replace("\r\n", "\n")
     except FileNotFoundError:
         return None
     except (UnicodeDecodeError, OSError):
         return ""  # unreadable: stale, and re-derived by the next lock
+
+
+def line_ending_problem(path: Path, lock_name: str) -> list[str]:
+    """A lock with CRLF line endings (a Windows checkout with core.autocrlf), named as such."""
+    try:
+        crlf = b"\r\n" in path.read_bytes()
+    except OSError:
+        return []
+    if not crlf:
+        return []
+    return [
+        f"{lock_name} has CRLF line endings (a Windows checkout?): `nox -s lock` rewrites it "
+        "with LF, which .gitattributes keeps"
+    ]
 
 
 def project_groups(project: Project, inputs: Inputs) -> list[SolveGroup]:
@@ -616,8 +811,9 @@ def check(project: Project) -> list[str]:
             problems.append(f"{label}: {union_name} is missing")
             continue
         files = inputs.files(group.members)
-        reasons = stale_reasons(project, inputs, union_name, union_text, files)
-        damage = union_damage(union_text)
+        reasons = line_ending_problem(project.requirements_dir / f"{group.union}.txt", union_name)
+        reasons += stale_reasons(project, inputs, union_name, union_text, files)
+        damage = body_damage(union_text)
         if damage:
             reasons.append(f"{union_name} {damage}")
         problems += [f"{label}: {reason}" for reason in reasons]
@@ -646,18 +842,23 @@ def check(project: Project) -> list[str]:
         if text is None:
             problems.append(f"{name}: {lock_name} is missing")
             continue
-        reasons = stale_reasons(project, inputs, lock_name, text, inputs.files([name]))
+        owner = next(group for group in groups if name in group.members)
+        union = None
+        if owner.name in unions:
+            union = Union(f"requirements/{owner.union}.txt", unions[owner.name].pins)
+        reasons = line_ending_problem(project.requirements_dir / f"{name}.txt", lock_name)
         try:
             parsed = lockfile.parse(text, lock_name)
         except lockfile.LockFileError as error:
+            reasons += tier_staleness(project, inputs, name, text, union)
             reasons.append(str(error))
         else:
+            reasons += tier_staleness(project, inputs, name, text, union, parsed.pins)
             reasons += pin_problems(lock_name, parsed.pins)
+            if not reasons and union is not None:
+                reasons += pins_unlike_union(lock_name, parsed.pins, union)
             if not reasons:  # a stale lock is not expected to meet its new inputs yet
                 reasons += unmet_requirements(project, inputs, name, parsed.pins)
-        union = unions.get(owner_of[name])
-        if not reasons and union is not None and text != derive_tier(project, inputs, name, union):
-            reasons.append(f"{lock_name} does not match the union (edited by hand?)")
         problems += [f"{name}: {reason}" for reason in reasons]
     for orphan in generated_orphans(project, inputs, groups):
         label = orphan.stem.removeprefix("_")
@@ -670,13 +871,60 @@ def check(project: Project) -> list[str]:
     return problems
 
 
+def tier_staleness(
+    project: Project,
+    inputs: Inputs,
+    name: str,
+    text: str,
+    union: Union | None,
+    pins: Sequence[Pin] | None = None,
+) -> list[str]:
+    """Why a tier's lock must be derived again from its (current) union.
+
+    `pins` are the lock's, when the caller has parsed it already.
+    """
+    lock_name = f"requirements/{name}.txt"
+    reasons = stale_reasons(project, inputs, lock_name, text, inputs.files([name]))
+    if not reasons and (damage := body_damage(text)):
+        reasons.append(f"{lock_name} {damage}")
+    if not reasons and union is not None:
+        try:
+            pins = lockfile.parse(text, lock_name).pins if pins is None else pins
+        except lockfile.LockFileError:
+            return reasons  # the check names the line; the lock derives it again
+        if recorded(text).derived_from != union.digest_of(pin.name for pin in pins):
+            reasons.append(f"{lock_name} pins packages that moved in {union.path}")
+    return reasons
+
+
+def pins_unlike_union(lock_name: str, pins: Sequence[Pin], union: Union) -> list[str]:
+    """Tier pins that are not exactly the union's (same version, same hashes)."""
+    locked = {(pin.name, pin.version, pin.hashes) for pin in union.pins}
+    return [
+        f"{lock_name}: {pin.name} {pin.version} is not pinned as {union.path} pins it"
+        for pin in pins
+        if (pin.name, pin.version, pin.hashes) not in locked
+    ]
+
+
+def fixed_by_lock(problem: str) -> bool:
+    """Whether `nox -s lock` fixes a problem (once its inputs are right): all but some python ones."""
+    return not problem.startswith("python:") or "`nox -s lock` rewrites it" in problem
+
+
 def advice(problems: Sequence[str]) -> str:
+    """The summary under the problems: the fixes they need, and only those."""
     groups = unique(problem.split(":", 1)[0] for problem in problems)
     count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    return (
-        f"lock check failed: {count} in {', '.join(groups)}; fix the inputs named above "
-        "(never edit a lock), run `nox -s lock` and commit requirements/"
-    )
+    steps = []
+    if any(fixed_by_lock(problem) for problem in problems):
+        steps.append(
+            "fix the inputs named above (never edit a lock), run `nox -s lock` and commit "
+            "requirements/"
+        )
+    if not all(fixed_by_lock(problem) for problem in problems):
+        steps.append("do what each python line above says")
+    return f"lock check failed: {count} in {', '.join(groups)}; {', then '.join(steps)}"
 
 
 # --- the lock command -----------------------------------------------------------------------
@@ -833,7 +1081,9 @@ def resolve_stale_groups(
         same_index = [name for name in fetched if indexes[name] == indexes[group]]
         return set().union(*(fetched[name] for name in same_index))
 
-    with tempfile.TemporaryDirectory(prefix="lock-") as workdir:
+    if not todo:
+        return resolved
+    with work_folder() as workdir:
         for _ in range(3 * len(groups) + 1):
             if not todo:
                 return resolved
@@ -850,9 +1100,7 @@ def resolve_stale_groups(
                 offline = group.name in offline_next
                 tentative = bool(owners) or offline
                 jobs.append(Job(group, previous.get(group.name), shared, tentative, offline))
-            done = resolve_groups(
-                project, inputs, jobs, Path(workdir), upgrade, upgrade_packages, run
-            )
+            done = resolve_groups(project, inputs, jobs, workdir, upgrade, upgrade_packages, run)
             for job in jobs:
                 name = job.group.name
                 if name not in done:
@@ -902,8 +1150,19 @@ def lock(
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
     run: Runner = run_uv,
+    report: Path | None = None,
 ) -> LockResult:
-    """Bring every lock up to date; resolve only the solve groups whose inputs changed."""
+    """Bring every lock up to date; resolve only the solve groups whose inputs changed.
+
+    With `report`, what moved is written there as Markdown, in the same all-or-nothing
+    write as the locks.
+    """
+    for package in upgrade_packages:
+        if not PACKAGE_NAME.fullmatch(package):
+            raise LockError(
+                f"--upgrade-package {without_secrets(package)!r} is not a package name: "
+                "give one name like numpy (repeat the option for several)"
+            )
     inputs = read_inputs(project)
     groups = project_groups(project, inputs)
     owner_of = {tier: group.name for group in groups for tier in group.members}
@@ -915,7 +1174,7 @@ def lock(
     for group in groups:
         union_name = f"requirements/{group.union}.txt"
         text = read_lock(project.requirements_dir / f"{group.union}.txt")
-        damage = union_damage(text) if text is not None else "is missing"
+        damage = body_damage(text) if text is not None else "is missing"
         if damage and text is not None:
             notes.append(
                 f"{union_name} {damage}: resolving again instead of deriving tiers from it"
@@ -945,7 +1204,7 @@ def lock(
     if missing:
         raise LockError(f"--upgrade-package {', '.join(missing)}: not locked in any tier")
     files = dict(pyproject_rewrites(project))
-    unions: dict[str, LockFile] = {}
+    unions: dict[str, Union] = {}
     for group in groups:
         path = project.requirements_dir / f"{group.union}.txt"
         kept = texts.get(group.name)
@@ -953,27 +1212,88 @@ def lock(
             files[path] = kept
         else:
             files[path] = render_union(project, inputs, group, pins[group.name])
-        unions[group.name] = LockFile((), (), tuple(pins[group.name]))
+        unions[group.name] = Union(f"requirements/{group.union}.txt", pins[group.name])
+    tier_texts: dict[str, str] = {}
     for name in inputs.tiers:
-        union = unions[owner_of[name]]
-        files[project.requirements_dir / f"{name}.txt"] = derive_tier(project, inputs, name, union)
+        text = read_lock(project.requirements_dir / f"{name}.txt")
+        if text and not tier_staleness(project, inputs, name, text, unions[owner_of[name]]):
+            tier_texts[name] = text
+    group_of = {name: group for group in groups for name in group.members}
+    stale = {name: group_of[name] for name in inputs.tiers if name not in tier_texts}
+    closures = tier_closures(project, inputs, stale, unions, run)
+    for name, closure in closures.items():
+        tier_texts[name] = render_tier(project, inputs, name, unions[owner_of[name]], closure)
+    for name in inputs.tiers:
+        files[project.requirements_dir / f"{name}.txt"] = tier_texts[name]
     orphans = generated_orphans(project, inputs, groups)
-    before = {path: current_text(path) for path in files}
-    written = write_all(files, remove=orphans)
     changes = Changes(tiers=list(inputs.tiers))
-    for name in inputs.tiers:
+    for name in [name for name in inputs.tiers if name in closures]:
         path = project.requirements_dir / f"{name}.txt"
-        if path in written:
-            source = f"requirements/{name}.txt"
-            after = versions_by_name(tier_pins(inputs, name, unions[owner_of[name]]))
-            if before[path] is None:
-                changes.first[name] = len(after)
-            elif moved := compare(pins_of(before[path], source), after):
+        before = read_lock(path)
+        after = versions_by_name(closures[name])
+        if before is None:
+            changes.first[name] = len(after)
+        elif before != files[path]:
+            last_good, note = last_good_pins(project, f"requirements/{name}.txt", before)
+            notes += [note] if note else []
+            if last_good is not None and (moved := compare(last_good, after)):
                 changes.per_tier[name] = moved
+    if report is not None:
+        if report.resolve() in {path.resolve() for path in [*files, *orphans]}:
+            raise LockError(f"--report {report}: that file is written by the lock; name another")
+        files[report] = changes.markdown()
+    written = write_all(files, remove=orphans)
     removed = [path for path in orphans if path in written]
-    return LockResult(
-        bool(resolved), [p for p in written if p not in removed], removed, notes, changes
-    )
+    locks_written = [path for path in written if path not in removed and path != report]
+    return LockResult(bool(resolved), locks_written, removed, notes, changes)
+
+
+def lock_damage(text: str, source: str) -> str | None:
+    """Why a lock cannot be trusted (unreadable, or its body cut or edited); None when it can."""
+    if not text:
+        return "empty, or not UTF-8"
+    try:
+        lockfile.parse(text, source)
+    except lockfile.LockFileError as error:
+        return f"line {error.line}: {error.reason}" if error.line else error.reason
+    if recorded(text).body_digest is not None:  # older locks record none
+        return body_damage(text)
+    return None
+
+
+def committed_text(project: Project, source: str) -> str | None:
+    """The file as the last commit has it (git), or None."""
+    try:
+        shown = subprocess.run(
+            ["git", "show", f"HEAD:./{source}"],
+            cwd=project.root,
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if shown.returncode != 0:
+        return None
+    return shown.stdout.decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+
+def last_good_pins(
+    project: Project, source: str, text: str
+) -> tuple[dict[str, str] | None, str | None]:
+    """What a tier's lock pinned before this run, and a note when the lock on disk was damaged.
+
+    A damaged lock is measured against its committed version when that one is sound;
+    otherwise nothing is said to have moved in it (None).
+    """
+    damage = lock_damage(text, source)
+    if damage is None:
+        return versions_by_name(lockfile.parse(text, source).pins), None
+    committed = committed_text(project, source)
+    if committed is not None and lock_damage(committed, source) is None:
+        note = f"{source} was damaged ({damage}): re-derived; what moved is against its last commit"
+        return versions_by_name(lockfile.parse(committed, source).pins), note
+    return None, f"{source} was damaged ({damage}): re-derived"
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -1015,7 +1335,8 @@ def main(
             raise LockError(advice(problems))
         log("locks are current: every tier matches its inputs and the union")
         return
-    result = lock(project, arguments.upgrade, arguments.upgrade_package, run)
+    report = Path(arguments.report) if arguments.report else None
+    result = lock(project, arguments.upgrade, arguments.upgrade_package, run, report)
     for note in result.notes:
         log(note)
     if not result.resolved:
@@ -1030,10 +1351,5 @@ def main(
         log("resolved again: every lock already matched")
     for line in result.changes.lines():
         log(line)
-    if arguments.report:
-        report = Path(arguments.report)
-        try:
-            report.write_text(result.changes.markdown(), encoding="utf-8")
-        except OSError as error:
-            raise LockError(f"cannot write the report {report}: {error.strerror}") from None
+    if report is not None:
         log(f"wrote the report {report}")

@@ -23,13 +23,19 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from tooling import ToolingError, decode_utf8
+from tooling import ToolingError, decode_utf8, lines_of
 
 HASH = re.compile(r"^--hash[=\s]([a-z0-9]+:[0-9a-fA-F]+)\s*\\?$")
+CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7}|\|{7})(\s|$)")
 
 
 class LockFileError(ToolingError):
-    pass
+    """A lock that cannot be read; `line` and `reason` say where and why (line 0: the file)."""
+
+    def __init__(self, message: str, line: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.line = line
+        self.reason = reason or message
 
 
 @dataclass(frozen=True)
@@ -63,23 +69,30 @@ class LockFile:
         return {(pin.name, pin.version) for pin in self.pins}
 
 
-def parse_pin(text: str, where: str) -> tuple[str, str, str, tuple[str, ...]]:
-    """(name, version, marker, extras) of a `name[extras]==version ; marker` line."""
+def parse_pin(text: str) -> tuple[str, str, str, tuple[str, ...]]:
+    """(name, version, marker, extras) of a `name[extras]==version ; marker` line.
+
+    Raises LockFileError with the reason alone; `parse` adds where it is.
+    """
+    if CONFLICT_MARKER.match(text):
+        raise LockFileError("conflict marker")
     if text.startswith(("-e", "--editable")):
-        raise LockFileError(f"{where}: editable requirement {text!r} cannot be locked with hashes")
+        raise LockFileError(f"editable requirement {text!r} cannot be locked with hashes")
     try:
         requirement = Requirement(text)
     except InvalidRequirement as error:
-        raise LockFileError(f"{where}: not a requirement: {text!r} ({error})") from None
+        # packaging's message goes on with the line and a caret: its first line says it all
+        first = str(error).splitlines()[0].rstrip(":") if str(error) else "unreadable"
+        raise LockFileError(f"not a requirement: {text!r} ({first})") from None
     if requirement.url:
-        raise LockFileError(f"{where}: URL requirement {text!r} is not a pinned version")
+        raise LockFileError(f"URL requirement {text!r} is not a pinned version")
     specifiers = list(requirement.specifier)
     if (
         len(specifiers) != 1
         or specifiers[0].operator not in ("==", "===")
         or "*" in str(specifiers[0].version)
     ):
-        raise LockFileError(f"{where}: {text!r} is not pinned to one version with ==")
+        raise LockFileError(f"{text!r} is not pinned to one version with ==")
     marker = text.split(";", 1)[1].strip() if requirement.marker else ""
     return (
         canonicalize_name(requirement.name),
@@ -101,10 +114,11 @@ def parse(text: str, source: str = "lock") -> LockFile:
         if current is not None:
             pins.append(Pin(**current))  # type: ignore[arg-type]
 
-    lines = text.splitlines()
-    for number, line in enumerate(lines, start=1):
+    def damaged(number: int, reason: str) -> LockFileError:
+        return LockFileError(f"{source}:{number}: {reason}", number, reason)
+
+    for number, line in enumerate(lines_of(text), start=1):
         stripped = line.strip()
-        where = f"{source}:{number}"
         if not stripped:
             continue
         if current is None and not options and line.startswith("#"):
@@ -114,7 +128,10 @@ def parse(text: str, source: str = "lock") -> LockFile:
         elif not line[0].isspace() and not line.startswith("#"):
             finish()
             requirement = stripped.removesuffix("\\").strip()
-            name, version, marker, extras = parse_pin(requirement, where)
+            try:
+                name, version, marker, extras = parse_pin(requirement)
+            except LockFileError as error:
+                raise damaged(number, error.reason) from None
             current = {
                 "name": name,
                 "version": version,
@@ -129,7 +146,7 @@ def parse(text: str, source: str = "lock") -> LockFile:
         elif current is None:
             if line.startswith("#"):
                 continue
-            raise LockFileError(f"{where}: unexpected line before the first package: {stripped!r}")
+            raise damaged(number, f"unexpected line before the first package: {stripped!r}")
         elif match := HASH.match(stripped):
             current["hashes"] = (*current["hashes"], match.group(1))  # type: ignore[misc]
             current["lines"] = (*current["lines"], line)  # type: ignore[misc]
@@ -142,7 +159,7 @@ def parse(text: str, source: str = "lock") -> LockFile:
         elif stripped.startswith("#"):
             in_via = False
         else:
-            raise LockFileError(f"{where}: unexpected line in a lock: {stripped!r}")
+            raise damaged(number, f"unexpected line in a lock: {stripped!r}")
     finish()
     return LockFile(tuple(header), tuple(options), tuple(pins))
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
 
-from tooling import lockfile
 from tooling.lockfile import Pin
 
 
@@ -78,12 +77,3 @@ def compare(old: dict[str, str], new: dict[str, str]) -> dict[str, tuple[str | N
         for name in sorted(old.keys() | new.keys())
         if old.get(name) != new.get(name)
     }
-
-
-def pins_of(text: str | None, source: str) -> dict[str, str]:
-    if text is None:
-        return {}
-    try:
-        return versions_by_name(lockfile.parse(text, source).pins)
-    except lockfile.LockFileError:
-        return {}

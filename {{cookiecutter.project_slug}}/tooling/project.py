@@ -137,13 +137,17 @@ def removed_tiers(requirements_dir: Path, tiers: set[str]) -> set[str]:
 
 
 def written_by_lock(path: Path) -> bool:
-    """Whether `nox -s lock` wrote this file (a hand-written .txt is never touched)."""
+    """Whether `nox -s lock` wrote this very file: its header names it and says who wrote it.
+
+    A copy (base-old.txt made from base.txt) names another file, and a hand-written
+    .txt names none: neither is ever touched.
+    """
     try:
-        with path.open(encoding="utf-8", errors="replace") as stream:
-            start = [stream.readline() for _ in range(3)]
+        with path.open(encoding="utf-8", errors="replace", newline="") as stream:
+            start = [stream.readline().rstrip("\r\n") for _ in range(2)]
     except OSError:
         return False
-    return any(line.rstrip("\n") == GENERATED_BY for line in start)
+    return start[0].startswith(f"# requirements/{path.name}: ") and start[1] == GENERATED_BY
 
 
 def tier_install_args(project: Project, tier: str) -> tuple[list[str], str | None]:

@@ -218,13 +218,26 @@ class Url(Kind):
         host = parts.netloc.rpartition("@")[2]
         if parts.scheme != "file" and not host:
             raise key.wrong(self.expected, "a URL without a host")
-        if "@" in parts.netloc:
-            hidden = parts._replace(netloc=f"***@{host}", query="", fragment="").geturl()
+        secrets = [
+            what
+            for what, present in (
+                ("credentials", "@" in parts.netloc),
+                ("a query string", parts.query),
+                ("a fragment", parts.fragment),
+            )
+            if present
+        ]
+        if secrets:  # a token may hide in any of them; show where, never what
+            hidden = parts._replace(
+                netloc=("***@" if "@" in parts.netloc else "") + host,
+                query="***" if parts.query else "",
+                fragment="***" if parts.fragment else "",
+            ).geturl()
             also = f", or drop the key and set {self.environment}" if self.environment else ""
             raise SettingsError(
-                f"pyproject.toml: {key} must not hold credentials ({hidden}): every lock would "
-                f"record them; keep the URL without them and put the login in ~/.netrc "
-                f"(machine {parts.hostname}) or a keyring{also}"
+                f"pyproject.toml: {key} must not hold {' or '.join(secrets)} ({hidden}): every "
+                f"lock would record them; keep the URL without them and put the login in "
+                f"~/.netrc (machine {parts.hostname}) or a keyring{also}"
             )
         return []
 

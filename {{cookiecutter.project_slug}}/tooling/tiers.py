@@ -17,9 +17,10 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from tooling import ToolingError, decode_utf8
+from tooling import ToolingError, decode_utf8, lines_of, without_secrets
 
 SAFE_NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
+COMMENT = re.compile(r"(^|\s+)#.*$")  # pip's: a # at the start or after whitespace
 INCLUDE = re.compile(r"^(?:-r|--requirement)(?:\s+|=)(\S+)$")
 CONSTRAINT = re.compile(r"^(?:-c|--constraint)(?:\s+|=)(\S+)$")
 INDEX = re.compile(r"^(-i|--index-url|--extra-index-url|-f|--find-links)(?:\s+|=)(\S+)$")
@@ -32,11 +33,6 @@ SUPPORTED = (
 
 class TierError(ToolingError):
     pass
-
-
-def masked(text: str) -> str:
-    """Text for a message: the user info of any URL in it (a password?) replaced by ***."""
-    return re.sub(r"(?<=://)[^/@\s]+@", "***@", text)
 
 
 @dataclass(frozen=True)
@@ -67,35 +63,45 @@ def read_text(path: Path, root: Path | None = None) -> str:
 
 
 def logical_lines(text: str) -> list[tuple[int, str]]:
-    """Return (line number, content) with comments, blanks and continuations removed."""
-    lines: list[tuple[int, str]] = []
-    pending, start = "", 0
-    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
-        line = raw if raw.lstrip().startswith("#") else re.sub(r"(^|\s)#.*$", "", raw)
-        line = line.strip()
-        if not pending:
-            start = number
-        if line.endswith("\\"):
-            pending += line[:-1].rstrip() + " "
-            continue
-        line = (pending + line).strip()
-        pending = ""
-        if line and not line.startswith("#"):
-            lines.append((start, line))
-    if pending.strip():
-        lines.append((start, pending.strip()))
-    return lines
+    """(line number, content) of a requirements file's lines as pip reads them.
+
+    Lines break at \\n, \\r\\n and \\r only; a line ending in a backslash is
+    joined to the next one with nothing in between (`num\\` + `py` is numpy), a
+    comment-only line ends such a join, and comments and blank lines are dropped.
+    The joined line has the number of its first line.
+    """
+    joined: list[tuple[int, str]] = []
+    pending: list[str] = []
+    start = 0
+    for number, line in enumerate(lines_of(text.removeprefix("\ufeff")), start=1):
+        comment_only = COMMENT.match(line) is not None
+        if line.endswith("\\") and not comment_only:
+            start = start if pending else number
+            pending.append(line.strip("\\"))
+        elif pending:
+            joined.append((start, "".join(pending) + (" " + line if comment_only else line)))
+            pending = []
+        else:
+            joined.append((number, line))
+    if pending:
+        joined.append((start, "".join(pending)))
+    stripped = ((number, COMMENT.sub("", line).strip()) for number, line in joined)
+    return [(number, line) for number, line in stripped if line]
 
 
 def constraint_path(path: Path, target: str, root: Path, where: str) -> Path:
-    """A `-c` file relative to the `.in` that names it; it must stay inside the project."""
-    resolved = Path(os.path.normpath(path.parent / target))
-    if Path(target).is_absolute() or "://" in target or not resolved.is_relative_to(root):
+    """A `-c` file relative to the `.in` that names it; it must stay inside the project.
+
+    Symbolic links count where they lead: a link to a file outside is outside.
+    """
+    lexical = Path(os.path.normpath(path.parent / target))
+    inside = lexical.is_relative_to(root) and lexical.resolve().is_relative_to(root.resolve())
+    if Path(target).is_absolute() or "://" in target or not inside:
         raise TierError(
-            f"{where}: -c {target} is outside the project; "
+            f"{where}: -c {without_secrets(target)} is outside the project; "
             "name a file inside it relative to this one, like -c constraints.txt"
         )
-    return resolved
+    return lexical
 
 
 def read_tier(path: Path, root: Path | None = None) -> Tier:
@@ -118,7 +124,7 @@ def read_tier(path: Path, root: Path | None = None) -> Tier:
             parent = Path(include.group(1))
             if parent.parent != Path(".") or parent.suffix != ".in":
                 raise TierError(
-                    f"{where}: {masked(line)!r} must name a tier file beside it, like -r base.in"
+                    f"{where}: {without_secrets(line)!r} must name a tier file beside it, like -r base.in"
                 )
             parents.append(parent.stem)
         elif constraint := CONSTRAINT.match(line):
@@ -127,13 +133,13 @@ def read_tier(path: Path, root: Path | None = None) -> Tier:
             option = {"-i": "--index-url", "-f": "--find-links"}.get(index.group(1), index.group(1))
             if not re.match(r"https?://", index.group(2)):
                 raise TierError(
-                    f"{where}: {option} {masked(index.group(2))} is not an http(s) URL; a lock must "
+                    f"{where}: {option} {without_secrets(index.group(2))} is not an http(s) URL; a lock must "
                     "install the same way on every machine"
                 )
             index_lines.append(f"{option} {index.group(2)}")
         elif line.startswith(("-e", "--editable")):
             raise TierError(
-                f"{where}: editable {masked(line)!r} cannot be locked with hashes; {SUPPORTED}"
+                f"{where}: editable {without_secrets(line)!r} cannot be locked with hashes; {SUPPORTED}"
             )
         elif line.startswith("-"):
             raise TierError(f"{where}: option {line.split()[0]!r} is not supported; {SUPPORTED}")
@@ -154,9 +160,13 @@ def requirement(line: str, where: str) -> Requirement:
     try:
         parsed = Requirement(line)
     except InvalidRequirement:
-        raise TierError(f"{where}: {masked(line)!r} is not a requirement; {SUPPORTED}") from None
+        raise TierError(
+            f"{where}: {without_secrets(line)!r} is not a requirement; {SUPPORTED}"
+        ) from None
     if parsed.url:
-        raise TierError(f"{where}: URL requirement {masked(line)!r} cannot be locked; {SUPPORTED}")
+        raise TierError(
+            f"{where}: URL requirement {without_secrets(line)!r} cannot be locked; {SUPPORTED}"
+        )
     return parsed
 
 
@@ -169,8 +179,9 @@ def read_tiers(requirements_dir: Path) -> dict[str, Tier]:
     tiers = {tier.name: tier for tier in (read_tier(path, root) for path in paths)}
 
     def generated(path: Path) -> bool:  # a tier's lock or a union (_union, _union-<group>)
+        path = path.resolve()  # a link to a lock is that lock
         stem = path.stem
-        in_place = path.parent == requirements_dir and path.suffix == ".txt"
+        in_place = path.parent == requirements_dir.resolve() and path.suffix == ".txt"
         return in_place and (stem in tiers or stem == "_union" or stem.startswith("_union-"))
 
     for tier in tiers.values():

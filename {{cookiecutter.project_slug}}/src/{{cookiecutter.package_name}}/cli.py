@@ -1,4 +1,4 @@
-"""Command line: `--version` and `health` (the container health check runs it)."""
+"""Command line: `--version` and `health`{% if cookiecutter.with_container == "yes" %} (the container health check runs it){% endif %}."""
 
 from __future__ import annotations
 

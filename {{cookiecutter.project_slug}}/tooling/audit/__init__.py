@@ -4,6 +4,8 @@ One job per module:
 
 - ``locks``      which pinned versions the locks hold, whatever their markers
 - ``service``    which vulnerability service is asked, and what is wrong with it
+- ``answers``    what a well-formed answer of each service looks like
+- ``guarded``    pip-audit, with every answer it receives checked before it counts
 - ``scan``       pip-audit over those pinned versions, one outcome per version
 - ``allowlist``  the accepted findings in ``audit-allowlist.toml``
 - ``severity``   severities of advisories (CVSS 3 and 4 through ``cvss``)
@@ -17,15 +19,19 @@ Exit codes, shared by every check here::
     0  clean
     1  findings, a pinned version that could not be checked, or an expired allowance
     2  configuration error (bad allow-list, missing lock, unknown service, ...)
-    3  the vulnerability service is unreachable, failing or knows none of the
-       packages: nothing was checked
+    3  nothing was checked: the vulnerability service is unreachable, failing,
+       answered something that is not a vulnerability report or knows none of
+       the packages, or the locks pin nothing
 
 Run it as ``python -m tooling.audit {pip-audit,safety,sbom} --help``.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from tooling import ToolingError
@@ -47,15 +53,18 @@ class AuditError(ToolingError):
 
 
 def run_command(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run a tool, capturing its output; a missing executable is a configuration error."""
-    try:
-        return subprocess.run(
-            list(argv), env=dict(env), capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError:
-        raise AuditError(
-            f"{argv[0]} is not installed here; run the check through its nox session"
-        ) from None
+    """Run a tool, capturing its output; a missing executable is a configuration error.
+
+    The tool is looked for beside the Python running this first, so a session's
+    tools are found when its Python is called without activating the session.
+    """
+    beside = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", os.defpath)])
+    executable = shutil.which(argv[0], path=beside)
+    if executable is None:
+        raise AuditError(f"{argv[0]} is not installed here; run the check through its nox session")
+    return subprocess.run(
+        [executable, *argv[1:]], env=dict(env), capture_output=True, text=True, check=False
+    )
 
 
 def clip(text: str, limit: int = 300) -> str:

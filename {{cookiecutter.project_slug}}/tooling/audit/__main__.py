@@ -54,7 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     vulns.add_argument(
         "--service", choices=SERVICES, help="default: $PIP_AUDIT_VULNERABILITY_SERVICE or pypi"
     )
-    vulns.add_argument("--osv-url", help="default: $PIP_AUDIT_OSV_URL or the public OSV API")
+    given = vulns.add_mutually_exclusive_group()
+    given.add_argument("--osv-url", help="default: $PIP_AUDIT_OSV_URL or the public OSV API")
+    given.add_argument(
+        "--osv-url-env",
+        metavar="NAME",
+        help="take --osv-url from this environment variable, off the command line "
+        "(where a login or token in it could be read)",
+    )
     vulns.add_argument("--min-severity", choices=LEVELS, help="let findings known to be below pass")
     vulns.add_argument("--timeout", type=int, help="seconds per request to the service")
     vulns.add_argument("--report", type=Path, default=Path("reports/audit.json"))
@@ -99,6 +106,14 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return EXIT_CONFIG
 
 
+def osv_url_given(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    if args.osv_url_env is None:
+        return str(args.osv_url) if args.osv_url else None
+    if not env.get(args.osv_url_env):
+        raise AuditError(f"--osv-url-env {args.osv_url_env}: that variable is not set")
+    return env[args.osv_url_env]
+
+
 def _main_pip_audit(args: argparse.Namespace, found: dict[str, Path], env: dict[str, str]) -> int:
     try:
         result = policy.audit_locks(
@@ -106,7 +121,7 @@ def _main_pip_audit(args: argparse.Namespace, found: dict[str, Path], env: dict[
             allowlist_path=args.allowlist,
             allowlist_max_days=args.allowlist_max_days,
             service=args.service,
-            osv_url=args.osv_url,
+            osv_url=osv_url_given(args, env),
             min_severity=args.min_severity,
             env=env,
             timeout=args.timeout,

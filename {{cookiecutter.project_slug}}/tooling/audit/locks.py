@@ -14,7 +14,9 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from tooling import lockfile, tiers
-from tooling.audit import AuditError
+from tooling.audit import EXIT_SERVICE, AuditError
+
+PYPI_INDEX = "https://pypi.org/simple"
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,33 @@ def pinned_versions(locks: Mapping[str, Path]) -> list[PinnedVersion]:
                 )
             found[seen.key] = seen
     return sorted(found.values(), key=lambda p: (p.name, _sort_version(p.version)))
+
+
+def versions_to_check(locks: Mapping[str, Path]) -> list[PinnedVersion]:
+    """`pinned_versions`, when there are any: an audit of no versions has checked nothing."""
+    pins = pinned_versions(locks)
+    if not pins:
+        paths = ", ".join(str(path) for path in locks.values())
+        pin = "pins" if len(locks) == 1 else "pin"
+        raise AuditError(
+            f"nothing checked: {paths} {pin} no package versions, so there is nothing to audit",
+            EXIT_SERVICE,
+        )
+    return pins
+
+
+def index_urls(locks: Mapping[str, Path]) -> list[str]:
+    """The package indexes the locks were resolved from, as recorded (PyPI unless replaced)."""
+    primary: list[str] = []
+    extra: list[str] = []
+    for path in locks.values():
+        for option in lockfile.read(path).options:
+            found = tiers.INDEX.match(option)
+            if found and found[1] in ("-i", "--index-url"):
+                primary.append(found[2])
+            elif found and found[1] == "--extra-index-url":
+                extra.append(found[2])
+    return list(dict.fromkeys((primary or [PYPI_INDEX]) + extra))
 
 
 def _sort_version(version: str) -> tuple[int, Version | str]:

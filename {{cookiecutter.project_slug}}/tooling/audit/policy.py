@@ -32,8 +32,9 @@ from tooling.audit import (
     run_command,
 )
 from tooling.audit.allowlist import Allowance
-from tooling.audit.locks import PinnedVersion, pinned_versions
+from tooling.audit.locks import PYPI_INDEX, PinnedVersion, index_urls, versions_to_check
 from tooling.audit.scan import Advisory, Outcome, scan
+from tooling import public_url
 from tooling.audit.service import Service, fetch_record, resolve_service
 from tooling.audit.severity import LEVELS, Severity, record_severity
 
@@ -102,6 +103,24 @@ class AuditResult:
     @property
     def exit_code(self) -> int:
         return EXIT_FINDINGS if self.failing or self.unchecked or self.expired else EXIT_OK
+
+
+def none_checked(service: Service, outcomes: Sequence[Outcome], locks: Mapping[str, Path]) -> str:
+    """Why a service that answered could check none of the pinned versions, in one line."""
+    first = next(outcome for outcome in outcomes if outcome.skipped)
+    example = f"for {first.pin}: {clip(str(first.skipped), 120)}"
+    counted = f"{service.subject()} could check none of the {len(outcomes)} pinned versions"
+    indexes = [public_url(url).rstrip("/") for url in index_urls(locks)]
+    if service.name != "pypi" or indexes != [PYPI_INDEX]:
+        return (
+            f"{counted} ({example}), so nothing was checked; these packages come from "
+            f"{', '.join(indexes)}: does the service cover them?"
+        )
+    return (
+        f"{counted}, though they all come from PyPI ({example}), so nothing was checked; "
+        "PyPI's JSON API is not answering as it should here (a proxy or mirror in between?): "
+        "try again later, or use --service osv"
+    )
 
 
 def findings_of(outcomes: Sequence[Outcome]) -> tuple[list[Finding], list[Unchecked]]:
@@ -175,7 +194,6 @@ def audit_locks(
     min_severity: str | None = None,
     env: Mapping[str, str] | None = None,
     run: Runner = run_command,
-    pip_audit: Sequence[str] = ("pip-audit",),
     fetch: RecordFetcher = fetch_record,
     timeout: int | None = None,
     today: date | None = None,
@@ -189,18 +207,12 @@ def audit_locks(
     today = today or allowlist.today_utc()
     if min_severity is not None and min_severity not in LEVELS:
         raise AuditError(f"unknown severity {min_severity!r}; use {', '.join(LEVELS)}", EXIT_CONFIG)
-    pins = pinned_versions(locks)
+    pins = versions_to_check(locks)
     entries = allowlist.load(allowlist_path, today=today, max_days=allowlist_max_days)
     chosen = resolve_service(env, service, osv_url)
-    outcomes = scan(pins, chosen, env=env, run=run, command=pip_audit, timeout=timeout)
-    if pins and not any(outcome.checked for outcome in outcomes):
-        first = next(outcome for outcome in outcomes if outcome.skipped)
-        raise AuditError(
-            f"{chosen.subject()} could check none of the {len(pins)} pinned versions "
-            f"(for {first.pin}: {clip(str(first.skipped), 120)}), so nothing was checked; "
-            "does it cover the index these packages come from?",
-            EXIT_SERVICE,
-        )
+    outcomes = scan(pins, chosen, env=env, run=run, timeout=timeout)
+    if not any(outcome.checked for outcome in outcomes):
+        raise AuditError(none_checked(chosen, outcomes, locks), EXIT_SERVICE)
     findings, unchecked = findings_of(outcomes)
     notes: list[str] = []
     if min_severity is not None and findings:

@@ -31,7 +31,7 @@ from tooling.audit import (
     clip,
     run_command,
 )
-from tooling.audit.locks import PinnedVersion, pinned_versions, version_key
+from tooling.audit.locks import PinnedVersion, version_key, versions_to_check
 from tooling.audit.policy import Finding, apply_allowlist
 from tooling.audit.report import finding_json
 from tooling.audit.scan import Advisory
@@ -124,7 +124,7 @@ def run_safety(
             raise AuditError(f"{message} (and it is required)", EXIT_CONFIG)
         return SafetyResult("skip", EXIT_OK, message)
     today = today or allowlist.today_utc()
-    pins = pinned_versions(locks)
+    pins = versions_to_check(locks)
     entries = allowlist.load(allowlist_path, today=today, max_days=allowlist_max_days)
     env = dict(os.environ if env is None else env)
     if plan.mode == "check":
@@ -158,30 +158,33 @@ def run_safety(
 
 
 def safety_findings(stdout: str, pins: Sequence[PinnedVersion]) -> list[Finding]:
-    """Findings from `safety check --json` (2.x report)."""
-    try:
-        vulns = json.loads(stdout)["vulnerabilities"]
-    except (ValueError, KeyError, TypeError):
-        raise AuditError(f"safety printed no JSON report: {clip(stdout)}", EXIT_FINDINGS) from None
+    """Findings from `safety check --json` (2.x report); anything else is no report."""
     tiers_of = {pin.key: pin.tiers for pin in pins}
-    findings = []
-    for vuln in vulns:
-        name, version = str(vuln["package_name"]), str(vuln["analyzed_version"])
-        aliases = [f"pyup.io-{vuln['vulnerability_id']}"]
-        if vuln.get("CVE"):
-            aliases.append(str(vuln["CVE"]))
-        score = (((vuln.get("severity") or {}).get("cvssv3")) or {}).get("base_score")
-        severity = (
-            Severity(level_for_score(float(score)), float(score), "safety cvssv3")
-            if score is not None
-            else None
-        )
-        key = version_key(canonicalize_name(name), version)
-        advisory = Advisory(
-            id=str(vuln["vulnerability_id"]),
-            aliases=tuple(aliases),
-            fix_versions=tuple(vuln.get("fixed_versions") or ()),
-            description=str(vuln.get("advisory", "")),
-        )
-        findings.append(Finding(key[0], version, tiers_of.get(key, ()), advisory, severity))
+    try:
+        findings = [_finding(vuln, tiers_of) for vuln in json.loads(stdout)["vulnerabilities"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise AuditError(
+            f"safety printed no vulnerability report: {clip(stdout)}", EXIT_FINDINGS
+        ) from None
     return sorted(findings, key=lambda f: (f.package, f.version, f.id))
+
+
+def _finding(vuln: Mapping[str, Any], tiers_of: Mapping[Any, tuple[str, ...]]) -> Finding:
+    name, version = str(vuln["package_name"]), str(vuln["analyzed_version"])
+    aliases = [f"pyup.io-{vuln['vulnerability_id']}"]
+    if vuln.get("CVE"):
+        aliases.append(str(vuln["CVE"]))
+    score = (((vuln.get("severity") or {}).get("cvssv3")) or {}).get("base_score")
+    severity = (
+        Severity(level_for_score(float(score)), float(score), "safety cvssv3")
+        if score is not None
+        else None
+    )
+    key = version_key(canonicalize_name(name), version)
+    advisory = Advisory(
+        id=str(vuln["vulnerability_id"]),
+        aliases=tuple(aliases),
+        fix_versions=tuple(vuln.get("fixed_versions") or ()),
+        description=str(vuln.get("advisory", "")),
+    )
+    return Finding(key[0], version, tiers_of.get(key, ()), advisory, severity)

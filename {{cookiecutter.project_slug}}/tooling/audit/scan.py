@@ -10,12 +10,23 @@ pip-audit refuses two pins of one name in one run.
 pip-audit runs without `--strict`, which would stop at the first package it
 cannot check; the policy applies strictness to the whole report instead, so
 every unchecked version is named.
+
+pip-audit runs through `tooling.audit.guarded`, with the Python running this
+audit (so it is found without activating the environment): a service answer
+that is not a vulnerability report, an HTTP error or a request that got no
+answer stops it, and that is reported here as the service's problem (exit 3);
+no more versions count as checked than answers passed that check.
+The OSV URL reaches it in the environment, not on its command line, where
+other users of the machine could read its credentials.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,9 +35,18 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from tooling.audit import EXIT_FINDINGS, EXIT_SERVICE, AuditError, Runner, clip, run_command
+import tooling
+from tooling.audit import (
+    EXIT_CONFIG,
+    EXIT_FINDINGS,
+    EXIT_SERVICE,
+    AuditError,
+    Runner,
+    clip,
+    run_command,
+)
 from tooling.audit.locks import PinnedVersion, input_layers, version_key
-from tooling.audit.service import TIMEOUT, Service, diagnose
+from tooling.audit.service import Service
 
 MISSING = "missing from pip-audit's report"
 
@@ -57,21 +77,26 @@ class Outcome:
 
 
 def pip_audit_argv(
-    requirements: Path,
-    output: Path,
-    service: Service,
-    *,
-    command: Sequence[str] = ("pip-audit",),
-    timeout: int | None = None,
+    requirements: Path, output: Path, service: Service, ledger: Path, timeout: int | None = None
 ) -> list[str]:
-    argv = [*command, "--disable-pip", "--no-deps", "-r", str(requirements)]
+    """pip-audit, guarded, over `requirements`: its JSON report goes to `output`."""
+    argv = [sys.executable, "-m", "tooling.audit.guarded", str(ledger), service.name, "--"]
+    argv += ["--disable-pip", "--no-deps", "-r", str(requirements)]
     argv += ["--progress-spinner", "off", "-f", "json", "--aliases", "on", "--desc", "on"]
     argv += ["-o", str(output), "-s", service.name]
-    if service.osv_url:
-        argv += ["--osv-url", service.osv_url]
     if timeout is not None:
         argv += ["--timeout", str(timeout)]
     return argv
+
+
+def pip_audit_env(env: Mapping[str, str], service: Service) -> dict[str, str]:
+    """The environment pip-audit runs in: the OSV URL, and `tooling` importable."""
+    ours = {key: value for key, value in env.items() if not key.startswith("PIP_AUDIT_")}
+    if service.osv_url:
+        ours["PIP_AUDIT_OSV_URL"] = service.osv_url
+    project = str(Path(tooling.__file__).resolve().parent.parent)
+    ours["PYTHONPATH"] = os.pathsep.join(filter(None, [project, env.get("PYTHONPATH")]))
+    return ours
 
 
 def scan(
@@ -80,23 +105,45 @@ def scan(
     *,
     env: Mapping[str, str],
     run: Runner = run_command,
-    command: Sequence[str] = ("pip-audit",),
     timeout: int | None = None,
 ) -> list[Outcome]:
     """Ask pip-audit about every pin; raises AuditError when it gave no report."""
+    if importlib.util.find_spec("pip_audit") is None:
+        raise AuditError(
+            f"pip-audit is not installed beside {sys.executable}; "
+            "run the check through its nox session (nox -s audit)"
+        )
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="audit-") as scratch:
         for number, layer in enumerate(input_layers(pins), start=1):
             requirements = Path(scratch) / f"pinned-{number}.txt"
             requirements.write_text("".join(f"{pin}\n" for pin in layer), encoding="utf-8")
             output = Path(scratch) / f"pip-audit-{number}.json"
-            argv = pip_audit_argv(requirements, output, service, command=command, timeout=timeout)
-            completed = run(argv, env)
+            ledger_path = Path(scratch) / f"answers-{number}.json"
+            argv = pip_audit_argv(requirements, output, service, ledger_path, timeout)
+            completed = run(argv, pip_audit_env(env, service))
+            ledger = _read_json(ledger_path) or {}
+            if "problem" in ledger:
+                raise service_trouble(service, ledger)
             report = _read_json(output)
             if report is None or completed.returncode not in (0, 1):
-                raise explain_failure(completed.returncode, completed.stderr, service, timeout)
-            outcomes += outcomes_of(layer, report)
+                raise explain_failure(completed.returncode, completed.stderr)
+            found = outcomes_of(layer, report)
+            require_answers(found, ledger.get("answers", 0))
+            outcomes += found
     return outcomes
+
+
+def require_answers(outcomes: Sequence[Outcome], answers: int) -> None:
+    """Every version pip-audit says it checked needs an answer the guard checked."""
+    checked = sum(outcome.checked for outcome in outcomes)
+    if answers < checked:
+        raise AuditError(
+            f"pip-audit reports {checked} pinned versions checked, but only {answers} of the "
+            "service's answers went through the audit's check, so none of them counts; "
+            "install the pip-audit of requirements/tools/audit.txt (nox -s audit does)",
+            EXIT_CONFIG,
+        )
 
 
 def outcomes_of(layer: Sequence[PinnedVersion], report: Mapping[str, Any]) -> list[Outcome]:
@@ -139,27 +186,31 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-_SERVICE_TROUBLE = re.compile(
-    r"requests\.exceptions\.|urllib3\.exceptions\.|ServiceError|ConnectionError"
-    r"|your network may be blocking|Could not connect to"
-)
+def service_trouble(service: Service, ledger: Mapping[str, Any]) -> AuditError:
+    """The problem `tooling.audit.guarded` met, as the service's (exit 3)."""
+    what = f"{ledger.get('problem')} ({ledger.get('url')})"
+    return AuditError(
+        f"the {service.name} vulnerability service {what}, so nothing was checked", EXIT_SERVICE
+    )
+
+
 _FATAL = re.compile(r"^ERROR:pip_audit\._cli:(?P<message>.*)$", re.MULTILINE)
+_CRASH = re.compile(r"^(?P<exception>[A-Za-z_][\w.]*)(?::|$)", re.MULTILINE)
 
 
-def explain_failure(
-    returncode: int, stderr: str, service: Service, timeout: float | None = None
-) -> AuditError:
-    """One line for a pip-audit run that gave no report: service trouble is exit 3."""
-    problem = diagnose(service, timeout or TIMEOUT)
-    if problem is not None:
-        return AuditError(f"{problem}, so nothing was checked", EXIT_SERVICE)
-    if _SERVICE_TROUBLE.search(stderr):
-        retry = "; it answers now, so try again" if service.can_be_probed else ""
-        return AuditError(
-            f"{service.subject()} failed while pip-audit asked it, so nothing was checked{retry}",
-            EXIT_SERVICE,
-        )
+def explain_failure(returncode: int, stderr: str) -> AuditError:
+    """One line for a pip-audit run that gave no report, never its traceback."""
     fatal = [m["message"].strip() for m in _FATAL.finditer(stderr)]
+    if fatal:
+        return AuditError(f"pip-audit failed (exit {returncode}): {clip(fatal[-1])}", EXIT_FINDINGS)
+    if "Traceback (most recent call last)" in stderr:
+        crashes = [m["exception"] for m in _CRASH.finditer(stderr.rpartition("Traceback")[2])]
+        name = crashes[-1].rpartition(".")[2] if crashes else "an exception"
+        return AuditError(
+            f"pip-audit stopped with an error of its own ({name}), so nothing was checked; "
+            "run it by hand to see where",
+            EXIT_FINDINGS,
+        )
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    detail = fatal[-1] if fatal else (lines[-1] if lines else f"exit {returncode}, no output")
+    detail = lines[-1] if lines else "no output"
     return AuditError(f"pip-audit failed (exit {returncode}): {clip(detail)}", EXIT_FINDINGS)

@@ -1,0 +1,33 @@
+"""What the stand-ins for uv share: the answer to a tier's compile against its union."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from tooling import lock, lockfile
+from tooling.tiers import ancestors, read_tiers
+
+
+def tier_compile(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str] | None:
+    """uv's answer when the lock compiles one tier against its union, else None.
+
+    The answer is the union pins the tier's `.in` closure reaches through `# via`
+    (a stand-in knows no extras; tests of extras use the real uv).
+    """
+    if lock.UNION_CONSTRAINTS not in argv:
+        return None
+    union = lockfile.parse((cwd / lock.UNION_CONSTRAINTS).read_text()).pins
+    tiers = read_tiers(cwd / "requirements")
+    name = Path(argv[2]).stem
+    origins = {f"-r requirements/{member}.in" for member in ancestors(tiers, name)}
+    selected = lock.tier_packages(union, origins)
+    lines = []
+    for pin in union:
+        if pin.name in selected:
+            only_this_tier = replace(pin, lines=(lock.pinned(pin),))
+            lines += lock.render_pin(only_this_tier, lambda o: o in origins or o in selected)
+    Path(argv[argv.index("--output-file") + 1]).write_text("\n".join(lines) + "\n")
+    return subprocess.CompletedProcess(argv, 0, "", "")

@@ -1,0 +1,43 @@
+"""The Python the sessions run on: the one `.python-version` names, or one line saying so.
+
+`3.11` takes any 3.11, `3.11.9` exactly that release. The Python running nox
+is taken when it fits (no search at all); otherwise `uv python find` looks for
+one without downloading anything. Where none is installed, every session that
+needs it says so in one line, instead of a download that fails offline (and
+that for 3.11.9 would fetch the newest 3.11 anyway).
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from collections.abc import Callable
+
+from tooling import lock
+from tooling.project import Project
+from tooling.smoke import python_matches
+
+Run = Callable[[list[str]], subprocess.CompletedProcess[str]]
+
+
+def run_captured(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+def session_python(project: Project, run: Run = run_captured) -> tuple[str, str | None]:
+    """(the interpreter for nox's `python=`, None), or (the version, why no session can run)."""
+    wanted = project.python_version
+    if python_matches(platform.python_version(), wanted):
+        return sys.executable, None
+    found = run([lock.find_uv(), "python", "find", "--no-python-downloads", wanted])
+    path = found.stdout.strip()
+    if found.returncode == 0 and path:
+        return path, None
+    problem = (
+        f"Python {wanted} (.python-version) is not installed here: install it with "
+        f"`uv python install {wanted}` or `pyenv install {wanted}`"
+    )
+    if wanted != project.python_minor:
+        problem += f", or write {project.python_minor} in .python-version to take any {project.python_minor}"
+    return wanted, problem
