@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,21 @@ from tooling.engines import (
     run_captured,
 )
 
+# podman refuses a run root longer than 50 characters; TMPDIR may be anywhere.
+SHORT_TMP = "/tmp"
+
+
+@dataclass(frozen=True)
+class Store:
+    """A private store: its storage root (under TMPDIR) and run root (short, under /tmp)."""
+
+    root: Path
+    runroot: Path
+
 
 class ContainersStorageEngine(Engine):
     def __init__(
-        self, env: Mapping[str, str], run: Runner = run_captured, store: Path | None = None
+        self, env: Mapping[str, str], run: Runner = run_captured, store: Store | None = None
     ) -> None:
         super().__init__(env, run)
         self.store = store
@@ -46,7 +58,7 @@ class ContainersStorageEngine(Engine):
         """--root and --runroot of a private store; none for the usual one."""
         if self.store is None:
             return []
-        return ["--root", str(self.store / "root"), "--runroot", str(self.store / "run")]
+        return ["--root", str(self.store.root), "--runroot", str(self.store.runroot)]
 
     def command(self, *args: str) -> list[str]:
         return [self.name, *self.store_options(), *args]
@@ -79,8 +91,11 @@ class ContainersStorageEngine(Engine):
 
     @contextlib.contextmanager
     def private_store(self) -> Iterator[Engine]:
-        with tempfile.TemporaryDirectory(prefix="lockstep-store-") as tmp:
-            private = type(self)(self.env, self.run, Path(tmp))
+        with (
+            tempfile.TemporaryDirectory(prefix="lockstep-store-") as root,
+            tempfile.TemporaryDirectory(prefix="lockstep-run-", dir=SHORT_TMP) as runroot,
+        ):
+            private = type(self)(self.env, self.run, Store(Path(root), Path(runroot)))
             try:
                 yield private
             finally:
@@ -91,18 +106,16 @@ class ContainersStorageEngine(Engine):
         if self.store is None:
             return
         self.run(self.command("rmi", "--all", "--force"))
+        folders = (str(self.store.root), str(self.store.runroot))
         try:
             with open("/proc/mounts", encoding="utf-8") as mounts:
-                inside = [
-                    line.split()[1]
-                    for line in mounts
-                    if line.split()[1].startswith(str(self.store))
-                ]
+                inside = [line.split()[1] for line in mounts if line.split()[1].startswith(folders)]
         except OSError:
             inside = []
         for mount in sorted(inside, reverse=True):
             subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
-        shutil.rmtree(self.store, ignore_errors=True)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def plan_build(self, request: BuildRequest, context: Path) -> BuildPlan:
         argv = self.command("build", "--format", "docker", "--layers")

@@ -20,7 +20,7 @@ class Podman(ContainersStorageEngine):
 
     def store_options(self) -> list[str]:
         # A private store keeps podman's state (containers, locks) apart too.
-        private = ["--tmpdir", str(self.store / "tmp")] if self.store else []
+        private = ["--tmpdir", str(self.store.runroot / "tmp")] if self.store else []
         return [*super().store_options(), *private]
 
     def inspect(self, image: str) -> ImageFacts | None:
