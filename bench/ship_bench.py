@@ -12,7 +12,8 @@ interleaved, --runs times each (medians printed):
 * smoke: `nox -s smoke-test -- --tier T --image`, the checks of the local image;
 * verify: `invoke verify --image HOST/NAME@sha256:...`, which pulls the image
   into an empty temporary store (every layer over the loopback) and runs the
-  same checks on it, then removes that store.
+  same checks on it, then removes that store;
+* its pull: the same pull alone into an empty store, to show verify's share.
 
 The ratio is verify / smoke (target <= 2, TARGETS.md).
 """
@@ -71,8 +72,24 @@ def committed_project(work: Path) -> Path:
     return project
 
 
-def bench_engine(project: Path, engine: str, tier: str, runs: int) -> tuple[float, float]:
-    """(median smoke seconds, median verify seconds) for one engine."""
+def bare_pull(engine: str, reference: str, env: dict[str, str]) -> float:
+    """Seconds to pull `reference` alone into an empty store (the share of verify it takes)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="pull-") as root,
+        tempfile.TemporaryDirectory(prefix="pull-run-", dir="/tmp") as runroot,
+    ):
+        cli = [engine, "--root", root, "--runroot", runroot]
+        elapsed = timed([*cli, "pull", "--quiet", "--tls-verify=false", reference], Path(root), env)
+        run([*cli, "rmi", "--all", "--force"], Path(root), env)
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            inside = [line.split()[1] for line in mounts if root in line.split()[1]]
+        for mount in sorted(inside, reverse=True):
+            subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
+    return elapsed
+
+
+def bench_engine(project: Path, engine: str, tier: str, runs: int) -> tuple[float, float, float]:
+    """Median seconds of the smoke test, of verify, and of verify's pull alone, for one engine."""
     base = containers.ensure_base_image("3.11")
     registry = containers.Registry()
     try:
@@ -88,13 +105,14 @@ def bench_engine(project: Path, engine: str, tier: str, runs: int) -> tuple[floa
             reference = published.stdout.strip().splitlines()[-1]
             smoke = [str(BIN / "nox"), "-s", "smoke-test", "--", "--tier", tier, "--image"]
             verify = [*invoke, "verify", "--image", reference, "--engine", engine]
-            smoke_times, verify_times = [], []
+            smoke_times, verify_times, pull_times = [], [], []
             for _ in range(runs):
                 smoke_times.append(timed(smoke, project, store.env))
                 verify_times.append(timed(verify, project, store.env))
+                pull_times.append(bare_pull(engine, f"docker://{reference}", store.env))
     finally:
         registry.stop()
-    return statistics.median(smoke_times), statistics.median(verify_times)
+    return tuple(statistics.median(times) for times in (smoke_times, verify_times, pull_times))  # type: ignore[return-value]
 
 
 def main() -> None:
@@ -106,10 +124,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ship-bench-") as tmp:
         project = committed_project(Path(tmp))
         print(f"tier {arguments.tier}, medians of {arguments.runs} runs each")
-        print(f"{'engine':<8} {'smoke test':>11} {'verify':>8} {'ratio':>6}")
+        print(f"{'engine':<8} {'smoke test':>11} {'verify':>8} {'ratio':>6} {'its pull':>9}")
         for engine in arguments.engines.split(","):
-            smoke, verify = bench_engine(project, engine, arguments.tier, arguments.runs)
-            print(f"{engine:<8} {smoke:>10.1f}s {verify:>7.1f}s {verify / smoke:>5.2f}x")
+            smoke, verify, pull = bench_engine(project, engine, arguments.tier, arguments.runs)
+            print(
+                f"{engine:<8} {smoke:>10.1f}s {verify:>7.1f}s {verify / smoke:>5.2f}x {pull:>8.1f}s"
+            )
 
 
 if __name__ == "__main__":

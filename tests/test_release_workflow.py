@@ -153,3 +153,21 @@ def test_ci_scans_every_image_it_builds_with_the_same_settings(bake: Bake) -> No
     assert scan["with"]["trivyignores"] == "${{ steps.scan.outputs.trivyignore }}"
     runs = [str(step.get("run", "")) for step in steps(image)]
     assert any(run.startswith("python -m tooling.image_scan") for run in runs)
+
+
+def test_scan_without_a_scanner_says_how_to_get_one(bake: Bake) -> None:
+    project = bake()
+    path = str(Path(sys.executable).parent)  # invoke and python, no trivy or grype
+    done = subprocess.run(
+        ["invoke", "scan", "--tier", "sniper"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": path, "HOME": str(project)},
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: no container scanner found: install trivy (https://trivy.dev) or grype "
+        "(https://github.com/anchore/grype); CI scans every image with Trivy"
+    ]

@@ -370,7 +370,9 @@ def scan(c: Context, tier: str | None = None, engine: str | None = None) -> None
     with one_line_errors():
         if not tier:
             raise image_scan.ScanError("name the tier to scan: --tier NAME")
-        project.tier_lock(the_project, tier, list(tiers.read_tiers(the_project.requirements_dir)))
+        names = list(tiers.read_tiers(the_project.requirements_dir))
+        if tier not in names:
+            raise image_scan.ScanError(f"unknown tier {tier!r}: choose one of {', '.join(names)}")
         image = images.image_name(the_project.name, tier)
         with tempfile.TemporaryDirectory(prefix="scan-") as tmp:
             archive = Path(tmp) / "image.tar"
