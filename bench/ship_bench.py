@@ -112,7 +112,8 @@ def bench_engine(project: Path, engine: str, tier: str, runs: int) -> tuple[floa
                 pull_times.append(bare_pull(engine, f"docker://{reference}", store.env))
     finally:
         registry.stop()
-    return tuple(statistics.median(times) for times in (smoke_times, verify_times, pull_times))  # type: ignore[return-value]
+    median = statistics.median
+    return median(smoke_times), median(verify_times), median(pull_times)
 
 
 def main() -> None:
