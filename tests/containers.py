@@ -11,8 +11,8 @@ packages installed needs nothing else:
 - podman: a containers.conf with runc, ulimits root can grant without
   CAP_SYS_RESOURCE and a subnet of its own, and a storage root of its own, so
   nothing it builds comes from buildah's cache;
-- docker: the daemon that answers, else a dockerd started here (data kept
-  between runs under /var/tmp, stopped at the end of the session), and a
+- docker: the daemon that answers, else a dockerd started here (with a data
+  root of its own, stopped and removed at the end of the session), and a
   client that can build with BuildKit (Debian's 20.10 has it built in).
 """
 
@@ -414,6 +414,7 @@ class DockerDaemon:
         if os.environ.get("DOCKER_HOST"):
             self.env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
         self.process: subprocess.Popen[bytes] | None = None
+        self.run_dir: Path | None = None
 
     def answers(self) -> bool:
         return run_quiet(["docker", "info"], self.env, check=False).returncode == 0
@@ -421,18 +422,18 @@ class DockerDaemon:
     def start(self) -> None:
         if self.answers():
             return
-        run_dir = Path(tempfile.mkdtemp(prefix="lockstep-dockerd-"))
-        socket = run_dir / "docker.sock"
-        self.env["DOCKER_HOST"] = f"unix://{socket}"
+        # Its own data root, removed at the end: two test runs at once never share one.
+        run_dir = self.run_dir = Path(tempfile.mkdtemp(prefix="lockstep-dockerd-"))
+        self.env["DOCKER_HOST"] = f"unix://{run_dir / 'docker.sock'}"
         self.log = run_dir / "dockerd.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [
                     "dockerd",
-                    "--data-root", str(CACHE / "docker"),
+                    "--data-root", str(run_dir / "data"),
                     "--exec-root", str(run_dir / "exec"),
                     "--pidfile", str(run_dir / "docker.pid"),
-                    "--host", f"unix://{socket}",
+                    "--host", self.env["DOCKER_HOST"],
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -454,6 +455,8 @@ class DockerDaemon:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         shutil.rmtree(self.bin, ignore_errors=True)
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 # --- a store of its own, for cold builds ------------------------------------------------

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cookiecutter.environment import StrictEnvironment
 
 from tests.conftest import TEMPLATE, Bake, read_lock
 
@@ -255,7 +256,8 @@ def run_pre_gen_hook(**answers: str) -> subprocess.CompletedProcess[str]:
     }
     context.update({"project_slug": "my-service", "package_name": "my_service", **answers})
     hook = (TEMPLATE / "hooks" / "pre_gen_project.py").read_text()
-    rendered = hook.replace("{{ cookiecutter | tojson }}", json.dumps(context))
+    environment = StrictEnvironment(context={"cookiecutter": context}, keep_trailing_newline=True)
+    rendered = environment.from_string(hook).render(cookiecutter=context)
     return subprocess.run(
         [sys.executable, "-c", rendered], capture_output=True, text=True, check=False
     )

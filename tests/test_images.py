@@ -50,6 +50,13 @@ def run(
     return run_in(project, *command, env=env or containers.buildah_env())
 
 
+def smoke_test(
+    project: Path, *arguments: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`nox -s smoke-test -- ARGUMENTS` in the project, with an engine's environment."""
+    return run(project, "nox", "-s", "smoke-test", "--", *arguments, env=env)
+
+
 def build_with(engine: containers.Engine, project: Path, ca_bundle: Path, *arguments: str) -> str:
     """`invoke build` on the local base image, the CA bundle passed as a secret; its output."""
     result = run(
@@ -156,7 +163,7 @@ def image_ref(tier: str) -> str:
 @pytest.mark.parametrize("tier", ["sniper", "hunter"])
 def test_smoke_test_passes_in_the_image(built: Path, engine: containers.Engine, tier: str) -> None:
     """Without --engine: the smoke test finds the image in the engine that built it."""
-    result = run(built, "nox", "-s", "smoke-test", "--", "--tier", tier, "--image", env=engine.env)
+    result = smoke_test(built, "--tier", tier, "--image", env=engine.env)
     assert result.returncode == 0, result.stdout + result.stderr
     log = result.stderr
     assert f"image-check:{tier}: checked in {engine.name}" in log
@@ -226,9 +233,7 @@ def test_budget_overrun_fails_with_size_and_budget(
     shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox"))
     pyproject = project / "pyproject.toml"
     pyproject.write_text(re.sub(r"^sniper = \d+", "sniper = 10", pyproject.read_text(), flags=re.M))
-    result = run(
-        project, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", env=engine.env
-    )
+    result = smoke_test(project, "--tier", "sniper", "--image", env=engine.env)
     assert result.returncode != 0
     assert re.search(r"image-check:sniper is \d+ MB, over its 10 MB budget", result.stderr)
 
@@ -399,12 +404,8 @@ def test_two_cold_builds_of_one_commit_give_one_image_id(
             assert shown.group(2) == epoch
             assert store.engine.inspect(f"{NAME}:sniper")["id"] == shown.group(1)
             ids.append(shown.group(1))
-            smoke = run(
+            smoke = smoke_test(
                 project,
-                "nox",
-                "-s",
-                "smoke-test",
-                "--",
                 "--tier",
                 "sniper",
                 "--image",
@@ -489,12 +490,8 @@ def test_a_runtime_that_refuses_the_host_is_one_line_naming_the_fix(
 
         built_once = run(project, *build, env=store.env)
         assert built_once.returncode == 0, built_once.stderr[-2000:]
-        smoke = run(
+        smoke = smoke_test(
             project,
-            "nox",
-            "-s",
-            "smoke-test",
-            "--",
             "--tier",
             "sniper",
             "--image",
@@ -563,12 +560,8 @@ def test_a_tampered_image_fails_the_smoke_test(built: Path, engine: containers.E
         f" > {site}/evilpkg-1.0.dist-info/METADATA",
     )
     try:
-        result = run(
+        result = smoke_test(
             built,
-            "nox",
-            "-s",
-            "smoke-test",
-            "--",
             "--tier",
             "sniper",
             "--image",
@@ -600,9 +593,7 @@ def test_each_image_is_found_where_it_was_built_with_every_engine_present(
     everything = {**docker_daemon.env, "BUILDAH_ISOLATION": "chroot"}
     for engine in (containers.Docker(everything), containers.Buildah(everything)):
         build_with(engine, project, ca_bundle, "--tier", "sniper")
-        smoke = run(
-            project, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", env=everything
-        )
+        smoke = smoke_test(project, "--tier", "sniper", "--image", env=everything)
         assert smoke.returncode == 0, smoke.stderr[-2000:]
         assert f"image-check:sniper: checked in {engine.name}" in smoke.stderr
 
@@ -673,12 +664,8 @@ def test_the_image_installs_the_build_its_lock_names_from_the_locks_index(
     image, _ = build_with_accel(
         engine, project, wheel, f"--extra-index-url {url}", "variant", {"ca": str(ca_bundle)}
     )
-    smoke = run(
+    smoke = smoke_test(
         project,
-        "nox",
-        "-s",
-        "smoke-test",
-        "--",
         "--tier",
         "sniper",
         "--image",

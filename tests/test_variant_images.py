@@ -29,7 +29,7 @@ from cookiecutter.main import cookiecutter
 from tests import containers, test_images
 from tests.conftest import TEMPLATE
 from tests.package_index import PackageIndex, build_wheel
-from tests.test_images import git_commit, run
+from tests.test_images import git_commit, run, smoke_test
 
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
@@ -244,9 +244,7 @@ def test_each_worker_builds_on_its_own_pinned_base_image(
 def test_the_smoke_test_finds_exactly_the_lock_in_each_image(
     project: Path, store: Variants, builds: dict[str, str], tier: str
 ) -> None:
-    result = run(
-        project, "nox", "-s", "smoke-test", "--", "--tier", tier, "--image", env=store.engine.env
-    )
+    result = smoke_test(project, "--tier", tier, "--image", env=store.engine.env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     log = result.stderr
     assert f"{NAME}:{tier}: Python 3.11." in log

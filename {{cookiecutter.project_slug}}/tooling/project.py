@@ -10,6 +10,7 @@ with the locks (`python_version_rewrites`), and checked by the drift check
 from __future__ import annotations
 
 import copy
+import importlib
 import re
 import subprocess
 import tomllib
@@ -218,11 +219,12 @@ def python_version_problems(project: Project) -> list[str]:
 
 def base_image_problems(project: Project) -> list[str]:
     """base-images.lock pins for python:<version> images must name .python-version's version."""
-    try:  # absent from projects generated without containers
-        from tooling import base_images
-    except ImportError:
+    try:  # absent from projects generated without containers; it imports nothing from here
+        base_images = importlib.import_module("tooling.base_images")
+    except ModuleNotFoundError:
         return []
-    return base_images.base_image_problems(project.root, project.python_version)
+    problems: list[str] = base_images.base_image_problems(project.root, project.python_version)
+    return problems
 
 
 def python_version_rewrites(project: Project) -> dict[Path, str]:

@@ -30,8 +30,8 @@ from typing import Any, NoReturn
 
 import requests
 
-from tooling.audit import EXIT_SERVICE, answers
 from tooling import public_url
+from tooling.audit import EXIT_SERVICE, answers
 from tooling.audit.service import request_failure
 
 

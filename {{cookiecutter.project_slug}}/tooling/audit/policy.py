@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from tooling import public_url
 from tooling.audit import (
     EXIT_CONFIG,
     EXIT_FINDINGS,
@@ -34,7 +35,6 @@ from tooling.audit import (
 from tooling.audit.allowlist import Allowance
 from tooling.audit.locks import PYPI_INDEX, PinnedVersion, index_urls, versions_to_check
 from tooling.audit.scan import Advisory, Outcome, scan
-from tooling import public_url
 from tooling.audit.service import Service, fetch_record, resolve_service
 from tooling.audit.severity import LEVELS, Severity, record_severity
 

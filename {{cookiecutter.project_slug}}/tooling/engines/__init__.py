@@ -235,6 +235,11 @@ class Engine:
         """The image's facts, or None when this engine has no such image."""
         raise NotImplementedError
 
+    def described(self, image: str, *command: str) -> dict[str, Any] | None:
+        """The engine's JSON description of a local image (`command` IMAGE), or None."""
+        result = self.run(self.command(*command, image))
+        return parse_json(result.stdout, self.name, image) if result.returncode == 0 else None
+
     def facts(self, image: str) -> ImageFacts:
         found = self.inspect(image)
         if found is None:
@@ -253,7 +258,10 @@ class Engine:
 
         Nothing in it needs the network. A runtime that refuses the host is one line.
         """
-        raise NotImplementedError
+        command = ["run", "--rm", "--pull", "never", "--network", "none"]
+        result = self.run(self.command(*command, "--entrypoint", argv[0], image, *argv[1:]))
+        self.refused(result)
+        return result
 
     def refused(self, result: subprocess.CompletedProcess[str]) -> None:
         if result.returncode != 0:

@@ -26,10 +26,9 @@ class Buildah(ContainersStorageEngine):
         return ["buildah", *driver_option, *self.store_options(), *args]
 
     def inspect(self, image: str) -> ImageFacts | None:
-        result = self.run(self.command("inspect", "--type", "image", image))
-        if result.returncode != 0:
+        data = self.described(image, "inspect", "--type", "image")
+        if data is None:
             return None
-        data = parse_json(result.stdout, self.name, image)
         config = (data.get("Docker") or {}).get("config") or {}
         layers = json.loads(data["Manifest"]).get("layers", [])
         return ImageFacts(

@@ -32,7 +32,6 @@ from tooling.engines import (
     Runner,
     healthcheck_test,
     last_line,
-    parse_json,
     registry_failure,
     run_captured,
 )
@@ -123,10 +122,9 @@ class Docker(Engine):
         return BuildPlan([*argv, *request.common_argv(), str(context)], env, note)
 
     def inspect(self, image: str) -> ImageFacts | None:
-        result = self.run(self.command("image", "inspect", image))
-        if result.returncode != 0:
+        data = self.described(image, "image", "inspect")
+        if data is None:
             return None
-        data = parse_json(result.stdout, self.name, image)
         config = data.get("Config") or {}
         repo_digests = [str(digest) for digest in data.get("RepoDigests") or []]
         return ImageFacts(
@@ -139,12 +137,6 @@ class Docker(Engine):
             size=int(data.get("Size") or 0),
             digest=registry_digest(image, repo_digests),
         )
-
-    def run_in(self, image: str, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        command = ["run", "--rm", "--pull", "never", "--network", "none"]
-        result = self.run(self.command(*command, "--entrypoint", argv[0], image, *argv[1:]))
-        self.refused(result)
-        return result
 
     def push(self, image: str, destination: str) -> subprocess.CompletedProcess[str]:
         """docker pushes only to a registry: docker://HOST/NAME:TAG is tagged, then pushed."""

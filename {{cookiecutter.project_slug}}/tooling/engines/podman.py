@@ -8,10 +8,7 @@ lacks CAP_SYS_RESOURCE, containers.conf needs `runtime = "runc"` and
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Sequence
-
-from tooling.engines import ImageFacts, healthcheck_test, parse_json
+from tooling.engines import ImageFacts, healthcheck_test
 from tooling.engines.containers_storage import ContainersStorageEngine
 
 
@@ -24,10 +21,9 @@ class Podman(ContainersStorageEngine):
         return [*super().store_options(), *private]
 
     def inspect(self, image: str) -> ImageFacts | None:
-        result = self.run(self.command("image", "inspect", image))
-        if result.returncode != 0:
+        data = self.described(image, "image", "inspect")
+        if data is None:
             return None
-        data = parse_json(result.stdout, self.name, image)
         config = data.get("Config") or {}
         return ImageFacts(
             id=str(data.get("Id") or "").removeprefix("sha256:"),
@@ -39,9 +35,3 @@ class Podman(ContainersStorageEngine):
             size=int(data.get("Size") or 0),
             digest=str(data.get("Digest") or ""),
         )
-
-    def run_in(self, image: str, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        command = ["run", "--rm", "--pull", "never", "--network", "none"]
-        result = self.run(self.command(*command, "--entrypoint", argv[0], image, *argv[1:]))
-        self.refused(result)
-        return result
