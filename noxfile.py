@@ -59,3 +59,10 @@ def bench_images(session: nox.Session) -> None:
     """Image size overhead and build times per tier with buildah (figures for the README)."""
     session.install("--require-hashes", "-r", LOCK)
     session.run("python", "bench/image_bench.py", *session.posargs)
+
+
+@nox.session(python="3.11", name="bench_ship")
+def bench_ship(session: nox.Session) -> None:
+    """`invoke verify` of a published image against the smoke test of the local one."""
+    session.install("--require-hashes", "-r", LOCK)
+    session.run("python", "bench/ship_bench.py", *session.posargs)

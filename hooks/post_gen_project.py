@@ -228,8 +228,15 @@ def main() -> None:
             "tooling/engines",
             "tooling/base_images.py",
             "tooling/pipconf_to_uv.py",
+            "tooling/provenance.py",
+            "tooling/registry.py",
+            "tooling/ship.py",
+            "tooling/image_sbom.py",
+            "tooling/image_scan.py",
+            ".github/workflows/release.yml",
             "tests/test_images.py",
             "tests/test_engines.py",
+            "tests/test_ship.py",
         )
     if ANSWERS["ci_provider"] != "github":
         remove(project, ".github")

@@ -120,7 +120,8 @@ def workflow_steps(project: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 @pytest.mark.parametrize("answers", GITHUB_CASES)
 def test_github_files_pass_their_schemas(bake: Bake, answers: dict[str, str]) -> None:
     project = bake(**answers)
-    assert [path.name for path in workflows(project)] == ["ci.yml", "lock-refresh.yml"]
+    shipped = ["release.yml"] if answers["with_container"] == "yes" else []
+    assert [path.name for path in workflows(project)] == ["ci.yml", "lock-refresh.yml", *shipped]
     assert [path.parent.name for path in actions(project)] == ["setup-tools"]
     checks = [("vendor.github-workflows", path) for path in workflows(project)]
     checks += [("vendor.github-actions", path) for path in actions(project)]

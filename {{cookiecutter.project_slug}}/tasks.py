@@ -13,6 +13,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+{%- if cookiecutter.with_container == "yes" %}
+from typing import TYPE_CHECKING
+{%- endif %}
 
 from invoke import task
 from invoke.context import Context
@@ -22,6 +25,11 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from tooling import ToolingError, lock, project, tiers  # noqa: E402
+{%- if cookiecutter.with_container == "yes" %}
+
+if TYPE_CHECKING:
+    from tooling.engines import Secrets
+{%- endif %}
 
 
 @contextmanager
@@ -173,7 +181,7 @@ def build(
     network: str | None = None,
 ) -> None:
     """Build the image of one tier (--tier NAME) or of every tier (--all), reproducibly."""
-    from tooling import engines, images
+    from tooling import images
 
     the_project = load_project()
     with one_line_errors():
@@ -182,24 +190,54 @@ def build(
             raise images.ImageError(
                 "name one tier with --tier NAME, or build every tier with --all"
             )
-        chosen = list(graph) if all else [str(tier)]
+        secrets = images.secret_files(ca_bundle, pip_conf, netrc, os.environ)
+    build_images(
+        c,
+        the_project,
+        list(graph) if all else [str(tier)],
+        engine,
+        base_image or os.environ.get("BASE_IMAGE") or None,
+        secrets,
+        target,
+        network,
+    )
+
+
+def build_images(
+    c: Context,
+    the_project: project.Project,
+    chosen: list[str],
+    engine: str | None,
+    base_override: str | None,
+    secrets: Secrets,
+    target: str | None = None,
+    network: str | None = None,
+) -> dict[str, str]:
+    """Check the locks, build the wheel, then each tier's image; return tier -> image ID."""
+    from tooling import engines, images, provenance
+
+    with one_line_errors():
+        graph = tiers.read_tiers(the_project.requirements_dir)
         for name in chosen:
             project.tier_lock(the_project, name, list(graph))
         problems = lock.check(the_project)
         if problems:
             raise images.ImageError(f"locks are not current: {'; '.join(problems)}")
         chosen_engine = engines.get(engines.choose_engine(engine, os.environ), os.environ)
-        secrets = images.secret_files(ca_bundle, pip_conf, netrc, os.environ)
-        override = base_image or os.environ.get("BASE_IMAGE") or None
-        bases = {name: images.base_image_for_build(the_project, name, override) for name in chosen}
+        bases = {
+            name: images.base_image_for_build(the_project, name, base_override) for name in chosen
+        }
+        version = project.read_version(the_project)
     built = c.run("nox -s build", warn=True, pty=sys.stdout.isatty())
     if built is None or built.failed:
         raise Exit("error: building the wheel (nox -s build) failed; see the output above", code=1)
     epoch = project.source_date_epoch(ROOT, os.environ)
+    image_ids = {}
     for name in chosen:
         base, note = bases[name]
         if note:
             print(f"warning: {note}", file=sys.stderr)
+        labels = provenance.for_build(ROOT, the_project.requirements_dir / f"{name}.txt", version)
         request = engines.BuildRequest(
             tier=name,
             tag=images.image_name(the_project.name, name),
@@ -209,12 +247,141 @@ def build(
             secrets=secrets,
             target=target,
             network=network,
+            label_args=labels.build_args(epoch),
         )
         print(f"building {request.tag} with {chosen_engine.name} from {base}", flush=True)
         with one_line_errors():
-            image_id = chosen_engine.build(request, ROOT)
-            engines.record_build(ROOT, request.tag, chosen_engine.name, image_id, name)
-        print(f"built {request.tag}: image ID {image_id} (SOURCE_DATE_EPOCH={epoch})")
+            image_ids[name] = chosen_engine.build(request, ROOT)
+            engines.record_build(ROOT, request.tag, chosen_engine.name, image_ids[name], name)
+        print(f"built {request.tag}: image ID {image_ids[name]} (SOURCE_DATE_EPOCH={epoch})")
+    return image_ids
+
+
+@task(
+    help={
+        "tier": "the tier whose image to push (<project>:<tier>, smoke-tested first)",
+        "registry": "HOST[:PORT][/NAMESPACE], e.g. ghcr.io/acme or 127.0.0.1:5000",
+        "engine": "docker, podman or buildah (default: the engine that built the image)",
+        "insecure": "allow plain HTTP to a registry that is not on loopback",
+    }
+)
+def publish(
+    c: Context,
+    tier: str | None = None,
+    registry: str | None = None,
+    engine: str | None = None,
+    insecure: bool = False,
+) -> None:
+    """Push a smoke-tested tier image as :<tier> and :<tier>-<commit>; print it by digest."""
+    from tooling import engines, images, ship
+    from tooling import registry as registries
+
+    the_project = load_project()
+    with one_line_errors():
+        if not tier or not registry:
+            raise ship.ShipError("name the tier and the registry: --tier NAME --registry HOST")
+        where = registries.parse_registry(registry)
+        names = list(tiers.read_tiers(the_project.requirements_dir))
+        project.tier_lock(the_project, tier, names)
+        image = images.image_name(the_project.name, tier)
+        chosen = engines.locate(image, ROOT, engine, os.environ)
+        reference = ship.publish(
+            chosen,
+            the_project,
+            tier,
+            names,
+            where,
+            insecure,
+            project.read_version(the_project),
+            log=lambda line: print(line, flush=True),
+        )
+    print(reference)
+
+
+@task(
+    help={
+        "image": "HOST[:PORT]/NAME:TAG or HOST[:PORT]/NAME@sha256:DIGEST",
+        "tier": "the tier to check against (default: the image's lockstep.tier label)",
+        "rebuild": "also rebuild the tier from this commit and compare image IDs",
+        "engine": "podman, buildah or docker (default: CONTAINER_ENGINE, else podman, buildah)",
+        "insecure": "allow plain HTTP to a registry that is not on loopback",
+    }
+)
+def verify(
+    c: Context,
+    image: str | None = None,
+    tier: str | None = None,
+    rebuild: bool = False,
+    engine: str | None = None,
+    insecure: bool = False,
+) -> None:
+    """Pull an image into a private store and prove it is exactly this checkout's tier lock."""
+    from tooling import engines, images, ship
+
+    the_project = load_project()
+    with one_line_errors():
+        if not image:
+            raise ship.ShipError("name the image: --image HOST/NAME:TAG or HOST/NAME@sha256:...")
+        names = list(tiers.read_tiers(the_project.requirements_dir))
+        chosen = engines.get(engines.choose_verifier(engine, os.environ), os.environ)
+        result = ship.verify(
+            chosen,
+            the_project,
+            image,
+            tier,
+            names,
+            insecure,
+            project.read_version(the_project),
+            log=lambda line: print(line, flush=True),
+        )
+    if rebuild and result.tier and not result.problems:
+        secrets = images.secret_files(None, None, None, os.environ)
+        rebuilt = build_images(
+            c, the_project, [result.tier], chosen.name, result.base or None, secrets
+        )[result.tier]
+        if rebuilt == result.image_id:
+            print(f"rebuilt from this commit: image ID {rebuilt}, the same as {result.reference}")
+        else:
+            result.problems.append(
+                f"rebuilt from this commit, the image ID is {rebuilt}, "
+                f"not {result.image_id} as published"
+            )
+    for problem in result.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if result.problems:
+        raise Exit(code=1)
+    print(f"verified {result.reference}: {result.digest} is exactly requirements/{result.tier}.txt")
+
+
+@task(
+    help={
+        "tier": "the tier whose built image to scan (<project>:<tier>)",
+        "engine": "docker, podman or buildah (default: the engine that built the image)",
+    }
+)
+def scan(c: Context, tier: str | None = None, engine: str | None = None) -> None:
+    """Scan a tier image for OS-package CVEs with trivy or grype ([tool.lockstep] severity)."""
+    import subprocess
+    import tempfile
+
+    from tooling import engines, image_scan, images
+
+    the_project = load_project()
+    with one_line_errors():
+        if not tier:
+            raise image_scan.ScanError("name the tier to scan: --tier NAME")
+        names = list(tiers.read_tiers(the_project.requirements_dir))
+        if tier not in names:
+            raise image_scan.ScanError(f"unknown tier {tier!r}: choose one of {', '.join(names)}")
+        image = images.image_name(the_project.name, tier)
+        with tempfile.TemporaryDirectory(prefix="scan-") as tmp:
+            archive = Path(tmp) / "image.tar"
+            argv = image_scan.scanner_argv(the_project, tier, archive)
+            engines.locate(image, ROOT, engine, os.environ).export_archive(image, archive)
+            print(f"scanning {image} with {argv[0]}", flush=True)
+            scanned = subprocess.run(argv, check=False)
+    if scanned.returncode != 0:
+        raise Exit(f"error: {argv[0]} found blocking findings in {image} (or failed)", code=1)
 
 
 @task(

@@ -406,6 +406,12 @@ SETTINGS: dict[str, Setting] = {
         "the audit ignores findings below this severity",
         'audit-min-severity = "high"',
     ),
+    "image-scan-severity": Setting(
+        Choice("low", "medium", "high", "critical"),
+        "`invoke scan` and the release fail on an OS-package finding of this severity or above",
+        'image-scan-severity = "high"',
+        "critical",
+    ),
     "audit-allowlist-max-days": Setting(
         POSITIVE_INT,
         "an audit-allowlist.toml entry may expire at most this many days ahead",

@@ -9,6 +9,7 @@ the smoke test checks an image where it was built, whatever else is installed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -71,6 +72,8 @@ class BuildRequest:
     secrets: Secrets = Secrets()
     target: str | None = None
     network: str | None = None  # e.g. host: RUN steps reach an index on this machine's loopback
+    # Build arguments of the Dockerfile's LABEL lines (tooling/provenance.py), "" left out.
+    label_args: Mapping[str, str] = field(default_factory=dict)
 
     def common_argv(self) -> list[str]:
         """The build arguments every engine passes the same way."""
@@ -78,6 +81,8 @@ class BuildRequest:
         argv += ["--build-arg", f"SOURCE_DATE_EPOCH={self.source_date_epoch}"]
         argv += ["--build-arg", f"PYTHON_VERSION={self.python_version}"]
         argv += ["--build-arg", f"TIER={self.tier}"]
+        for name, value in sorted(self.label_args.items()):
+            argv += ["--build-arg", f"{name}={value}"] if value else []
         if self.base_image:
             argv += ["--build-arg", f"BASE_IMAGE={self.base_image}"]
         argv += self.secrets.argv()
@@ -146,6 +151,47 @@ RUNTIME_REFUSALS: tuple[tuple[str, str, str], ...] = (
         "or build with --engine podman or --engine buildah",
     ),
 )
+
+
+# How a registry (or the way to it) refuses a push or a pull, with what to do about it.
+# A failure is reported as this one line, never with what the engine printed around it.
+REGISTRY_FAILURES: tuple[tuple[str, str], ...] = (
+    (
+        r"(?i)connection refused|no such host|i/o timeout|network is unreachable|"
+        r"no route to host|server misbehaving|connection reset",
+        "the registry {host} does not answer",
+    ),
+    (
+        r"(?i)server gave HTTP response to HTTPS client",
+        "{host} speaks plain HTTP, not TLS: pass --insecure if that is intended "
+        "(docker: list it under insecure-registries in /etc/docker/daemon.json)",
+    ),
+    (
+        r"(?i)x509:|certificate signed by unknown|tls: ",
+        "{host}'s TLS certificate is not trusted here: add its CA to the system's trust store",
+    ),
+    (
+        r"(?i)unauthorized|authentication required|access to the resource is denied|"
+        r"no basic auth credentials|denied:|forbidden|status 401|status 403",
+        "{host} refused the credentials: log in with `{engine} login {host}` "
+        "(or REGISTRY_AUTH_FILE for podman and buildah)",
+    ),
+    (
+        r"(?i)manifest unknown|name unknown|not found|status 404",
+        "{reference} is not in the registry",
+    ),
+)
+
+
+def registry_failure(output: str, action: str, reference: str, engine: str) -> str:
+    """One line for a failed push or pull: what refused it, else the engine's last line."""
+    host = reference.split("/", 1)[0]
+    for pattern, reason in REGISTRY_FAILURES:
+        if re.search(pattern, output):
+            return f"cannot {action} {reference}: " + reason.format(
+                host=host, reference=reference, engine=engine
+            )
+    return f"cannot {action} {reference} with {engine}: {last_line(output)}"
 
 
 class Engine:
@@ -230,6 +276,26 @@ class Engine:
     def load(self, archive: Path) -> subprocess.CompletedProcess[str]:
         """Load an image from a docker-archive tar file."""
         return self.run(self.command("load", "--input", str(archive)))
+
+    # --- registries ------------------------------------------------------------------
+
+    def push_to_registry(self, image: str, reference: str, tls_verify: bool) -> str:
+        """Push a local image to HOST/NAME:TAG; return the manifest digest the registry holds."""
+        raise NotImplementedError
+
+    def pull(self, reference: str, tls_verify: bool) -> tuple[str, str]:
+        """Pull HOST/NAME:TAG or HOST/NAME@DIGEST: (the image to check, its manifest digest)."""
+        raise NotImplementedError
+
+    def private_store(self) -> contextlib.AbstractContextManager[Engine]:
+        """This engine on a store of its own, removed afterwards, for images to check."""
+        raise NotImplementedError
+
+    def export_archive(self, image: str, archive: Path) -> None:
+        """Write the image as a docker-archive tar file (for scanners)."""
+        saved = self.push(image, f"docker-archive:{archive}:{image}")
+        if saved.returncode != 0:
+            raise ImageError(f"cannot export {image}: {last_line(saved.stderr)}")
 
     def explain(self, output: str) -> str | None:
         for engine, pattern, reason in RUNTIME_REFUSALS:
@@ -323,6 +389,23 @@ def choose_engine(
         "no container engine found: install docker, podman or buildah, "
         "or name one with --engine / CONTAINER_ENGINE"
     )
+
+
+def choose_verifier(
+    requested: str | None,
+    env: Mapping[str, str],
+    which: Callable[[str], str | None] = shutil.which,
+    docker_answers: Callable[[], bool] = docker_engine_answers,
+) -> str:
+    """The engine that pulls an image to check: --engine / CONTAINER_ENGINE, else podman or
+    buildah (they pull into a private store), else docker."""
+    if requested or env.get("CONTAINER_ENGINE"):
+        return choose_engine(requested, env, which, docker_answers)
+    present = present_engines(which, docker_answers)
+    for name in ("podman", "buildah", "docker"):
+        if name in present:
+            return name
+    return choose_engine(None, env, which, docker_answers)
 
 
 def present_engines(

@@ -22,7 +22,8 @@ class Buildah(ContainersStorageEngine):
 
     def command(self, *args: str) -> list[str]:
         driver = self.env.get("STORAGE_DRIVER")
-        return ["buildah", *(["--storage-driver", driver] if driver else []), *args]
+        driver_option = ["--storage-driver", driver] if driver else []
+        return ["buildah", *driver_option, *self.store_options(), *args]
 
     def inspect(self, image: str) -> ImageFacts | None:
         data = self.described(image, "inspect", "--type", "image")

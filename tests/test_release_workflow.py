@@ -1,0 +1,173 @@
+"""The release workflow, read as GitHub would run it (no scanner or registry can run here).
+
+Schemas and zizmor cover every workflow in tests/test_lifecycle.py; this file
+checks what the release promises: per tier, build, smoke-test and scan before
+anything is pushed, only the publish job can write, every action pinned to a
+commit, the scan's severity and accepted findings from the project's own
+settings, provenance and SBOM attested for the digest `invoke publish` printed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import Bake
+from tests.test_lifecycle import SHA_PINNED
+
+WRITES = {"packages": "write", "id-token": "write", "attestations": "write"}
+
+
+def release(project: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(
+        (project / ".github" / "workflows" / "release.yml").read_text()
+    )
+    return loaded
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job["steps"])
+
+
+def uses(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [step for step in steps(job) if str(step.get("uses", "")).startswith(action + "@")]
+
+
+def test_release_runs_on_version_tags_and_only_publish_writes(bake: Bake) -> None:
+    workflow = release(bake())
+    assert workflow[True] == {"push": {"tags": ["v*"]}}  # YAML reads `on:` as True
+    assert workflow["permissions"] == {}
+    jobs = workflow["jobs"]
+    assert set(jobs) == {"tiers", "image", "publish"}
+    assert jobs["publish"]["permissions"] == {"contents": "read", **WRITES}
+    for name in ("tiers", "image"):
+        granted = jobs[name]["permissions"]
+        assert not set(granted) & set(WRITES), name
+        assert set(granted.values()) <= {"read"} | ({"write"} if name == "image" else set())
+    assert jobs["image"]["permissions"] == {"contents": "read", "security-events": "write"}
+    # Nothing is pushed unless every tier built, passed its smoke test and its scan.
+    assert jobs["publish"]["needs"] == ["tiers", "image"]
+    for job in jobs.values():
+        for step in steps(job):
+            if "uses" in step and not step["uses"].startswith("$/"):
+                assert SHA_PINNED.fullmatch(step["uses"].split(" ")[0]), step["uses"]
+
+
+def test_each_tier_is_smoke_tested_and_scanned_before_it_can_ship(bake: Bake) -> None:
+    image = release(bake())["jobs"]["image"]
+    runs = [str(step.get("run", "")) for step in steps(image)]
+    order = [
+        next(i for i, run in enumerate(runs) if run.startswith("invoke build")),
+        next(i for i, run in enumerate(runs) if "smoke-test" in run),
+        next(i for i, step in enumerate(steps(image)) if step.get("with", {}).get("exit-code") == "1"),
+        next(i for i, step in enumerate(steps(image)) if step.get("uses", "").startswith("actions/upload-artifact@")),
+    ]  # fmt: skip
+    assert order == sorted(order)
+    scans = uses(image, "aquasecurity/trivy-action")
+    assert [scan["with"]["format"] for scan in scans] == ["sarif", "table"]
+    blocking = scans[1]["with"]
+    assert blocking["severity"] == "${{ steps.scan.outputs.severity }}"
+    assert all(s["with"]["trivyignores"] == "${{ steps.scan.outputs.trivyignore }}" for s in scans)
+    [sarif] = uses(image, "github/codeql-action/upload-sarif")
+    assert sarif["with"]["sarif_file"] == scans[0]["with"]["output"]
+    assert any("GITHUB_STEP_SUMMARY" in run for run in runs)
+
+
+def test_publish_attests_provenance_and_the_image_sbom_of_the_printed_digest(bake: Bake) -> None:
+    publish = release(bake())["jobs"]["publish"]
+    runs = " ".join(str(step.get("run", "")) for step in steps(publish))
+    assert 'invoke publish --tier "$TIER" --registry "ghcr.io/${OWNER,,}"' in runs
+    assert "--password-stdin" in runs and "$TOKEN" in runs
+    provenance, sbom = uses(publish, "actions/attest")
+    for attest in (provenance, sbom):
+        assert attest["with"]["subject-digest"] == "${{ steps.publish.outputs.digest }}"
+        assert attest["with"]["push-to-registry"] is True
+    assert "sbom-path" not in provenance["with"]  # no predicate: SLSA build provenance
+    assert sbom["with"]["sbom-path"] == "dist/images/${{ matrix.tier }}.cdx.json"
+    assert any("GITHUB_STEP_SUMMARY" in str(step.get("run", "")) for step in steps(publish))
+
+
+@pytest.mark.parametrize(
+    ("setting", "severities"),
+    [("", "CRITICAL"), ('image-scan-severity = "high"\n', "HIGH,CRITICAL")],
+)
+def test_the_scan_settings_step_reads_the_project(
+    bake: Bake, setting: str, severities: str
+) -> None:
+    """The step the workflow runs, run here: severities and the allow-list as Trivy's file."""
+    project = bake()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("[tool.lockstep]\n", f"[tool.lockstep]\n{setting}")
+    )
+    expires = date.today() + timedelta(days=100)
+    allowlist = project / "audit-allowlist.toml"
+    allowlist.write_text(
+        '[[ignore]]\nid = "CVE-2026-0001"\npackage = "libssl3"\n'
+        f'reason = "Not reachable: no TLS server runs in the image."\nexpires = {expires}\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tooling.image_scan", "sniper"],
+        cwd=project, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines == [f"severity={severities}", "trivyignore=dist/images/sniper.trivyignore.yaml"]
+    ignores = yaml.safe_load((project / "dist/images/sniper.trivyignore.yaml").read_text())
+    assert ignores == {
+        "vulnerabilities": [
+            {
+                "id": "CVE-2026-0001",
+                "statement": "Not reachable: no TLS server runs in the image.",
+                "expired_at": expires.isoformat(),
+            }
+        ]
+    }
+
+    allowlist.write_text(allowlist.read_text().replace(str(expires), "2020-01-01"))
+    expired = subprocess.run(
+        [sys.executable, "-m", "tooling.image_scan", "sniper"],
+        cwd=project, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert expired.returncode == 1
+    assert expired.stderr.strip().splitlines() == [
+        "error: audit-allowlist.toml: expired: [[ignore]] #1 (CVE-2026-0001 for libssl3) on "
+        "2020-01-01; review it or remove it"
+    ]
+
+
+def test_ci_scans_every_image_it_builds_with_the_same_settings(bake: Bake) -> None:
+    project = bake()
+    ci = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    image = ci["jobs"]["image"]
+    assert image["permissions"] == {"contents": "read"}
+    [scan] = uses(image, "aquasecurity/trivy-action")
+    assert scan["with"]["exit-code"] == "1"
+    assert scan["with"]["severity"] == "${{ steps.scan.outputs.severity }}"
+    assert scan["with"]["trivyignores"] == "${{ steps.scan.outputs.trivyignore }}"
+    runs = [str(step.get("run", "")) for step in steps(image)]
+    assert any(run.startswith("python -m tooling.image_scan") for run in runs)
+
+
+def test_scan_without_a_scanner_says_how_to_get_one(bake: Bake) -> None:
+    project = bake()
+    path = str(Path(sys.executable).parent)  # invoke and python, no trivy or grype
+    done = subprocess.run(
+        ["invoke", "scan", "--tier", "sniper"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": path, "HOME": str(project)},
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: no container scanner found: install trivy (https://trivy.dev) or grype "
+        "(https://github.com/anchore/grype); CI scans every image with Trivy"
+    ]

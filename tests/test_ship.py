@@ -1,0 +1,298 @@
+"""`invoke publish` and `invoke verify` against a real registry, with buildah, podman and docker.
+
+A docker-registry on a free loopback port (started and stopped here) receives
+each engine's sniper image under a namespace of that engine; verify pulls it
+back into a store of its own and checks it against the project's lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+from tests import containers
+from tests import registry as registries
+from tests.conftest import TEMPLATE
+from tests.containers import Registry
+from tests.registry import RefusingRegistry, free_port
+from tests.test_images import build_with, ca_bundle, git_commit, run  # noqa: F401 (a fixture)
+
+pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
+
+NAME = "ship-check"
+SITE = "/opt/venv/lib/python3.11/site-packages"
+PINNED = re.compile(r"^(?P<repository>\S+)@(?P<digest>sha256:[0-9a-f]{64})$")
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[Registry]:
+    missing = [tool for tool in ("docker-registry", "skopeo") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"needs {' and '.join(missing)} (`.ci/run` installs them as root with apt)")
+    started = Registry()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Baked, locked and committed: a release as a team would tag it."""
+    output = tmp_path_factory.mktemp("ship")
+    project = Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(output),
+            extra_context={"project_name": "Ship Check"},
+        )
+    )
+    locked = run(project, "nox", "-s", "lock")
+    assert locked.returncode == 0, locked.stderr[-2000:]
+    git_commit(project)
+    return project
+
+
+@pytest.fixture(scope="module")
+def published(
+    committed: Path,
+    engine: containers.Engine,
+    registry: Registry,
+    ca_bundle: Path,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
+    """The sniper image built and published by `engine`: the project, its output, the reference."""
+    project = tmp_path_factory.mktemp(engine.name) / committed.name
+    shutil.copytree(committed, project, symlinks=True)
+    build_with(engine, project, ca_bundle, "--tier", "sniper")
+    namespace = f"{registry.host}/{engine.name}"
+    result = run(
+        project, "invoke", "publish", "--tier", "sniper", "--registry", namespace, env=engine.env
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {
+        "project": str(project),
+        "stdout": result.stdout,
+        "reference": result.stdout.strip().splitlines()[-1],
+        "repository": f"{namespace}/{NAME}",
+    }
+
+
+def verify(
+    engine: containers.Engine, project: Path, *arguments: str
+) -> subprocess.CompletedProcess[str]:
+    return run(project, "invoke", "verify", "--engine", engine.name, *arguments, env=engine.env)
+
+
+def head(project: Path) -> str:
+    shown = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True
+    )
+    return shown.stdout.strip()
+
+
+def test_publish_pushes_the_smoke_tested_image_by_digest_and_records_it(
+    published: dict[str, str], engine: containers.Engine, registry: Registry
+) -> None:
+    project = Path(published["project"])
+    pinned = PINNED.match(published["reference"])
+    assert pinned, published["stdout"][-2000:]
+    repository, digest = pinned["repository"], pinned["digest"]
+    assert repository == published["repository"]
+    output = published["stdout"]
+    assert f"{NAME}:sniper: HEALTHCHECK /opt/venv/bin/{NAME} health: exit 0" in output
+    assert re.search(rf"{NAME}:sniper: exactly requirements/sniper.txt: \d+ distributions", output)
+
+    commit = head(project)
+    # Both tags name the one manifest the last line pins.
+    assert registries.digest(f"{repository}:sniper") == digest
+    assert registries.digest(f"{repository}:sniper-{commit}") == digest
+
+    lock = project / "requirements" / "sniper.txt"
+    lock_digest = "sha256:" + hashlib.sha256(lock.read_bytes()).hexdigest()
+    labels = registries.labels(f"{repository}:sniper")
+    assert labels["lockstep.tier"] == "sniper"
+    assert labels["lockstep.lock-digest"] == lock_digest
+    assert labels["org.opencontainers.image.revision"] == commit
+    assert labels["org.opencontainers.image.version"] == "0.1.0"
+    assert labels["org.opencontainers.image.base.name"] == containers.base_image_name("3.11")
+
+    record = json.loads((project / "dist" / "images" / "sniper.json").read_text())
+    epoch = subprocess.run(
+        ["git", "log", "-1", "--format=%ct"], cwd=project, capture_output=True, text=True
+    ).stdout.strip()
+    assert record["reference"] == published["reference"]
+    assert record["image_id"] == engine.inspect(f"{NAME}:sniper")["id"]
+    assert record["lock_digest"] == lock_digest
+    assert record["commit"] == commit
+    assert record["source_date_epoch"] == epoch
+    assert record["base_image"] == containers.base_image_name("3.11")
+    assert "base_image_digest" in record
+
+    sbom = json.loads((project / "dist" / "images" / "sniper.cdx.json").read_text())
+    assert sbom["bomFormat"] == "CycloneDX"
+    assert sbom["metadata"]["component"]["version"] == digest
+    listed = {(c["name"], c["version"]) for c in sbom["components"]}
+    pins = re.findall(r"^([a-z0-9-]+)==(\S+)", lock.read_text(), re.M)
+    assert set(pins) <= listed and (NAME, "0.1.0") in listed
+    assert "SBOM of" in output and "matches its lock's" in output
+
+
+def test_verify_pulls_into_a_clean_store_and_proves_the_lock(
+    published: dict[str, str], engine: containers.Engine
+) -> None:
+    project = Path(published["project"])
+    tagged = f"{published['repository']}:sniper"
+    if engine.name == "docker":  # publishing tagged these in the daemon: start without them
+        commit = head(project)
+        engine.cli("rmi", tagged, f"{tagged}-{commit}")
+    for reference in (published["reference"], tagged):
+        result = verify(engine, project, "--image", reference)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        lines = result.stdout.strip().splitlines()
+        digest = published["reference"].partition("@")[2]
+        assert lines[-1] == (f"verified {reference}: {digest} is exactly requirements/sniper.txt")
+        where = "docker's store (it has no other)" if engine.name == "docker" else "a private store"
+        assert f"pulled {reference} into {where}: {digest}" in result.stdout
+        assert f"{reference}: user: uid 1000" in result.stdout
+        assert f"{reference}: --version: {NAME} 0.1.0" in result.stdout
+        # Nothing pulled stays behind in the engine's usual store.
+        assert not engine.has_image(reference)
+
+
+def test_rebuild_from_the_commit_gives_the_published_image_id(
+    published: dict[str, str], engine: containers.Engine
+) -> None:
+    project = Path(published["project"])
+    result = verify(engine, project, "--image", published["reference"], "--rebuild")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    published_id = engine.inspect(f"{NAME}:sniper")["id"]
+    assert f"rebuilt from this commit: image ID {published_id}, the same as" in result.stdout
+    if engine.name == "docker":  # the same, from its build cache; a cold rebuild would differ
+        assert "image IDs differ between builds of one commit" in output
+
+
+def push_directly(engine: containers.Engine, image: str, reference: str) -> None:
+    """What a compromised pipeline could do: push whatever it holds, no checks."""
+    if engine.name == "docker":
+        engine.cli("tag", image, reference)
+        engine.cli("push", reference)
+        engine.cli("rmi", reference)
+    else:
+        engine.cli("push", "--tls-verify=false", "--format", "v2s2", image, f"docker://{reference}")
+
+
+def test_a_changed_image_under_the_same_tag_fails_and_the_digest_still_verifies(
+    published: dict[str, str], engine: containers.Engine, registry: Registry
+) -> None:
+    project = Path(published["project"])
+    tagged = f"{published['repository']}:sniper"
+    image = f"{NAME}:sniper"
+    original = engine.changed_image(image, f"echo 'print(1)' >> {SITE}/structlog/__init__.py")
+    try:
+        refused = run(
+            project, "invoke", "publish", "--tier", "sniper", "--engine", engine.name,
+            "--registry", f"{registry.host}/{engine.name}", env=engine.env,
+        )  # fmt: skip
+        assert refused.returncode == 1
+        assert refused.stderr.startswith(f"error: not published: {image} fails its smoke test")
+        assert "structlog: structlog/__init__.py does not match its RECORD hash" in refused.stderr
+        assert registries.digest(tagged) == published["reference"].partition("@")[2]
+        push_directly(engine, image, tagged)
+    finally:
+        engine.restore(original, image)
+    assert registries.digest(tagged) != published["reference"].partition("@")[2]
+
+    by_tag = verify(engine, project, "--image", tagged)
+    assert by_tag.returncode == 1
+    assert by_tag.stderr.strip().splitlines() == [
+        f"error: {tagged}: structlog: structlog/__init__.py does not match its RECORD hash"
+    ]
+    by_digest = verify(engine, project, "--image", published["reference"])
+    assert by_digest.returncode == 0, by_digest.stdout[-2000:] + by_digest.stderr[-2000:]
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_failures_are_one_line_each(
+    published: dict[str, str], engine: containers.Engine, registry: Registry
+) -> None:
+    project = Path(published["project"])
+    reference = published["reference"]
+    repository = published["repository"]
+
+    down = f"127.0.0.1:{free_port()}"
+    assert (
+        one_line(
+            run(
+                project, "invoke", "publish", "--tier", "sniper", "--registry", down, env=engine.env
+            )
+        )
+        == f"error: cannot push to {down}/{NAME}:sniper: the registry {down} does not answer"
+    )
+    assert one_line(verify(engine, project, "--image", f"{down}/{NAME}:sniper")) == (
+        f"error: cannot pull {down}/{NAME}:sniper: the registry {down} does not answer"
+    )
+
+    assert one_line(verify(engine, project, "--image", reference, "--tier", "hunter")) == (
+        f"error: {reference} is the sniper image, not hunter"
+    )
+    unknown = f"{repository}@sha256:{'0' * 64}"
+    assert one_line(verify(engine, project, "--image", unknown)) == (
+        f"error: cannot pull {unknown}: {unknown} is not in the registry"
+    )
+
+    refusing = RefusingRegistry()
+    publish = ["invoke", "publish", "--tier", "sniper", "--registry", refusing.host]
+    try:
+        refused = one_line(run(project, *publish, env=engine.env))
+    finally:
+        refusing.stop()
+    login = f"{engine.name} login"
+    assert refused.startswith(
+        f"error: cannot push to {refusing.host}/{NAME}:sniper: {refusing.host} refused the "
+        f"credentials: log in with `{login} {refusing.host}`"
+    ), refused
+
+
+def test_bad_publish_and_verify_input_is_one_line(committed: Path) -> None:
+    cases = [
+        (
+            ["publish", "--tier", "sniper", "--registry", "https://ghcr.io/acme"],
+            "error: --registry https://ghcr.io/acme: give HOST[:PORT][/NAMESPACE], without a scheme",
+        ),
+        (["publish", "--tier", "sniper"], "error: name the tier and the registry"),
+        (
+            ["publish", "--tier", "nope", "--registry", "127.0.0.1:5000"],
+            "error: unknown tier 'nope'",
+        ),
+        (
+            ["verify", "--image", "ship-check:sniper"],
+            "error: --image ship-check:sniper: name the registry",
+        ),
+        (
+            ["verify", "--image", "127.0.0.1:5000/ship-check@sha256:abc"],
+            "error: --image 127.0.0.1:5000/ship-check@sha256:abc: the digest must be",
+        ),
+        (["verify"], "error: name the image"),
+    ]
+    for arguments, message in cases:
+        result = run(committed, "invoke", *arguments)
+        assert result.returncode == 1, arguments
+        assert result.stderr.strip().startswith(message), (arguments, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,168 @@
+{% raw %}"""Unit tests of shipping: registry addresses and references, one-line registry failures,
+the image SBOM against the lock's, and the labels' dates (no engine or registry needed).
+"""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tooling import lockfile, provenance
+from tooling.engines import choose_verifier, registry_failure
+from tooling.image_sbom import compare_with_lock, image_sbom
+from tooling.project import Project
+from tooling.registry import RegistryError, is_loopback, parse_reference, parse_registry
+from tooling.ship import ShipError, check_publishable
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("text", "repository", "tls"),
+    [
+        ("127.0.0.1:5000", "127.0.0.1:5000/app", False),
+        ("localhost:5000/team", "localhost:5000/team/app", False),
+        ("ghcr.io/acme", "ghcr.io/acme/app", True),
+        ("registry.example.com:8443/a/b", "registry.example.com:8443/a/b/app", True),
+    ],
+)
+def test_registry_addresses(text: str, repository: str, tls: bool) -> None:
+    registry = parse_registry(text)
+    assert registry.repository("app") == repository
+    assert registry.tls_verify(insecure=False) is tls
+    assert registry.tls_verify(insecure=True) is False
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("https://ghcr.io", "without a scheme"),
+        ("ghcr.io/Acme", "is not a repository path"),
+        ("bad host:5000", "is not a registry host"),
+        ("host:99999", "is not a registry host"),
+    ],
+)
+def test_bad_registry_is_one_line(text: str, message: str) -> None:
+    with pytest.raises(RegistryError, match=message):
+        parse_registry(text)
+
+
+def test_references_by_tag_and_by_digest() -> None:
+    by_tag = parse_reference("127.0.0.1:5000/team/app:sniper")
+    assert (by_tag.host, by_tag.path, by_tag.tag, by_tag.digest) == (
+        "127.0.0.1:5000",
+        "team/app",
+        "sniper",
+        "",
+    )
+    by_digest = parse_reference(f"ghcr.io/acme/app@{DIGEST}")
+    assert str(by_digest) == f"ghcr.io/acme/app@{DIGEST}"
+    assert by_digest.tls_verify(insecure=False) is True
+    for bad in ("app:sniper", "ghcr.io/acme/app", "ghcr.io/acme/app@sha256:12"):
+        with pytest.raises(RegistryError):
+            parse_reference(bad)
+
+
+def test_loopback_hosts() -> None:
+    assert is_loopback("localhost") and is_loopback("127.0.0.2:5000") and is_loopback("[::1]:5000")
+    assert not is_loopback("10.0.0.1:5000") and not is_loopback("registry.local")
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        ("dial tcp 127.0.0.1:5999: connect: connection refused", "does not answer"),
+        ("unauthorized: authentication required", "refused the credentials"),
+        ("manifest unknown: manifest unknown", "is not in the registry"),
+        ("http: server gave HTTP response to HTTPS client", "pass --insecure"),
+    ],
+)
+def test_registry_failures_are_one_line(output: str, reason: str) -> None:
+    shown = registry_failure(
+        f"Error: trying to reuse blob\n{output}\n", "pull", "h:1/a:t", "podman"
+    )
+    assert shown.startswith("cannot pull h:1/a:t: ") and reason in shown
+    assert "\n" not in shown
+
+
+def test_verify_prefers_an_engine_with_private_stores() -> None:
+    def which(name: str) -> str:
+        return f"/usr/bin/{name}"
+
+    assert choose_verifier(None, {}, which, lambda: True) == "podman"
+    assert choose_verifier("docker", {}, which, lambda: True) == "docker"
+
+
+def test_the_image_sbom_is_compared_with_the_lock_sbom(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lock_path = tmp_path / "sniper.txt"
+    lock_path.write_text(
+        "pydantic==2.9.0 \\\n    --hash=sha256:" + "1" * 64 + "\n"
+        'colorama==0.4.6 ; sys_platform == "win32" \\\n    --hash=sha256:' + "2" * 64 + "\n"
+    )
+    lock = lockfile.read(lock_path)
+    lock_sbom = {
+        "components": [
+            {"name": "pydantic", "version": "2.9.0"},
+            {"name": "colorama", "version": "0.4.6"},
+        ]
+    }
+    markers = {"sys_platform": "linux", "python_version": "3.11", "platform_system": "Linux"}
+    installed = [{"name": "Pydantic", "version": "2.9.0"}, {"name": "app", "version": "1.0"}]
+    sbom = image_sbom(installed, "ghcr.io/acme/app", DIGEST, "sniper")
+    assert sbom["metadata"]["component"]["version"] == DIGEST
+    assert [c["purl"] for c in sbom["components"]] == [
+        "pkg:pypi/app@1.0",
+        "pkg:pypi/pydantic@2.9.0",
+    ]
+    assert compare_with_lock(sbom, lock_sbom, lock, markers, "app", "sniper.cdx.json") == []
+
+    extra = image_sbom([*installed, {"name": "evil", "version": "1"}], "r", DIGEST, "sniper")
+    missing = image_sbom(installed[1:], "r", DIGEST, "sniper")
+    assert compare_with_lock(extra, lock_sbom, lock, markers, "app", "sniper.cdx.json") == [
+        "evil 1 is in the image but not in sniper.cdx.json"
+    ]
+    assert compare_with_lock(missing, lock_sbom, lock, markers, "app", "sniper.cdx.json") == [
+        "pydantic 2.9.0 is in sniper.cdx.json but not in the image"
+    ]
+
+
+def test_created_label_round_trips_source_date_epoch() -> None:
+    assert provenance.created("1700000000") == "2023-11-14T22:13:20Z"
+    assert provenance.epoch_of("2023-11-14T22:13:20Z") == "1700000000"
+    assert provenance.epoch_of("") == ""
+    assert provenance.without_credentials("https://u:p@github.com/a/b") == "https://github.com/a/b"
+
+
+def committed_project(root: Path) -> Project:
+    (root / "requirements").mkdir()
+    (root / "requirements" / "sniper.txt").write_text("structlog==24.4.0\n")
+    for command in (
+        ["git", "init", "--quiet"],
+        ["git", "add", "--all"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "x"],
+    ):
+        subprocess.run(command, cwd=root, check=True, capture_output=True)
+    return Project(root, "3.11", {"project": {"name": "app"}})
+
+
+def test_only_an_image_of_this_commit_tier_and_lock_is_published(tmp_path: Path) -> None:
+    project = committed_project(tmp_path)
+    head = provenance.revision(tmp_path)
+    labels = {
+        provenance.TIER_LABEL: "sniper",
+        provenance.LOCK_DIGEST_LABEL: provenance.file_digest(tmp_path / "requirements/sniper.txt"),
+        provenance.REVISION_LABEL: head,
+    }
+    assert check_publishable(project, "sniper", "app:sniper", labels) == head
+    wrong = [
+        ({provenance.TIER_LABEL: "hunter"}, "app:sniper is labelled tier hunter, not sniper"),
+        ({provenance.LOCK_DIGEST_LABEL: DIGEST}, "app:sniper was built from another requirements"),
+        ({provenance.REVISION_LABEL: "0" * 40}, f"built from commit {'0' * 40}, not HEAD {head}"),
+    ]
+    for changed, message in wrong:
+        with pytest.raises(ShipError, match=message):
+            check_publishable(project, "sniper", "app:sniper", {**labels, **changed})
+    (tmp_path / "requirements" / "sniper.txt").write_text("structlog==24.4.1\n")
+    with pytest.raises(ShipError, match="the work tree has uncommitted changes"):
+        check_publishable(project, "sniper", "app:sniper", labels)
+{% endraw %}

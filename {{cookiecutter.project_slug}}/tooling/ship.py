@@ -1,0 +1,221 @@
+"""Publish a smoke-tested tier image by digest, and verify an image pulled from a registry.
+
+`invoke publish` pushes only an image that passes the smoke test here, whose
+labels name this commit and this tier's lock, and records what it pushed in
+dist/images/<tier>.json beside an SBOM of the image's contents.
+`invoke verify` pulls a reference into a store of its own and runs the same
+lock-exact checks on what it pulled; it trusts neither the registry nor a
+local copy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tooling import ToolingError, atomic, lockfile, provenance
+from tooling.base_images import DIGEST
+from tooling.engines import Engine
+from tooling.image_sbom import compare_with_lock, dumps, image_sbom, lock_components_sbom, read_sbom
+from tooling.images import image_name, smoke_image
+from tooling.project import Project, tier_lock
+from tooling.registry import Registry, parse_reference
+from tooling.smoke import inventory_argv, parse_inventory
+
+RECORDS = Path("dist") / "images"
+PYTHON = "/opt/venv/bin/python"
+
+Log = Callable[[str], None]
+
+
+class ShipError(ToolingError):
+    pass
+
+
+def record_path(root: Path, tier: str) -> Path:
+    return root / RECORDS / f"{tier}.json"
+
+
+def sbom_path(root: Path, tier: str) -> Path:
+    return root / RECORDS / f"{tier}.cdx.json"
+
+
+def run_inventory(engine: Engine, image: str) -> dict[str, Any]:
+    return parse_inventory(engine.run_in(image, inventory_argv(PYTHON)).stdout, image)
+
+
+def base_of(engine: Engine, labels: dict[str, str]) -> tuple[str, str | None]:
+    """(the base image the labels name, its digest when pinned or known to the engine)."""
+    base = labels.get(provenance.BASE_LABEL, "")
+    pinned = DIGEST.match(base)
+    if pinned:
+        return base, pinned["digest"]
+    facts = engine.inspect(base) if base else None
+    return base, (facts.digest or None) if facts else None
+
+
+def lock_sbom_problems(
+    project: Project, tier: str, sbom: dict[str, Any], markers: Any
+) -> list[str]:
+    """The image SBOM against sbom/<tier>.cdx.json (`nox -s sbom`), else against the lock."""
+    lock_path = project.requirements_dir / f"{tier}.txt"
+    lock = lockfile.read(lock_path, f"requirements/{tier}.txt")
+    written = project.root / "sbom" / f"{tier}.cdx.json"
+    if written.is_file():
+        return compare_with_lock(
+            sbom, read_sbom(written), lock, markers, project.name, written.name
+        )
+    return compare_with_lock(
+        sbom, lock_components_sbom(lock), lock, markers, project.name, f"requirements/{tier}.txt"
+    )
+
+
+def check_publishable(project: Project, tier: str, image: str, labels: dict[str, str]) -> str:
+    """The commit to tag the image with; raises when the image is not this checkout's tier."""
+    head = provenance.revision(project.root)
+    if not head:
+        raise ShipError("publishing needs a git commit to tag the image with: commit the project")
+    if head.endswith(provenance.DIRTY):
+        raise ShipError(
+            "the work tree has uncommitted changes: commit them, then "
+            f"`invoke build --tier {tier}` and publish again"
+        )
+    rebuild = f"rebuild it with `invoke build --tier {tier}`"
+    labelled = labels.get(provenance.TIER_LABEL, "")
+    if labelled != tier:
+        raise ShipError(f"{image} is labelled tier {labelled or '(none)'}, not {tier}: {rebuild}")
+    lock_digest = provenance.file_digest(project.requirements_dir / f"{tier}.txt")
+    if labels.get(provenance.LOCK_DIGEST_LABEL) != lock_digest:
+        raise ShipError(f"{image} was built from another requirements/{tier}.txt: {rebuild}")
+    built_from = labels.get(provenance.REVISION_LABEL) or "(unknown)"
+    if built_from != head:
+        raise ShipError(f"{image} was built from commit {built_from}, not HEAD {head}: {rebuild}")
+    return head
+
+
+def publish(
+    engine: Engine,
+    project: Project,
+    tier: str,
+    tiers: list[str],
+    registry: Registry,
+    insecure: bool,
+    version: str,
+    log: Log,
+) -> str:
+    """Smoke-test, push as :<tier> and :<tier>-<commit>, record; return REPOSITORY@DIGEST."""
+    lock_path = tier_lock(project, tier, tiers)
+    image = image_name(project.name, tier)
+    facts = engine.facts(image)
+    commit = check_publishable(project, tier, image, facts.labels)
+    try:
+        for line in smoke_image(engine, image, tier, project, version):
+            log(f"{image}: {line}")
+    except ToolingError as error:
+        raise ShipError(f"not published: {image} fails its smoke test: {error}") from None
+    report = run_inventory(engine, image)
+    repository = registry.repository(project.name)
+    sbom = image_sbom(report["distributions"], repository, "", tier)
+    problems = lock_sbom_problems(project, tier, sbom, report["markers"])
+    if problems:
+        raise ShipError(
+            f"not published: {image}'s SBOM differs from its lock's: {'; '.join(problems)}"
+        )
+    log(f"{image}: SBOM of {len(sbom['components'])} installed distributions matches its lock's")
+
+    tls_verify = registry.tls_verify(insecure)
+    tags = [f"{repository}:{tier}", f"{repository}:{tier}-{commit}"]
+    digests = []
+    for tag in tags:
+        digests.append(engine.push_to_registry(image, tag, tls_verify))
+        log(f"pushed {tag} with {engine.name}: {digests[-1]}")
+    if len(set(digests)) != 1:
+        raise ShipError(f"the registry gave {' and '.join(tags)} different digests: push again")
+    reference = f"{repository}@{digests[0]}"
+
+    base, base_digest = base_of(engine, facts.labels)
+    record = {
+        "reference": reference,
+        "tags": tags,
+        "image_id": facts.id,
+        "size": facts.size,
+        "tier": tier,
+        "lock": f"requirements/{tier}.txt",
+        "lock_digest": provenance.file_digest(lock_path),
+        "base_image": base,
+        "base_image_digest": base_digest,
+        "source_date_epoch": provenance.epoch_of(facts.labels.get(provenance.CREATED_LABEL, "")),
+        "commit": commit,
+        "engine": engine.name,
+        "sbom": str(RECORDS / f"{tier}.cdx.json"),
+    }
+    sbom = image_sbom(report["distributions"], repository, digests[0], tier)
+    (project.root / RECORDS).mkdir(parents=True, exist_ok=True)
+    atomic.write_all(
+        {
+            record_path(project.root, tier): json.dumps(record, indent=2, sort_keys=True) + "\n",
+            sbom_path(project.root, tier): dumps(sbom),
+        }
+    )
+    log(f"wrote {RECORDS / f'{tier}.json'} and {RECORDS / f'{tier}.cdx.json'}")
+    return reference
+
+
+@dataclass
+class Verified:
+    reference: str
+    digest: str = ""
+    image_id: str = ""
+    tier: str = ""
+    base: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def verify(
+    engine: Engine,
+    project: Project,
+    text: str,
+    tier: str | None,
+    tiers: list[str],
+    insecure: bool,
+    version: str,
+    log: Log,
+) -> Verified:
+    """Pull `text` into a private store and check it against this checkout's tier lock."""
+    reference = parse_reference(text)
+    if tier:
+        tier_lock(project, tier, tiers)
+    shown = str(reference)
+    with engine.private_store() as store:
+        image, digest = store.pull(shown, reference.tls_verify(insecure))
+        where = "a private store" if store.name != "docker" else "docker's store (it has no other)"
+        log(f"pulled {shown} into {where}: {digest}")
+        facts = store.facts(image)
+        result = Verified(shown, digest, facts.id)
+        labels = facts.labels
+        labelled = labels.get(provenance.TIER_LABEL, "")
+        if tier and labelled and tier != labelled:
+            result.problems.append(f"{shown} is the {labelled} image, not {tier}")
+            return result
+        result.tier = tier or labelled
+        if not result.tier:
+            result.problems.append(f"{shown} has no {provenance.TIER_LABEL} label: give --tier")
+            return result
+        lock_path = tier_lock(project, result.tier, tiers)
+        built_with = labels.get(provenance.LOCK_DIGEST_LABEL, "")
+        if built_with and built_with != provenance.file_digest(lock_path):
+            built_from = labels.get(provenance.REVISION_LABEL, "") or "(unknown)"
+            result.problems.append(
+                f"{shown} was built from another requirements/{result.tier}.txt than this "
+                f"checkout's: check out its commit {built_from} to verify it"
+            )
+        result.base = labels.get(provenance.BASE_LABEL, "")
+        try:
+            for line in smoke_image(store, image, result.tier, project, version):
+                log(f"{shown}: {line}")
+        except ToolingError as error:
+            result.problems += str(error).splitlines()
+    return result
