@@ -1,19 +1,24 @@
-"""tooling.audit.safety: a second opinion, or a plain sentence why it did not run."""
+"""tooling.audit.safety: safety 3 as a second opinion, or one line saying why it did not run.
+
+safety 3 contacts its platform before any command, so nothing here runs it: the
+tests check the command lines it is given, the reports it may answer, and the
+keyless skip (tests/test_generated_audit.py runs the session itself).
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.audit_support import LOCKS, SAFETY_DB, load, tool_env, two_tier_locks, write
+from tests.audit_support import SAFETY_DB, load, two_tier_locks, write
 
 safety = load("audit.safety")
 audit = load("audit")
+main = load("audit.__main__")
 
 
 @pytest.fixture
@@ -21,23 +26,51 @@ def two_tiers(tmp_path: Path) -> dict[str, Path]:
     return two_tier_locks(tmp_path)
 
 
-def test_the_plan_prefers_a_key_then_a_local_database(tmp_path: Path) -> None:
-    assert safety.plan_safety({"SAFETY_API_KEY": "k"}, SAFETY_DB).mode == "scan"
-    plan = safety.plan_safety({}, SAFETY_DB)
-    assert (plan.mode, plan.requirement, plan.db) == ("check", "safety==2.3.5", SAFETY_DB)
-    assert safety.plan_safety({"SAFETY_DB": str(SAFETY_DB)}).mode == "check"
-    assert safety.plan_safety({}).mode == "skip"
+def test_a_key_runs_scan_and_the_free_database_needs_an_opt_in(tmp_path: Path) -> None:
+    assert safety.plan_safety({"SAFETY_API_KEY": "k"}).mode == "scan"
+    assert safety.plan_safety({"SAFETY_API_KEY": "k"}, free_database=True).mode == "scan"
+    # A local copy of the free database is still the free database: no opt-in, no run.
+    assert safety.plan_safety({"SAFETY_DB": str(SAFETY_DB)}).mode == "skip"
+    assert safety.plan_safety({}, db=SAFETY_DB).mode == "skip"
+    online = safety.plan_safety({}, free_database=True)
+    assert (online.mode, online.db) == ("check", None)
+    local = safety.plan_safety({"SAFETY_DB": str(SAFETY_DB)}, free_database=True)
+    assert (local.mode, local.db) == ("check", SAFETY_DB)
     with pytest.raises(audit.AuditError, match=r"lacks insecure\.json, insecure_full\.json"):
-        safety.plan_safety({}, tmp_path)
+        safety.plan_safety({}, free_database=True, db=tmp_path)
 
 
-def test_a_skip_says_why_and_can_be_made_a_failure(two_tiers: dict[str, Path]) -> None:
-    plan = safety.plan_safety({})
-    result = safety.run_safety(two_tiers, plan, env={})
-    assert result.exit_code == 0
-    assert result.message.startswith("safety skipped: no SAFETY_API_KEY")
-    with pytest.raises(audit.AuditError, match=r"safety skipped: .* required") as error:
-        safety.run_safety(two_tiers, plan, require=True, env={})
+def test_without_a_key_safety_is_skipped_in_one_line_that_says_how_to_enable_it(
+    two_tiers: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[Sequence[str]] = []
+
+    def run(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    result = safety.run_safety(two_tiers, safety.plan_safety({}), env={}, run=run)
+    assert (result.exit_code, calls) == (0, [])
+    folder = two_tiers["base"].parent
+    write(folder / "base.in", "requests\n")
+    write(folder / "web.in", "-r base.in\njinja2\n")
+    code = main.main(
+        ["safety", "--requirements", str(folder), "--report", str(folder / "r.json")], env={}
+    )
+    out, err = capsys.readouterr()
+    assert (code, err, out.count("\n")) == (0, "", 1)
+    assert out.startswith("safety skipped: SAFETY_API_KEY is not set; set it to run `safety scan`")
+    assert "non-commercial use only, CC BY-NC-SA 4.0" in out
+    assert "`safety-free-database = true` in [tool.lockstep]" in out
+    assert not (folder / "r.json").exists()  # no report claims safety looked
+
+
+def test_a_required_safety_that_cannot_run_fails_in_one_line(two_tiers: dict[str, Path]) -> None:
+    with pytest.raises(
+        audit.AuditError,
+        match=r"^safety cannot run \(safety-required = true\): SAFETY_API_KEY is not set",
+    ) as error:
+        safety.run_safety(two_tiers, safety.plan_safety({}), require=True, env={})
     assert error.value.exit_code == 2
 
 
@@ -49,8 +82,9 @@ def test_locks_that_pin_nothing_are_nothing_checked_for_safety_too(tmp_path: Pat
         calls.append(argv)
         return subprocess.CompletedProcess(argv, 0, json.dumps({"vulnerabilities": []}), "")
 
+    plan = safety.plan_safety({}, free_database=True)
     with pytest.raises(audit.AuditError, match=r"^nothing checked: .*sniper\.txt pins no") as error:
-        safety.run_safety(empty, safety.plan_safety({}, SAFETY_DB), env={}, run=run)
+        safety.run_safety(empty, plan, env={}, run=run)
     assert error.value.exit_code == 3 and calls == []
 
 
@@ -69,21 +103,34 @@ REPORT = {
 }
 
 
-def test_check_runs_offline_over_every_pinned_version(two_tiers: dict[str, Path]) -> None:
-    calls: list[tuple[list[str], dict[str, str], list[str]]] = []
+def recording(code: int, stdout: str, calls: list[tuple[list[str], dict[str, str], list[str]]]):
+    """A runner that answers `stdout` and keeps the command line and the pins it was given."""
 
     def runner(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-        given = Path(argv[argv.index("-r") + 1]).read_text().splitlines()
-        calls.append((list(argv), dict(env), given))
-        return subprocess.CompletedProcess(argv, 64, json.dumps(REPORT), "")
+        flag = "-r" if "-r" in argv else "--target"
+        given = Path(argv[argv.index(flag) + 1])
+        path = given if flag == "-r" else given / "requirements.txt"
+        calls.append((list(argv), dict(env), path.read_text().splitlines()))
+        return subprocess.CompletedProcess(argv, code, stdout, "")
 
-    plan = safety.plan_safety({}, SAFETY_DB)
-    result = safety.run_safety(two_tiers, plan, env={"SAFETY_API_KEY": "k"}, run=runner)
-    argv, env, given = calls[0]
+    return runner
+
+
+PINNED = ["colorama==0.4.6", "jinja2==2.10", "requests==2.32.3"]  # markers dropped
+
+
+def test_the_opted_in_free_database_is_safety_check_over_every_pinned_version(
+    two_tiers: dict[str, Path],
+) -> None:
+    calls: list[tuple[list[str], dict[str, str], list[str]]] = []
+    plan = safety.plan_safety({}, free_database=True, db=SAFETY_DB)
+    result = safety.run_safety(
+        two_tiers, plan, env={}, run=recording(64, json.dumps(REPORT), calls)
+    )
+    argv, _, given = calls[0]
     assert argv[:4] == ["safety", "check", "--db", str(SAFETY_DB)] and argv[-1] == "--json"
-    assert "SAFETY_API_KEY" not in env  # 2.3.5 would go online with it
-    assert given == ["colorama==0.4.6", "jinja2==2.10", "requests==2.32.3"]  # markers dropped
-    assert result.exit_code == 1
+    assert given == PINNED
+    assert result.exit_code == 1 and result.mode == "check"
     only = result.findings[0]
     assert (only.package, only.tiers, only.id, only.severity.level) == (
         "jinja2",
@@ -92,6 +139,122 @@ def test_check_runs_offline_over_every_pinned_version(two_tiers: dict[str, Path]
         "high",
     )
     assert only.advisory.aliases == ("pyup.io-90001", "CVE-2019-10906")
+    online = safety.plan_safety({}, free_database=True)
+    safety.run_safety(two_tiers, online, env={}, run=recording(0, '{"vulnerabilities": []}', calls))
+    assert "--db" not in calls[1][0]
+
+
+def scan_report(*specs: tuple[str, str, list[str]], schema: str = "3.0") -> str:
+    """A `safety scan --output json` report: (name, raw spec, vulnerability ids)."""
+    dependencies = [
+        {
+            "name": name,
+            "specifications": [
+                {
+                    "raw": raw,
+                    "vulnerabilities": {
+                        "known_vulnerabilities": [
+                            {"id": v, "vulnerable_spec": "<2.10.1"} for v in ids
+                        ],
+                        "remediation": {"vulnerabilities_found": len(ids), "recommended": "2.10.1"}
+                        if ids
+                        else None,
+                    },
+                }
+            ],
+        }
+        for name, raw, ids in specs
+    ]
+    files = [
+        {
+            "location": "/tmp/x",
+            "type": "requirements.txt",
+            "categories": ["python"],
+            "results": {"dependencies": dependencies},
+        }
+    ]
+    return json.dumps(
+        {
+            "meta": {"schema_version": schema},
+            "scan_results": {"projects": [{"id": "p", "files": files}]},
+        }
+    )
+
+
+ALL_PINS = [
+    ("colorama", "colorama==0.4.6", []),
+    ("Jinja2", "jinja2==2.10", ["70612"]),
+    ("requests", "requests==2.32.3", []),
+]
+
+
+def test_with_a_key_safety_scan_reads_a_folder_holding_every_pinned_version(
+    two_tiers: dict[str, Path], tmp_path: Path
+) -> None:
+    calls: list[tuple[list[str], dict[str, str], list[str]]] = []
+    plan = safety.plan_safety({"SAFETY_API_KEY": "s3cret"})
+    env = {"SAFETY_API_KEY": "s3cret"}
+    result = safety.run_safety(
+        two_tiers, plan, env=env, run=recording(64, scan_report(*ALL_PINS), calls)
+    )
+    argv, seen_env, given = calls[0]
+    target = argv[argv.index("--target") + 1]
+    assert argv == ["safety", "--stage", "cicd", "scan", "--target", target, "--output", "json"]
+    assert "s3cret" not in " ".join(argv) and seen_env["SAFETY_API_KEY"] == "s3cret"
+    assert given == PINNED
+    assert result.exit_code == 1
+    assert [
+        (f.package, f.version, f.tiers, f.id, f.advisory.fix_versions) for f in result.findings
+    ] == [("jinja2", "2.10", ("web",), "70612", ("2.10.1",))]
+    allowlist = write(
+        tmp_path / "audit-allowlist.toml",
+        "[[ignore]]\nid = 'pyup.io-70612'\nreason = 'No user templates.'\nexpires = 2099-01-01\n",
+    )
+    allowed = safety.run_safety(
+        two_tiers,
+        plan,
+        env=env,
+        run=recording(64, scan_report(*ALL_PINS), calls),
+        allowlist_path=allowlist,
+        allowlist_max_days=40000,
+    )
+    assert allowed.exit_code == 0 and allowed.findings[0].allowed_by is not None
+
+
+@pytest.mark.parametrize(
+    ("stdout", "message"),
+    [
+        (
+            scan_report(*ALL_PINS[:2]),
+            r"leaves out 1 pinned version\(s\) \(requests==2\.32\.3\): they were not checked",
+        ),
+        (scan_report(*ALL_PINS, schema="2.0"), r"^safety printed no scan report: "),
+        ('{"vulnerabilities": []}', r"^safety printed no scan report: "),
+        ("<html>rate limited</html>", r"^safety printed no scan report: "),
+        (scan_report(*ALL_PINS).replace('"raw"', '"spec"'), r"^safety printed no scan report: "),
+    ],
+)
+def test_a_scan_answer_counts_only_when_it_is_a_report_of_every_pinned_version(
+    two_tiers: dict[str, Path], stdout: str, message: str
+) -> None:
+    plan = safety.plan_safety({"SAFETY_API_KEY": "k"})
+    with pytest.raises(audit.AuditError, match=message) as error:
+        safety.run_safety(two_tiers, plan, env={}, run=recording(0, stdout, []))
+    assert error.value.exit_code == 1
+
+
+def test_vulnerabilities_signalled_but_not_reported_are_no_clean_bill(
+    two_tiers: dict[str, Path],
+) -> None:
+    plan = safety.plan_safety({"SAFETY_API_KEY": "k"})
+    with pytest.raises(audit.AuditError, match=r"exited 64 .* reported none") as error:
+        safety.run_safety(
+            two_tiers,
+            plan,
+            env={},
+            run=recording(64, scan_report(*ALL_PINS[::2], ("jinja2", "jinja2==2.10", [])), []),
+        )
+    assert error.value.exit_code == 1
 
 
 @pytest.mark.parametrize(("code", "exit_code"), [(65, 2), (66, 3), (67, 2), (68, 3), (69, 2)])
@@ -102,55 +265,27 @@ def test_safety_error_codes_map_to_ours(
         return subprocess.CompletedProcess(argv, code, "", "boom")
 
     with pytest.raises(audit.AuditError) as error:
-        safety.run_safety(two_tiers, safety.plan_safety({}, SAFETY_DB), env={}, run=runner)
+        safety.run_safety(
+            two_tiers, safety.plan_safety({"SAFETY_API_KEY": "k"}), env={}, run=runner
+        )
     assert error.value.exit_code == exit_code
 
 
-@pytest.fixture(scope="session")
-def safety_235(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """safety 2.3.5 in its own virtual environment (its pins clash with pip-audit's).
+def test_an_unreachable_platform_is_one_line_from_the_traceback(two_tiers: dict[str, Path]) -> None:
+    traceback = "Traceback (most recent call last):\n  File ...\nhttpx.ConnectError: [Errno -2] Name or service not known\n"
 
-    Kept in pytest's cache folder between runs when the cache is enabled.
-    """
-    cache = getattr(request.config, "cache", None)
-    name = "safety-2.3.5-venv"
-    venv = Path(cache.mkdir(name)) if cache is not None else tmp_path_factory.mktemp(name)
-    executable = venv / "bin" / "safety"
-    if not executable.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "safety==2.3.5"],
-            check=True,
+    def runner(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(argv, 1, "", traceback)
+
+    with pytest.raises(audit.AuditError) as error:
+        safety.run_safety(
+            two_tiers, safety.plan_safety({"SAFETY_API_KEY": "k"}), env={}, run=runner
         )
-    return executable
-
-
-@pytest.mark.slow
-@pytest.mark.network  # installs safety 2.3.5 from the package index (once, then cached)
-def test_real_safety_235_reads_the_fixture_database(tmp_path: Path, safety_235: Path) -> None:
-    found = {t: LOCKS / f"{t}.txt" for t in ("base", "web")}
-    plan = safety.plan_safety({}, SAFETY_DB)
-    env = {
-        **tool_env(),
-        "SAFETY_API_KEY": "must-not-be-used",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "HTTP_PROXY": "http://127.0.0.1:9",
-    }  # prove offline
-    command = [str(safety_235)]
-    result = safety.run_safety(found, plan, env=env, command=command)
-    assert result.exit_code == 1, result.message
-    assert [(f.package, f.tiers, f.id) for f in result.findings] == [("jinja2", ("web",), "90001")]
-    assert "CVE-2019-10906" in result.findings[0].advisory.aliases
-    allowlist = write(
-        tmp_path / "audit-allowlist.toml",
-        "[[ignore]]\nid = 'CVE-2019-10906'\nreason = 'No user templates.'\nexpires = 2099-01-01\n",
+    assert (
+        str(error.value)
+        == "safety could not reach its service: httpx.ConnectError: [Errno -2] Name or service not known"
     )
-    allowed = safety.run_safety(
-        found, plan, env=env, command=command, allowlist_path=allowlist, allowlist_max_days=40000
-    )
-    assert allowed.exit_code == 0
-    clean = safety.run_safety({"base": found["base"]}, plan, env=env, command=command)
-    assert clean.exit_code == 0 and clean.findings == []
+    assert error.value.exit_code == 3
 
 
 @pytest.mark.parametrize(

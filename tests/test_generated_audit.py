@@ -1,8 +1,9 @@
 """`nox -s audit`, `nox -s safety` and `nox -s sbom` in a baked, locked project.
 
 pip-audit queries a loopback OSV server backed by the fixture advisories (and
-by ../shared/data/osv-pypi when it is there); safety 2.3.5 reads a tiny
-database written for the tests. Locking reaches the package index.
+by ../shared/data/osv-pypi when it is there). safety 3 cannot run without its
+platform: the keyless skip and the offline failure are what is run here.
+Locking reaches the package index.
 """
 
 from __future__ import annotations
@@ -266,30 +267,49 @@ def test_a_login_in_osv_url_is_not_echoed_by_nox_even_when_the_audit_fails(
         assert secret_part not in output + report
 
 
-def test_safety_second_opinion_with_a_local_database(project: Path) -> None:
-    add_vulnerable_pin(project)
-    result = run_in(project, "nox", "-s", "safety", env={"SAFETY_DB": str(FIXTURES / "safety-db")})
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert "jinja2" in output and "hunter" in output
+def run_safety(project: Path, setting: str = "") -> subprocess.CompletedProcess[str]:
+    """`nox -s safety` with no key in the environment, after adding a [tool.lockstep] line."""
+    if setting:
+        pyproject = project / "pyproject.toml"
+        text = pyproject.read_text().replace("[tool.lockstep]", f"[tool.lockstep]\n{setting}")
+        pyproject.write_text(text)
+    env = {k: v for k, v in os.environ.items() if k not in ("SAFETY_DB", "SAFETY_API_KEY")}
+    return subprocess.run(
+        ["nox", "-s", "safety"], cwd=project, capture_output=True, text=True, check=False, env=env
+    )
+
+
+def test_without_a_key_safety_is_one_line_and_nothing_installed(project: Path) -> None:
+    result = run_safety(project)
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "SAFETY_API_KEY" in line]
+    assert said == [
+        "nox > Session safety skipped: SAFETY_API_KEY is not set; set it to run `safety scan`, "
+        "or opt into safety's free database (non-commercial use only, CC BY-NC-SA 4.0) with "
+        "`safety-free-database = true` in [tool.lockstep]."
+    ]
+    assert "pip install" not in result.stderr and "uv pip install" not in result.stderr
 
 
 def test_safety_skip_can_be_made_a_failure(project: Path) -> None:
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace("[tool.lockstep]", "[tool.lockstep]\nsafety-required = true")
-    )
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("SAFETY_DB", "SAFETY_API_KEY")
-    }
-    result = subprocess.run(
-        ["nox", "-s", "safety"], cwd=project, capture_output=True, text=True, check=False, env=env
-    )
+    result = run_safety(project, "safety-required = true")
     assert result.returncode != 0
+    assert "safety cannot run (safety-required = true): SAFETY_API_KEY is not set" in (
+        result.stderr
+    )
+
+
+def test_the_free_database_opt_in_runs_the_locked_safety_3(project: Path) -> None:
+    """Installed from its hashed lock only; offline, safety 3 fails in one line (exit 3)."""
+    result = run_safety(project, "safety-free-database = true")
     output = result.stdout + result.stderr
-    assert "error: safety skipped" in output and "SAFETY_API_KEY" in output
+    assert result.returncode != 0, output
+    assert "--require-hashes -r" in output and "requirements/tools/safety.txt" in output
+    assert "error: safety could not reach its service: httpx.ConnectError" in output
+    assert "Traceback" not in output
+    installed = project / ".nox" / "safety" / "bin" / "safety"
+    version = subprocess.run([installed, "--version"], capture_output=True, text=True, check=False)
+    assert version.stdout.startswith("safety, version 3."), version.stdout + version.stderr
 
 
 def test_sbom_is_reproducible_and_lists_every_locked_package(project: Path) -> None:

@@ -23,7 +23,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lock_check", "lint", "tests"]
 
 # The supply-chain tools, locked with hashes: pip-audit, cvss and cyclonedx-bom;
-# safety 2.3.5 apart, because its pins clash with pip-audit's.
+# safety 3 apart, because its pins clash with pip-audit's.
 AUDIT_TOOLS = ROOT / "requirements" / "tools" / "audit.txt"
 SAFETY_TOOLS = ROOT / "requirements" / "tools" / "safety.txt"
 
@@ -107,8 +107,9 @@ def audit_settings(command: str) -> list[str]:
     threshold = PROJECT.setting("audit-min-severity")
     if command == "pip-audit" and threshold:
         arguments += ["--min-severity", str(threshold)]
-    if command == "safety" and PROJECT.setting("safety-required"):
-        arguments.append("--require")
+    if command == "safety":
+        arguments += ["--free-database"] if PROJECT.setting("safety-free-database") else []
+        arguments += ["--require"] if PROJECT.setting("safety-required") else []
     return arguments
 
 
@@ -130,13 +131,18 @@ def audit(session: nox.Session) -> None:
 
 @python_session()
 def safety(session: nox.Session) -> None:
-    """Second opinion from safety: SAFETY_API_KEY, or a local database (SAFETY_DB / -- --db DIR)."""
+    """Second opinion from safety: SAFETY_API_KEY, or the free database if the project opts in."""
+    from tooling.audit.safety import plan_safety, skip_reason
+
     arguments = [*audit_settings("safety"), *session.posargs]
+    try:
+        plan = plan_safety(os.environ, free_database="--free-database" in arguments)
+        skipped = skip_reason(plan, "--require" in arguments) if plan.mode == "skip" else None
+    except ToolingError as error:
+        session.error(str(error))
+    if skipped:  # one line, nothing installed
+        session.skip(skipped)
     session.install("--require-hashes", "-r", str(SAFETY_TOOLS))
-    plan = session.run("python", "-m", "tooling.audit", "safety", "--plan", *arguments, silent=True)
-    requirement = str(plan or "").strip()
-    if requirement:
-        session.install(requirement)
     session.run("python", "-m", "tooling.audit", "safety", *arguments)
 
 

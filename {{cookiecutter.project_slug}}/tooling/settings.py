@@ -418,6 +418,13 @@ SETTINGS: dict[str, Setting] = {
         "audit-allowlist-max-days = 365",
         365,
     ),
+    "safety-free-database": Setting(
+        BOOLEAN,
+        "without SAFETY_API_KEY, the safety session uses safety's free database "
+        "(non-commercial use only, CC BY-NC-SA 4.0)",
+        "safety-free-database = true",
+        False,
+    ),
     "safety-required": Setting(
         BOOLEAN,
         "the safety session fails instead of skipping when it cannot run",

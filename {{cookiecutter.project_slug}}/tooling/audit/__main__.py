@@ -67,13 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     vulns.add_argument("--report", type=Path, default=Path("reports/audit.json"))
 
     second = commands.add_parser("safety", parents=[common, listed], help="second opinion")
-    second.add_argument("--db", type=Path, help="local safety 2.3.5 database (default: $SAFETY_DB)")
-    second.add_argument("--require", action="store_true", help="fail when safety cannot run")
     second.add_argument(
-        "--plan",
+        "--free-database",
         action="store_true",
-        help="print the safety to install beyond requirements/tools/safety.txt and stop",
+        help="without SAFETY_API_KEY, run `safety check` on safety's free database "
+        "(non-commercial use only, CC BY-NC-SA 4.0)",
     )
+    second.add_argument(
+        "--db", type=Path, help="a local copy of the free database (default: $SAFETY_DB)"
+    )
+    second.add_argument("--require", action="store_true", help="fail when safety cannot run")
     second.add_argument("--report", type=Path, default=Path("reports/safety.json"))
 
     sboms = commands.add_parser("sbom", parents=[common], help="CycloneDX SBOM per tier")
@@ -137,10 +140,7 @@ def _main_pip_audit(args: argparse.Namespace, found: dict[str, Path], env: dict[
 
 
 def _main_safety(args: argparse.Namespace, found: dict[str, Path], env: dict[str, str]) -> int:
-    plan = safety.plan_safety(env, args.db)
-    if args.plan:  # what to install beyond the locked offline safety
-        print(plan.requirement if plan.mode == "scan" else "")
-        return EXIT_OK
+    plan = safety.plan_safety(env, free_database=args.free_database, db=args.db)
     result = safety.run_safety(
         found,
         plan,

@@ -1,9 +1,13 @@
-"""A second opinion from safety, or a plain sentence saying why it did not run.
+"""A second opinion from safety 3 (hash-locked in requirements/tools/safety.txt), or one line why not.
 
-With SAFETY_API_KEY, safety 3 scans the project online. Without one, safety
-2.3.5 checks every pinned version offline against a local database
-(SAFETY_DB or --db). Otherwise safety is skipped, which fails only when the
-project requires it (`safety-required = true`).
+With SAFETY_API_KEY, `safety scan` checks every pinned version against Safety's
+commercial database. Without a key, safety runs only when the project opts into
+the free database (`safety-free-database = true`): `safety check`, deprecated in
+safety 3 but the one keyless command, online or from a local copy (--db or
+SAFETY_DB). That database is for non-commercial use only (CC BY-NC-SA 4.0).
+Otherwise safety is skipped, which fails only when the project requires it
+(`safety-required = true`). Both commands need the network: safety 3 contacts
+its platform before it runs any command.
 """
 
 from __future__ import annotations
@@ -37,34 +41,38 @@ from tooling.audit.report import finding_json
 from tooling.audit.scan import Advisory
 from tooling.audit.severity import Severity, level_for_score
 
-OFFLINE = "safety==2.3.5"
-ONLINE = "safety>=3"
+NO_KEY = (
+    "SAFETY_API_KEY is not set; set it to run `safety scan`, or opt into safety's free "
+    "database (non-commercial use only, CC BY-NC-SA 4.0) with "
+    "`safety-free-database = true` in [tool.lockstep]"
+)
 
 
 @dataclass(frozen=True)
 class SafetyPlan:
-    """How safety can run here: 'scan' (3.x, API key), 'check' (2.3.5, local db) or 'skip'."""
+    """How safety runs here: 'scan' (API key), 'check' (free database, opted in) or 'skip'."""
 
     mode: str
-    requirement: str | None
     reason: str
     db: Path | None = None
 
 
-def plan_safety(env: Mapping[str, str], db: Path | None = None) -> SafetyPlan:
-    """Choose how to run safety: an API key wins, then a local database, else skip."""
+def plan_safety(
+    env: Mapping[str, str], *, free_database: bool = False, db: Path | None = None
+) -> SafetyPlan:
+    """An API key wins; then the free database if the project opted in; else skip."""
     if env.get("SAFETY_API_KEY"):
-        return SafetyPlan("scan", ONLINE, "SAFETY_API_KEY is set: safety scan")
+        return SafetyPlan("scan", "SAFETY_API_KEY is set: safety scan")
+    if not free_database:
+        return SafetyPlan("skip", NO_KEY)
     db = db or (Path(env["SAFETY_DB"]) if env.get("SAFETY_DB") else None)
     if db is not None:
         missing = [n for n in ("insecure.json", "insecure_full.json") if not (db / n).is_file()]
         if missing:
             raise AuditError(f"safety database {db} lacks {', '.join(missing)}")
-        return SafetyPlan("check", OFFLINE, f"local database {db}: safety 2.3.5 check", db)
+    where = f"local copy {db}" if db else "online"
     return SafetyPlan(
-        "skip",
-        None,
-        "no SAFETY_API_KEY for safety 3 and no local database (SAFETY_DB or --db) for safety 2.3.5",
+        "check", f"safety check, free database ({where}, non-commercial use only)", db
     )
 
 
@@ -92,17 +100,29 @@ _EXITS = {
     68: (EXIT_SERVICE, "safety could not fetch its database"),
     69: (EXIT_CONFIG, "safety's database is malformed"),
 }
-_SERVICE_TROUBLE = re.compile(r"requests\.exceptions\.|Could not connect|ConnectionError")
+_SERVICE_TROUBLE = re.compile(
+    r"requests\.exceptions\.|httpx\.|Could not connect|ConnectionError|ConnectError"
+)
 
 
 def safety_argv(
-    plan: SafetyPlan, requirements: Path, target: Path, command: Sequence[str] = ("safety",)
+    plan: SafetyPlan, requirements: Path, command: Sequence[str] = ("safety",)
 ) -> list[str]:
+    """The command line; the key stays in the environment (SAFETY_API_KEY), never in argv."""
     if plan.mode == "check":
-        return [*command, "check", "--db", str(plan.db), "-r", str(requirements), "--json"]
-    if plan.mode == "scan":
-        return [*command, "scan", "--target", str(target), "--output", "json"]
+        db = ["--db", str(plan.db)] if plan.db else []
+        return [*command, "check", *db, "-r", str(requirements), "--json"]
+    if plan.mode == "scan":  # an API key is refused in safety's default 'development' stage
+        target = str(requirements.parent)
+        return [*command, "--stage", "cicd", "scan", "--target", target, "--output", "json"]
     raise AuditError(f"safety has nothing to run in mode {plan.mode!r}")
+
+
+def skip_reason(plan: SafetyPlan, require: bool) -> str:
+    """Why safety is skipped, in one line; an error when the project requires safety."""
+    if require:
+        raise AuditError(f"safety cannot run (safety-required = true): {plan.reason}", EXIT_CONFIG)
+    return plan.reason
 
 
 def run_safety(
@@ -117,44 +137,88 @@ def run_safety(
     command: Sequence[str] = ("safety",),
     today: date | None = None,
 ) -> SafetyResult:
-    """Run safety as a second opinion, or say plainly why it did not run."""
+    """Run safety as a second opinion, or say in one line why it did not run."""
     if plan.mode == "skip":
-        message = f"safety skipped: {plan.reason}"
-        if require:
-            raise AuditError(f"{message} (and it is required)", EXIT_CONFIG)
-        return SafetyResult("skip", EXIT_OK, message)
+        return SafetyResult("skip", EXIT_OK, f"safety skipped: {skip_reason(plan, require)}")
     today = today or allowlist.today_utc()
     pins = versions_to_check(locks)
     entries = allowlist.load(allowlist_path, today=today, max_days=allowlist_max_days)
     env = dict(os.environ if env is None else env)
-    if plan.mode == "check":
-        env.pop("SAFETY_API_KEY", None)  # 2.3.5 would prefer the online database
-    target = next(iter(locks.values())).parent
     with tempfile.TemporaryDirectory(prefix="safety-") as scratch:
         # Every pinned version, without markers: safety checks each line as given.
-        requirements = Path(scratch) / "pinned.txt"
+        # `safety scan` reads files whose names end in requirements.txt.
+        requirements = Path(scratch) / "requirements.txt"
         requirements.write_text("".join(f"{pin}\n" for pin in pins), encoding="utf-8")
-        completed = run(safety_argv(plan, requirements, target, command), env)
+        completed = run(safety_argv(plan, requirements, command), env)
     if completed.returncode in _EXITS:
         code, what = _EXITS[completed.returncode]
         raise AuditError(f"{what}: {clip(completed.stderr or completed.stdout)}", code)
     if completed.returncode not in (0, 64):
         trouble = completed.stderr + completed.stdout
-        code = EXIT_SERVICE if _SERVICE_TROUBLE.search(trouble) else EXIT_FINDINGS
-        raise AuditError(f"safety failed (exit {completed.returncode}): {clip(trouble)}", code)
-    if plan.mode == "scan":
-        verdict = EXIT_FINDINGS if completed.returncode == 64 else EXIT_OK
-        word = "found vulnerabilities" if verdict else "found no known vulnerabilities"
-        return SafetyResult("scan", verdict, f"safety scan {word}")
-    findings = safety_findings(completed.stdout, pins)
+        last = (trouble.strip().splitlines() or [""])[-1]  # a traceback's last line says what
+        if _SERVICE_TROUBLE.search(trouble):
+            raise AuditError(f"safety could not reach its service: {clip(last)}", EXIT_SERVICE)
+        raise AuditError(
+            f"safety failed (exit {completed.returncode}): {clip(last)}", EXIT_FINDINGS
+        )
+    read = scan_findings if plan.mode == "scan" else safety_findings
+    findings = read(completed.stdout, pins)
+    if completed.returncode == 64 and not findings:
+        raise AuditError("safety exited 64 (vulnerabilities) but reported none", EXIT_FINDINGS)
     findings, _, _ = apply_allowlist(findings, entries, today)
     failing = [f for f in findings if f.fails]
     verdict = EXIT_FINDINGS if failing else EXIT_OK
     message = (
-        f"safety 2.3.5 ({plan.db}): {len(pins)} pinned versions checked, "
+        f"safety {plan.mode} ({plan.reason}): {len(pins)} pinned versions checked, "
         f"{len(failing)} failing finding(s), {len(findings)} in total"
     )
-    return SafetyResult("check", verdict, message, findings)
+    return SafetyResult(plan.mode, verdict, message, findings)
+
+
+def scan_findings(stdout: str, pins: Sequence[PinnedVersion]) -> list[Finding]:
+    """Findings from `safety scan --output json` (report schema 3.0), every pin accounted for.
+
+    The report lists every dependency it analysed; a pinned version it does not
+    list was not checked, so the answer does not count.
+    """
+    tiers_of = {pin.key: pin.tiers for pin in pins}
+    seen: set[Any] = set()
+    findings = []
+    try:
+        report = json.loads(stdout)
+        if report["meta"]["schema_version"] != "3.0":
+            raise ValueError("unknown schema")
+        for project in report["scan_results"]["projects"]:
+            for file in project["files"]:
+                for dependency in file["results"]["dependencies"]:
+                    name = canonicalize_name(str(dependency["name"]))
+                    for spec in dependency["specifications"]:
+                        version = str(spec["raw"]).partition("==")[2].strip()
+                        key = version_key(name, version)
+                        seen.add(key)
+                        remediation = spec["vulnerabilities"].get("remediation") or {}
+                        fixed = remediation.get("recommended")
+                        for vuln in spec["vulnerabilities"]["known_vulnerabilities"]:
+                            advisory = Advisory(
+                                id=str(vuln["id"]),
+                                aliases=(f"pyup.io-{vuln['id']}",),
+                                fix_versions=(str(fixed),) if fixed else (),
+                                description=str(vuln["vulnerable_spec"]),
+                            )
+                            findings.append(
+                                Finding(key[0], version, tiers_of.get(key, ()), advisory, None)
+                            )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise AuditError(f"safety printed no scan report: {clip(stdout)}", EXIT_FINDINGS) from None
+    missing = [pin for pin in pins if pin.key not in seen]
+    if missing:
+        names = ", ".join(str(pin) for pin in missing[:5])
+        raise AuditError(
+            f"safety's scan report leaves out {len(missing)} pinned version(s) ({names}): "
+            "they were not checked",
+            EXIT_FINDINGS,
+        )
+    return sorted(findings, key=lambda f: (f.package, f.version, f.id))
 
 
 def safety_findings(stdout: str, pins: Sequence[PinnedVersion]) -> list[Finding]:
