@@ -30,6 +30,11 @@ CONTAINER_TOOLS = ("buildah", "mmdebstrap")
 Bake = Callable[..., Path]
 
 
+def outer_env() -> dict[str, str]:
+    """This process's environment, less a CI step summary (tests pass their own)."""
+    return {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
+
+
 def run_in(
     project: Path, *command: str, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -40,7 +45,7 @@ def run_in(
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "NO_COLOR": "1", "NO_PROXY": "127.0.0.1,localhost", **(env or {})},
+        env={**outer_env(), "NO_COLOR": "1", "NO_PROXY": "127.0.0.1,localhost", **(env or {})},
     )
 
 

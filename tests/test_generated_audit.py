@@ -50,7 +50,9 @@ def project(locked: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def audit(project: Path, osv: OSVServer, *extra: str) -> subprocess.CompletedProcess[str]:
+def audit(
+    project: Path, osv: OSVServer, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return run_in(
         project,
         "nox",
@@ -59,7 +61,7 @@ def audit(project: Path, osv: OSVServer, *extra: str) -> subprocess.CompletedPro
         "audit",
         "--",
         *extra,
-        env={"PIP_AUDIT_VULNERABILITY_SERVICE": "osv", "PIP_AUDIT_OSV_URL": osv.url},
+        env={"PIP_AUDIT_VULNERABILITY_SERVICE": "osv", "PIP_AUDIT_OSV_URL": osv.url, **(env or {})},
     )
 
 
@@ -131,9 +133,12 @@ def test_both_versions_of_a_marker_gated_package_are_audited(project: Path, osv:
     assert rsa == {"4.0": True, "4.9": True}
 
 
-def test_known_advisory_fails_and_names_the_tier(project: Path, osv: OSVServer) -> None:
+def test_known_advisory_fails_and_names_the_tier(
+    project: Path, osv: OSVServer, tmp_path: Path
+) -> None:
     add_vulnerable_pin(project)
-    result = audit(project, osv)
+    page = tmp_path / "summary.md"
+    result = audit(project, osv, env={"GITHUB_STEP_SUMMARY": str(page)})
     assert result.returncode != 0
     table = result.stdout
     row = next(line for line in table.splitlines() if "PYSEC-2019-217" in line)
@@ -144,6 +149,18 @@ def test_known_advisory_fails_and_names_the_tier(project: Path, osv: OSVServer) 
     assert "PYSEC-2019-217" in ids
     tiers = {tier for finding in report["findings"] for tier in finding["tiers"]}
     assert tiers == {"hunter", "strategist", "dev"}
+    # The run's summary page: the audit's table, then safety's one line.
+    sections = page.read_text().split("\n\n## ")
+    audited = sections[0].splitlines()
+    assert audited[0] == "## pip-audit" and audited[2].startswith("audit FAILED: ")
+    assert audited[4] == (
+        "| tier | package | version | advisory | severity | fixed in | allow-listed until |"
+    )
+    assert any(
+        line.startswith("| hunter, strategist, dev | jinja2 | 2.10 | PYSEC-2019-217 | ")
+        for line in audited
+    )
+    assert sections[1].startswith("safety\n\nsafety skipped: SAFETY_API_KEY is not set")
 
 
 def allow(project: Path, advisories: list[str], expires: date) -> None:

@@ -233,9 +233,16 @@ def test_budget_overrun_fails_with_size_and_budget(
     shutil.copytree(built, project, ignore=shutil.ignore_patterns(".nox"))
     pyproject = project / "pyproject.toml"
     pyproject.write_text(re.sub(r"^sniper = \d+", "sniper = 10", pyproject.read_text(), flags=re.M))
-    result = smoke_test(project, "--tier", "sniper", "--image", env=engine.env)
+    page = tmp_path / "summary.md"
+    env = {**engine.env, "GITHUB_STEP_SUMMARY": str(page)}
+    result = smoke_test(project, "--tier", "sniper", "--image", env=env)
     assert result.returncode != 0
     assert re.search(r"image-check:sniper is \d+ MB, over its 10 MB budget", result.stderr)
+    assert re.search(
+        r"^\| sniper \| \S*image-check:sniper \| \S+ \| \d+ MB \| 10 MB \(OVER BUDGET\) \|$",
+        page.read_text(),
+        re.MULTILINE,
+    )
 
 
 def test_tampered_hash_fails_the_build(

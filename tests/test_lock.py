@@ -113,7 +113,10 @@ def test_comment_only_edit_is_not_drift(project: Path) -> None:
     assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
 
 
-def test_edit_makes_the_check_name_each_stale_tier(project: Path) -> None:
+def test_edit_makes_the_check_name_each_stale_tier(project: Path, tmp_path: Path) -> None:
+    page = tmp_path / "summary.md"
+    passed = run(project, "nox", "-s", "lock_check", env={"GITHUB_STEP_SUMMARY": str(page)})
+    assert passed.returncode == 0 and not page.exists()  # a passing check adds nothing
     append(project, "hunter", "six")
     result = run(project, "nox", "-s", "lock", "--", "--check")
     assert result.returncode == 1
@@ -121,6 +124,24 @@ def test_edit_makes_the_check_name_each_stale_tier(project: Path) -> None:
     for tier in ("union", "hunter", "strategist", "dev"):
         assert f"{tier}: requirements/hunter.in changed" in message
     assert "base:" not in message and "sniper:" not in message
+    failed = run(project, "nox", "-s", "lock_check", env={"GITHUB_STEP_SUMMARY": str(page)})
+    assert failed.returncode == 1 and failed.stderr.count("changed") == message.count("changed")
+    lines = page.read_text().rstrip().splitlines()
+    assert lines[:2] == ["## Lock drift check failed", ""]
+    for tier in ("union", "hunter", "strategist", "dev"):
+        assert any(line.startswith(f"- {tier}: requirements/hunter.in changed") for line in lines)
+    assert lines[-1].startswith("lock check failed: 4 problems in union, hunter, strategist, dev")
+
+
+def test_a_lock_refresh_puts_what_moved_on_the_summary(project: Path, tmp_path: Path) -> None:
+    page = tmp_path / "summary.md"
+    page.write_text("## an earlier step\n")
+    append(project, "hunter", "six")
+    result = run(project, "nox", "-s", "lock", env={"GITHUB_STEP_SUMMARY": str(page)})
+    assert result.returncode == 0, result.stderr
+    text = page.read_text()
+    assert text.startswith("## an earlier step\n# What moved in the locks\n")
+    assert "\n## hunter\n\n| package | before | after |\n|---|---|---|\n| six | (new) | " in text
 
 
 def test_incremental_relock_leaves_other_tiers_byte_identical(project: Path) -> None:

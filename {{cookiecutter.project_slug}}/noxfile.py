@@ -16,7 +16,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # nox does not put the noxfile's folder on sys.path
 
-from tooling import ToolingError, interpreter, lock, project  # noqa: E402
+from tooling import ToolingError, interpreter, lock, project, summary  # noqa: E402
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -141,6 +141,7 @@ def safety(session: nox.Session) -> None:
     except ToolingError as error:
         session.error(str(error))
     if skipped:  # one line, nothing installed
+        summary.append(f"## safety\n\nsafety skipped: {skipped}")
         session.skip(skipped)
     session.install("--require-hashes", "-r", str(SAFETY_TOOLS))
     session.run("python", "-m", "tooling.audit", "safety", *arguments)

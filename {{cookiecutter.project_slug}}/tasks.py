@@ -214,7 +214,7 @@ def build_images(
     network: str | None = None,
 ) -> dict[str, str]:
     """Check the locks, build the wheel, then each tier's image; return tier -> image ID."""
-    from tooling import engines, images, provenance
+    from tooling import engines, images, provenance, summary
 
     with one_line_errors():
         graph = tiers.read_tiers(the_project.requirements_dir)
@@ -254,6 +254,11 @@ def build_images(
             image_ids[name] = chosen_engine.build(request, ROOT)
             engines.record_build(ROOT, request.tag, chosen_engine.name, image_ids[name], name)
         print(f"built {request.tag}: image ID {image_ids[name]} (SOURCE_DATE_EPOCH={epoch})")
+    if os.environ.get(summary.VARIABLE):  # size is one more inspect: only when asked
+        with one_line_errors():
+            tags = {name: images.image_name(the_project.name, name) for name in image_ids}
+            facts = [(name, tag, chosen_engine.facts(tag)) for name, tag in tags.items()]
+            images.summarize_images(the_project, "Images built", facts)
     return image_ids
 
 

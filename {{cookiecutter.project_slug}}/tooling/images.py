@@ -17,9 +17,9 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tooling import lockfile
+from tooling import lockfile, summary
 from tooling.base_images import BASE_IMAGES, DIGEST, read_base_pins, write_base_pins
-from tooling.engines import Engine, ImageError, Secrets, last_line
+from tooling.engines import Engine, ImageError, ImageFacts, Secrets, last_line
 from tooling.project import Project
 from tooling.smoke import check_environment
 
@@ -173,9 +173,23 @@ def budget_mb(project: Project, tier: str) -> int:
     return int(budgets.get(tier, DEFAULT_BUDGET_MB))
 
 
+def summarize_images(
+    project: Project, title: str, checked: Sequence[tuple[str, str, ImageFacts]]
+) -> None:
+    """Tier, image, image ID and size against budget, for the CI step summary."""
+    rows = []
+    for tier, image, facts in checked:
+        size_mb, budget = facts.size / 1_000_000, budget_mb(project, tier)
+        verdict = "within budget" if size_mb <= budget else "OVER BUDGET"
+        rows.append((tier, image, facts.id, f"{size_mb:.0f} MB", f"{budget} MB ({verdict})"))
+    header = ("tier", "image", "image ID", "size", "budget")
+    summary.append("\n".join([f"## {title}", "", *summary.table(header, rows)]))
+
+
 def smoke_image(engine: Engine, image: str, tier: str, project: Project, version: str) -> list[str]:
     """Check a built image; return one line per check passed, raise naming what failed."""
     facts = engine.facts(image)
+    summarize_images(project, "Image smoke test", [(tier, image, facts)])
     # First, so a tampered image is named for what changed, not for what broke.
     passed = check_environment(
         "/opt/venv/bin/python",

@@ -65,6 +65,7 @@ from tooling.project import (
     python_version_problems,
     written_by_lock,
 )
+from tooling.summary import append as step_summary
 from tooling.tiers import (
     DEFAULT_GROUP,
     INCLUDE,
@@ -1388,6 +1389,8 @@ def main(
         if problems:
             for problem in problems:
                 log(problem)
+            bullets = "\n".join(f"- {problem}" for problem in problems)
+            step_summary(f"## Lock drift check failed\n\n{bullets}\n\n{advice(problems)}")
             raise LockError(advice(problems))
         log("locks are current: every tier matches its inputs and the union")
         return
@@ -1407,5 +1410,6 @@ def main(
         log("resolved again: every lock already matched")
     for line in result.changes.lines():
         log(line)
+    step_summary(result.changes.markdown())
     if report is not None:
         log(f"wrote the report {report}")

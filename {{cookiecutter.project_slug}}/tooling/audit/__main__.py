@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tooling import ToolingError
+from tooling import summary as step_summary
 from tooling.audit import (
     EXIT_CONFIG,
     EXIT_OK,
@@ -132,8 +133,10 @@ def _main_pip_audit(args: argparse.Namespace, found: dict[str, Path], env: dict[
     except AuditError as error:  # never leave an older, cleaner report in place
         failed = {"tool": "pip-audit", "exit_code": error.exit_code, "error": str(error)}
         report.write_report({**failed, "summary": f"audit could not run: {error}"}, args.report)
+        step_summary.append(f"## pip-audit\n\naudit could not run: {error}", env)
         raise
     report.write_report(report.to_json(result), args.report)
+    step_summary.append(report.markdown(result), env)
     print(report.render_table(result))
     print(f"report: {args.report}")
     return result.exit_code
@@ -141,14 +144,18 @@ def _main_pip_audit(args: argparse.Namespace, found: dict[str, Path], env: dict[
 
 def _main_safety(args: argparse.Namespace, found: dict[str, Path], env: dict[str, str]) -> int:
     plan = safety.plan_safety(env, free_database=args.free_database, db=args.db)
-    result = safety.run_safety(
-        found,
-        plan,
-        require=args.require,
-        allowlist_path=args.allowlist,
-        allowlist_max_days=args.allowlist_max_days,
-        env=env,
-    )
+    try:
+        result = safety.run_safety(
+            found,
+            plan,
+            require=args.require,
+            allowlist_path=args.allowlist,
+            allowlist_max_days=args.allowlist_max_days,
+            env=env,
+        )
+    except AuditError as error:
+        step_summary.append(f"## safety\n\nsafety could not run: {error}", env)
+        raise
     for finding in result.findings:
         aliases = ", ".join(finding.advisory.aliases)
         tiers = ", ".join(finding.tiers)
@@ -158,6 +165,7 @@ def _main_safety(args: argparse.Namespace, found: dict[str, Path], env: dict[str
     print(result.message)
     if plan.mode != "skip":
         report.write_report(result.to_json(), args.report)
+    step_summary.append(report.summary_section("safety", result.message, result.findings), env)
     return result.exit_code
 
 

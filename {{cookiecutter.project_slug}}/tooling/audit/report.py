@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tooling import summary as step_summary
 from tooling.audit import EXIT_OK
 from tooling.audit.allowlist import Allowance
 from tooling.audit.policy import AuditResult, Finding, Unchecked
@@ -99,6 +100,57 @@ def render_table(result: AuditResult) -> str:
     lines += [f"note: {note}" for note in result.notes]
     lines.append(summary(result))
     return "\n".join(lines)
+
+
+SUMMARY_HEADER = (
+    "tier",
+    "package",
+    "version",
+    "advisory",
+    "severity",
+    "fixed in",
+    "allow-listed until",
+)
+
+
+def summary_section(
+    title: str,
+    verdict: str,
+    findings: Sequence[Finding],
+    unchecked: Sequence[Unchecked] = (),
+    expired: Sequence[Allowance] = (),
+) -> str:
+    """A step-summary section: the verdict, then one row per finding and unchecked version."""
+    rows = [
+        (
+            ", ".join(f.tiers),
+            f.package,
+            f.version,
+            f.advisory.id,
+            _severity_text(f.severity),
+            ", ".join(f.advisory.fix_versions) or "no fix yet",
+            f.allowed_by.expires.isoformat() if f.allowed_by else "",
+        )
+        for f in findings
+    ]
+    rows += [
+        (", ".join(u.pin.tiers), u.pin.name, u.pin.version, f"NOT CHECKED: {u.reason}", "", "", "")
+        for u in unchecked
+    ]
+    lines = [f"## {title}", "", verdict]
+    if rows:
+        lines += ["", *step_summary.table(SUMMARY_HEADER, rows)]
+    lines += [
+        f"- EXPIRED allow-list {entry.label()} on {entry.expires.isoformat()}" for entry in expired
+    ]
+    return "\n".join(lines)
+
+
+def markdown(result: AuditResult) -> str:
+    """The audit's step summary."""
+    return summary_section(
+        "pip-audit", summary(result), result.findings, result.unchecked, result.expired
+    )
 
 
 def _severity_text(severity: Severity | None) -> str:
