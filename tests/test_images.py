@@ -70,7 +70,7 @@ def build_with(engine: containers.Engine, project: Path, ca_bundle: Path, *argum
         engine.ensure_base("3.11"),
         "--ca-bundle",
         str(ca_bundle),
-        env=engine.env,
+        env={**engine.env, "GITHUB_STEP_SUMMARY": str(project.parent / "build-summary.md")},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
@@ -175,6 +175,16 @@ def test_smoke_test_passes_in_the_image(built: Path, engine: containers.Engine, 
     assert re.search(
         rf"exactly requirements/{tier}.txt: \d+ distributions, every file matches its RECORD", log
     )
+
+
+def test_invoke_build_puts_each_image_id_and_size_on_the_step_summary(built: Path) -> None:
+    page = (built.parent / "build-summary.md").read_text()
+    for tier in ("sniper", "hunter"):
+        assert re.search(
+            rf"^\| {tier} \| \S*image-check:{tier} \| \S+ \| \d+ MB \| \d+ MB \(within budget\) \|$",
+            page,
+            re.MULTILINE,
+        ), page
 
 
 def test_image_is_non_root_health_checked_and_clean(built: Path, engine: containers.Engine) -> None:
