@@ -10,7 +10,7 @@ One job per module:
 - ``allowlist``  the accepted findings in ``audit-allowlist.toml``
 - ``severity``   severities of advisories (CVSS 3 and 4 through ``cvss``)
 - ``policy``     the verdict: findings, unchecked versions, allow-list, exit code
-- ``report``     the table and the JSON report
+- ``report``     the table, the JSON report and the step-summary section
 - ``safety``     a second opinion from safety
 - ``sbom``       one CycloneDX SBOM per tier
 
