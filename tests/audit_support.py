@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -94,7 +95,11 @@ class FakePipAudit:
         self, argv: Sequence[str], env: Mapping[str, str]
     ) -> subprocess.CompletedProcess[str]:
         self.calls.append((list(argv), dict(env)))
-        lines = Path(argv[argv.index("-r") + 1]).read_text().splitlines()
+        lines = [
+            f"{package['name']}=={package['version']}"
+            for path in sorted(Path(argv[argv.index("--locked") + 1]).glob("pylock.*.toml"))
+            for package in tomllib.loads(path.read_text())["packages"]
+        ]
         self.inputs.append(lines)
         ledger = Path(argv[argv.index("tooling.audit.guarded") + 1])
         if self.trouble is not None:
@@ -158,10 +163,49 @@ LOCK_LEGACY = "requests==2.19.0 \\\n    --hash=sha256:eee\n"
 
 
 def two_tier_locks(folder: Path) -> dict[str, Path]:
-    return {
-        "base": write(folder / "requirements" / "base.txt", LOCK_BASE),
-        "web": write(folder / "requirements" / "web.txt", LOCK_WEB),
-    }
+    return with_pylocks(
+        {
+            "base": write(folder / "requirements" / "base.txt", LOCK_BASE),
+            "web": write(folder / "requirements" / "web.txt", LOCK_WEB),
+        }
+    )
+
+
+def write_lock(path: Path, text: str) -> Path:
+    """Write a tier lock and its pylock beside it, as `nox -s lock` does."""
+    return with_pylocks({path.stem: write(path, text)})[path.stem]
+
+
+def pinned(folder: Path, *specs: str) -> tuple[list[Any], dict[str, Path]]:
+    """The pins of a one-tier lock of `name==version` specs, and its pylock, as the audit reads them."""
+    locks = load("audit.locks")
+    lines = [f"{spec} \\\n    --hash=sha256:{n:064x}\n" for n, spec in enumerate(specs)]
+    found = with_pylocks({"base": write(folder / "requirements" / "base.txt", "".join(lines))})
+    return locks.pinned_versions(found), locks.pylocks_of(found)
+
+
+def with_pylocks(locks: dict[str, Path]) -> dict[str, Path]:
+    """Write each tier lock's PEP 751 lock beside it, as `nox -s lock` does; return `locks`.
+
+    Each hash stands for an sdist of its own on a made-up file host.
+    """
+    lockfile, pylock, distfiles = load("lockfile"), load("pylock"), load("distfiles")
+    for tier, path in locks.items():
+        text = path.read_text(encoding="utf-8")
+        pins = lockfile.parse(text, path.name).pins
+        files = {
+            digest: distfiles.File(
+                f"{pin.name}-{pin.version}-{n}.tar.gz",
+                f"https://files.example/{pin.name}-{pin.version}-{n}.tar.gz",
+                (digest,),
+            )
+            for pin in pins
+            for n, digest in enumerate(pin.hashes)
+        }
+        header = [f"# {path.parent.name}/pylock.{tier}.toml: test lock"]
+        rendered = pylock.render(f"{path.parent.name}/{path.name}", text, pins, files, ">=3.11", header)
+        pylock.path_of(path.parent, tier).write_text(rendered, encoding="utf-8")
+    return locks
 
 
 def tool_env() -> dict[str, str]:

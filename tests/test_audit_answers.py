@@ -25,6 +25,7 @@ from tests.audit_support import (
     PROJECT_TEMPLATE,
     FakePipAudit,
     load,
+    pinned,
     tool_env,
 )
 from tests.osv_server import OSVServer
@@ -263,11 +264,10 @@ def test_versions_pip_audit_checked_without_a_checked_answer_do_not_count(
     tmp_path: Path,
 ) -> None:
     """A pip-audit that asked the service some way the guard does not see passes nothing."""
-    pins = [locks.PinnedVersion("rsa", "4.0", ("base",), ("",))]
-    pins.append(locks.PinnedVersion("six", "1.16.0", ("base",), ("",)))
+    pins, pylocks = pinned(tmp_path, "rsa==4.0", "six==1.16.0")
     osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
     with pytest.raises(audit.AuditError) as error:
-        scan.scan(pins, osv, env={}, run=FakePipAudit(answers=1))
+        scan.scan(pins, pylocks, osv, env={}, run=FakePipAudit(answers=1))
     assert error.value.exit_code == 2
     assert str(error.value) == (
         "pip-audit reports 2 pinned versions checked, but only 1 of the service's answers went "
@@ -275,7 +275,7 @@ def test_versions_pip_audit_checked_without_a_checked_answer_do_not_count(
         "requirements/tools/audit.txt (nox -s audit does)"
     )
     skipped = FakePipAudit(answers=1, skipped={"six": "Dependency not found on PyPI"})
-    assert [o.checked for o in scan.scan(pins, osv, env={}, run=skipped)] == [True, False]
+    assert [o.checked for o in scan.scan(pins, pylocks, osv, env={}, run=skipped)] == [True, False]
 
 
 # --- the real pip-audit, guarded, against a server answering junk (slow) ------------------

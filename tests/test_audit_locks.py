@@ -14,6 +14,7 @@ from tests.audit_support import (
     PROJECT_TEMPLATE,
     load,
     two_tier_locks,
+    with_pylocks,
     write,
 )
 
@@ -61,21 +62,33 @@ def test_equal_versions_spelled_differently_are_one_pinned_version(tmp_path: Pat
     assert [(p.name, p.tiers) for p in locks.pinned_versions(found)] == [("foo", ("a", "b"))]
 
 
-def test_inputs_never_name_a_package_twice() -> None:
+def test_the_pylocks_read_are_the_fewest_that_hold_every_pinned_version() -> None:
     pin = locks.PinnedVersion
     pins = [
-        pin("numpy", "2.2.6", ("hunter",), ("python_version < '3.12'",)),
-        pin("numpy", "2.3.1", ("hunter",), ("python_version >= '3.12'",)),
-        pin("numpy", "2.4.0", ("hunter",), ("",)),
-        pin("rsa", "4.9", ("base",), ("",)),
+        pin("numpy", "2.2.6", ("hunter", "strategist"), ("python_version < '3.12'",)),
+        pin("numpy", "2.3.1", ("hunter", "strategist"), ("python_version >= '3.12'",)),
+        pin("pandas", "2.3.0", ("strategist",), ("",)),
+        pin("rsa", "4.9", ("base", "hunter", "strategist", "dev"), ("",)),
+        pin("pytest", "8.4.0", ("dev",), ("",)),
     ]
-    layers = locks.input_layers(pins)
-    assert [[str(p) for p in layer] for layer in layers] == [
-        ["numpy==2.2.6", "rsa==4.9"],
-        ["numpy==2.3.1"],
-        ["numpy==2.4.0"],
-    ]
-    assert locks.input_layers(pins[3:]) == [[pins[3]]]
+    assert locks.covering(pins) == ["strategist", "dev"]
+    assert locks.covering(pins[3:4]) == ["base"]
+
+
+def test_a_pylock_that_does_not_say_what_its_lock_says_stops_the_audit(tmp_path: Path) -> None:
+    found = with_pylocks({"base": write(tmp_path / "requirements" / "base.txt", LOCK_BASE)})
+    assert locks.pylocks_of(found) == {"base": tmp_path / "requirements" / "pylock.base.toml"}
+    write(found["base"], LOCK_BASE.replace("2.32.3", "2.32.4"))
+    with pytest.raises(audit.AuditError) as error:
+        locks.pylocks_of(found)
+    assert error.value.exit_code == 2
+    assert str(error.value) == (
+        "requirements/pylock.base.toml was written from another requirements/base.txt than the "
+        "one beside it: run `nox -s lock`"
+    )
+    (tmp_path / "requirements" / "pylock.base.toml").unlink()
+    with pytest.raises(audit.AuditError, match=r"^requirements/pylock.base.toml is missing: run `nox -s lock`, which writes it beside base.txt$"):
+        locks.pylocks_of(found)
 
 
 def test_discover_locks_follows_the_tier_files(tmp_path: Path) -> None:

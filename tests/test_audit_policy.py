@@ -20,6 +20,7 @@ from tests.audit_support import (
     two_tier_locks,
     vuln,
     write,
+    write_lock,
 )
 
 policy = load("audit.policy")
@@ -68,12 +69,12 @@ def test_findings_name_the_tiers_that_pin_the_version(two_tiers: dict[str, Path]
 def test_a_package_pinned_at_two_versions_is_audited_at_both(
     two_tiers: dict[str, Path], tmp_path: Path
 ) -> None:
-    two_tiers["legacy"] = write(tmp_path / "requirements" / "legacy.txt", LOCK_LEGACY)
+    two_tiers["legacy"] = write_lock(tmp_path / "requirements" / "legacy.txt", LOCK_LEGACY)
     runner = FakePipAudit({("requests", "2.19.0"): [vuln("PYSEC-2018-28")]})
     result = run_audit(two_tiers, runner)
+    # One pip-audit run reads both versions, from the pylocks of legacy and web (base adds none).
     assert runner.inputs == [
-        ["colorama==0.4.6", "jinja2==2.10", "requests==2.19.0"],
-        ["requests==2.32.3"],
+        ["requests==2.19.0", "colorama==0.4.6", "jinja2==2.10", "requests==2.32.3"]
     ]
     assert [(f.package, f.version, f.tiers) for f in result.failing] == [
         ("requests", "2.19.0", ("legacy",))
@@ -115,7 +116,7 @@ def test_pypi_knowing_none_of_its_own_packages_is_said_as_such(two_tiers: dict[s
 def test_nothing_checked_from_another_index_asks_whether_the_service_covers_it(
     tmp_path: Path,
 ) -> None:
-    lock = write(
+    lock = write_lock(
         tmp_path / "requirements" / "base.txt",
         "--index-url https://bob:PW@pkgs.example/simple?token=T0KEN\n\n" + LOCK_LEGACY,
     )
@@ -136,7 +137,7 @@ def test_nothing_checked_from_another_index_asks_whether_the_service_covers_it(
 def test_an_empty_lock_is_nothing_checked_even_against_a_failing_service(
     tmp_path: Path, lock_text: str
 ) -> None:
-    lock = write(tmp_path / "requirements" / "sniper.txt", lock_text)
+    lock = write_lock(tmp_path / "requirements" / "sniper.txt", lock_text)
     runner = FakePipAudit(trouble={"problem": "answered HTTP 500", "url": "http://x/v1/query"})
     with pytest.raises(audit.AuditError) as error:
         run_audit({"sniper": lock}, runner)
@@ -151,11 +152,11 @@ def test_several_empty_locks_are_nothing_checked_and_one_pinned_lock_is_enough(
     tmp_path: Path,
 ) -> None:
     empty = {
-        tier: write(tmp_path / "requirements" / f"{tier}.txt", "") for tier in ("base", "sniper")
+        tier: write_lock(tmp_path / "requirements" / f"{tier}.txt", "") for tier in ("base", "sniper")
     }
     with pytest.raises(audit.AuditError, match=r"^nothing checked: .* pin no package versions"):
         run_audit(empty, FakePipAudit())
-    mixed = {**empty, "legacy": write(tmp_path / "requirements" / "legacy.txt", LOCK_LEGACY)}
+    mixed = {**empty, "legacy": write_lock(tmp_path / "requirements" / "legacy.txt", LOCK_LEGACY)}
     result = run_audit(mixed, FakePipAudit())
     assert (result.exit_code, result.checked) == (0, 1)
 
@@ -238,7 +239,7 @@ def test_the_service_trouble_pip_audit_met_is_exit_3_in_words(two_tiers: dict[st
 def test_where_the_locks_say_their_packages_come_from_decides_the_advice(
     tmp_path: Path, options: str, from_pypi: bool
 ) -> None:
-    lock = write(tmp_path / "requirements" / "base.txt", options + "\n" + LOCK_LEGACY)
+    lock = write_lock(tmp_path / "requirements" / "base.txt", options + "\n" + LOCK_LEGACY)
     with pytest.raises(audit.AuditError) as error:
         run_audit({"base": lock}, FakePipAudit(skipped={"requests": NOT_ON_PYPI}), env={})
     message = str(error.value)

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from tests.audit_support import OSV, FakePipAudit, load, two_tier_locks, vuln, write
+from tests.audit_support import OSV, FakePipAudit, load, two_tier_locks, vuln, write, write_lock
 
 policy = load("audit.policy")
 report = load("audit.report")
@@ -62,7 +62,7 @@ def test_the_table_has_a_row_per_finding_and_per_unchecked_version(tmp_path: Pat
 
 def test_the_summary_counts_pinned_versions_not_names(tmp_path: Path) -> None:
     locks = two_tier_locks(tmp_path)
-    locks["legacy"] = write(tmp_path / "requirements" / "legacy.txt", "requests==2.19.0\n")
+    locks["legacy"] = write_lock(tmp_path / "requirements" / "legacy.txt", "requests==2.19.0\n")
     result = policy.audit_locks(locks, run=FakePipAudit(), env=dict(OSV))
     assert report.summary(result).startswith(
         "audit passed: no failing vulnerabilities (4 pinned versions of 3 packages in 3 locks, "

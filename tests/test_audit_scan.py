@@ -26,8 +26,12 @@ from tests.audit_support import (
     SHARED_OSV,
     FakePipAudit,
     load,
+    pinned,
     tool_env,
+    vuln,
+    with_pylocks,
     write,
+    write_lock,
 )
 from tests.osv_server import OSVServer
 
@@ -43,13 +47,13 @@ def pins(*specs: str) -> list[Any]:
     return [locks.PinnedVersion(*s.split("=="), ("base",), ("",)) for s in specs]
 
 
-def test_pip_audit_reads_pinned_versions_without_installing_or_stopping_early() -> None:
+def test_pip_audit_reads_the_pylocks_without_installing_or_stopping_early() -> None:
     osv = service.Service("osv", "http://alice:S3CRET@127.0.0.1:9/v1/query?token=T0KEN")
-    argv = scan.pip_audit_argv(Path("in.txt"), Path("out.json"), osv, Path("t.json"), 5)
+    argv = scan.pip_audit_argv(Path("locks"), Path("out.json"), osv, Path("t.json"), 5)
     # pip-audit runs guarded, with the Python that runs the audit, found without a PATH.
     assert argv[:6] == [sys.executable, "-m", "tooling.audit.guarded", "t.json", "osv", "--"]
     pip_audit = argv[6:]
-    assert pip_audit[:4] == ["--disable-pip", "--no-deps", "-r", "in.txt"]
+    assert pip_audit[:2] == ["--locked", "locks"]
     assert "--strict" not in pip_audit  # strictness is applied to the whole report instead
     assert pip_audit[pip_audit.index("-s") + 1] == "osv"
     assert pip_audit[pip_audit.index("--timeout") + 1] == "5"
@@ -66,20 +70,48 @@ def test_a_report_for_another_version_does_not_count_as_checked() -> None:
     outcome = scan.outcomes_of(
         layer, {"dependencies": [{"name": "rsa", "version": "4.9", "vulns": []}]}
     )
-    assert outcome == [scan.Outcome(layer[0], skipped="pip-audit checked version 4.9")]
+    assert outcome == [scan.Outcome(layer[0], skipped=scan.MISSING)]
     assert scan.outcomes_of(layer, {"dependencies": [{"name": "RSA", "version": "4.0.0"}]})[
         0
     ].checked
 
 
-def test_other_pip_audit_failures_are_one_line_from_its_own_message() -> None:
+def test_two_versions_of_one_name_are_one_pip_audit_run_from_the_fewest_pylocks(
+    tmp_path: Path,
+) -> None:
+    hunter = write_lock(
+        tmp_path / "requirements" / "hunter.txt",
+        "numpy==2.2.6 ; python_version < '3.12' \\\n    --hash=sha256:aa\n"
+        "numpy==2.3.1 ; python_version >= '3.12' \\\n    --hash=sha256:bb\n"
+        "rsa==4.9 \\\n    --hash=sha256:cc\n",
+    )
+    base = write_lock(tmp_path / "requirements" / "base.txt", "rsa==4.9 \\\n    --hash=sha256:cc\n")
+    found = with_pylocks({"base": base, "hunter": hunter})
+    runner = FakePipAudit(vulns={("numpy", "2.2.6"): [vuln("GHSA-x", fix=["2.2.7"])]})
+    outcomes = scan.scan(
+        locks.pinned_versions(found), locks.pylocks_of(found), osv_service(), env={}, run=runner
+    )
+    # hunter's pylock holds every version: base's adds nothing, so it is not read (nor asked twice).
+    assert runner.inputs == [["numpy==2.2.6", "numpy==2.3.1", "rsa==4.9"]]
+    assert [(o.pin.version, [a.id for a in o.advisories]) for o in outcomes] == [
+        ("2.2.6", ["GHSA-x"]),
+        ("2.3.1", []),
+        ("4.9", []),
+    ]
+
+
+def osv_service() -> Any:
+    return service.Service("osv", "http://127.0.0.1:9/v1/query")
+
+
+def test_other_pip_audit_failures_are_one_line_from_its_own_message(tmp_path: Path) -> None:
     stderr = (
         "WARNING:pip_audit._cli:something\n"
         "ERROR:pip_audit._cli:requirement file in.txt contains invalid specifier at line 1\n"
     )
     osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
     with pytest.raises(audit.AuditError) as error:
-        scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
+        scan.scan(*pinned(tmp_path, "rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
     assert error.value.exit_code == 1
     assert str(error.value) == (
         "pip-audit failed (exit 1): requirement file in.txt contains invalid specifier at line 1"
@@ -94,7 +126,7 @@ def test_other_pip_audit_failures_are_one_line_from_its_own_message() -> None:
         "packaging.version.InvalidVersion: Invalid version: '2019-09-12'",
     ],
 )
-def test_a_pip_audit_crash_is_one_line_without_its_traceback(crash: str) -> None:
+def test_a_pip_audit_crash_is_one_line_without_its_traceback(crash: str, tmp_path: Path) -> None:
     stderr = (
         "Traceback (most recent call last):\n"
         '  File "/venv/lib/pip_audit/_service/osv.py", line 90, in query\n'
@@ -103,7 +135,7 @@ def test_a_pip_audit_crash_is_one_line_without_its_traceback(crash: str) -> None
     )
     osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
     with pytest.raises(audit.AuditError) as error:
-        scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
+        scan.scan(*pinned(tmp_path, "rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
     name = crash.partition(":")[0].rpartition(".")[2]
     assert str(error.value) == (
         f"pip-audit stopped with an error of its own ({name}), so nothing was checked; "
@@ -114,13 +146,13 @@ def test_a_pip_audit_crash_is_one_line_without_its_traceback(crash: str) -> None
 
 
 def test_a_missing_pip_audit_is_named_with_the_python_it_was_looked_for_beside(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delitem(sys.modules, "pip_audit", raising=False)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if "-packages" not in p])
     osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
     with pytest.raises(audit.AuditError) as error:
-        scan.scan(pins("rsa==4.0"), osv, env={}, run=FakePipAudit())
+        scan.scan(*pinned(tmp_path, "rsa==4.0"), osv, env={}, run=FakePipAudit())
     assert str(error.value) == (
         f"pip-audit is not installed beside {sys.executable}; "
         "run the check through its nox session (nox -s audit)"
@@ -229,7 +261,7 @@ def test_real_service_trouble_is_exit_3_in_one_line(project: Path, failure: str)
 
 def write_cvss4_lock(project: Path) -> None:
     """requirements/extra.txt, pinning the fixtures' package whose advisory has a CVSS 4 vector."""
-    write(
+    write_lock(
         project / "requirements" / "extra.txt",
         "lockstep-cvss4-example==1.0 \\\n    --hash=sha256:00\n",
     )
@@ -396,7 +428,7 @@ def test_cli_an_empty_tier_is_nothing_checked_even_against_a_failing_service(
     project: Path,
 ) -> None:
     write(project / "requirements" / "empty.in", "# nothing yet\n")
-    write(project / "requirements" / "empty.txt", "# This file was autogenerated by uv.\n")
+    write_lock(project / "requirements" / "empty.txt", "# This file was autogenerated by uv.\n")
     with OSVServer([OSV_FIXTURES], fail=True) as server:
         options = ["--tier=empty", "--service", "osv", "--osv-url", server.url]
         found = run_cli(project, *options, env={})

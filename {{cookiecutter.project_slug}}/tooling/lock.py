@@ -54,7 +54,7 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from tooling import ToolingError, distfiles, lockfile, public_url, without_secrets
+from tooling import ToolingError, distfiles, lockfile, public_url, pylock, without_secrets
 from tooling.atomic import shown, work_folder, write_all
 from tooling.lockfile import LockFile, Pin
 from tooling.moves import Changes, compare, versions_by_name
@@ -97,6 +97,7 @@ SHARED_CONSTRAINTS = "shared-pins.txt"  # in the snapshot: pins other groups own
 UNION_CONSTRAINTS = "union-pins.txt"  # in a tier's snapshot: the pins of its group's union
 
 Runner = Callable[[Sequence[str], Path], subprocess.CompletedProcess[str]]
+Listing = dict[str, distfiles.File]  # "sha256:<hex>" -> the file uv listed with that hash
 
 
 class LockError(ToolingError):
@@ -325,6 +326,72 @@ def render_tier(
     return "\n".join(lines) + "\n" + body_text
 
 
+def pylock_header(name: str) -> list[str]:
+    return [
+        f"# requirements/pylock.{name}.toml: PEP 751 lock of the {name} tier, the same pins "
+        f"as requirements/{name}.txt.",
+        GENERATED_BY,
+    ]
+
+
+def tier_pylocks(
+    project: Project,
+    inputs: Inputs,
+    group_of: Mapping[str, SolveGroup],
+    locks: Mapping[Path, str],
+    tier_texts: Mapping[str, str],
+    listing: Listing,
+    run: Runner,
+) -> dict[Path, str]:
+    """requirements/pylock.<tier>.toml for every tier whose pylock does not match its `.txt`.
+
+    The files of each hash come from this run's resolutions; a group that did not
+    resolve gets them from uv, offline first, with its union lock as constraints.
+    """
+    written: dict[Path, str] = {}
+    listed_groups: set[str] = set()
+    for name, text in tier_texts.items():
+        path = pylock.path_of(project.requirements_dir, name)
+        lock_name = f"requirements/{name}.txt"
+        current = read_lock(path)
+        if current and pylock.problem(current, lock_name, text) is None:
+            continue
+        pins = lockfile.parse(text, lock_name).pins
+        group = group_of[name]
+        if group.name not in listed_groups and any(h not in listing for p in pins for h in p.hashes):
+            union = locks[project.requirements_dir / f"{group.union}.txt"]
+            listing.update(list_files(project, inputs, group, union, run))
+            listed_groups.add(group.name)
+        requires = f">={project.python_minor}"
+        try:
+            written[path] = pylock.render(
+                lock_name, text, pins, listing, requires, pylock_header(name)
+            )
+        except pylock.UnlistedFiles as unlisted:
+            raise LockError(
+                f"requirements/pylock.{name}.toml: uv listed no file for some hashes of "
+                f"{', '.join(unlisted.pins)}; run `nox -s lock -- --upgrade-package NAME`"
+            ) from None
+    return written
+
+
+def list_files(
+    project: Project, inputs: Inputs, group: SolveGroup, union: str, run: Runner
+) -> Listing:
+    """The files uv lists for a group's union pins: offline first, from uv's cache."""
+    with work_folder() as workdir:
+        tree = workdir / f"files-{group.name}"
+        snapshot(project, inputs, inputs.files(group.members), tree)
+        (tree / UNION_CONSTRAINTS).write_text(union, encoding="utf-8")
+        output = tree / "pylock.toml"
+        options = ["--constraint", UNION_CONSTRAINTS, "--format", "pylock.toml"]
+        result = compile_from_cache(project, inputs, sorted(group.members), options, output, run)
+        if result.returncode != 0:
+            raise LockError(f"uv could not list the locked files: {uv_reason(result.stderr)}")
+        listed = distfiles.read_pylock(output.read_text(encoding="utf-8"))
+    return pylock.by_hash(file for files in listed.values() for file in files)
+
+
 def union_title(group: SolveGroup) -> str:
     if group.name == DEFAULT_GROUP:
         return f"requirements/{group.union}.txt: every tier resolved at once."
@@ -462,8 +529,12 @@ def resolve_group(
     upgrade_packages: Sequence[str],
     run: Runner,
     offline: bool,
+    listing: Listing,
 ) -> list[Pin]:
-    """Resolve one group's tiers at once from a snapshot of the inputs; return the pins."""
+    """Resolve one group's tiers at once from a snapshot of the inputs; return the pins.
+
+    The files uv lists for the pins go into `listing`.
+    """
     tree = workdir / "inputs"
     snapshot(project, inputs, inputs.files(group.members), tree)
     output = workdir / "union.txt"
@@ -501,7 +572,7 @@ def resolve_group(
                 )
         raise LockError(explain_failure(result.stderr, project, inputs, group.closure))
     pins = resolved_pins(output, SHARED_CONSTRAINTS)
-    return only_installable(project, inputs, group, pins, output, tree, run)
+    return only_installable(project, inputs, group, pins, output, tree, run, listing)
 
 
 def only_installable(
@@ -512,6 +583,7 @@ def only_installable(
     resolution: Path,
     tree: Path,
     run: Runner,
+    listing: Listing,
 ) -> list[Pin]:
     """The pins without hashes of wheels no Python in requires-python can install.
 
@@ -525,6 +597,7 @@ def only_installable(
     if result.returncode != 0:
         raise LockError(f"uv could not list the locked files: {uv_reason(result.stderr)}")
     listed = distfiles.read_pylock(output.read_text(encoding="utf-8"))
+    listing.update(pylock.by_hash(file for files in listed.values() for file in files))
     return [without_uninstallable(pin, listed, project.python_minor) for pin in pins]
 
 
@@ -811,10 +884,15 @@ def generated_orphans(project: Project, inputs: Inputs, groups: Sequence[SolveGr
             continue
         if written_by_lock(path):
             orphans.append(path)
+    for path in sorted(project.requirements_dir.glob("pylock.*.toml")):
+        if pylock.tier_of(path) not in inputs.tiers and written_by_lock(path):
+            orphans.append(path)
     return orphans
 
 
 def orphan_reason(path: Path) -> str:
+    if (tier := pylock.tier_of(path)) is not None:
+        return f"requirements/{tier}.in is gone"
     if path.stem == "_union":
         return "every tier is in a solve group of its own now"
     if path.stem.startswith("_union-"):
@@ -916,9 +994,10 @@ def check(project: Project) -> list[str]:
                 reasons += pins_unlike_union(lock_name, parsed.pins, union)
             if not reasons:  # a stale lock is not expected to meet its new inputs yet
                 reasons += unmet_requirements(project, inputs, name, parsed.pins)
+        reasons += pylock_problems(project, name, text, stale=bool(reasons))
         problems += [f"{name}: {reason}" for reason in reasons]
     for orphan in generated_orphans(project, inputs, groups):
-        label = orphan.stem.removeprefix("_")
+        label = pylock.tier_of(orphan) or orphan.stem.removeprefix("_")
         problems.append(
             f"{label}: {shown(orphan)} is left over: {orphan_reason(orphan)}; `nox -s lock` deletes it"
         )
@@ -926,6 +1005,21 @@ def check(project: Project) -> list[str]:
     if project.settings.get("require-exact-pins", False):
         problems += [f"policy: {problem}" for problem in unpinned_direct_requirements(inputs)]
     return problems
+
+
+def pylock_problems(project: Project, name: str, text: str, stale: bool) -> list[str]:
+    """Why a tier's pylock does not say what its `.txt` says (when the `.txt` is `stale`, only
+    a missing or edited pylock is named: the lock writes both again anyway)."""
+    path = pylock.path_of(project.requirements_dir, name)
+    pylock_name = f"requirements/{path.name}"
+    current = read_lock(path)
+    if current is None:
+        return [f"{pylock_name} is missing"]
+    reasons = line_ending_problem(path, pylock_name)
+    why = pylock.problem(current, f"requirements/{name}.txt", text)
+    if why and not (stale and why.startswith("was written from another")):
+        reasons.append(f"{pylock_name} {why}")
+    return reasons
 
 
 def tier_staleness(
@@ -1053,6 +1147,7 @@ def resolve_groups(
     upgrade: bool,
     upgrade_packages: Sequence[str],
     run: Runner,
+    listing: Listing,
 ) -> dict[str, list[Pin]]:
     """Resolve groups concurrently, one uv process each.
 
@@ -1073,6 +1168,7 @@ def resolve_groups(
             upgrade_packages,
             run,
             job.offline,
+            listing,
         )
 
     results: dict[str, list[Pin]] = {}
@@ -1105,6 +1201,7 @@ def resolve_stale_groups(
     upgrade: bool,
     upgrade_packages: Sequence[str],
     run: Runner,
+    listing: Listing,
 ) -> set[str]:
     """Resolve the stale groups into `pins`, owners of shared tiers before the groups using them.
 
@@ -1157,7 +1254,9 @@ def resolve_stale_groups(
                 offline = group.name in offline_next
                 tentative = bool(owners) or offline
                 jobs.append(Job(group, previous.get(group.name), shared, tentative, offline))
-            done = resolve_groups(project, inputs, jobs, workdir, upgrade, upgrade_packages, run)
+            done = resolve_groups(
+                project, inputs, jobs, workdir, upgrade, upgrade_packages, run, listing
+            )
             for job in jobs:
                 name = job.group.name
                 if name not in done:
@@ -1250,8 +1349,9 @@ def lock(
             texts[group.name] = text
             pins[group.name] = list(lockfile.parse(text, union_name).pins)
     previous = {name: text for name, text in seeds.items() if text is not None}
+    listing: Listing = {}
     resolved = resolve_stale_groups(
-        project, inputs, groups, todo, previous, pins, upgrade, upgrade_packages, run
+        project, inputs, groups, todo, previous, pins, upgrade, upgrade_packages, run, listing
     )
     for _ in groups:  # owners first, however deep the chain of shared tiers
         for group in groups:
@@ -1282,6 +1382,7 @@ def lock(
         tier_texts[name] = render_tier(project, inputs, name, unions[owner_of[name]], closure)
     for name in inputs.tiers:
         files[project.requirements_dir / f"{name}.txt"] = tier_texts[name]
+    files.update(tier_pylocks(project, inputs, group_of, files, tier_texts, listing, run))
     orphans = generated_orphans(project, inputs, groups)
     changes = Changes(tiers=list(inputs.tiers))
     for name in [name for name in inputs.tiers if name in closures]:

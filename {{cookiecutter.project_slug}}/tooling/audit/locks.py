@@ -2,7 +2,9 @@
 
 A lock ships to every Python and platform its markers name, so every
 `(name, version)` it pins is audited, whatever its marker says about the
-interpreter running the audit. The one lock reader is `tooling.lockfile`.
+interpreter running the audit. The pins are read with `tooling.lockfile`;
+pip-audit reads the same pins from each tier's PEP 751 lock, which must say
+exactly what the `.txt` says (`pylocks_of`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from tooling import lockfile, tiers
-from tooling.audit import EXIT_SERVICE, AuditError
+from tooling import lockfile, pylock, tiers
+from tooling.audit import EXIT_CONFIG, EXIT_SERVICE, AuditError
 
 PYPI_INDEX = "https://pypi.org/simple"
 
@@ -112,17 +114,37 @@ def _sort_version(version: str) -> tuple[int, Version | str]:
         return (1, version)
 
 
-def input_layers(pins: Iterable[PinnedVersion]) -> list[list[PinnedVersion]]:
-    """Split the pins so no layer names a package twice.
+def pylocks_of(locks: Mapping[str, Path]) -> dict[str, Path]:
+    """Tier name -> its PEP 751 lock, which must say exactly what the tier's `.txt` says."""
+    found = {}
+    for tier, path in locks.items():
+        standard = pylock.path_of(path.parent, tier)
+        shown = f"{path.parent.name}/{standard.name}"
+        try:
+            text = standard.read_text(encoding="utf-8").replace("\r\n", "\n")
+        except FileNotFoundError:
+            raise AuditError(
+                f"{shown} is missing: run `nox -s lock`, which writes it beside {path.name}",
+                EXIT_CONFIG,
+            ) from None
+        lock_text = path.read_text(encoding="utf-8").replace("\r\n", "\n")
+        why = pylock.problem(text, f"{path.parent.name}/{path.name}", lock_text)
+        if why:
+            raise AuditError(f"{shown} {why}: run `nox -s lock`", EXIT_CONFIG)
+        found[tier] = standard
+    return found
 
-    pip-audit rejects a requirements input that pins one name at two versions
-    ("duplicate requirements"), so the second version of a name goes into a
-    second input, and so on. Most projects need one layer, a few need two.
-    """
-    layers: list[list[PinnedVersion]] = []
-    for pin in pins:
-        layer = next((lay for lay in layers if all(p.name != pin.name for p in lay)), None)
-        if layer is None:
-            layers.append(layer := [])
-        layer.append(pin)
-    return layers
+
+def covering(pins: Iterable[PinnedVersion]) -> list[str]:
+    """Tiers whose locks together pin every version, each chosen only when it adds one."""
+    uncovered = {pin.key: pin.tiers for pin in pins}
+    sizes: dict[str, int] = {}
+    for tiers_of in uncovered.values():
+        for tier in tiers_of:
+            sizes[tier] = sizes.get(tier, 0) + 1
+    chosen: list[str] = []
+    for tier in sorted(sizes, key=lambda name: -sizes[name]):
+        if any(tier in tiers_of for tiers_of in uncovered.values()):
+            chosen.append(tier)
+            uncovered = {key: t for key, t in uncovered.items() if tier not in t}
+    return chosen

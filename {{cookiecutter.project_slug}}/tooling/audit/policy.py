@@ -33,7 +33,13 @@ from tooling.audit import (
     run_command,
 )
 from tooling.audit.allowlist import Allowance
-from tooling.audit.locks import PYPI_INDEX, PinnedVersion, index_urls, versions_to_check
+from tooling.audit.locks import (
+    PYPI_INDEX,
+    PinnedVersion,
+    index_urls,
+    pylocks_of,
+    versions_to_check,
+)
 from tooling.audit.scan import Advisory, Outcome, scan
 from tooling.audit.service import Service, fetch_record, resolve_service
 from tooling.audit.severity import LEVELS, Severity, record_severity
@@ -208,9 +214,10 @@ def audit_locks(
     if min_severity is not None and min_severity not in LEVELS:
         raise AuditError(f"unknown severity {min_severity!r}; use {', '.join(LEVELS)}", EXIT_CONFIG)
     pins = versions_to_check(locks)
+    pylocks = pylocks_of(locks)
     entries = allowlist.load(allowlist_path, today=today, max_days=allowlist_max_days)
     chosen = resolve_service(env, service, osv_url)
-    outcomes = scan(pins, chosen, env=env, run=run, timeout=timeout)
+    outcomes = scan(pins, pylocks, chosen, env=env, run=run, timeout=timeout)
     if not any(outcome.checked for outcome in outcomes):
         raise AuditError(none_checked(chosen, outcomes, locks), EXIT_SERVICE)
     findings, unchecked = findings_of(outcomes)

@@ -1,11 +1,10 @@
 """pip-audit over every pinned version: one outcome per (name, version).
 
-pip-audit reads a marker-free requirements input written here (`name==version`
-lines, run with `--disable-pip --no-deps`: nothing is installed or resolved).
-Markers are left out on purpose: pip-audit drops a line whose marker is false
-for the interpreter running it, and a lock ships to every interpreter its
-markers name. A name pinned at two versions goes into a second input, because
-pip-audit refuses two pins of one name in one run.
+pip-audit reads the tiers' PEP 751 locks with its own reader (`--locked` on a
+folder holding them): every package of a pylock counts, whatever its marker
+says about the interpreter running the audit, and a name pinned at two
+versions is simply two packages. Only as many tiers' pylocks as it takes to
+hold every pinned version go in, so no version is asked about twice without need.
 
 pip-audit runs without `--strict`, which would stop at the first package it
 cannot check; the policy applies strictness to the whole report instead, so
@@ -26,6 +25,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -45,7 +45,7 @@ from tooling.audit import (
     clip,
     run_command,
 )
-from tooling.audit.locks import PinnedVersion, input_layers, version_key
+from tooling.audit.locks import PinnedVersion, covering, version_key
 from tooling.audit.service import Service
 
 MISSING = "missing from pip-audit's report"
@@ -77,11 +77,11 @@ class Outcome:
 
 
 def pip_audit_argv(
-    requirements: Path, output: Path, service: Service, ledger: Path, timeout: int | None = None
+    folder: Path, output: Path, service: Service, ledger: Path, timeout: int | None = None
 ) -> list[str]:
-    """pip-audit, guarded, over `requirements`: its JSON report goes to `output`."""
+    """pip-audit, guarded, over the pylocks in `folder`: its JSON report goes to `output`."""
     argv = [sys.executable, "-m", "tooling.audit.guarded", str(ledger), service.name, "--"]
-    argv += ["--disable-pip", "--no-deps", "-r", str(requirements)]
+    argv += ["--locked", str(folder)]
     argv += ["--progress-spinner", "off", "-f", "json", "--aliases", "on", "--desc", "on"]
     argv += ["-o", str(output), "-s", service.name]
     if timeout is not None:
@@ -101,36 +101,35 @@ def pip_audit_env(env: Mapping[str, str], service: Service) -> dict[str, str]:
 
 def scan(
     pins: Sequence[PinnedVersion],
+    pylocks: Mapping[str, Path],
     service: Service,
     *,
     env: Mapping[str, str],
     run: Runner = run_command,
     timeout: int | None = None,
 ) -> list[Outcome]:
-    """Ask pip-audit about every pin; raises AuditError when it gave no report."""
+    """Ask pip-audit about every pin, from the tiers' `pylocks`; AuditError when it gave no report."""
     if importlib.util.find_spec("pip_audit") is None:
         raise AuditError(
             f"pip-audit is not installed beside {sys.executable}; "
             "run the check through its nox session (nox -s audit)"
         )
-    outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="audit-") as scratch:
-        for number, layer in enumerate(input_layers(pins), start=1):
-            requirements = Path(scratch) / f"pinned-{number}.txt"
-            requirements.write_text("".join(f"{pin}\n" for pin in layer), encoding="utf-8")
-            output = Path(scratch) / f"pip-audit-{number}.json"
-            ledger_path = Path(scratch) / f"answers-{number}.json"
-            argv = pip_audit_argv(requirements, output, service, ledger_path, timeout)
-            completed = run(argv, pip_audit_env(env, service))
-            ledger = _read_json(ledger_path) or {}
-            if "problem" in ledger:
-                raise service_trouble(service, ledger)
-            report = _read_json(output)
-            if report is None or completed.returncode not in (0, 1):
-                raise explain_failure(completed.returncode, completed.stderr)
-            found = outcomes_of(layer, report)
-            require_answers(found, ledger.get("answers", 0))
-            outcomes += found
+        folder = Path(scratch) / "locks"
+        folder.mkdir()
+        for tier in covering(pins):
+            shutil.copyfile(pylocks[tier], folder / pylocks[tier].name)
+        output, ledger_path = Path(scratch) / "pip-audit.json", Path(scratch) / "answers.json"
+        argv = pip_audit_argv(folder, output, service, ledger_path, timeout)
+        completed = run(argv, pip_audit_env(env, service))
+        ledger = _read_json(ledger_path) or {}
+        if "problem" in ledger:
+            raise service_trouble(service, ledger)
+        report = _read_json(output)
+        if report is None or completed.returncode not in (0, 1):
+            raise explain_failure(completed.returncode, completed.stderr)
+    outcomes = outcomes_of(pins, report)
+    require_answers(outcomes, ledger.get("answers", 0))
     return outcomes
 
 
@@ -146,26 +145,28 @@ def require_answers(outcomes: Sequence[Outcome], answers: int) -> None:
         )
 
 
-def outcomes_of(layer: Sequence[PinnedVersion], report: Mapping[str, Any]) -> list[Outcome]:
-    """Match pip-audit's report to the pins it was given (each name once per layer)."""
+def outcomes_of(pins: Sequence[PinnedVersion], report: Mapping[str, Any]) -> list[Outcome]:
+    """Match pip-audit's report to the pins, by name and version (a pin it left out is named)."""
     dependencies = report.get("dependencies")
     if not isinstance(dependencies, list):
         raise AuditError("pip-audit wrote a report without a 'dependencies' list", EXIT_FINDINGS)
-    by_name: dict[str, dict[str, Any]] = {}
+    by_version: dict[tuple[str, Any], dict[str, Any]] = {}
+    skipped: dict[str, str] = {}  # pip-audit names a skipped package without its version
     for dependency in dependencies:
-        if isinstance(dependency, dict):
-            by_name[canonicalize_name(str(dependency.get("name", "")))] = dependency
-    outcomes = []
-    for pin in layer:
-        found = by_name.get(pin.name)
-        if found is None:
-            outcomes.append(Outcome(pin, skipped=MISSING))
-        elif "skip_reason" in found:
-            outcomes.append(Outcome(pin, skipped=str(found["skip_reason"])))
-        elif version_key(pin.name, str(found.get("version", ""))) != pin.key:
-            outcomes.append(Outcome(pin, skipped=f"pip-audit checked version {found['version']}"))
+        if not isinstance(dependency, dict):
+            continue
+        name = canonicalize_name(str(dependency.get("name", "")))
+        if "skip_reason" in dependency:
+            skipped[name] = str(dependency["skip_reason"])
         else:
+            by_version[version_key(name, str(dependency.get("version", "")))] = dependency
+    outcomes = []
+    for pin in pins:
+        found = by_version.get(pin.key)
+        if found is not None:
             outcomes.append(Outcome(pin, tuple(_advisory(v) for v in found.get("vulns", []))))
+        else:
+            outcomes.append(Outcome(pin, skipped=skipped.get(pin.name, MISSING)))
     return outcomes
 
 
