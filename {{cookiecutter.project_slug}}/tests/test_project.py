@@ -250,7 +250,10 @@ def test_a_removed_tiers_entries_are_dropped_by_the_lock(tmp_path: Path) -> None
         root / "pyproject.toml": REMOVING.replace("sniper = 250  # going away\n", "")
     }
     result = lock.lock(project, run=fake_uv)
-    assert result.removed == [root / "requirements" / "sniper.txt"]
+    assert result.removed == [
+        root / "requirements" / "sniper.txt",
+        root / "requirements" / "pylock.sniper.toml",
+    ]
     assert "sniper" not in (root / "pyproject.toml").read_text()
     assert lock.check(load(root)) == []
 

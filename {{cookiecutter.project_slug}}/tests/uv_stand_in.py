@@ -18,7 +18,7 @@ def tier_compile(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
     (a stand-in knows no extras; tests of extras use the real uv).
     """
     if "pylock.toml" in argv:
-        return file_listing(argv)
+        return file_listing(argv, cwd)
     if lock.UNION_CONSTRAINTS not in argv:
         return None
     union = lockfile.parse((cwd / lock.UNION_CONSTRAINTS).read_text()).pins
@@ -35,21 +35,23 @@ def tier_compile(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
     return subprocess.CompletedProcess(argv, 0, "", "")
 
 
-def file_listing(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def file_listing(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """uv's PEP 751 lock of a resolution given as constraints: one wheel per hash.
 
     WHEEL_TAGS names a hash's wheel tags (default py3-none-any).
     """
-    constraints = Path(argv[argv.index("--constraint") + 1]).read_text()
+    constraints = (cwd / argv[argv.index("--constraint") + 1]).read_text()
     lines = []
     for pin in lockfile.parse(constraints).pins:
         lines += ["[[packages]]", f'name = "{pin.name}"', f'version = "{pin.version}"']
         for digest in pin.hashes:
             kind, value = digest.split(":")
             tags = WHEEL_TAGS.get(digest, "py3-none-any")
-            lines += ["[[packages.wheels]]", f'name = "{pin.name}-{pin.version}-{tags}.whl"']
+            wheel = f"{pin.name}-{pin.version}-{tags}.whl"
+            lines += ["[[packages.wheels]]", f'name = "{wheel}"']
+            lines += [f'url = "https://files.example/{wheel}"']
             lines += ["[packages.wheels.hashes]", f'{kind} = "{value}"']
-    Path(argv[argv.index("--output-file") + 1]).write_text("\n".join(lines) + "\n")
+    (cwd / argv[argv.index("--output-file") + 1]).write_text("\n".join(lines) + "\n")
     return subprocess.CompletedProcess(argv, 0, "", "")
 
 

@@ -355,10 +355,13 @@ def tier_pylocks(
         lock_name = f"requirements/{name}.txt"
         current = read_lock(path)
         if current and pylock.problem(current, lock_name, text) is None:
+            written[path] = current  # as read, with LF: a CRLF copy is rewritten
             continue
         pins = lockfile.parse(text, lock_name).pins
         group = group_of[name]
-        if group.name not in listed_groups and any(h not in listing for p in pins for h in p.hashes):
+        if group.name not in listed_groups and any(
+            h not in listing for p in pins for h in p.hashes
+        ):
             union = locks[project.requirements_dir / f"{group.union}.txt"]
             listing.update(list_files(project, inputs, group, union, run))
             listed_groups.add(group.name)

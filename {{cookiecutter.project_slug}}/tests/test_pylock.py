@@ -1,0 +1,169 @@
+"""requirements/pylock.<tier>.toml: written with the tier locks, checked, kept in step."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from test_lock import FakeUv, locks, project  # noqa: F401  (project is a fixture)
+
+from tooling import lock, lockfile, pylock
+from tooling.distfiles import File
+from tooling.project import load
+
+SHA = {name: hashlib.sha256(name.encode()).hexdigest() for name in ("sdist", "w1", "w2", "x")}
+LOCK = f"""\
+# requirements/hunter.txt: hashed lock of the hunter tier.
+numpy==2.0.0 ; python_version < "3.12" \\
+    --hash=sha256:{SHA["w2"]} \\
+    --hash=sha256:{SHA["sdist"]} \\
+    --hash=sha256:{SHA["w1"]}
+    # via -r requirements/hunter.in
+"""
+FILES = {
+    f"sha256:{SHA['sdist']}": File(
+        "numpy-2.0.0.tar.gz", "https://alice:S3CRET@files.example/numpy-2.0.0.tar.gz", ()
+    ),
+    f"sha256:{SHA['w1']}": File(
+        "numpy-2.0.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        "https://files.example/numpy-2.0.0-cp311-cp311-manylinux_2_17_x86_64.whl#sha256=x",
+        (),
+    ),
+    f"sha256:{SHA['w2']}": File("numpy-2.0.0-cp311-cp311-win_amd64.whl", "wheels/numpy.whl", ()),
+}
+FILES = {digest: File(f.name, f.url, (digest,)) for digest, f in FILES.items()}
+
+
+def rendered(text: str = LOCK, files: dict[str, File] = FILES) -> str:
+    pins = lockfile.parse(text).pins
+    header = ["# requirements/pylock.hunter.toml: test", "# second line"]
+    return pylock.render("requirements/hunter.txt", text, pins, files, ">=3.11", header)
+
+
+def test_a_pylock_holds_the_same_pin_marker_and_hashes_as_its_lock() -> None:
+    text = rendered()
+    data = tomllib.loads(text)
+    assert (data["lock-version"], data["requires-python"]) == ("1.0", ">=3.11")
+    (numpy,) = data["packages"]
+    assert (numpy["name"], numpy["version"]) == ("numpy", "2.0.0")
+    assert numpy["marker"] == 'python_version < "3.12"'
+    assert numpy["sdist"]["hashes"] == {"sha256": SHA["sdist"]}
+    # no login and no fragment reach the lock; a local file stays a path
+    assert numpy["sdist"]["url"] == "https://files.example/numpy-2.0.0.tar.gz"
+    assert "S3CRET" not in text
+    wheels = {wheel["name"]: wheel for wheel in numpy["wheels"]}
+    assert wheels["numpy-2.0.0-cp311-cp311-manylinux_2_17_x86_64.whl"]["url"].endswith(".whl")
+    assert wheels["numpy-2.0.0-cp311-cp311-win_amd64.whl"]["path"] == "wheels/numpy.whl"
+    hashes = {f"sha256:{w['hashes']['sha256']}" for w in numpy["wheels"]}
+    hashes.add(f"sha256:{numpy['sdist']['hashes']['sha256']}")
+    assert hashes == set(lockfile.parse(LOCK).pins[0].hashes)
+    assert pylock.problem(text, "requirements/hunter.txt", LOCK) is None
+
+
+def test_a_pylock_is_valid_for_the_standard_reader() -> None:
+    reader = pytest.importorskip("packaging.pylock")  # packaging 26+, as pip vendors it
+    reader.Pylock.from_dict(tomllib.loads(rendered()))
+
+
+def test_a_hash_without_a_listed_file_is_named() -> None:
+    with pytest.raises(pylock.UnlistedFiles) as unlisted:
+        rendered(files={k: v for k, v in FILES.items() if SHA["w2"] not in k})
+    assert unlisted.value.pins == ["numpy==2.0.0"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            lambda text: text.replace('version = "2.0.0"', 'version = "2.0.1"'),
+            "does not match the digest of its body (cut or edited by hand)",
+        ),
+        (
+            lambda text: "\n".join(line for line in text.splitlines() if "body" not in line),
+            "records no digests: it was not written by `nox -s lock`",
+        ),
+    ],
+)
+def test_an_edited_pylock_is_named(edit: object, problem: str) -> None:
+    assert callable(edit)
+    assert pylock.problem(edit(rendered()), "requirements/hunter.txt", LOCK) == problem
+
+
+def test_a_pylock_of_another_lock_is_named() -> None:
+    other = LOCK.replace("2.0.0", "2.0.1")
+    assert pylock.problem(rendered(), "requirements/hunter.txt", other) == (
+        "was written from another requirements/hunter.txt than the one beside it"
+    )
+
+
+def check_of(root: Path) -> list[str]:
+    return lock.check(load(root))
+
+
+def test_the_lock_writes_a_pylock_per_tier_and_the_check_names_an_edited_one(
+    project: Path,  # noqa: F811
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    written = locks(project)
+    for tier in ("base", "sniper", "hunter", "strategist"):
+        data = tomllib.loads(written[f"pylock.{tier}.toml"])
+        pins = lockfile.parse(written[f"{tier}.txt"]).pins
+        assert [(p["name"], p["version"]) for p in data["packages"]] == [
+            (pin.name, pin.version) for pin in pins
+        ]
+    assert check_of(project) == []
+    path = project / "requirements" / "pylock.hunter.toml"
+    path.write_text(path.read_text().replace('version = "2.0.0"', 'version = "1.26.4"'))
+    assert check_of(project) == [
+        "hunter: requirements/pylock.hunter.toml does not match the digest of its body "
+        "(cut or edited by hand)"
+    ]
+    path.unlink()
+    assert check_of(project) == ["hunter: requirements/pylock.hunter.toml is missing"]
+
+
+def test_the_lock_writes_a_missing_or_edited_pylock_again_without_resolving(
+    project: Path,  # noqa: F811
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    before = locks(project)
+    (project / "requirements" / "pylock.hunter.toml").write_text("edited\n")
+    (project / "requirements" / "pylock.base.toml").unlink()
+    uv = FakeUv()
+    result = lock.lock(load(project), run=uv)
+    assert uv.calls == [] and not result.resolved  # the file listing came from uv's cache
+    assert locks(project) == before
+    assert check_of(project) == []
+
+
+def test_a_gone_tiers_pylock_is_deleted_and_a_hand_written_one_is_kept(
+    project: Path,  # noqa: F811
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    (project / "requirements" / "pylock.mine.toml").write_text('lock-version = "1.0"\n')
+    (project / "requirements" / "sniper.in").unlink()
+    result = lock.lock(load(project), run=FakeUv())
+    assert project / "requirements" / "pylock.sniper.toml" in result.removed
+    assert not (project / "requirements" / "pylock.sniper.toml").exists()
+    assert (project / "requirements" / "pylock.mine.toml").exists()
+
+
+def test_a_pylock_without_the_files_of_its_hashes_is_one_line(
+    project: Path,  # noqa: F811
+) -> None:
+    class ListsNothing(FakeUv):
+        def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+            if "pylock.toml" in argv:
+                Path(argv[argv.index("--output-file") + 1]).write_text('lock-version = "1.0"\n')
+                return subprocess.CompletedProcess(argv, 0, "", "")
+            return super().__call__(argv, cwd)
+
+    with pytest.raises(lock.LockError) as error:
+        lock.lock(load(project), run=ListsNothing())
+    assert re.match(r"requirements/pylock\.\w+\.toml: uv listed no file for ", str(error.value))
+    assert not list((project / "requirements").glob("*.txt"))
