@@ -203,7 +203,9 @@ def with_pylocks(locks: dict[str, Path]) -> dict[str, Path]:
             for n, digest in enumerate(pin.hashes)
         }
         header = [f"# {path.parent.name}/pylock.{tier}.toml: test lock"]
-        rendered = pylock.render(f"{path.parent.name}/{path.name}", text, pins, files, ">=3.11", header)
+        rendered = pylock.render(
+            f"{path.parent.name}/{path.name}", text, pins, files, ">=3.11", header
+        )
         pylock.path_of(path.parent, tier).write_text(rendered, encoding="utf-8")
     return locks
 

@@ -87,7 +87,10 @@ def test_a_pylock_that_does_not_say_what_its_lock_says_stops_the_audit(tmp_path:
         "one beside it: run `nox -s lock`"
     )
     (tmp_path / "requirements" / "pylock.base.toml").unlink()
-    with pytest.raises(audit.AuditError, match=r"^requirements/pylock.base.toml is missing: run `nox -s lock`, which writes it beside base.txt$"):
+    with pytest.raises(
+        audit.AuditError,
+        match=r"^requirements/pylock.base.toml is missing: run `nox -s lock`, which writes it beside base.txt$",
+    ):
         locks.pylocks_of(found)
 
 

@@ -152,7 +152,8 @@ def test_several_empty_locks_are_nothing_checked_and_one_pinned_lock_is_enough(
     tmp_path: Path,
 ) -> None:
     empty = {
-        tier: write_lock(tmp_path / "requirements" / f"{tier}.txt", "") for tier in ("base", "sniper")
+        tier: write_lock(tmp_path / "requirements" / f"{tier}.txt", "")
+        for tier in ("base", "sniper")
     }
     with pytest.raises(audit.AuditError, match=r"^nothing checked: .* pin no package versions"):
         run_audit(empty, FakePipAudit())

@@ -111,7 +111,12 @@ def test_other_pip_audit_failures_are_one_line_from_its_own_message(tmp_path: Pa
     )
     osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
     with pytest.raises(audit.AuditError) as error:
-        scan.scan(*pinned(tmp_path, "rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
+        scan.scan(
+            *pinned(tmp_path, "rsa==4.0"),
+            osv,
+            env={},
+            run=FakePipAudit(returncode=1, stderr=stderr),
+        )
     assert error.value.exit_code == 1
     assert str(error.value) == (
         "pip-audit failed (exit 1): requirement file in.txt contains invalid specifier at line 1"
@@ -135,7 +140,12 @@ def test_a_pip_audit_crash_is_one_line_without_its_traceback(crash: str, tmp_pat
     )
     osv = service.Service("osv", "http://127.0.0.1:9/v1/query")
     with pytest.raises(audit.AuditError) as error:
-        scan.scan(*pinned(tmp_path, "rsa==4.0"), osv, env={}, run=FakePipAudit(returncode=1, stderr=stderr))
+        scan.scan(
+            *pinned(tmp_path, "rsa==4.0"),
+            osv,
+            env={},
+            run=FakePipAudit(returncode=1, stderr=stderr),
+        )
     name = crash.partition(":")[0].rpartition(".")[2]
     assert str(error.value) == (
         f"pip-audit stopped with an error of its own ({name}), so nothing was checked; "

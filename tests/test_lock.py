@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import venv
 from pathlib import Path
 
@@ -22,7 +23,11 @@ PIN = re.compile(r"^([a-z0-9][a-z0-9._-]*)==(\S+)", re.MULTILINE)
 
 
 def snapshot(project: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in (project / "requirements").glob("*.txt")}
+    """Every lock: the .txt ones and the PEP 751 ones."""
+    folder = project / "requirements"
+    return {
+        path.name: path.read_bytes() for path in [*folder.glob("*.txt"), *folder.glob("*.toml")]
+    }
 
 
 def blocks(lock: Path) -> dict[str, str]:
@@ -317,8 +322,9 @@ def test_kept_pins_and_upgrade_package_moves_it_in_every_tier(project: Path) -> 
 
 def test_locks_are_deterministic(project: Path) -> None:
     before = snapshot(project)
-    for lock in (project / "requirements").glob("*.txt"):
-        lock.unlink()
+    assert {f"pylock.{tier}.toml" for tier in TIERS} < set(before)
+    for lock in before:
+        (project / "requirements" / lock).unlink()
     result = run(project, "nox", "-s", "lock")
     assert result.returncode == 0, result.stderr
     assert snapshot(project) == before
@@ -355,6 +361,63 @@ def test_pip_installs_a_tier_with_hashes_and_rejects_a_tampered_one(
     refused = user_pip(fresh, "install", "--require-hashes", "-r", str(tampered))
     assert refused.returncode != 0
     assert "DO NOT MATCH THE HASHES" in refused.stderr.upper()
+
+
+def test_pip_and_uv_install_a_tier_from_its_pylock_and_refuse_a_tampered_one(
+    locked: Path, tmp_path: Path
+) -> None:
+    pylock = locked / "requirements" / "pylock.hunter.toml"
+    wanted = {
+        (p.lower(), v) for p, v in PIN.findall((locked / "requirements" / "hunter.txt").read_text())
+    }
+    for installer in ("pip", "uv"):
+        venv.create(tmp_path / installer, with_pip=False)
+        python = tmp_path / installer / "bin" / "python"
+        if installer == "pip":  # pip 26.1+ (the template's own) reads pylocks
+            installed = user_pip(
+                Path(sys.executable), "--python", str(python), "install", "-r", str(pylock)
+            )
+        else:
+            installed = subprocess.run(
+                [str(Path(sys.executable).parent / "uv"), "pip", "install", "--python", str(python), "--require-hashes", "-r", str(pylock)],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+        assert installed.returncode == 0, installed.stderr
+        frozen = user_pip(Path(sys.executable), "--python", str(python), "freeze").stdout
+        got = {
+            (re.sub(r"[-_.]+", "-", line.lower().split("==")[0]), line.split("==")[1])
+            for line in frozen.splitlines()
+            if "==" in line
+        }
+        # every pin whose marker holds on this Python, at the lock's version
+        assert {name for name, _ in got} >= {"numpy", "pydantic", "structlog"}
+        assert got <= wanted, got - wanted
+
+    text = pylock.read_text()
+    table = re.search(
+        r'^name = "structlog"\n.*?(?=^\[\[|\Z)', text, re.MULTILINE | re.DOTALL
+    ).group(0)  # type: ignore[union-attr]
+    tampered = tmp_path / "pylock.tampered.toml"
+    tampered.write_text(text.replace(table, re.sub(r"[0-9a-f]{64}", "0" * 64, table)))
+    for installer in ("pip", "uv"):
+        fresh = tmp_path / f"fresh-{installer}"
+        venv.create(fresh, with_pip=False)
+        if installer == "pip":
+            refused = user_pip(
+                Path(sys.executable),
+                "--python",
+                str(fresh / "bin" / "python"),
+                "install",
+                "-r",
+                str(tampered),
+            )
+        else:
+            refused = subprocess.run(
+                [str(Path(sys.executable).parent / "uv"), "pip", "install", "--python", str(fresh / "bin" / "python"), "--require-hashes", "-r", str(tampered)],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+        assert refused.returncode != 0, installer
+        assert "hash" in refused.stderr.lower(), refused.stderr
 
 
 # --- locks that cannot lie (issue 9 reproductions) ----------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 import venv
 from pathlib import Path
 
@@ -92,6 +93,34 @@ def test_credentials_reach_uv_and_pip_but_never_a_lock(
 
     checked = run(project, "nox", "-s", "lock", "--", "--check")
     assert checked.returncode == 0, checked.stderr
+
+    # The pylocks name each file where its own tier's index serves it, without the login.
+    pylocks = {path.name: path.read_text() for path in (project / "requirements").glob("*.toml")}
+    assert not [name for name, text in pylocks.items() if PASSWORD in text or "alice" in text]
+    host = index.url("extra").rsplit("/extra/", 1)[0]
+    assert f'url = "{host}/extra/files/extrapkg-' in pylocks["pylock.hunter.toml"]
+    assert "extrapkg" not in pylocks["pylock.base.toml"]
+    assert f'url = "{host}/private/files/tinypkg-' in pylocks["pylock.base.toml"]
+    # pip (26.1+, here the template's own) installs the hunter tier from its pylock.
+    venv.create(tmp_path / "from-pylock", with_pip=False)
+    from_pylock = tmp_path / "from-pylock" / "bin" / "python"
+    pylock_hunter = str(project / "requirements" / "pylock.hunter.toml")
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(from_pylock), "install", "-r", pylock_hunter],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**clean, "PIP_CONFIG_FILE": os.devnull, "NO_PROXY": "127.0.0.1", **env},
+    )
+    assert installed.returncode == 0, installed.stderr
+    shown = subprocess.run(
+        [str(from_pylock), "-c", "import tinypkg, helper, extrapkg; print(extrapkg.BUILD)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.stdout.split() == ["2.0"], shown.stderr
 
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / "bin" / "python"
