@@ -21,10 +21,14 @@ How it works:
 4. The drift check recomputes all of that without network, checks every tier
    pin against the union and every requirement of every `.in` against its
    tier's pins.
-5. Locks (with pyproject.toml and the --report file) are written to
+5. Each tier also gets requirements/pylock.<tier>.toml (PEP 751, tooling.pylock):
+   the same pins, markers and hashes, with the file each hash names (from
+   uv's listing of this run, or offline from the union when nothing was
+   resolved). It records a digest of its tier lock's body and of its own.
+6. Locks (with pyproject.toml and the --report file) are written to
    temporary files and moved into place only after all of them were
    produced; any failure puts every file back as it was.
-6. Solve groups ([tool.lockstep.solve-groups]) split the tiers into several
+7. Solve groups ([tool.lockstep.solve-groups]) split the tiers into several
    unions (_union.txt for the default group, _union-<group>.txt for the
    others), each its own resolution with its own index lines. Stale groups
    resolve concurrently, one uv process each. A group that shares tiers with
