@@ -365,6 +365,7 @@ def calls(log: Path) -> list[list[str]]:
 def test_lock_refresh_upgrades_what_was_asked(bake: Bake, tmp_path: Path) -> None:
     project = bake()
     (project / "requirements" / "base.txt").write_text("the new base lock\n")
+    (project / "requirements" / "pylock.base.toml").write_text("# the new base pylock\n")
     script = {step.get("id"): step.get("run") for _, step in workflow_steps(project)}["upgrade"]
     bin_dir, log, out = stand_ins(tmp_path / "bin"), tmp_path / "calls.jsonl", tmp_path / "out"
 
@@ -399,6 +400,7 @@ def test_lock_refresh_upgrades_what_was_asked(bake: Bake, tmp_path: Path) -> Non
             )
         ]
         assert (out / "requirements" / "base.txt").read_text() == "the new base lock\n"
+        assert (out / "requirements" / "pylock.base.toml").read_text() == "# the new base pylock\n"
         assert (out / "requirements" / "tools" / "audit.txt").read_text() == (
             project / "requirements" / "tools" / "audit.txt"
         ).read_text()
@@ -417,6 +419,7 @@ def test_lock_refresh_opens_updates_and_closes_one_pull_request(bake: Bake, tmp_
     project = bake(with_container="no")
     env = offline_env(tmp_path / "home")
     (project / "requirements" / "base.txt").write_text("the old base lock\n")
+    (project / "requirements" / "pylock.base.toml").write_text("# pylock of the old base lock\n")
     git(project, env, "init", "-q", "-b", "main")
     git(project, env, "add", "-A")
     git(project, env, "commit", "-q", "-m", "generated")
@@ -433,6 +436,7 @@ def test_lock_refresh_opens_updates_and_closes_one_pull_request(bake: Bake, tmp_
 
     def propose(run_number: int, base_lock: str, packages: str, open_pr: str) -> Path:
         (artifact / "requirements" / "base.txt").write_text(base_lock)
+        (artifact / "requirements" / "pylock.base.toml").write_text(f"# pylock of {base_lock}")
         checkout = tmp_path / f"checkout-{run_number}"  # each job starts from a fresh checkout
         run(["git", "clone", "-q", str(origin), str(checkout)], tmp_path, env)
         runner_temp = tmp_path / f"runner-temp-{run_number}"
@@ -456,9 +460,10 @@ def test_lock_refresh_opens_updates_and_closes_one_pull_request(bake: Bake, tmp_
 
     # First week: the locks moved, no pull request yet.
     body = propose(1, "the new base lock\n", "", open_pr="")
-    assert (
-        git(origin, env, "diff", "--name-only", "main", "lock-refresh") == "requirements/base.txt"
-    )
+    assert git(origin, env, "diff", "--name-only", "main", "lock-refresh").split() == [
+        "requirements/base.txt",
+        "requirements/pylock.base.toml",
+    ]
     assert git(origin, env, "show", "lock-refresh:requirements/base.txt") == "the new base lock"
     assert git(origin, env, "rev-list", "--count", "main..lock-refresh") == "1"
     gh = [call for call in calls(log) if call[0] == "gh"]
