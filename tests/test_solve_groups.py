@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 import venv
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,6 +150,27 @@ def test_pip_installs_each_workers_own_build(project: Path, tmp_path: Path) -> N
         assert installed.returncode == 0, installed.stderr
         shown = subprocess.run(
             [str(python), "-c", "import accel, basepkg; print(accel.BUILD)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert shown.stdout.strip() == build, shown.stderr
+        # Its pylock names its own build's file on its own index, and uv installs it.
+        pylock = (project / "requirements" / f"pylock.{tier}.toml").read_text()
+        other = "cu121" if build == "cpu" else "cpu"
+        assert f"accel-1.0+{build}" in pylock and f"+{other}" not in pylock
+        from_pylock = tmp_path / f"{tier}-pylock"
+        venv.create(from_pylock, with_pip=False)
+        installed = subprocess.run(
+            [str(Path(sys.executable).parent / "uv"), "pip", "install", "--python",
+             str(from_pylock / "bin" / "python"), "--require-hashes",
+             "-r", str(project / "requirements" / f"pylock.{tier}.toml")],
+            capture_output=True, text=True, check=False,
+            env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
+        )  # fmt: skip
+        assert installed.returncode == 0, installed.stderr
+        shown = subprocess.run(
+            [str(from_pylock / "bin" / "python"), "-c", "import accel; print(accel.BUILD)"],
             capture_output=True,
             text=True,
             check=False,
