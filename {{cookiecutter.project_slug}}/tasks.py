@@ -308,7 +308,7 @@ def publish(
         "image": "HOST[:PORT]/NAME:TAG or HOST[:PORT]/NAME@sha256:DIGEST",
         "tier": "the tier to check against (default: the image's lockstep.tier label)",
         "rebuild": "also rebuild the tier from this commit and compare image IDs",
-        "engine": "podman, buildah or docker (default: CONTAINER_ENGINE, else podman, buildah)",
+        "engine": "docker, podman or buildah for --rebuild (default: as invoke build chooses)",
         "insecure": "allow plain HTTP to a registry that is not on loopback",
     }
 )
@@ -320,17 +320,15 @@ def verify(
     engine: str | None = None,
     insecure: bool = False,
 ) -> None:
-    """Pull an image into a private store and prove it is exactly this checkout's tier lock."""
-    from tooling import engines, images, ship
+    """Fetch an image from its registry and prove it is exactly this checkout's tier lock."""
+    from tooling import images, ship
 
     the_project = load_project()
     with one_line_errors():
         if not image:
             raise ship.ShipError("name the image: --image HOST/NAME:TAG or HOST/NAME@sha256:...")
         names = list(tiers.read_tiers(the_project.requirements_dir))
-        chosen = engines.get(engines.choose_verifier(engine, os.environ), os.environ)
         result = ship.verify(
-            chosen,
             the_project,
             image,
             tier,
@@ -341,10 +339,9 @@ def verify(
         )
     if rebuild and result.tier and not result.problems:
         secrets = images.secret_files(None, None, None, os.environ)
-        rebuilt = build_images(
-            c, the_project, [result.tier], chosen.name, result.base or None, secrets
-        )[result.tier]
-        if rebuilt == result.image_id:
+        built = build_images(c, the_project, [result.tier], engine, result.base or None, secrets)
+        rebuilt = built[result.tier]
+        if rebuilt.removeprefix("sha256:") == result.image_id.removeprefix("sha256:"):
             print(f"rebuilt from this commit: image ID {rebuilt}, the same as {result.reference}")
         else:
             result.problems.append(

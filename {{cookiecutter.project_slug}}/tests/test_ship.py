@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tooling import lockfile, provenance
-from tooling.engines import choose_verifier, registry_failure
+from tooling.engines import registry_failure
 from tooling.image_sbom import compare_with_lock, image_sbom
 from tooling.project import Project
 from tooling.registry import RegistryError, is_loopback, parse_reference, parse_registry
@@ -83,14 +83,6 @@ def test_registry_failures_are_one_line(output: str, reason: str) -> None:
     )
     assert shown.startswith("cannot pull h:1/a:t: ") and reason in shown
     assert "\n" not in shown
-
-
-def test_verify_prefers_an_engine_with_private_stores() -> None:
-    def which(name: str) -> str:
-        return f"/usr/bin/{name}"
-
-    assert choose_verifier(None, {}, which, lambda: True) == "podman"
-    assert choose_verifier("docker", {}, which, lambda: True) == "docker"
 
 
 def test_the_image_sbom_is_compared_with_the_lock_sbom(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -3,30 +3,32 @@
 `invoke publish` pushes only an image that passes the smoke test here, whose
 labels name this commit and this tier's lock, and records what it pushed in
 dist/images/<tier>.json beside an SBOM of the image's contents.
-`invoke verify` pulls a reference into a store of its own and runs the same
-lock-exact checks on what it pulled; it trusts neither the registry nor a
-local copy.
+`invoke verify` fetches a reference from its registry with skopeo and runs the
+same lock-exact checks on the layers it fetched, without running anything
+from the image; it trusts neither the registry nor a local copy.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tooling import ToolingError, atomic, lockfile, provenance
+from tooling import ToolingError, atomic, lockfile, provenance, pulled_image
 from tooling.base_images import DIGEST
-from tooling.engines import Engine
+from tooling.engines import Engine, ImageFacts
 from tooling.image_sbom import compare_with_lock, dumps, image_sbom, lock_components_sbom, read_sbom
 from tooling.images import image_name, smoke_image
 from tooling.project import Project, tier_lock
 from tooling.registry import Registry, parse_reference
-from tooling.smoke import inventory_argv, parse_inventory
+from tooling.smoke import inventory_argv, lock_problems, parse_inventory
 
 RECORDS = Path("dist") / "images"
-PYTHON = "/opt/venv/bin/python"
+VENV = "/opt/venv"
+PYTHON = f"{VENV}/bin/python"
 
 Log = Callable[[str], None]
 
@@ -175,7 +177,6 @@ class Verified:
 
 
 def verify(
-    engine: Engine,
     project: Project,
     text: str,
     tier: str | None,
@@ -184,17 +185,20 @@ def verify(
     version: str,
     log: Log,
 ) -> Verified:
-    """Pull `text` into a private store and check it against this checkout's tier lock."""
+    """Fetch `text` from its registry and check it against this checkout's tier lock.
+
+    Nothing from the image is run, and no engine's store is used: the checks read
+    the layers skopeo fetched into a temporary folder.
+    """
     reference = parse_reference(text)
     if tier:
         tier_lock(project, tier, tiers)
     shown = str(reference)
-    with engine.private_store() as store:
-        image, digest = store.pull(shown, reference.tls_verify(insecure))
-        where = "a private store" if store.name != "docker" else "docker's store (it has no other)"
-        log(f"pulled {shown} into {where}: {digest}")
-        facts = store.facts(image)
-        result = Verified(shown, digest, facts.id)
+    with tempfile.TemporaryDirectory(prefix="verify-") as folder:
+        image = pulled_image.fetch(shown, reference.tls_verify(insecure), Path(folder))
+        log(f"fetched {shown} with skopeo into a temporary folder (nothing is run): {image.digest}")
+        facts = image.facts()
+        result = Verified(shown, image.digest, facts.id)
         labels = facts.labels
         labelled = labels.get(provenance.TIER_LABEL, "")
         if tier and labelled and tier != labelled:
@@ -213,9 +217,41 @@ def verify(
                 f"checkout's: check out its commit {built_from} to verify it"
             )
         result.base = labels.get(provenance.BASE_LABEL, "")
-        try:
-            for line in smoke_image(store, image, result.tier, project, version):
-                log(f"{shown}: {line}")
-        except ToolingError as error:
-            result.problems += str(error).splitlines()
+        report = pulled_image.environment_report(image, VENV)
+    passed, problems = image_checks(project, result.tier, facts, report, version)
+    for line in passed:
+        log(f"{shown}: {line}")
+    result.problems += [f"{shown}: {problem}" for problem in problems]
     return result
+
+
+def image_checks(
+    project: Project, tier: str, facts: ImageFacts, report: dict[str, Any], version: str
+) -> tuple[list[str], list[str]]:
+    """(checks passed, problems) of an image read from its layers: the lock, user, entrypoint."""
+    lock_name = f"requirements/{tier}.txt"
+    lock = lockfile.read(project.requirements_dir / f"{tier}.txt", lock_name)
+    problems = lock_problems(
+        report, lock, lock_name, project.python_version, (project.name, version)
+    )
+    passed = [
+        f"Python {report['python']} (.python-version {project.python_version})",
+        f"exactly {lock_name}: {len(report['distributions'])} distributions, "
+        "every file matches its RECORD",
+    ]
+    if problems:
+        passed = []
+    if facts.user.split(":")[0] != "1000":
+        problems.append(f"runs as user {facts.user or 'root'}, expected uid 1000")
+    else:
+        passed.append("user: uid 1000")
+    if not facts.entrypoint:
+        problems.append("has no ENTRYPOINT")
+    else:
+        passed.append(f"ENTRYPOINT {' '.join(facts.entrypoint)}")
+    test = facts.healthcheck
+    if len(test) < 2 or test[0] not in ("CMD", "CMD-SHELL"):
+        problems.append("has no HEALTHCHECK (build with --format docker)")
+    else:
+        passed.append(f"HEALTHCHECK {' '.join(test[1:])}")
+    return passed, problems

@@ -9,7 +9,6 @@ the smoke test checks an image where it was built, whatever else is installed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -283,14 +282,6 @@ class Engine:
         """Push a local image to HOST/NAME:TAG; return the manifest digest the registry holds."""
         raise NotImplementedError
 
-    def pull(self, reference: str, tls_verify: bool) -> tuple[str, str]:
-        """Pull HOST/NAME:TAG or HOST/NAME@DIGEST: (the image to check, its manifest digest)."""
-        raise NotImplementedError
-
-    def private_store(self) -> contextlib.AbstractContextManager[Engine]:
-        """This engine on a store of its own, removed afterwards, for images to check."""
-        raise NotImplementedError
-
     def export_archive(self, image: str, archive: Path) -> None:
         """Write the image as a docker-archive tar file (for scanners)."""
         saved = self.push(image, f"docker-archive:{archive}:{image}")
@@ -389,23 +380,6 @@ def choose_engine(
         "no container engine found: install docker, podman or buildah, "
         "or name one with --engine / CONTAINER_ENGINE"
     )
-
-
-def choose_verifier(
-    requested: str | None,
-    env: Mapping[str, str],
-    which: Callable[[str], str | None] = shutil.which,
-    docker_answers: Callable[[], bool] = docker_engine_answers,
-) -> str:
-    """The engine that pulls an image to check: --engine / CONTAINER_ENGINE, else podman or
-    buildah (they pull into a private store), else docker."""
-    if requested or env.get("CONTAINER_ENGINE"):
-        return choose_engine(requested, env, which, docker_answers)
-    present = present_engines(which, docker_answers)
-    for name in ("podman", "buildah", "docker"):
-        if name in present:
-            return name
-    return choose_engine(None, env, which, docker_answers)
 
 
 def present_engines(

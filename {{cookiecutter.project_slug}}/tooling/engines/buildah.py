@@ -23,7 +23,7 @@ class Buildah(ContainersStorageEngine):
     def command(self, *args: str) -> list[str]:
         driver = self.env.get("STORAGE_DRIVER")
         driver_option = ["--storage-driver", driver] if driver else []
-        return ["buildah", *driver_option, *self.store_options(), *args]
+        return ["buildah", *driver_option, *args]
 
     def inspect(self, image: str) -> ImageFacts | None:
         data = self.described(image, "inspect", "--type", "image")

@@ -1,8 +1,7 @@
 """What buildah and podman share: containers-storage, `build --timestamp`, dir: transport.
 
-Both push and pull Docker-format (v2s2) manifests, so the health check travels
-with the image. A private store (for `invoke verify`) is a temporary storage
-root given as --root and --runroot: nothing in the usual store is seen or kept.
+Both push Docker-format (v2s2) manifests, so the health check travels with
+the image.
 
 Both build Docker-format images (OCI images drop HEALTHCHECK) with every
 timestamp taken from SOURCE_DATE_EPOCH. Older releases still record the build
@@ -12,15 +11,10 @@ without them, so two cold builds of one commit give one image ID.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
-import shutil
-import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,40 +23,12 @@ from tooling.engines import (
     BuildRequest,
     Engine,
     ImageError,
-    Runner,
     last_line,
     registry_failure,
-    run_captured,
 )
-
-# podman refuses a run root longer than 50 characters; TMPDIR may be anywhere.
-SHORT_TMP = "/tmp"
-
-
-@dataclass(frozen=True)
-class Store:
-    """A private store: its storage root (under TMPDIR) and run root (short, under /tmp)."""
-
-    root: Path
-    runroot: Path
 
 
 class ContainersStorageEngine(Engine):
-    def __init__(
-        self, env: Mapping[str, str], run: Runner = run_captured, store: Store | None = None
-    ) -> None:
-        super().__init__(env, run)
-        self.store = store
-
-    def store_options(self) -> list[str]:
-        """--root and --runroot of a private store; none for the usual one."""
-        if self.store is None:
-            return []
-        return ["--root", str(self.store.root), "--runroot", str(self.store.runroot)]
-
-    def command(self, *args: str) -> list[str]:
-        return [self.name, *self.store_options(), *args]
-
     def push_to_registry(self, image: str, reference: str, tls_verify: bool) -> str:
         with tempfile.TemporaryDirectory(prefix="push-") as tmp:
             digest_file = Path(tmp) / "digest"
@@ -75,47 +41,6 @@ class ContainersStorageEngine(Engine):
             if pushed.returncode != 0:
                 raise ImageError(registry_failure(pushed.stderr, "push to", reference, self.name))
             return digest_file.read_text(encoding="utf-8").strip()
-
-    def pull(self, reference: str, tls_verify: bool) -> tuple[str, str]:
-        pulled = self.run(
-            self.command(
-                "pull",
-                "--quiet",
-                f"--tls-verify={str(tls_verify).lower()}",
-                f"docker://{reference}",
-            )
-        )
-        if pulled.returncode != 0:
-            raise ImageError(registry_failure(pulled.stderr, "pull", reference, self.name))
-        return reference, self.facts(reference).digest
-
-    @contextlib.contextmanager
-    def private_store(self) -> Iterator[Engine]:
-        with (
-            tempfile.TemporaryDirectory(prefix="lockstep-store-") as root,
-            tempfile.TemporaryDirectory(prefix="lockstep-run-", dir=SHORT_TMP) as runroot,
-        ):
-            private = type(self)(self.env, self.run, Store(Path(root), Path(runroot)))
-            try:
-                yield private
-            finally:
-                private.remove_store()
-
-    def remove_store(self) -> None:
-        """Remove every image of the private store, then whatever is still mounted in it."""
-        if self.store is None:
-            return
-        self.run(self.command("rmi", "--all", "--force"))
-        folders = (str(self.store.root), str(self.store.runroot))
-        try:
-            with open("/proc/mounts", encoding="utf-8") as mounts:
-                inside = [line.split()[1] for line in mounts if line.split()[1].startswith(folders)]
-        except OSError:
-            inside = []
-        for mount in sorted(inside, reverse=True):
-            subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
-        for folder in folders:
-            shutil.rmtree(folder, ignore_errors=True)
 
     def plan_build(self, request: BuildRequest, context: Path) -> BuildPlan:
         argv = self.command("build", "--format", "docker", "--layers")

@@ -7,20 +7,15 @@
   build`); the build works, but its image IDs differ between builds;
 - a 23+ client without buildx cannot use BuildKit at all: one line says what to install.
 
-docker has one store, its daemon's: it cannot pull into a private one. An
-image to check is pulled there (by digest, or by tag resolved to a digest),
-and what the pull added is removed afterwards; layers the daemon already holds
-with the same digests are not downloaded again (they are the same bytes).
 Plain-HTTP registries other than loopback ones are the daemon's setting
 (insecure-registries), not a flag.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from tooling.engines import (
@@ -29,11 +24,9 @@ from tooling.engines import (
     Engine,
     ImageError,
     ImageFacts,
-    Runner,
     healthcheck_test,
     last_line,
     registry_failure,
-    run_captured,
 )
 
 REWRITE_TIMESTAMP_SINCE = 26  # Docker Engine 26 ships BuildKit 0.13
@@ -76,10 +69,6 @@ def full_name(repository: str) -> str:
 
 class Docker(Engine):
     name = "docker"
-
-    def __init__(self, env: Mapping[str, str], run: Runner = run_captured) -> None:
-        super().__init__(env, run)
-        self.pulled: list[str] = []  # references a pull added, removed by private_store
 
     def version(self, part: str) -> str:
         """The Client or Server version ("" when unknown); the client's shows without a daemon."""
@@ -161,28 +150,6 @@ class Docker(Engine):
         if not shown:
             raise ImageError(f"docker pushed {reference} but showed no digest")
         return shown.group(1)
-
-    def pull(self, reference: str, tls_verify: bool) -> tuple[str, str]:
-        present = self.inspect(reference) is not None
-        pulled = self.run(self.command("pull", "--quiet", reference))
-        if pulled.returncode != 0:
-            raise ImageError(registry_failure(pulled.stderr, "pull", reference, self.name))
-        if not present:
-            self.pulled.append(reference)
-        digest = self.facts(reference).digest
-        if not digest:
-            raise ImageError(f"docker pulled {reference} but knows no registry digest for it")
-        return reference, digest
-
-    @contextlib.contextmanager
-    def private_store(self) -> Iterator[Engine]:
-        """docker cannot: the daemon's store, and what the pulls added is removed afterwards."""
-        own = Docker(self.env, self.run)
-        try:
-            yield own
-        finally:
-            for reference in own.pulled:
-                self.run(self.command("rmi", reference))
 
     def export_archive(self, image: str, archive: Path) -> None:
         saved = self.run(self.command("save", "--output", str(archive), image))

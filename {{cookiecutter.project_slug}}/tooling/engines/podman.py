@@ -15,11 +15,6 @@ from tooling.engines.containers_storage import ContainersStorageEngine
 class Podman(ContainersStorageEngine):
     name = "podman"
 
-    def store_options(self) -> list[str]:
-        # A private store keeps podman's state (containers, locks) apart too.
-        private = ["--tmpdir", str(self.store.runroot / "tmp")] if self.store else []
-        return [*super().store_options(), *private]
-
     def inspect(self, image: str) -> ImageFacts | None:
         data = self.described(image, "image", "inspect")
         if data is None:
