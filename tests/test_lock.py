@@ -363,6 +363,20 @@ def test_pip_installs_a_tier_with_hashes_and_rejects_a_tampered_one(
     assert "DO NOT MATCH THE HASHES" in refused.stderr.upper()
 
 
+def test_a_project_from_before_pylocks_gets_them_without_a_pin_moving(project: Path) -> None:
+    before = snapshot(project)
+    for tier in TIERS:
+        (project / "requirements" / f"pylock.{tier}.toml").unlink()
+    check = run(project, "nox", "-s", "lock", "--", "--check")
+    assert check.returncode == 1
+    assert "base: requirements/pylock.base.toml is missing" in check.stderr
+    result = run(project, "nox", "-s", "lock")
+    assert result.returncode == 0, result.stderr
+    assert "inputs unchanged: nothing to resolve" in result.stderr
+    assert snapshot(project) == before
+    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+
+
 def test_pip_and_uv_install_a_tier_from_its_pylock_and_refuse_a_tampered_one(
     locked: Path, tmp_path: Path
 ) -> None:

@@ -365,7 +365,7 @@ def tier_pylocks(
         group = group_of[name]
         if group.name not in listed_groups and any(
             h not in listing for p in pins for h in p.hashes
-        ):
+        ):  # (a lock from before uninstallable hashes were dropped always asks once)
             union = locks[project.requirements_dir / f"{group.union}.txt"]
             listing.update(list_files(project, inputs, group, union, run))
             listed_groups.add(group.name)
@@ -376,7 +376,7 @@ def tier_pylocks(
             )
         except pylock.UnlistedFiles as unlisted:
             raise LockError(
-                f"requirements/pylock.{name}.toml: uv listed no file for some hashes of "
+                f"requirements/pylock.{name}.toml: uv lists no file for any hash of "
                 f"{', '.join(unlisted.pins)}; run `nox -s lock -- --upgrade-package NAME`"
             ) from None
     return written

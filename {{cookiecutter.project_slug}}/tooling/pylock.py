@@ -83,8 +83,9 @@ def _file_table(file: File) -> str:
 
 
 def render_package(pin: Pin, files: Mapping[str, File]) -> list[str]:
-    """One [[packages]] table: the pin's sdist and wheels, one entry per file it hashes."""
-    chosen = list({files[digest].name: files[digest] for digest in pin.hashes}.values())
+    """One [[packages]] table: the pin's sdist and wheels, one entry per listed file it hashes."""
+    listed = [files[digest] for digest in pin.hashes if digest in files]
+    chosen = list({file.name: file for file in listed}.values())
     sdists = [file for file in chosen if not file.name.endswith(".whl")]
     wheels = sorted((file for file in chosen if file.name.endswith(".whl")), key=lambda f: f.name)
     lines = ["[[packages]]", f"name = {_string(pin.name)}", f"version = {_string(pin.version)}"]
@@ -108,13 +109,17 @@ def render(
     requires_python: str,
     header: Sequence[str],
 ) -> str:
-    """The pylock of one tier. Raises UnlistedFiles when a hash has no listed file.
+    """The pylock of one tier. Raises UnlistedFiles for a pin none of whose hashes is listed.
 
+    A hash uv lists no file for is one no allowed Python installs (a tier lock from
+    before such hashes were left out still has them): the pylock leaves it out.
     `header` is the lines every generated lock starts with (what it is, who writes it);
     `lock_text` is the tier lock, whose body's digest the pylock records.
     """
     unlisted = [
-        f"{pin.name}=={pin.version}" for pin in pins if any(h not in files for h in pin.hashes)
+        f"{pin.name}=={pin.version}"
+        for pin in pins
+        if pin.hashes and not any(h in files for h in pin.hashes)
     ]
     if unlisted:
         raise UnlistedFiles(unlisted)
