@@ -367,12 +367,22 @@ def test_a_project_from_before_pylocks_gets_them_without_a_pin_moving(project: P
     before = snapshot(project)
     for tier in TIERS:
         (project / "requirements" / f"pylock.{tier}.toml").unlink()
+    repaired(
+        project,
+        before,
+        named="base: requirements/pylock.base.toml is missing",
+        said="inputs unchanged: nothing to resolve",
+    )
+
+
+def repaired(project: Path, before: dict[str, bytes], named: str, said: str) -> None:
+    """The check names the damage; `nox -s lock` says `said` and puts every lock back."""
     check = run(project, "nox", "-s", "lock", "--", "--check")
     assert check.returncode == 1
-    assert "base: requirements/pylock.base.toml is missing" in check.stderr
+    assert named in check.stderr
     result = run(project, "nox", "-s", "lock")
     assert result.returncode == 0, result.stderr
-    assert "inputs unchanged: nothing to resolve" in result.stderr
+    assert said in result.stderr
     assert snapshot(project) == before
     assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
 
@@ -441,14 +451,12 @@ def test_a_cut_union_is_resolved_again_not_spread_into_tiers(project: Path) -> N
     before = snapshot(project)
     union = project / "requirements" / "_union.txt"
     union.write_bytes(union.read_bytes()[:30000])
-    check = run(project, "nox", "-s", "lock", "--", "--check")
-    assert check.returncode == 1
-    assert "union: requirements/_union.txt does not match the digest of its body" in check.stderr
-    result = run(project, "nox", "-s", "lock")
-    assert result.returncode == 0, result.stderr
-    assert "resolving again instead of deriving tiers from it" in result.stderr
-    assert snapshot(project) == before
-    assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+    repaired(
+        project,
+        before,
+        named="union: requirements/_union.txt does not match the digest of its body",
+        said="resolving again instead of deriving tiers from it",
+    )
 
 
 def test_a_byte_order_mark_keeps_the_parent(project: Path) -> None:
