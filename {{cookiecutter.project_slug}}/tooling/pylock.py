@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from tooling import public_url
@@ -72,7 +72,7 @@ def _string(value: str) -> str:
     return json.dumps(value)
 
 
-@lru_cache(maxsize=None)  # a file shared by several tiers is written once
+@cache  # a file shared by several tiers is written once
 def _file_table(file: File) -> str:
     hashes = ", ".join(
         f"{kind} = {_string(value)}" for kind, value in (h.split(":", 1) for h in file.hashes)
