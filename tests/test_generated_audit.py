@@ -119,6 +119,26 @@ def test_invoke_audit_takes_the_same_options(project: Path, osv: OSVServer) -> N
     assert "Traceback" not in output and "Encountered a bad command exit code" not in output
 
 
+def test_invoke_audit_keeps_the_osv_url_off_noxs_command_line(
+    project: Path, tmp_path: Path
+) -> None:
+    stand_in = tmp_path / "bin" / "nox"
+    stand_in.parent.mkdir()
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$@" > {tmp_path}/argv\n'
+        f'printf "%s" "$LOCKSTEP_OSV_URL" > {tmp_path}/url\n'
+    )
+    stand_in.chmod(0o755)
+    url = "https://alice:S3CRET@osv.example/v1/query"
+    env = {"PATH": f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}"}
+    done = run_in(project, "invoke", "audit", "--service", "osv", "--osv-url", url, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv == ["-s", "audit", "--", "--service", "osv", "--osv-url-env", "LOCKSTEP_OSV_URL"]
+    assert (tmp_path / "url").read_text() == url
+
+
 def test_both_versions_of_a_marker_gated_package_are_audited(project: Path, osv: OSVServer) -> None:
     with (project / "requirements" / "hunter.in").open("a") as stream:
         stream.write('rsa==4.0 ; python_version >= "3.12"\nrsa==4.9 ; python_version < "3.12"\n')

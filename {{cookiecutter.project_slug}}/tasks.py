@@ -113,15 +113,13 @@ def audit(
 ) -> None:
     """Audit every pinned version of every lock with pip-audit, then safety (nox -s audit)."""
     argv = ["nox", "-s", "audit", "--"]
-    options = {
-        "--service": service,
-        "--osv-url": osv_url,
-        "--min-severity": min_severity,
-        "--tier": tier,
-    }
+    options = {"--service": service, "--min-severity": min_severity, "--tier": tier}
     for option, value in options.items():
         argv += [option, value] if value else []
-    run_nox(c, argv)
+    # A login or token in the URL travels in the environment, off nox's command line.
+    env = {"LOCKSTEP_OSV_URL": osv_url} if osv_url else {}
+    argv += ["--osv-url-env", "LOCKSTEP_OSV_URL"] if osv_url else []
+    run_nox(c, argv, env)
 
 
 @task
@@ -130,9 +128,9 @@ def sbom(c: Context) -> None:
     run_nox(c, ["nox", "-s", "sbom"])
 
 
-def run_nox(c: Context, argv: list[str]) -> None:
+def run_nox(c: Context, argv: list[str], env: dict[str, str] | None = None) -> None:
     """Run nox; its own output explains a failure, so end with its exit code alone."""
-    result = c.run(shlex.join(argv), warn=True, pty=sys.stdout.isatty())
+    result = c.run(shlex.join(argv), warn=True, pty=sys.stdout.isatty(), env=env or {})
     if result is None or result.failed:
         raise Exit(code=result.exited if result is not None else 1)
 
