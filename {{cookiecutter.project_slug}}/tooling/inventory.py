@@ -18,8 +18,10 @@ import io
 import json
 import os
 import platform
+import posixpath
 import sys
 import sysconfig
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +56,17 @@ def record_hash(path: Path, algorithm: str) -> str:
 
 
 def check_record(
-    dist: importlib.metadata.Distribution, name: str
-) -> tuple[list[dict[str, str]], set[Path]]:
-    """(problems, files listed) for one distribution's RECORD."""
-    text = dist.read_text("RECORD")
+    name: str,
+    text: str | None,
+    locate: Callable[[str], str],
+    file_hash: Callable[[str, str], str | None],
+) -> tuple[list[dict[str, str]], set[str]]:
+    """(problems, paths listed) for one distribution's RECORD `text`.
+
+    `locate` gives the path of a RECORD entry; `file_hash(path, algorithm)` the
+    file's hash as RECORD writes it, None when there is no such file. The image
+    check of `invoke verify` reads layers with the same rules (tooling.pulled_image).
+    """
     if text is None:
         return [{"distribution": name, "file": "RECORD", "problem": "no RECORD"}], set()
     problems, listed = [], set()
@@ -65,51 +74,61 @@ def check_record(
         if not row:
             continue
         relative, hash_value = row[0], row[1] if len(row) > 1 else ""
-        path = Path(os.path.normpath(str(dist.locate_file(relative))))
+        path = locate(relative)
         listed.add(path)
         if not hash_value:
             continue  # RECORD itself, and files a tool adds after installing
-        if not path.is_file():
-            problems.append({"distribution": name, "file": relative, "problem": "missing"})
-            continue
         algorithm, _, expected = hash_value.partition("=")
-        if record_hash(path, algorithm) != expected:
+        found = file_hash(path, algorithm)
+        if found is None:
+            problems.append({"distribution": name, "file": relative, "problem": "missing"})
+        elif found != expected:
             problems.append({"distribution": name, "file": relative, "problem": "changed"})
     return problems, listed
 
 
-def unlisted_files(site_packages: Path, listed: set[Path]) -> list[str]:
+def unlisted_among(files: Iterable[str], site_packages: str, listed: set[str]) -> list[str]:
     """Files in site-packages no RECORD names; byte code of a listed source is fine."""
     found = []
-    for top, _, names in os.walk(site_packages):
-        for name in names:
-            path = Path(top) / name
-            if path in listed or (top == str(site_packages) and name in VENV_FILES):
+    for path in files:
+        if path in listed:
+            continue
+        folder, name = posixpath.split(path)
+        if folder == site_packages and name in VENV_FILES:
+            continue
+        if name.endswith(".pyc") and posixpath.basename(folder) == "__pycache__":
+            source = posixpath.join(posixpath.dirname(folder), name.split(".", 1)[0] + ".py")
+            if source in listed or posixpath.basename(source) in VENV_FILES:
                 continue
-            if path.suffix == ".pyc" and path.parent.name == "__pycache__":
-                source = path.parent.parent / (name.split(".", 1)[0] + ".py")
-                if source in listed or source.name in VENV_FILES:
-                    continue
-            found.append(str(path.relative_to(site_packages)))
+        found.append(posixpath.relpath(path, site_packages))
     return sorted(found)
 
 
+def disk_hash(path: str, algorithm: str) -> str | None:
+    return record_hash(Path(path), algorithm) if os.path.isfile(path) else None
+
+
 def inventory() -> dict[str, Any]:
-    site_packages = Path(sysconfig.get_paths()["purelib"])
+    site_packages = os.path.normpath(sysconfig.get_paths()["purelib"])
     distributions, problems, listed = [], [], set()
-    for dist in importlib.metadata.distributions(path=[str(site_packages)]):
+    for dist in importlib.metadata.distributions(path=[site_packages]):
         name = dist.metadata["Name"]
         distributions.append({"name": name, "version": dist.version})
-        found, files = check_record(dist, name)
+
+        def locate(relative: str, dist: importlib.metadata.Distribution = dist) -> str:
+            return os.path.normpath(str(dist.locate_file(relative)))
+
+        found, files = check_record(name, dist.read_text("RECORD"), locate, disk_hash)
         problems += found
         listed |= files
+    on_disk = [os.path.join(top, n) for top, _, names in os.walk(site_packages) for n in names]
     return {
         "python": platform.python_version(),
         "prefix": sys.prefix,
         "markers": marker_environment(),
         "distributions": sorted(distributions, key=lambda d: (d["name"].lower(), d["version"])),
         "record_problems": problems,
-        "unlisted": unlisted_files(site_packages, listed),
+        "unlisted": unlisted_among(on_disk, site_packages, listed),
     }
 
 

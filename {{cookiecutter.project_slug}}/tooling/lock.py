@@ -352,14 +352,14 @@ def tier_pylocks(
     The files of each hash come from this run's resolutions; a group that did not
     resolve gets them from uv, offline first, with its union lock as constraints.
     """
-    written: dict[Path, str] = {}
+    pylocks: dict[Path, str] = {}
     listed_groups: set[str] = set()
     for name, text in tier_texts.items():
         path = pylock.path_of(project.requirements_dir, name)
         lock_name = f"requirements/{name}.txt"
         current = read_lock(path)
         if current and pylock.problem(current, lock_name, text) is None:
-            written[path] = current  # as read, with LF: a CRLF copy is rewritten
+            pylocks[path] = current  # as read, with LF: a CRLF copy is rewritten
             continue
         pins = lockfile.parse(text, lock_name).pins
         group = group_of[name]
@@ -367,11 +367,11 @@ def tier_pylocks(
             h not in listing for p in pins for h in p.hashes
         ):  # (a lock from before uninstallable hashes were dropped always asks once)
             union = locks[project.requirements_dir / f"{group.union}.txt"]
-            listing.update(list_files(project, inputs, group, union, run))
+            listing.update(union_files(project, inputs, group, union, run))
             listed_groups.add(group.name)
         requires = f">={project.python_minor}"
         try:
-            written[path] = pylock.render(
+            pylocks[path] = pylock.render(
                 lock_name, text, pins, listing, requires, pylock_header(name)
             )
         except pylock.UnlistedFiles as unlisted:
@@ -379,24 +379,37 @@ def tier_pylocks(
                 f"requirements/pylock.{name}.toml: uv lists no file for any hash of "
                 f"{', '.join(unlisted.pins)}; run `nox -s lock -- --upgrade-package NAME`"
             ) from None
-    return written
+    return pylocks
 
 
-def list_files(
+def union_files(
     project: Project, inputs: Inputs, group: SolveGroup, union: str, run: Runner
 ) -> Listing:
-    """The files uv lists for a group's union pins: offline first, from uv's cache."""
+    """The files uv lists for a group's union lock (a run that did not resolve the group)."""
     with work_folder() as workdir:
         tree = workdir / f"files-{group.name}"
         snapshot(project, inputs, inputs.files(group.members), tree)
         (tree / UNION_CONSTRAINTS).write_text(union, encoding="utf-8")
-        output = tree / "pylock.toml"
-        options = ["--constraint", UNION_CONSTRAINTS, "--format", "pylock.toml"]
-        result = compile_from_cache(project, inputs, sorted(group.members), options, output, run)
-        if result.returncode != 0:
-            raise LockError(f"uv could not list the locked files: {uv_reason(result.stderr)}")
-        listed = distfiles.read_pylock(output.read_text(encoding="utf-8"))
-    return pylock.by_hash(file for files in listed.values() for file in files)
+        listed = listed_files(project, inputs, group, tree, UNION_CONSTRAINTS, run)
+    return pylock.by_hash(listed)
+
+
+def listed_files(
+    project: Project,
+    inputs: Inputs,
+    group: SolveGroup,
+    tree: Path,
+    resolution: str,
+    run: Runner,
+) -> distfiles.Files:
+    """The files of every version pinned in `resolution` (a requirements lock; relative to
+    `tree`, the group's snapshot), as uv names them in a PEP 751 lock of it: offline first."""
+    output = tree / "pylock.toml"
+    options = ["--constraint", resolution, "--format", "pylock.toml"]
+    result = compile_from_cache(project, inputs, sorted(group.members), options, output, run)
+    if result.returncode != 0:
+        raise LockError(f"uv could not list the locked files: {uv_reason(result.stderr)}")
+    return distfiles.read_pylock(output.read_text(encoding="utf-8"))
 
 
 def union_title(group: SolveGroup) -> str:
@@ -579,7 +592,7 @@ def resolve_group(
                 )
         raise LockError(explain_failure(result.stderr, project, inputs, group.closure))
     pins = resolved_pins(output, SHARED_CONSTRAINTS)
-    return only_installable(project, inputs, group, pins, output, tree, run, listing)
+    return only_installable(project, inputs, group, pins, tree, output, run, listing)
 
 
 def only_installable(
@@ -587,24 +600,18 @@ def only_installable(
     inputs: Inputs,
     group: SolveGroup,
     pins: Sequence[Pin],
-    resolution: Path,
     tree: Path,
+    resolution: Path,
     run: Runner,
     listing: Listing,
 ) -> list[Pin]:
     """The pins without hashes of wheels no Python in requires-python can install.
 
     uv names the files of each pinned version in a PEP 751 lock of the same
-    resolution (its own file, with hashes, as constraints): offline first, from
-    the pages just read.
+    resolution (its own file, with hashes, as constraints), from the pages just read.
     """
-    output = tree / "pylock.toml"
-    options = ["--constraint", str(resolution), "--format", "pylock.toml"]
-    result = compile_from_cache(project, inputs, sorted(group.members), options, output, run)
-    if result.returncode != 0:
-        raise LockError(f"uv could not list the locked files: {uv_reason(result.stderr)}")
-    listed = distfiles.read_pylock(output.read_text(encoding="utf-8"))
-    listing.update(pylock.by_hash(file for files in listed.values() for file in files))
+    listed = listed_files(project, inputs, group, tree, str(resolution), run)
+    listing.update(pylock.by_hash(listed))
     return [without_uninstallable(pin, listed, project.python_minor) for pin in pins]
 
 
@@ -1023,10 +1030,10 @@ def pylock_problems(project: Project, name: str, text: str, stale: bool) -> list
     if current is None:
         return [f"{pylock_name} is missing"]
     reasons = line_ending_problem(path, pylock_name)
-    why = pylock.problem(current, f"requirements/{name}.txt", text)
-    if why and not (stale and why.startswith("was written from another")):
-        reasons.append(f"{pylock_name} {why}")
-    return reasons
+    why = pylock.damage(current)
+    if why is None and not stale:
+        why = pylock.mismatch(current, f"requirements/{name}.txt", text)
+    return [*reasons, f"{pylock_name} {why}"] if why else reasons
 
 
 def tier_staleness(

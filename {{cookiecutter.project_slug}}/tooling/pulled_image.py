@@ -13,10 +13,8 @@ files that describe distributions.
 from __future__ import annotations
 
 import base64
-import csv
 import gzip
 import hashlib
-import io
 import json
 import posixpath
 import re
@@ -31,7 +29,7 @@ from typing import Any
 
 from tooling import ToolingError
 from tooling.engines import ImageFacts, healthcheck_test, registry_failure
-from tooling.inventory import VENV_FILES
+from tooling.inventory import check_record, unlisted_among
 
 KEPT_TEXT = {"METADATA", "RECORD", "pyvenv.cfg"}  # read whole; every other file is hashed only
 MACHINES = {"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "ppc64le": "ppc64le"}
@@ -224,6 +222,17 @@ def environment_report(image: PulledImage, prefix: str) -> dict[str, Any]:
         raise PulledImageError(f"the image has no environment at {prefix} (no pyvenv.cfg)")
     python = found.group(1)
     site = f"{root}/lib/python{'.'.join(python.split('.')[:2])}/site-packages"
+
+    def locate(relative: str) -> str:
+        return posixpath.normpath(posixpath.join(site, relative))
+
+    def file_hash(path: str, algorithm: str) -> str | None:
+        file = tree.entries.get(path)
+        if file is None or file.sha256 is None:
+            return None
+        # Installers write sha256; any other algorithm cannot be matched and counts as changed.
+        return record_digest(file.sha256) if algorithm == "sha256" else ""
+
     distributions, problems, listed = [], [], set()
     for path, entry in sorted(tree.entries.items()):
         folder, name = posixpath.split(path)
@@ -235,53 +244,17 @@ def environment_report(image: PulledImage, prefix: str) -> dict[str, Any]:
         distribution = str(headers.get("Name", ""))
         distributions.append({"name": distribution, "version": str(headers.get("Version", ""))})
         record = tree.entries.get(f"{folder}/RECORD")
-        if record is None or record.text is None:
-            problems.append(
-                {"distribution": distribution, "file": "RECORD", "problem": "no RECORD"}
-            )
-            continue
-        for row in csv.reader(io.StringIO(record.text)):
-            if not row:
-                continue
-            relative, hash_value = row[0], row[1] if len(row) > 1 else ""
-            path_in_image = posixpath.normpath(posixpath.join(site, relative))
-            listed.add(path_in_image)
-            if not hash_value:
-                continue
-            file = tree.entries.get(path_in_image)
-            if file is None or file.sha256 is None:
-                problems.append(
-                    {"distribution": distribution, "file": relative, "problem": "missing"}
-                )
-                continue
-            algorithm, _, expected = hash_value.partition("=")
-            # Installers write sha256; any other algorithm cannot be matched and counts as changed.
-            if algorithm != "sha256" or record_digest(file.sha256) != expected:
-                problems.append(
-                    {"distribution": distribution, "file": relative, "problem": "changed"}
-                )
+        text = record.text if record is not None else None
+        found_problems, files = check_record(distribution, text, locate, file_hash)
+        problems += found_problems
+        listed |= files
     return {
         "python": python,
         "prefix": prefix,
         "markers": marker_environment(image.config, python),
         "distributions": sorted(distributions, key=lambda d: (d["name"].lower(), d["version"])),
         "record_problems": problems,
-        "unlisted": unlisted(tree, site, listed),
+        "unlisted": unlisted_among(
+            [path for path in tree.entries if path.startswith(site + "/")], site, listed
+        ),
     }
-
-
-def unlisted(tree: Tree, site: str, listed: set[str]) -> list[str]:
-    """Files in site-packages no RECORD names; byte code of a listed source is fine."""
-    found = []
-    for path in tree.entries:
-        if not path.startswith(site + "/") or path in listed:
-            continue
-        folder, name = posixpath.split(path)
-        if folder == site and name in VENV_FILES:
-            continue
-        if name.endswith(".pyc") and posixpath.basename(folder) == "__pycache__":
-            source = posixpath.join(posixpath.dirname(folder), name.split(".", 1)[0] + ".py")
-            if source in listed or posixpath.basename(source) in VENV_FILES:
-                continue
-        found.append(path.removeprefix(site + "/"))
-    return sorted(found)

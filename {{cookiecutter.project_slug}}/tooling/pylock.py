@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from tooling import public_url
-from tooling.distfiles import File
+from tooling.distfiles import File, Files
 from tooling.lockfile import Pin
 
 CREATED_BY = "lockstep"
@@ -62,9 +62,9 @@ def source_digest(lock_text: str) -> str:
     return sha256(split_header(lock_text)[1])
 
 
-def by_hash(files: Iterable[File]) -> dict[str, File]:
-    """Each file under each of its hashes ("sha256:<hex>")."""
-    return {digest: file for file in files for digest in file.hashes}
+def by_hash(listed: Files) -> dict[str, File]:
+    """Each listed file under each of its hashes ("sha256:<hex>")."""
+    return {digest: file for files in listed.values() for file in files for digest in file.hashes}
 
 
 def _string(value: str) -> str:
@@ -163,11 +163,22 @@ def recorded(text: str) -> Recorded:
 
 def problem(text: str, lock_name: str, lock_text: str) -> str | None:
     """Why a pylock does not say what its tier lock says; None when it does."""
+    return damage(text) or mismatch(text, lock_name, lock_text)
+
+
+def damage(text: str) -> str | None:
+    """Why a pylock cannot be trusted as written (edited, cut, not ours); None when it can."""
     was = recorded(text)
     if was.body_digest is None or was.source_digest is None:
         return "records no digests: it was not written by `nox -s lock`"
     if sha256(was.body) != was.body_digest:
         return "does not match the digest of its body (cut or edited by hand)"
+    return None
+
+
+def mismatch(text: str, lock_name: str, lock_text: str) -> str | None:
+    """Why a sound pylock is not the one of this tier lock; None when it is."""
+    was = recorded(text)
     same_name = (was.source or "").rsplit("/", 1)[-1] == lock_name.rsplit("/", 1)[-1]
     if not same_name or was.source_digest != source_digest(lock_text):
         return f"was written from another {lock_name} than the one beside it"
