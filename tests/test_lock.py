@@ -118,6 +118,17 @@ def test_comment_only_edit_is_not_drift(project: Path) -> None:
     assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
 
 
+def test_a_requirement_continued_over_lines_locks_as_pip_reads_it(project: Path) -> None:
+    """uv's own parser refuses `tabulate \\` + `>=0.9`; pip joins the lines, and so does the lock."""
+    append(project, "strategist", "tabulate \\\n    >=0.9  # continued, as pip allows\n# ends here \\")
+    locked = run(project, "nox", "-s", "lock")
+    assert locked.returncode == 0, locked.stderr
+    assert "tabulate" in packages(project / "requirements" / "strategist.txt")
+    assert "tabulate" not in packages(project / "requirements" / "hunter.txt")
+    check = run(project, "nox", "-s", "lock", "--", "--check")
+    assert check.returncode == 0, check.stderr
+
+
 def test_edit_makes_the_check_name_each_stale_tier(project: Path, tmp_path: Path) -> None:
     page = tmp_path / "summary.md"
     passed = run(project, "nox", "-s", "lock_check", env={"GITHUB_STEP_SUMMARY": str(page)})

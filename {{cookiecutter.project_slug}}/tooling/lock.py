@@ -519,11 +519,17 @@ def explain_failure(stderr: str, project: Project, inputs: Inputs, names: Sequen
 
 
 def snapshot(project: Project, inputs: Inputs, files: Iterable[str], folder: Path) -> None:
-    """The inputs as read in this run, same layout, for uv to resolve from."""
+    """The inputs as read in this run, same layout, for uv to resolve from.
+
+    Each file is written as pip reads it (continuations joined, comments and
+    blank lines dropped): uv's parser refuses some pip-valid spellings, such as
+    a requirement continued over two lines. The digests stay those of the files.
+    """
     for relative in files:
         target = folder / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(inputs.texts[relative], encoding="utf-8")
+        lines = [line for _, line in logical_lines(inputs.texts[relative])]
+        target.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     for name in UV_CONFIG_FILES:  # uv's own settings ([tool.uv.pip], uv.toml) still apply
         if (project.root / name).is_file():
             shutil.copyfile(project.root / name, folder / name)
