@@ -5,7 +5,10 @@
         url = index.url("private")          # http://127.0.0.1:PORT/private/simple
 
 Each index path serves `simple/<name>/` pages whose links carry the wheel's
-sha256, as PyPI does. With credentials, every request without them gets 401.
+sha256, as PyPI does. A client that asks for JSON (PEP 691, as uv does) gets the
+same page as JSON with each file's upload time (PEP 700): `add(..., uploaded=)`
+sets it, default OLD_UPLOAD, so a cooldown can be tested. With credentials,
+every request without them gets 401.
 Wheels are written directly as zip files (no build backend needed): a module
 whose `BUILD` constant says which build it is, so a test can tell `+cpu` from
 `+cu121` after installing.
@@ -14,8 +17,10 @@ whose `BUILD` constant says which build it is, so a test can tell `+cpu` from
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import html
+import json
 import threading
 import zipfile
 from http import HTTPStatus
@@ -25,6 +30,9 @@ from types import TracebackType
 from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name
+
+OLD_UPLOAD = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+JSON_PAGE = "application/vnd.pypi.simple.v1+json"
 
 
 def record_hash(data: bytes) -> str:
@@ -75,6 +83,7 @@ class PackageIndex:
     def __init__(self, credentials: tuple[str, str] | None = None) -> None:
         self.credentials = credentials
         self.wheels: dict[str, dict[str, list[Path]]] = {}  # index -> project -> wheels
+        self.uploaded: dict[Path, datetime.datetime] = {}
         self.requests: list[tuple[str, bool]] = []  # (path, authorized)
         index = self
 
@@ -97,7 +106,8 @@ class PackageIndex:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                found = index.find(self.path.split("?", 1)[0])
+                wants_json = JSON_PAGE in (self.headers.get("Accept") or "")
+                found = index.find(self.path.split("?", 1)[0], wants_json)
                 if found is None:
                     self.send_error(HTTPStatus.NOT_FOUND)
                     return
@@ -130,9 +140,29 @@ class PackageIndex:
         path.chmod(0o600)
         return path
 
-    def add(self, index: str, wheel: Path) -> None:
+    def add(self, index: str, wheel: Path, uploaded: datetime.datetime | None = None) -> None:
         project = canonicalize_name(wheel.name.split("-", 1)[0])
         self.wheels.setdefault(index, {}).setdefault(project, []).append(wheel)
+        self.uploaded[wheel] = uploaded or OLD_UPLOAD
+
+    def json_page(self, index: str, project: str, wheels: list[Path]) -> bytes:
+        files = [
+            {
+                "filename": wheel.name,
+                "url": f"/{index}/files/{wheel.name}",
+                "hashes": {"sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()},
+                "upload-time": self.uploaded[wheel].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            }
+            for wheel in wheels
+        ]
+        versions = sorted({wheel.name.split("-")[1] for wheel in wheels})
+        page = {
+            "meta": {"api-version": "1.1"},
+            "name": project,
+            "versions": versions,
+            "files": files,
+        }
+        return json.dumps(page).encode()
 
     def authorized(self, header: str | None) -> bool:
         if self.credentials is None:
@@ -140,7 +170,7 @@ class PackageIndex:
         expected = base64.b64encode(":".join(self.credentials).encode()).decode()
         return header == f"Basic {expected}"
 
-    def find(self, path: str) -> tuple[bytes, str] | None:
+    def find(self, path: str, wants_json: bool = False) -> tuple[bytes, str] | None:
         parts = [unquote(part) for part in path.split("/") if part]
         if len(parts) == 3 and parts[1] == "files":
             index, _, filename = parts
@@ -154,6 +184,8 @@ class PackageIndex:
             wheels = self.wheels.get(index, {}).get(canonicalize_name(project))
             if not wheels:
                 return None
+            if wants_json:
+                return self.json_page(index, canonicalize_name(project), wheels), JSON_PAGE
             links = [
                 f'<a href="/{index}/files/{html.escape(wheel.name)}'
                 f'#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}">'

@@ -49,7 +49,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from pathlib import Path
@@ -60,6 +60,7 @@ from packaging.utils import canonicalize_name
 
 from tooling import ToolingError, distfiles, lockfile, public_url, pylock, without_secrets
 from tooling.atomic import shown, work_folder, write_all
+from tooling.cooldown import Cooldown, index_urls, moved_back, newer_without
 from tooling.lockfile import LockFile, Pin
 from tooling.moves import Changes, compare, versions_by_name
 from tooling.project import (
@@ -99,7 +100,9 @@ NETWORK_FAILURE = re.compile(
 UV_CONFIG_FILES = ("pyproject.toml", "uv.toml")
 SHARED_CONSTRAINTS = "shared-pins.txt"  # in the snapshot: pins other groups own
 UNION_CONSTRAINTS = "union-pins.txt"  # in a tier's snapshot: the pins of its group's union
+KEPT_CONSTRAINTS = "kept-pins.txt"  # pins the cooldown would have moved back
 
+UNCOOLED = ThreadPoolExecutor(max_workers=4, thread_name_prefix="uncooled")
 Runner = Callable[[Sequence[str], Path], subprocess.CompletedProcess[str]]
 Listing = dict[str, distfiles.File]  # "sha256:<hex>" -> the file uv listed with that hash
 
@@ -195,7 +198,10 @@ def compile_options(project: Project) -> list[str]:
 
 
 def options_line(project: Project) -> str:
-    return without_secrets(f"# options: format={FORMAT} " + " ".join(compile_options(project)))
+    cooldown = Cooldown.of(project).recorded()
+    return without_secrets(
+        f"# options: format={FORMAT} " + " ".join(compile_options(project)) + cooldown
+    )
 
 
 def header(project: Project, inputs: Inputs, title: str, files: list[str]) -> list[str]:
@@ -242,8 +248,11 @@ def stale_reasons(
 ) -> list[str]:
     """Why a lock no longer matches its inputs; empty when it is current."""
     header_of = recorded(text)
-    if header_of.options != options_line(project):
-        return [f"{lock} was locked with other options ({header_of.options or 'none recorded'})"]
+    if header_of.options != (now := options_line(project)):
+        was = (header_of.options or "none recorded").removeprefix("# options: ")
+        return [
+            f"{lock} was locked with other options ({was}; now {now.removeprefix('# options: ')})"
+        ]
     reasons = []
     for name in files:
         if name not in header_of.inputs:
@@ -556,10 +565,12 @@ def resolve_group(
     run: Runner,
     offline: bool,
     listing: Listing,
+    cooling: Cooldown,
 ) -> list[Pin]:
     """Resolve one group's tiers at once from a snapshot of the inputs; return the pins.
 
-    The files uv lists for the pins go into `listing`.
+    The files uv lists for the pins go into `listing`; what the cooldown held
+    back goes into `cooling` (tooling.cooldown).
     """
     tree = workdir / "inputs"
     snapshot(project, inputs, inputs.files(group.members), tree)
@@ -587,8 +598,12 @@ def resolve_group(
         argv += ["--upgrade-package", package]
     if offline:
         argv.append("--offline")
-    result = run_uninterrupted(run, argv, tree)
+    free = uncooled_beside(argv, tree, seed, upgrade, run) if cooling.age else None
+    result = run_uninterrupted(run, [*argv, *cooling.options()], tree)
+    uncooled_pins = free.result() if free is not None else []
     if result.returncode != 0:
+        if refusal := cooling.refusal(result.stderr):
+            raise LockError(refusal)
         reason = uv_reason(result.stderr)
         for item in () if unreachable(reason) else shared:  # a network failure is no conflict
             if mentions(item.pin.name, reason):
@@ -598,7 +613,73 @@ def resolve_group(
                 )
         raise LockError(explain_failure(result.stderr, project, inputs, group.closure))
     pins = resolved_pins(output, SHARED_CONSTRAINTS)
+    if cooling.age:
+        before = list(lockfile.parse(seed).pins) if seed is not None else []
+        pins = never_moved_back(argv, tree, output, before, pins, run, cooling)
+        indexes = index_urls(settings_index_lines(project), group_index_lines(inputs, group))
+        cooling.note_held(newer_without(pins, uncooled_pins), indexes)
     return only_installable(project, inputs, group, pins, tree, output, run, listing)
+
+
+def group_index_lines(inputs: Inputs, group: SolveGroup) -> list[str]:
+    """The index lines of a group's tiers, as written (credentials included)."""
+    lines: list[str] = []
+    for name in group.closure:
+        lines += inputs.tiers[name].index_lines
+    return unique(lines)
+
+
+def never_moved_back(
+    argv: Sequence[str],
+    tree: Path,
+    output: Path,
+    before: Sequence[Pin],
+    pins: list[Pin],
+    run: Runner,
+    cooling: Cooldown,
+) -> list[Pin]:
+    """The pins, resolved again when the cooldown moved a pin back: the old pin is kept.
+
+    The packages it moved are constrained to their old versions, the cooldown
+    lifted for them only (from the pages just fetched, online if the cache lacks
+    them). When that fails, the inputs themselves moved the pins: the first
+    result stands.
+    """
+    moved = moved_back(before, pins)
+    if not moved:
+        return pins
+    kept = [f"{name}=={version}" for name, version in moved.items()]
+    (tree / KEPT_CONSTRAINTS).write_text("\n".join(kept) + "\n", encoding="utf-8")
+    again = [*argv, "--constraint", KEPT_CONSTRAINTS, *cooling.options(lifted=moved)]
+    result = run_uninterrupted(run, [*again, "--offline"], tree)
+    if result.returncode != 0 and "--offline" not in argv:
+        result = run_uninterrupted(run, again, tree)
+    if result.returncode != 0:
+        return pins
+    cooling.kept.update(moved)
+    return resolved_pins(output, SHARED_CONSTRAINTS, KEPT_CONSTRAINTS)
+
+
+def uncooled_beside(
+    argv: Sequence[str], tree: Path, seed: str | None, upgrade: bool, run: Runner
+) -> Future[list[Pin]]:
+    """The same resolution without the cooldown, started now in a thread (no pins if it fails).
+
+    It runs beside the real one rather than after it from the cache: uv caches
+    the pages as the cooldown filtered them.
+    """
+    output = tree / "uncooled.txt"
+    if seed is not None and not upgrade:
+        output.write_text(seed, encoding="utf-8")
+    at = list(argv).index("--output-file") + 1
+    free = [*argv[:at], str(output), *argv[at + 1 :]]
+
+    def resolve() -> list[Pin]:
+        if run(free, tree).returncode != 0:
+            return []
+        return resolved_pins(output, SHARED_CONSTRAINTS)
+
+    return UNCOOLED.submit(resolve)
 
 
 def only_installable(
@@ -685,11 +766,11 @@ def run_uninterrupted(
     return result
 
 
-def resolved_pins(output: Path, own_constraints: str) -> list[Pin]:
-    """The pins uv wrote, without the `# via -c` of the constraints file this run made up."""
+def resolved_pins(output: Path, *own_constraints: str) -> list[Pin]:
+    """The pins uv wrote, without the `# via -c` of the constraints files this run made up."""
     pins = lockfile.parse(output.read_text(encoding="utf-8"), "uv's resolution").pins
-    own = f"-c {own_constraints}"
-    return [replace(pin, via=tuple(v for v in pin.via if v != own)) for pin in pins]
+    own = {f"-c {name}" for name in own_constraints}
+    return [replace(pin, via=tuple(v for v in pin.via if v not in own)) for pin in pins]
 
 
 def union_constraints(pins: Sequence[Pin]) -> str:
@@ -1168,6 +1249,7 @@ def resolve_groups(
     upgrade_packages: Sequence[str],
     run: Runner,
     listing: Listing,
+    cooling: Cooldown,
 ) -> dict[str, list[Pin]]:
     """Resolve groups concurrently, one uv process each.
 
@@ -1189,6 +1271,7 @@ def resolve_groups(
             run,
             job.offline,
             listing,
+            cooling,
         )
 
     results: dict[str, list[Pin]] = {}
@@ -1222,6 +1305,7 @@ def resolve_stale_groups(
     upgrade_packages: Sequence[str],
     run: Runner,
     listing: Listing,
+    cooling: Cooldown,
 ) -> set[str]:
     """Resolve the stale groups into `pins`, owners of shared tiers before the groups using them.
 
@@ -1275,7 +1359,7 @@ def resolve_stale_groups(
                 tentative = bool(owners) or offline
                 jobs.append(Job(group, previous.get(group.name), shared, tentative, offline))
             done = resolve_groups(
-                project, inputs, jobs, workdir, upgrade, upgrade_packages, run, listing
+                project, inputs, jobs, workdir, upgrade, upgrade_packages, run, listing, cooling
             )
             for job in jobs:
                 name = job.group.name
@@ -1327,18 +1411,30 @@ def lock(
     upgrade_packages: Sequence[str] = (),
     run: Runner = run_uv,
     report: Path | None = None,
+    skip_cooldown: Sequence[str] = (),
 ) -> LockResult:
     """Bring every lock up to date; resolve only the solve groups whose inputs changed.
 
     With `report`, what moved is written there as Markdown, in the same all-or-nothing
-    write as the locks.
+    write as the locks. `skip_cooldown` packages are upgraded without the cooldown.
     """
-    for package in upgrade_packages:
-        if not PACKAGE_NAME.fullmatch(package):
-            raise LockError(
-                f"--upgrade-package {without_secrets(package)!r} is not a package name: "
-                "give one name like numpy (repeat the option for several)"
-            )
+    for option, packages in (
+        ("--upgrade-package", upgrade_packages),
+        ("--skip-cooldown", skip_cooldown),
+    ):
+        for package in packages:
+            if not PACKAGE_NAME.fullmatch(package):
+                raise LockError(
+                    f"{option} {without_secrets(package)!r} is not a package name: "
+                    "give one name like numpy (repeat the option for several)"
+                )
+    cooling = Cooldown.of(project, skip_cooldown)
+    if skip_cooldown and not cooling.age:
+        raise LockError(
+            "--skip-cooldown: this project sets no cooldown ([tool.lockstep] cooldown); "
+            "use --upgrade-package instead"
+        )
+    upgrade_packages = unique([*upgrade_packages, *skip_cooldown])
     inputs = read_inputs(project)
     groups = project_groups(project, inputs)
     owner_of = {tier: group.name for group in groups for tier in group.members}
@@ -1371,7 +1467,17 @@ def lock(
     previous = {name: text for name, text in seeds.items() if text is not None}
     listing: Listing = {}
     resolved = resolve_stale_groups(
-        project, inputs, groups, todo, previous, pins, upgrade, upgrade_packages, run, listing
+        project,
+        inputs,
+        groups,
+        todo,
+        previous,
+        pins,
+        upgrade,
+        upgrade_packages,
+        run,
+        listing,
+        cooling,
     )
     for _ in groups:  # owners first, however deep the chain of shared tiers
         for group in groups:
@@ -1379,7 +1485,8 @@ def lock(
     locked = {pin.name for found in pins.values() for pin in found}
     missing = [name for name in upgrade_packages if canonicalize_name(name) not in locked]
     if missing:
-        raise LockError(f"--upgrade-package {', '.join(missing)}: not locked in any tier")
+        option = "--skip-cooldown" if set(missing) <= set(skip_cooldown) else "--upgrade-package"
+        raise LockError(f"{option} {', '.join(missing)}: not locked in any tier")
     files = dict(pyproject_rewrites(project))
     unions: dict[str, Union] = {}
     for group in groups:
@@ -1405,6 +1512,7 @@ def lock(
     files.update(tier_pylocks(project, inputs, group_of, files, tier_texts, listing, run))
     orphans = generated_orphans(project, inputs, groups)
     changes = Changes(tiers=list(inputs.tiers))
+    changes.cooldown = cooling.report(versions_by_name(p for found in pins.values() for p in found))
     for name in [name for name in inputs.tiers if name in closures]:
         path = project.requirements_dir / f"{name}.txt"
         before = read_lock(path)
@@ -1489,11 +1597,22 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         help="upgrade NAME in every tier (repeatable)",
     )
     parser.add_argument(
+        "--skip-cooldown",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="upgrade NAME ignoring the cooldown, this run only (a security fix; repeatable)",
+    )
+    parser.add_argument(
         "--report", metavar="PATH", help="also write what moved, per tier, as Markdown to PATH"
     )
     arguments = parser.parse_args(argv)
-    if arguments.check and (arguments.upgrade or arguments.upgrade_package or arguments.report):
-        parser.error("--check cannot be combined with --upgrade, --upgrade-package or --report")
+    updating = arguments.upgrade or arguments.upgrade_package or arguments.skip_cooldown
+    if arguments.check and (updating or arguments.report):
+        parser.error(
+            "--check cannot be combined with --upgrade, --upgrade-package, --skip-cooldown "
+            "or --report"
+        )
     return arguments
 
 
@@ -1516,7 +1635,14 @@ def main(
         log("locks are current: every tier matches its inputs and the union")
         return
     report = Path(arguments.report) if arguments.report else None
-    result = lock(project, arguments.upgrade, arguments.upgrade_package, run, report)
+    result = lock(
+        project,
+        arguments.upgrade,
+        arguments.upgrade_package,
+        run,
+        report,
+        arguments.skip_cooldown,
+    )
     for note in result.notes:
         log(note)
     if not result.resolved:

@@ -31,6 +31,7 @@ class Changes:
     tiers: list[str] = field(default_factory=list)
     per_tier: dict[str, dict[str, tuple[str | None, str | None]]] = field(default_factory=dict)
     first: dict[str, int] = field(default_factory=dict)  # tiers locked for the first time
+    cooldown: list[str] = field(default_factory=list)  # held back, kept, skipped (tooling.cooldown)
 
     def grouped(self) -> dict[tuple[str, str, str], list[str]]:
         """(name, old, new) -> the tiers where it changed so; "" stands for absent."""
@@ -56,18 +57,22 @@ class Changes:
             for tier, count in self.first.items()
         ]
         lines = moved + added + removed + first
-        return lines or ["nothing moved: every tier pins what it pinned before"]
+        return (lines or ["nothing moved: every tier pins what it pinned before"]) + self.cooldown
 
     def markdown(self) -> str:
         out = ["# What moved in the locks", ""]
         changed = [tier for tier in self.tiers if self.per_tier.get(tier)]
+        cooldown = ["", "## Cooldown", "", *(f"- {line}" for line in self.cooldown)]
         if not changed and not self.first:
-            return "\n".join([*out, "Nothing moved: every tier pins what it pinned before.", ""])
-        out += [f"- {line}" for line in self.lines()]
+            out.append("Nothing moved: every tier pins what it pinned before.")
+            return "\n".join([*out, *(cooldown if self.cooldown else []), ""])
+        out += [f"- {line}" for line in self.lines() if line not in self.cooldown]
         for tier in changed:
             out += ["", f"## {tier}", "", "| package | before | after |", "|---|---|---|"]
             for name, (old, new) in self.per_tier[tier].items():
                 out.append(f"| {name} | {old or '(new)'} | {new or '(removed)'} |")
+        if self.cooldown:
+            out += cooldown
         return "\n".join(out) + "\n"
 
 

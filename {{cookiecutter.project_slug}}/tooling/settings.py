@@ -37,6 +37,8 @@ from urllib.parse import urlsplit
 from tooling import ToolingError
 from tooling.tiers import SAFE_NAME
 
+PACKAGE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # PEP 508
+DURATION = re.compile(r"(\d+) ?(hour|day|week)s?", re.IGNORECASE)
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 IMAGE = re.compile(
@@ -184,6 +186,33 @@ class Name(Kind):
     def check(self, value: object, key: Key) -> list[TierUse]:
         if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
             raise key.wrong(self.expected, shown_choice(value))
+        return []
+
+
+class PackageName(Kind):
+    expected = "a package name like numpy"
+    plural = "package names"
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if not isinstance(value, str) or not PACKAGE.fullmatch(value):
+            raise key.wrong(self.expected, shown_choice(value))
+        return []
+
+
+class Duration(Kind):
+    """An age such as "7 days" (uv's relative `exclude-newer`), or false for none."""
+
+    expected = 'a duration like "7 days", "36 hours" or "2 weeks", or false'
+    plural = "durations"
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if value is False:
+            return []
+        found = DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+        if found is None:
+            raise key.wrong(self.expected, shown_choice(value))
+        if int(found.group(1)) == 0:
+            raise key.wrong(self.expected, f"{quoted(str(value))}; write false for no cooldown")
         return []
 
 
@@ -360,6 +389,7 @@ NAME = Name()
 TIER = Tier()
 URL = Url()
 IMAGE_REFERENCE = ImageReference()
+PACKAGE_NAME = PackageName()
 
 SETTINGS: dict[str, Setting] = {
     "dev-tier": Setting(
@@ -381,6 +411,19 @@ SETTINGS: dict[str, Setting] = {
         "the lock check also requires == on every direct requirement",
         "require-exact-pins = true",
         False,
+    ),
+    "cooldown": Setting(
+        Duration(),
+        "every resolution skips releases younger than this (a malicious release is usually "
+        "caught within days); an existing pin is never moved back",
+        'cooldown = "7 days"',
+        False,
+    ),
+    "cooldown-exempt": Setting(
+        ListOf(PACKAGE_NAME),
+        "packages the cooldown does not apply to (e.g. your own, or an index without upload times)",
+        'cooldown-exempt = ["my-internal-lib"]',
+        [],
     ),
     "image-budget-mb": Setting(
         MapOf(POSITIVE_INT, keys=TIER, expected="a table of tier = size in MB"),

@@ -1,0 +1,221 @@
+"""The release-age cooldown: resolutions skip releases younger than `cooldown`.
+
+Most malicious releases are found and pulled within days, so `cooldown =
+"7 days"` in [tool.lockstep] makes every resolution behave as if the index
+stopped a week ago (uv's relative `--exclude-newer`), except for the packages
+in `cooldown-exempt` and, for one run, those given to `--skip-cooldown`.
+
+Three rules on top of uv's filter:
+- an existing pin is never moved back: a package the cooldown would move to an
+  older version (or drop) keeps its pin, resolved again with the pin as a
+  constraint and the cooldown lifted for that package only;
+- what the cooldown held back is named: the same resolution without it, run
+  offline from the pages uv just fetched, shows which newer versions exist;
+  their upload times come from the index's JSON pages (PEP 691/700);
+- a package with no release old enough fails the lock in one line saying how
+  to exempt it.
+uv drops files without an upload time under `--exclude-newer`: an index that
+publishes none (a plain HTML index, PyTorch's) needs its packages exempted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from tooling.lockfile import Pin
+from tooling.project import Project
+from tooling.settings import DURATION
+from tooling.tiers import INDEX
+
+PYPI = "https://pypi.org/simple"
+JSON_PAGE = "application/vnd.pypi.simple.v1+json"
+# uv's hint when a requirement cannot be met inside the cutoff
+FILTERED = re.compile(r"`([^`]+)` was filtered by `exclude-newer`")
+PUBLISHED = re.compile(
+    r"The latest version satisfying the requirement is v(\S+), published at (\S+)\."
+)
+
+
+def normalised(age: str) -> str:
+    """ "7 Days" -> "7 days", "1 weeks" -> "1 week"."""
+    found = DURATION.fullmatch(age.strip())
+    assert found is not None, age  # the settings check ran first
+    count, unit = int(found.group(1)), found.group(2).lower()
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+def newest(pins: Iterable[Pin], name: str) -> Version | None:
+    """The highest version pinned for `name` (a package may be pinned per marker)."""
+    versions = []
+    for pin in pins:
+        if pin.name == name:
+            try:
+                versions.append(Version(pin.version))
+            except InvalidVersion:
+                continue
+    return max(versions, default=None)
+
+
+def moved_back(before: Sequence[Pin], after: Sequence[Pin]) -> dict[str, str]:
+    """Packages pinned lower (or no longer pinned) after than before: name -> old version."""
+    names = {pin.name for pin in after}
+    moved = {}
+    for name in sorted({pin.name for pin in before}):
+        old = newest(before, name)
+        new = newest(after, name)
+        if old is not None and (name not in names or (new is not None and new < old)):
+            moved[name] = str(old)
+    return moved
+
+
+def newer_without(cooled: Sequence[Pin], uncooled: Sequence[Pin]) -> dict[str, tuple[str, str]]:
+    """Packages the cooldown kept lower: name -> (version locked, newer version held back)."""
+    held = {}
+    for name in sorted({pin.name for pin in cooled}):
+        locked, free = newest(cooled, name), newest(uncooled, name)
+        if locked is not None and free is not None and free > locked:
+            held[name] = (str(locked), str(free))
+    return held
+
+
+def ago(when: datetime.datetime, now: datetime.datetime) -> str:
+    hours = max(int((now - when).total_seconds() // 3600), 0)
+    if hours < 48:
+        return f"{hours} hour{'' if hours == 1 else 's'} ago"
+    return f"{hours // 24} days ago"
+
+
+def upload_time(name: str, version: str, indexes: Sequence[str]) -> datetime.datetime | None:
+    """When the first file of `name` `version` was uploaded, from the indexes' JSON pages."""
+    for index in indexes:
+        request = urllib.request.Request(
+            f"{index.rstrip('/')}/{canonicalize_name(name)}/", headers={"Accept": JSON_PAGE}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                page = json.load(response)
+        except (OSError, ValueError):
+            continue
+        times = [
+            file["upload-time"]
+            for file in page.get("files", [])
+            if isinstance(file, dict)
+            and file.get("upload-time")
+            and version_of(str(file.get("filename", "")), name) == version
+        ]
+        if times:
+            return min(datetime.datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times)
+    return None
+
+
+def version_of(filename: str, name: str) -> str | None:
+    """The version in a wheel or sdist file name of `name`, or None."""
+    stem = re.sub(r"\.(whl|tar\.gz|zip)$", "", filename)
+    prefix = re.sub(r"[-_.]+", "_", name).lower() + "-"
+    normal = re.sub(r"[-_.]+", "_", stem.split("-", 1)[0]).lower() + "-"
+    if normal != prefix or "-" not in stem:
+        return None
+    return stem.split("-")[1]
+
+
+@dataclass
+class Cooldown:
+    """The cooldown of one lock run, and what it held back (filled in while resolving)."""
+
+    age: str | None  # "7 days"; None: no cooldown
+    exempt: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()  # --skip-cooldown: this run only
+    held: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
+    kept: dict[str, str] = field(default_factory=dict)  # pins kept instead of moved back
+
+    @classmethod
+    def of(cls, project: Project, skipped: Sequence[str] = ()) -> Cooldown:
+        age = project.setting("cooldown")
+        exempt = tuple(sorted({canonicalize_name(n) for n in project.setting("cooldown-exempt")}))
+        skip = tuple(sorted({canonicalize_name(name) for name in skipped}))
+        return cls(normalised(age) if age else None, exempt, skip)
+
+    def recorded(self) -> str:
+        """How the lock header records the setting (not --skip-cooldown: one run only)."""
+        if not self.age:
+            return ""
+        exempt = f" cooldown-exempt={','.join(self.exempt)}" if self.exempt else ""
+        return f' cooldown="{self.age}"{exempt}'
+
+    def options(self, lifted: Iterable[str] = ()) -> list[str]:
+        """uv's options for this cooldown, lifted for the exempt, skipped and `lifted` packages."""
+        if not self.age:
+            return []
+        argv = ["--exclude-newer", self.age]
+        for name in sorted({*self.exempt, *self.skipped, *lifted}):
+            argv += ["--exclude-newer-package", f"{name}=false"]
+        return argv
+
+    def refusal(self, stderr: str) -> str | None:
+        """One line for a package that has no release old enough; None for other failures."""
+        found = FILTERED.search(stderr)
+        if not self.age or found is None:
+            return None
+        name = found.group(1)
+        newest_one = PUBLISHED.search(stderr)
+        latest = ""
+        if newest_one:
+            latest = f" ({name} {newest_one.group(1)} was published {newest_one.group(2)[:10]})"
+        return (
+            f"cannot lock: {name} has no release that satisfies the requirements and is older "
+            f"than the {self.age} cooldown{latest}; wait, add it to cooldown-exempt in "
+            f"[tool.lockstep], or take it now with `nox -s lock -- --skip-cooldown {name}`"
+        )
+
+    def note_held(self, held: Mapping[str, tuple[str, str]], indexes: Sequence[str]) -> None:
+        for name, (locked, newer) in held.items():
+            if name not in self.skipped and name not in self.exempt:
+                self.held[name] = (locked, newer, tuple(indexes))
+
+    def report(self, locked: Mapping[str, str], now: datetime.datetime | None = None) -> list[str]:
+        """Lines for the what-moved report: held back, kept, skipped."""
+        if not self.age:
+            return []
+        now = now or datetime.datetime.now(datetime.UTC)
+        lines = []
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            times = {
+                name: pool.submit(upload_time, name, newer, indexes)
+                for name, (_, newer, indexes) in self.held.items()
+            }
+            for name, (was, newer, _) in sorted(self.held.items()):
+                when = times[name].result()
+                age = f"published {ago(when, now)}" if when else f"younger than {self.age}"
+                lines.append(f"held back: {name} {newer} ({age}); locked {was}")
+        for name, version in sorted(self.kept.items()):
+            lines.append(f"kept {name} {version}: the {self.age} cooldown never moves a pin back")
+        for name in self.skipped:
+            if name in locked:
+                lines.append(
+                    f"cooldown skipped for {name} (--skip-cooldown, this run only): "
+                    f"locked {locked[name]}"
+                )
+        return lines
+
+
+def index_urls(settings_lines: Sequence[str], tier_lines: Sequence[str]) -> list[str]:
+    """Where to look up upload times: the indexes uv resolved from (PyPI unless replaced)."""
+    urls: list[str] = []
+    replaced = False
+    for line in [*settings_lines, *tier_lines]:
+        found = INDEX.match(line)
+        if found and found.group(1) in {"--index-url", "-i"}:
+            replaced = True
+            urls.insert(0, found.group(2))
+        elif found and found.group(1) == "--extra-index-url":
+            urls.append(found.group(2))
+    return urls if replaced else [PYPI, *urls]
