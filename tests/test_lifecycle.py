@@ -314,7 +314,7 @@ def test_lock_refresh_shape(bake: Bake, answers: dict[str, str]) -> None:
         "nox -s lock -- --check",
         "nox -s lint tests",
         "nox -s audit",
-        'nox -s lock -- "${arguments[@]}" --report "$OUT/report.md"',
+        'nox -s lock -- "${lock_arguments[@]}" --report "$OUT/report.md"',
     ):
         assert command in refresh
     propose = " ".join(step.get("run", "") for step in jobs["propose"]["steps"])
@@ -369,8 +369,11 @@ def test_lock_refresh_upgrades_what_was_asked(bake: Bake, tmp_path: Path) -> Non
     script = {step.get("id"): step.get("run") for _, step in workflow_steps(project)}["upgrade"]
     bin_dir, log, out = stand_ins(tmp_path / "bin"), tmp_path / "calls.jsonl", tmp_path / "out"
 
-    def upgrade(packages: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+    def upgrade(
+        packages: str, expect: int = 0, skip_cooldown: str = "false"
+    ) -> subprocess.CompletedProcess[str]:
         env = offline_env(STAND_IN_LOG=str(log), PACKAGES=packages, OUT=str(out))
+        env["SKIP_COOLDOWN"] = skip_cooldown
         env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
         return run_step(script, project, env, expect=expect)
 
@@ -413,6 +416,18 @@ def test_lock_refresh_upgrades_what_was_asked(bake: Bake, tmp_path: Path) -> Non
         done = upgrade(bad, expect=1)
         assert "::error::packages: " in done.stdout and "is not a package name" in done.stdout
         assert calls(log) == []
+
+    # A security fix younger than the cooldown: the tier locks take it now.
+    upgrade("urllib3", skip_cooldown="true")
+    nox, *uv = calls(log)
+    assert nox == [
+        *("nox", "-s", "lock", "--", "--skip-cooldown", "urllib3"),
+        *("--report", f"{out}/report.md"),
+    ]
+    assert all(call[-5:-3] == ["--upgrade-package", "urllib3"] for call in uv)
+    done = upgrade("", expect=1, skip_cooldown="true")
+    assert "::error::skip_cooldown: name the packages" in done.stdout
+    assert calls(log) == []
 
 
 def test_lock_refresh_opens_updates_and_closes_one_pull_request(bake: Bake, tmp_path: Path) -> None:
