@@ -71,12 +71,13 @@ def lint(c: Context) -> None:
 
 @task(
     name="lock",
-    iterable=["upgrade_package"],
+    iterable=["upgrade_package", "skip_cooldown"],
     help={
         "check": "only check that every lock is current (no network)",
         "upgrade": "upgrade every package",
         "upgrade-package": "upgrade this package in every tier (repeatable)",
         "report": "also write what moved, per tier, as Markdown to this file",
+        "skip-cooldown": "upgrade this package ignoring the cooldown, this run only (repeatable)",
     },
 )
 def lock_(
@@ -85,12 +86,15 @@ def lock_(
     upgrade: bool = False,
     upgrade_package: list[str] | None = None,
     report: str | None = None,
+    skip_cooldown: list[str] | None = None,
 ) -> None:
     """Lock every tier with hashes, or check the locks."""
     argv = ["--check"] if check else []
     argv += ["--upgrade"] if upgrade else []
     for name in upgrade_package or []:
         argv += ["--upgrade-package", name]
+    for name in skip_cooldown or []:
+        argv += ["--skip-cooldown", name]
     argv += ["--report", report] if report else []
     with one_line_errors():
         lock.main(load_project(), argv)
