@@ -9,9 +9,10 @@ Three rules on top of uv's filter:
 - an existing pin is never moved back: a package the cooldown would move to an
   older version (or drop) keeps its pin, resolved again with the pin as a
   constraint and the cooldown lifted for that package only;
-- what the cooldown held back is named: the same resolution without it, run
-  offline from the pages uv just fetched, shows which newer versions exist;
-  their upload times come from the index's JSON pages (PEP 691/700);
+- what the cooldown held back is named: for every package this run was free
+  to move (new, upgraded), the index's JSON page (PEP 691/700) shows any newer
+  release younger than the cooldown that its direct requirements allow (not
+  the uv cache: uv caches pages as the cooldown filtered them);
 - a package with no release old enough fails the lock in one line saying how
   to exempt it.
 uv drops files without an upload time under `--exclude-newer`: an index that
@@ -28,6 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -77,16 +80,6 @@ def moved_back(before: Sequence[Pin], after: Sequence[Pin]) -> dict[str, str]:
     return moved
 
 
-def newer_without(cooled: Sequence[Pin], uncooled: Sequence[Pin]) -> dict[str, tuple[str, str]]:
-    """Packages the cooldown kept lower: name -> (version locked, newer version held back)."""
-    held = {}
-    for name in sorted({pin.name for pin in cooled}):
-        locked, free = newest(cooled, name), newest(uncooled, name)
-        if locked is not None and free is not None and free > locked:
-            held[name] = (str(locked), str(free))
-    return held
-
-
 def ago(when: datetime.datetime, now: datetime.datetime) -> str:
     hours = max(int((now - when).total_seconds() // 3600), 0)
     if hours < 48:
@@ -94,8 +87,15 @@ def ago(when: datetime.datetime, now: datetime.datetime) -> str:
     return f"{hours // 24} days ago"
 
 
-def upload_time(name: str, version: str, indexes: Sequence[str]) -> datetime.datetime | None:
-    """When the first file of `name` `version` was uploaded, from the indexes' JSON pages."""
+def age_of(duration: str) -> datetime.timedelta:
+    found = DURATION.fullmatch(duration)
+    assert found is not None, duration
+    count, unit = int(found.group(1)), found.group(2).lower()
+    return datetime.timedelta(hours=count * {"hour": 1, "day": 24, "week": 168}[unit])
+
+
+def releases(name: str, indexes: Sequence[str]) -> dict[Version, datetime.datetime]:
+    """When each release of `name` was first uploaded, from the first index that knows it."""
     for index in indexes:
         request = urllib.request.Request(
             f"{index.rstrip('/')}/{canonicalize_name(name)}/", headers={"Accept": JSON_PAGE}
@@ -105,16 +105,36 @@ def upload_time(name: str, version: str, indexes: Sequence[str]) -> datetime.dat
                 page = json.load(response)
         except (OSError, ValueError):
             continue
-        times = [
-            file["upload-time"]
-            for file in page.get("files", [])
-            if isinstance(file, dict)
-            and file.get("upload-time")
-            and version_of(str(file.get("filename", "")), name) == version
-        ]
-        if times:
-            return min(datetime.datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times)
-    return None
+        uploaded: dict[Version, datetime.datetime] = {}
+        for file in page.get("files", []):
+            if not isinstance(file, dict) or not file.get("upload-time") or file.get("yanked"):
+                continue
+            try:
+                version = Version(version_of(str(file.get("filename", "")), name) or "")
+                when = datetime.datetime.fromisoformat(
+                    str(file["upload-time"]).replace("Z", "+00:00")
+                )
+            except (InvalidVersion, ValueError):
+                continue
+            uploaded[version] = min(when, uploaded.get(version, when))
+        if uploaded:
+            return uploaded
+    return {}
+
+
+def held_release(
+    name: str, candidate: Candidate, cutoff: datetime.datetime
+) -> tuple[Version, datetime.datetime] | None:
+    """The newest release of `name` above its pin that the cooldown kept out, if any."""
+    younger = [
+        (version, when)
+        for version, when in releases(name, candidate.indexes).items()
+        if version > candidate.locked
+        and when > cutoff
+        and (not version.is_prerelease or candidate.locked.is_prerelease)
+        and candidate.allowed.contains(version, prereleases=True)
+    ]
+    return max(younger, default=None)
 
 
 def version_of(filename: str, name: str) -> str | None:
@@ -127,6 +147,15 @@ def version_of(filename: str, name: str) -> str | None:
     return stem.split("-")[1]
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A package this run was free to move: its new pin and what its requirements allow."""
+
+    locked: Version
+    allowed: SpecifierSet
+    indexes: tuple[str, ...]
+
+
 @dataclass
 class Cooldown:
     """The cooldown of one lock run, and what it held back (filled in while resolving)."""
@@ -134,7 +163,7 @@ class Cooldown:
     age: str | None  # "7 days"; None: no cooldown
     exempt: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()  # --skip-cooldown: this run only
-    held: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
+    candidates: dict[str, Candidate] = field(default_factory=dict)
     kept: dict[str, str] = field(default_factory=dict)  # pins kept instead of moved back
 
     @classmethod
@@ -176,26 +205,43 @@ class Cooldown:
             f"[tool.lockstep], or take it now with `nox -s lock -- --skip-cooldown {name}`"
         )
 
-    def note_held(self, held: Mapping[str, tuple[str, str]], indexes: Sequence[str]) -> None:
-        for name, (locked, newer) in held.items():
-            if name not in self.skipped and name not in self.exempt:
-                self.held[name] = (locked, newer, tuple(indexes))
+    def note_candidates(
+        self, pins: Iterable[Pin], requirements: Iterable[Requirement], indexes: Sequence[str]
+    ) -> None:
+        """Packages free to move in this run: the report looks for newer releases it held back."""
+        allowed: dict[str, SpecifierSet] = {}
+        for requirement in requirements:
+            name = canonicalize_name(requirement.name)
+            allowed[name] = allowed.get(name, SpecifierSet()) & requirement.specifier
+        for pin in pins:
+            locked = newest([pin], pin.name)
+            if locked is None or pin.name in self.skipped or pin.name in self.exempt:
+                continue
+            known = self.candidates.get(pin.name)
+            if known is None or locked > known.locked:
+                spec = allowed.get(pin.name, SpecifierSet())
+                self.candidates[pin.name] = Candidate(locked, spec, tuple(indexes))
 
     def report(self, locked: Mapping[str, str], now: datetime.datetime | None = None) -> list[str]:
         """Lines for the what-moved report: held back, kept, skipped."""
         if not self.age:
             return []
         now = now or datetime.datetime.now(datetime.UTC)
+        cutoff = now - age_of(self.age)
         lines = []
         with ThreadPoolExecutor(max_workers=8) as pool:
-            times = {
-                name: pool.submit(upload_time, name, newer, indexes)
-                for name, (_, newer, indexes) in self.held.items()
+            found = {
+                name: pool.submit(held_release, name, candidate, cutoff)
+                for name, candidate in self.candidates.items()
             }
-            for name, (was, newer, _) in sorted(self.held.items()):
-                when = times[name].result()
-                age = f"published {ago(when, now)}" if when else f"younger than {self.age}"
-                lines.append(f"held back: {name} {newer} ({age}); locked {was}")
+            for name, candidate in sorted(self.candidates.items()):
+                held = found[name].result()
+                if held is not None and str(candidate.locked) in locked.get(name, "").split("/"):
+                    newer, when = held
+                    lines.append(
+                        f"held back: {name} {newer} (published {ago(when, now)}); "
+                        f"locked {candidate.locked}"
+                    )
         for name, version in sorted(self.kept.items()):
             lines.append(f"kept {name} {version}: the {self.age} cooldown never moves a pin back")
         for name in self.skipped:

@@ -49,7 +49,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from pathlib import Path
@@ -60,7 +60,7 @@ from packaging.utils import canonicalize_name
 
 from tooling import ToolingError, distfiles, lockfile, public_url, pylock, without_secrets
 from tooling.atomic import shown, work_folder, write_all
-from tooling.cooldown import Cooldown, index_urls, moved_back, newer_without
+from tooling.cooldown import Cooldown, index_urls, moved_back
 from tooling.lockfile import LockFile, Pin
 from tooling.moves import Changes, compare, versions_by_name
 from tooling.project import (
@@ -102,7 +102,6 @@ SHARED_CONSTRAINTS = "shared-pins.txt"  # in the snapshot: pins other groups own
 UNION_CONSTRAINTS = "union-pins.txt"  # in a tier's snapshot: the pins of its group's union
 KEPT_CONSTRAINTS = "kept-pins.txt"  # pins the cooldown would have moved back
 
-UNCOOLED = ThreadPoolExecutor(max_workers=4, thread_name_prefix="uncooled")
 Runner = Callable[[Sequence[str], Path], subprocess.CompletedProcess[str]]
 Listing = dict[str, distfiles.File]  # "sha256:<hex>" -> the file uv listed with that hash
 
@@ -598,9 +597,7 @@ def resolve_group(
         argv += ["--upgrade-package", package]
     if offline:
         argv.append("--offline")
-    free = uncooled_beside(argv, tree, seed, upgrade, run) if cooling.age else None
     result = run_uninterrupted(run, [*argv, *cooling.options()], tree)
-    uncooled_pins = free.result() if free is not None else []
     if result.returncode != 0:
         if refusal := cooling.refusal(result.stderr):
             raise LockError(refusal)
@@ -616,8 +613,18 @@ def resolve_group(
     if cooling.age:
         before = list(lockfile.parse(seed).pins) if seed is not None else []
         pins = never_moved_back(argv, tree, output, before, pins, run, cooling)
+        free_to_move = {pin.name for pin in pins} - {pin.name for pin in before}
+        free_to_move |= {canonicalize_name(name) for name in upgrade_packages}
         indexes = index_urls(settings_index_lines(project), group_index_lines(inputs, group))
-        cooling.note_held(newer_without(pins, uncooled_pins), indexes)
+        cooling.note_candidates(
+            [pin for pin in pins if upgrade or pin.name in free_to_move],
+            [
+                requirement
+                for name in group.closure
+                for _, requirement in inputs.tiers[name].requirements
+            ],
+            indexes,
+        )
     return only_installable(project, inputs, group, pins, tree, output, run, listing)
 
 
@@ -658,28 +665,6 @@ def never_moved_back(
         return pins
     cooling.kept.update(moved)
     return resolved_pins(output, SHARED_CONSTRAINTS, KEPT_CONSTRAINTS)
-
-
-def uncooled_beside(
-    argv: Sequence[str], tree: Path, seed: str | None, upgrade: bool, run: Runner
-) -> Future[list[Pin]]:
-    """The same resolution without the cooldown, started now in a thread (no pins if it fails).
-
-    It runs beside the real one rather than after it from the cache: uv caches
-    the pages as the cooldown filtered them.
-    """
-    output = tree / "uncooled.txt"
-    if seed is not None and not upgrade:
-        output.write_text(seed, encoding="utf-8")
-    at = list(argv).index("--output-file") + 1
-    free = [*argv[:at], str(output), *argv[at + 1 :]]
-
-    def resolve() -> list[Pin]:
-        if run(free, tree).returncode != 0:
-            return []
-        return resolved_pins(output, SHARED_CONSTRAINTS)
-
-    return UNCOOLED.submit(resolve)
 
 
 def only_installable(
