@@ -235,10 +235,6 @@ def main() -> None:
             "tooling/image_sbom.py",
             "tooling/image_scan.py",
             ".github/workflows/release.yml",
-            "tests/test_images.py",
-            "tests/test_engines.py",
-            "tests/test_ship.py",
-            "tests/test_pulled_image.py",
         )
     if ANSWERS["ci_provider"] != "github":
         remove(project, ".github")

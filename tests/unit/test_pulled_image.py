@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-
 from tooling import pulled_image
 from tooling.pulled_image import PulledImage, PulledImageError
 

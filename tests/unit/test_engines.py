@@ -1,4 +1,4 @@
-{% raw %}"""Unit tests of the engine adapters: choice, build plans, inspect fields, where an image is,
+"""Unit tests of the engine adapters: choice, build plans, inspect fields, where an image is,
 and one-line runtime refusals (no container engine needed: each engine answers from a script).
 """
 
@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-
 from tooling.engines import (
     BuildRequest,
     ImageError,
@@ -328,4 +327,3 @@ def test_reproducible_config_drops_only_what_a_build_container_randomises() -> N
         "history": [{"created_by": "RUN x"}, {"comment": "kept"}],
     }
     assert reproducible_config(reproducible_config(config)) == reproducible_config(config)
-{% endraw %}

@@ -1,15 +1,25 @@
-"""Fixtures shared by the lock tests."""
+"""Unit tests of the generated project's `tooling/`, run in place in the template.
+
+`tooling/` holds no Jinja, so it is imported straight from the template folder:
+the tooling is tested once, here, and a generated project carries only its
+app's tests and one short check that its tooling works there. Also: fixtures
+shared by the lock tests.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tooling import lock, lockfile
+PROJECT_TEMPLATE = Path(__file__).resolve().parents[2] / "{{cookiecutter.project_slug}}"
+sys.path.insert(0, str(PROJECT_TEMPLATE))
+
+from tooling import lock, lockfile  # noqa: E402  (found through the path above)
 
 
 @pytest.fixture

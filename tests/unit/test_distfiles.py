@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tooling.distfiles import File, installable, installable_hashes, read_pylock
 
 

@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tooling.interpreter import Run, session_python
 from tooling.project import Project
 

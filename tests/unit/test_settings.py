@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from tooling import settings
 from tooling.project import load
 from tooling.settings import ROOT, ListOf, MapOf, Setting, SettingsError, Table

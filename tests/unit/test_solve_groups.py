@@ -10,11 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from uv_stand_in import tier_compile
-
 from tooling import ToolingError, lock, lockfile
 from tooling.project import load
 from tooling.tiers import TierError, describe, read_tiers, solve_groups
+from uv_stand_in import tier_compile
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CUDA_INDEX = "https://download.pytorch.org/whl/cu121"

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from test_lock import FakeUv, locks, project  # noqa: F401  (project is a fixture)
-
 from tooling import lock, lockfile, pylock
 from tooling.distfiles import File
 from tooling.project import load

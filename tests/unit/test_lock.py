@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 import uv_stand_in
-from uv_stand_in import tier_compile
-
 from tooling import atomic, lock, lockfile
 from tooling.project import load
 from tooling.tiers import TierError
+from uv_stand_in import tier_compile
 
 HASHES = {name: hashlib.sha256(name.encode()).hexdigest() for name in ("a", "b", "c", "d")}
 

@@ -1,4 +1,4 @@
-{% raw %}"""Unit tests of the image tooling: secrets, base image pins, and the smoke test's
+"""Unit tests of the image tooling: secrets, base image pins, and the smoke test's
 comparison with the lock (no container engine needed; engines are in test_engines.py)."""
 
 import json
@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tooling import pipconf_to_uv
 from tooling.base_images import BaseImageError, read_base_pins
 from tooling.engines import Engine, ImageError, ImageFacts, Secrets
@@ -217,4 +216,3 @@ def test_inventory_reports_this_environment(tmp_path: Path) -> None:
     names = {dist["name"].lower() for dist in found["distributions"]}
     assert "pytest" in names
     assert not [p for p in found["record_problems"] if p["distribution"].lower() == "pytest"]
-{% endraw %}

@@ -2,7 +2,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from tooling.tiers import TierError, ancestors, describe, logical_lines, read_tier, read_tiers
 
 

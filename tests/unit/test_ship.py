@@ -1,4 +1,4 @@
-{% raw %}"""Unit tests of shipping: registry addresses and references, one-line registry failures,
+"""Unit tests of shipping: registry addresses and references, one-line registry failures,
 the image SBOM against the lock's, and the labels' dates (no engine or registry needed).
 """
 
@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from tooling import lockfile, provenance
 from tooling.engines import registry_failure
 from tooling.image_sbom import compare_with_lock, image_sbom
@@ -157,4 +156,3 @@ def test_only_an_image_of_this_commit_tier_and_lock_is_published(tmp_path: Path)
     (tmp_path / "requirements" / "sniper.txt").write_text("structlog==24.4.1\n")
     with pytest.raises(ShipError, match="the work tree has uncommitted changes"):
         check_publishable(project, "sniper", "app:sniper", labels)
-{% endraw %}

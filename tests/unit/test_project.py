@@ -4,8 +4,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from uv_stand_in import tier_compile
-
 from tooling import ToolingError, lock
 from tooling.project import (
     load,
@@ -14,6 +12,7 @@ from tooling.project import (
     python_version_rewrites,
     tier_install_args,
 )
+from uv_stand_in import tier_compile
 
 
 def make_project(root: Path, python_version: str = "3.11") -> Path:
