@@ -40,6 +40,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_CONFIG = 2
 EXIT_SERVICE = 3
+NOT_A_REPORT = "answered something that is not a vulnerability report"
 
 Runner = Callable[[Sequence[str], Mapping[str, str]], subprocess.CompletedProcess[str]]
 

@@ -22,8 +22,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 from packaging.version import InvalidVersion, Version
 
-from tooling.audit import clip
-from tooling.audit.service import NOT_A_REPORT
+from tooling.audit import NOT_A_REPORT, clip
 
 
 def _is_version(value: object) -> bool:

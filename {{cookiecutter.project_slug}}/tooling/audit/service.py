@@ -19,12 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tooling import public_url
-from tooling.audit import EXIT_CONFIG, EXIT_SERVICE, AuditError
+from tooling.audit import EXIT_CONFIG, EXIT_SERVICE, NOT_A_REPORT, AuditError
 
 SERVICES = ("pypi", "osv", "esms")
 DEFAULT_OSV_URL = "https://api.osv.dev/v1/query"
 TIMEOUT = 15.0
-NOT_A_REPORT = "answered something that is not a vulnerability report"
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ def fetch_record(
     """
     import requests  # with pip-audit, in the audit session only
 
-    from tooling.audit import answers
+    from tooling.audit import answers  # jsonschema: imported in the audit session only
 
     url = service.record_url(advisory)
     if url is None:

@@ -13,8 +13,9 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from tooling.engines import ImageError, ImageFacts, healthcheck_test, last_line, parse_json
 from tooling.engines.containers_storage import ContainersStorageEngine
+from tooling.engines.interface import ImageError, ImageFacts, healthcheck_test, parse_json
+from tooling.engines.refusals import last_line
 
 
 class Buildah(ContainersStorageEngine):

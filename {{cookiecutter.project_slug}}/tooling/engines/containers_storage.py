@@ -18,14 +18,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tooling.engines import (
+from tooling.engines.interface import (
     BuildPlan,
     BuildRequest,
     Engine,
     ImageError,
-    last_line,
-    registry_failure,
 )
+from tooling.engines.refusals import last_line, registry_failure
 
 
 class ContainersStorageEngine(Engine):

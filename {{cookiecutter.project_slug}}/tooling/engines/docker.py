@@ -18,16 +18,15 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from tooling.engines import (
+from tooling.engines.interface import (
     BuildPlan,
     BuildRequest,
     Engine,
     ImageError,
     ImageFacts,
     healthcheck_test,
-    last_line,
-    registry_failure,
 )
+from tooling.engines.refusals import last_line, registry_failure
 
 REWRITE_TIMESTAMP_SINCE = 26  # Docker Engine 26 ships BuildKit 0.13
 NOT_REPRODUCIBLE = (

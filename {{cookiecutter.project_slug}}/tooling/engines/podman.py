@@ -8,8 +8,8 @@ lacks CAP_SYS_RESOURCE, containers.conf needs `runtime = "runc"` and
 
 from __future__ import annotations
 
-from tooling.engines import ImageFacts, healthcheck_test
 from tooling.engines.containers_storage import ContainersStorageEngine
+from tooling.engines.interface import ImageFacts, healthcheck_test
 
 
 class Podman(ContainersStorageEngine):
