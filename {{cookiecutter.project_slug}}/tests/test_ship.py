@@ -47,6 +47,38 @@ def test_bad_registry_is_one_line(text: str, message: str) -> None:
         parse_registry(text)
 
 
+SECRET = "s3cr3tPAT"
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "problem", "login"),
+    [
+        (parse_registry, f"alice:{SECRET}@ghcr.io/acme", "credentials", "`docker login ghcr.io`"),
+        (parse_registry, f"https://alice:{SECRET}@ghcr.io", "credentials", "login ghcr.io"),
+        (parse_registry, f"{SECRET}@127.0.0.1:5000", "credentials", "login 127.0.0.1:5000"),
+        (parse_registry, f"ghcr.io/acme?token={SECRET}", "query string", "login ghcr.io"),
+        (parse_registry, f"ghcr.io/{SECRET}", "namespace is not a repository path", ""),
+        (parse_registry, f"alice:{SECRET}", "not a registry host", ""),
+        (parse_reference, f"user:{SECRET}@ghcr.io/x:tag", "credentials", "`skopeo login ghcr.io`"),
+        (parse_reference, f"https://user:{SECRET}@ghcr.io/x:t", "credentials", "login ghcr.io"),
+        (parse_reference, f"user:a/{SECRET}@ghcr.io/x:t", "credentials", "login ghcr.io"),
+        (parse_reference, f"ghcr.io/x:tag?token={SECRET}", "query string", "login ghcr.io"),
+        (parse_reference, f"ghcr.io/x@{SECRET}", "digest must be sha256", ""),
+        (parse_reference, f"ghcr.io/x:{SECRET}!", "the tag must be", ""),
+        (parse_reference, f"ghcr.io/{SECRET}/x:tag", "name is not a repository path", ""),
+        (parse_reference, f"{SECRET}:tag", "name the registry", ""),
+    ],
+)
+def test_a_secret_in_a_registry_or_reference_is_refused_unshown(
+    parse: object, text: str, problem: str, login: str
+) -> None:
+    with pytest.raises(RegistryError) as refused:
+        parse(text)  # type: ignore[operator]
+    message = str(refused.value)
+    assert SECRET not in message and "\n" not in message
+    assert problem in message and login in message
+
+
 def test_references_by_tag_and_by_digest() -> None:
     by_tag = parse_reference("127.0.0.1:5000/team/app:sniper")
     assert (by_tag.host, by_tag.path, by_tag.tag, by_tag.digest) == (
