@@ -125,7 +125,21 @@ def load(root: Path) -> Project:
         removed = removed_tiers(root / "requirements", tiers)
         removing = [use for use in tier_uses if use.tier in removed and use.names_a_table_key]
         settings.check_tiers([use for use in tier_uses if use not in removing], tiers)
-    return Project(root, python_version, data, tuple(removing))
+    project = Project(root, python_version, data, tuple(removing))
+    if tiers:
+        check_dev_tier(project)
+    return project
+
+
+def check_dev_tier(project: Project) -> None:
+    """The bake's rule, kept: no tier includes the dev tier (or it would ship the dev tools)."""
+    from tooling import tiers  # needs packaging, which every entry point has by now
+
+    try:
+        graph = tiers.read_tiers(project.requirements_dir)
+    except tiers.TierError:
+        return  # the tier files' own problem: said where they are read
+    settings.check_dev_tier(project.dev_tier, {name: t.parents for name, t in graph.items()})
 
 
 def removed_tiers(requirements_dir: Path, tiers: set[str]) -> set[str]:
