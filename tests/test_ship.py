@@ -275,6 +275,33 @@ def test_failures_are_one_line_each(
     ), refused
 
 
+def test_publish_pushes_nothing_it_cannot_record(
+    published: dict[str, str], engine: containers.Engine, registry: Registry
+) -> None:
+    project = Path(published["project"])
+    records = project / "dist" / "images"
+    kept = records.with_name("images.kept")
+    records.rename(kept)
+    records.write_text("")  # a file where the records go
+    namespace = f"{registry.host}/{engine.name}-unrecorded"
+    try:
+        result = run(
+            project, "invoke", "publish", "--tier", "sniper", "--registry", namespace,
+            env=engine.env,
+        )  # fmt: skip
+    finally:
+        records.unlink()
+        kept.rename(records)
+    assert one_line(result).startswith("error: not published: dist/images is a file"), result.stderr
+    assert "pushed" not in result.stdout
+    looked_up = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{namespace}/{NAME}:sniper"],
+        capture_output=True,
+        check=False,
+    )
+    assert looked_up.returncode != 0
+
+
 def test_bad_publish_and_verify_input_is_one_line(committed: Path) -> None:
     cases = [
         (
