@@ -5,7 +5,8 @@
         url = index.url("private")          # http://127.0.0.1:PORT/private/simple
 
 Each index path serves `simple/<name>/` pages whose links carry the wheel's
-sha256, as PyPI does. With credentials, every request without them gets 401.
+sha256, as PyPI does (and `data-yanked`, PEP 592, for a file `yank` names).
+With credentials, every request without them gets 401.
 Wheels are written directly as zip files (no build backend needed): a module
 whose `BUILD` constant says which build it is, so a test can tell `+cpu` from
 `+cu121` after installing.
@@ -76,6 +77,7 @@ class PackageIndex:
         self.credentials = credentials
         self.wheels: dict[str, dict[str, list[Path]]] = {}  # index -> project -> wheels
         self.requests: list[tuple[str, bool]] = []  # (path, authorized)
+        self.yanked: dict[str, str] = {}  # wheel file name -> the reason ("" for none)
         index = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -134,6 +136,15 @@ class PackageIndex:
         project = canonicalize_name(wheel.name.split("-", 1)[0])
         self.wheels.setdefault(index, {}).setdefault(project, []).append(wheel)
 
+    def yank(self, wheel: Path, reason: str = "") -> None:
+        """Mark the file yanked on every page that links it, as PyPI does."""
+        self.yanked[wheel.name] = reason
+
+    def yank_attribute(self, wheel: Path) -> str:
+        if wheel.name not in self.yanked:
+            return ""
+        return f' data-yanked="{html.escape(self.yanked[wheel.name])}"'
+
     def authorized(self, header: str | None) -> bool:
         if self.credentials is None:
             return True
@@ -156,8 +167,8 @@ class PackageIndex:
                 return None
             links = [
                 f'<a href="/{index}/files/{html.escape(wheel.name)}'
-                f'#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}">'
-                f"{html.escape(wheel.name)}</a><br>"
+                f'#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}"'
+                f"{self.yank_attribute(wheel)}>{html.escape(wheel.name)}</a><br>"
                 for wheel in wheels
             ]
             page = "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n"

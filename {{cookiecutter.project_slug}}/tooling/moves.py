@@ -24,6 +24,23 @@ def versions_by_name(pins: Iterable[Pin]) -> dict[str, str]:
     return {name: "/".join(sorted(v, key=version_key)) for name, v in sorted(found.items())}
 
 
+@dataclass(frozen=True)
+class Yanked:
+    """A pinned version its index marks yanked (PEP 592), as uv warned while locking."""
+
+    name: str
+    version: str
+    reason: str  # "" when the index gives none
+    tiers: list[str]
+
+    def line(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        return (
+            f"warning: {self.name} {self.version} is yanked on its index{why}; locked in "
+            f"{', '.join(self.tiers)}: pin another version unless you need this one"
+        )
+
+
 @dataclass
 class Changes:
     """What moved between the old locks and the new ones, per tier (tiers in order)."""
@@ -31,6 +48,7 @@ class Changes:
     tiers: list[str] = field(default_factory=list)
     per_tier: dict[str, dict[str, tuple[str | None, str | None]]] = field(default_factory=dict)
     first: dict[str, int] = field(default_factory=dict)  # tiers locked for the first time
+    yanked: list[Yanked] = field(default_factory=list)
 
     def grouped(self) -> dict[tuple[str, str, str], list[str]]:
         """(name, old, new) -> the tiers where it changed so; "" stands for absent."""
@@ -56,12 +74,13 @@ class Changes:
             for tier, count in self.first.items()
         ]
         lines = moved + added + removed + first
-        return lines or ["nothing moved: every tier pins what it pinned before"]
+        lines = lines or ["nothing moved: every tier pins what it pinned before"]
+        return lines + [yanked.line() for yanked in self.yanked]
 
     def markdown(self) -> str:
         out = ["# What moved in the locks", ""]
         changed = [tier for tier in self.tiers if self.per_tier.get(tier)]
-        if not changed and not self.first:
+        if not changed and not self.first and not self.yanked:
             return "\n".join([*out, "Nothing moved: every tier pins what it pinned before.", ""])
         out += [f"- {line}" for line in self.lines()]
         for tier in changed:
