@@ -25,6 +25,7 @@ clients decide what to do with them.
         srv.junk = b"null"  # every request now gets these bytes, HTTP 200
         srv.cut_short = True  # ... announced longer than they are
         srv.delay = 2.0  # seconds to wait before answering
+        srv.redirect = "http://localhost:PORT"  # every request: 307 to the same path there
 
 Run it by hand with ``python tests/osv_server.py DIR [DIR...] [--port N]``.
 """
@@ -195,6 +196,12 @@ class _Handler(BaseHTTPRequestHandler):
         if owner.fail:
             self._send(500, {"code": 13, "message": "internal error (test server told to fail)"})
             return True
+        if owner.redirect is not None:
+            self.send_response(307)
+            self.send_header("Location", owner.redirect + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return True
         if owner.junk is not None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -279,6 +286,7 @@ class OSVServer:
         self.junk: bytes | None = None
         self.cut_short = False
         self.delay = 0.0
+        self.redirect: str | None = None
         self.requests: list[tuple[str, str, Any]] = []
         self.authorizations: list[str | None] = []
         self._httpd: _Server | None = None

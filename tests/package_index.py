@@ -5,10 +5,11 @@
         url = index.url("private")          # http://127.0.0.1:PORT/private/simple
 
 Each index path serves `simple/<name>/` pages whose links carry the wheel's
-sha256, as PyPI does. A client that asks for JSON (PEP 691, as uv does) gets the
-same page as JSON with each file's upload time (PEP 700): `add(..., uploaded=)`
-sets it, default OLD_UPLOAD, so a cooldown can be tested. With credentials,
-every request without them gets 401.
+sha256, as PyPI does (and `data-yanked`, PEP 592, for a file `yank` names). A
+client that asks for JSON (PEP 691, as uv does) gets the same page as JSON with
+each file's upload time (PEP 700): `add(..., uploaded=)` sets it, default
+OLD_UPLOAD, so a cooldown can be tested. With credentials, every request
+without them gets 401.
 Wheels are written directly as zip files (no build backend needed): a module
 whose `BUILD` constant says which build it is, so a test can tell `+cpu` from
 `+cu121` after installing.
@@ -85,6 +86,7 @@ class PackageIndex:
         self.wheels: dict[str, dict[str, list[Path]]] = {}  # index -> project -> wheels
         self.uploaded: dict[Path, datetime.datetime] = {}
         self.requests: list[tuple[str, bool]] = []  # (path, authorized)
+        self.yanked: dict[str, str] = {}  # wheel file name -> the reason ("" for none)
         index = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -152,6 +154,7 @@ class PackageIndex:
                 "url": f"/{index}/files/{wheel.name}",
                 "hashes": {"sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()},
                 "upload-time": self.uploaded[wheel].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "yanked": self.yanked.get(wheel.name, "") or wheel.name in self.yanked,
             }
             for wheel in wheels
         ]
@@ -163,6 +166,15 @@ class PackageIndex:
             "files": files,
         }
         return json.dumps(page).encode()
+
+    def yank(self, wheel: Path, reason: str = "") -> None:
+        """Mark the file yanked on every page that links it, as PyPI does."""
+        self.yanked[wheel.name] = reason
+
+    def yank_attribute(self, wheel: Path) -> str:
+        if wheel.name not in self.yanked:
+            return ""
+        return f' data-yanked="{html.escape(self.yanked[wheel.name])}"'
 
     def authorized(self, header: str | None) -> bool:
         if self.credentials is None:
@@ -188,8 +200,8 @@ class PackageIndex:
                 return self.json_page(index, canonicalize_name(project), wheels), JSON_PAGE
             links = [
                 f'<a href="/{index}/files/{html.escape(wheel.name)}'
-                f'#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}">'
-                f"{html.escape(wheel.name)}</a><br>"
+                f'#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}"'
+                f"{self.yank_attribute(wheel)}>{html.escape(wheel.name)}</a><br>"
                 for wheel in wheels
             ]
             page = "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n"

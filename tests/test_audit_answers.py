@@ -260,6 +260,22 @@ def test_the_first_problem_is_kept_and_the_url_shown_without_secrets(
     }
 
 
+def test_a_query_redirected_to_another_host_is_stopped(guard: Any) -> None:
+    ledger = guard("osv")
+    with OSVServer([OSV_FIXTURES]) as server, OSVServer([OSV_FIXTURES]) as other:
+        server.redirect = other.base_url.replace("127.0.0.1", "localhost")
+        with pytest.raises(guarded._Stop):
+            requests.post(server.url, data="{}", timeout=5)
+        assert other.requests == []
+        url = server.url
+        host, foreign = url.split("/")[2], server.redirect.removeprefix("http://")
+    assert (ledger.answers, ledger.url) == (0, url)
+    assert ledger.problem is not None
+    assert ledger.problem.startswith(
+        f"redirected the query from {host} to another host, {foreign}: "
+    )
+
+
 def test_versions_pip_audit_checked_without_a_checked_answer_do_not_count(
     tmp_path: Path,
 ) -> None:
@@ -325,6 +341,21 @@ def test_real_pip_audit_never_counts_an_answer_cut_short() -> None:
         3,
         f"the osv vulnerability service {NOT_A_REPORT}: the answer was cut short "
         f"({url}), so nothing was checked",
+    )
+
+
+@pytest.mark.slow
+def test_real_pip_audit_refuses_a_redirect_to_another_host() -> None:
+    with OSVServer([OSV_FIXTURES]) as server, OSVServer([OSV_FIXTURES]) as other:
+        server.redirect = other.base_url.replace("127.0.0.1", "localhost")
+        url = server.url
+        with pytest.raises(audit.AuditError) as error:
+            guarded_audit(url)
+        assert other.requests == []
+    assert error.value.exit_code == 3
+    assert str(error.value).startswith(
+        f"the osv vulnerability service redirected the query from {url.split('/')[2]} to "
+        f"another host, {server.redirect.removeprefix('http://')}: "
     )
 
 

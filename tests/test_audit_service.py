@@ -64,6 +64,27 @@ def test_records_are_fetched_and_unknown_ids_are_none() -> None:
     )
 
 
+def test_a_redirect_to_another_host_is_refused_naming_both() -> None:
+    with OSVServer([OSV_FIXTURES]) as server, OSVServer([OSV_FIXTURES]) as other:
+        base = server.base_url
+        osv = service.Service("osv", server.url)
+        elsewhere = other.base_url.replace("127.0.0.1", "localhost")
+        server.redirect = elsewhere
+        with pytest.raises(audit.AuditError) as error:
+            service.fetch_record(osv, "PYSEC-2020-99")
+        assert other.requests == []
+        server.redirect = other.base_url  # the same host, another port: followed
+        assert service.fetch_record(osv, "PYSEC-2020-99")["id"] == "PYSEC-2020-99"
+    assert error.value.exit_code == 3
+    host, foreign = base.removeprefix("http://"), elsewhere.removeprefix("http://")
+    assert str(error.value) == (
+        f"the osv vulnerability service redirected the query from {host} to another host, "
+        f"{foreign}: only the host of the OSV URL may answer; give the URL of the service that "
+        f"answers, if it is trusted ({base}/v1/vulns/PYSEC-2020-99) while "
+        "severities were looked up"
+    )
+
+
 def test_a_record_that_is_not_one_is_a_service_problem() -> None:
     with OSVServer([OSV_FIXTURES]) as server:
         url = server.url

@@ -186,3 +186,28 @@ def test_locks_keep_only_wheels_an_allowed_python_can_install(bake: Bake, tmp_pa
         assert kept == {tag for tag, installs in tags.items() if installs}, name
     checked = run(project, "nox", "-s", "lock", "--", "--check")
     assert checked.returncode == 0, checked.stderr
+
+
+def test_a_yanked_pin_is_locked_with_uvs_warning_shown_and_reported(
+    bake: Bake, tmp_path: Path
+) -> None:
+    project = bake(with_container="no")
+    with PackageIndex() as served:
+        yanked = build_wheel(tmp_path / "wheels", "tinypkg", "1.0")
+        served.add("simple-index", yanked)
+        served.add("simple-index", build_wheel(tmp_path / "wheels", "tinypkg", "1.1"))
+        served.yank(yanked, "broken release")
+        use_index(
+            project,
+            served.url("simple-index"),
+            {name: "tinypkg==1.0\n" if name == "base" else "-r base.in\n" for name in TIERS},
+        )
+        locked = run(project, "nox", "-s", "lock", "--", "--report", "moved.md")
+    assert locked.returncode == 0, locked.stderr
+    warning = (
+        "warning: tinypkg 1.0 is yanked on its index (broken release); locked in "
+        f"{', '.join(sorted(TIERS))}: pin another version unless you need this one"
+    )
+    assert f"nox > {warning}\n" in locked.stderr
+    assert f"- {warning}\n" in (project / "moved.md").read_text()
+    assert "tinypkg==1.0" in (project / "requirements" / "base.txt").read_text()

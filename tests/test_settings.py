@@ -131,6 +131,12 @@ BAD_INPUTS = {
         "requirements/tools.in; remove it or add requirements/tools.in "
         "(tiers: base, dev, hunter, sniper, strategist)",
     ),
+    "dev-tier is a tier others include": (
+        settings('[tool.lockstep]\ndev-tier = "base"\n'),
+        "error: pyproject.toml: [tool.lockstep] dev-tier is 'base', which tier 'hunter' "
+        "includes (-r base.in): it would ship the test and lint tools; name a tier no other "
+        "tier includes: dev, sniper",
+    ),
     "a budget for a removed tier": (
         delete("requirements/sniper.in"),
         "error: pyproject.toml: [tool.lockstep.image-budget-mb] sniper names tier 'sniper', "

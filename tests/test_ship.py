@@ -275,11 +275,38 @@ def test_failures_are_one_line_each(
     ), refused
 
 
+def test_publish_pushes_nothing_it_cannot_record(
+    published: dict[str, str], engine: containers.Engine, registry: Registry
+) -> None:
+    project = Path(published["project"])
+    records = project / "dist" / "images"
+    kept = records.with_name("images.kept")
+    records.rename(kept)
+    records.write_text("")  # a file where the records go
+    namespace = f"{registry.host}/{engine.name}-unrecorded"
+    try:
+        result = run(
+            project, "invoke", "publish", "--tier", "sniper", "--registry", namespace,
+            env=engine.env,
+        )  # fmt: skip
+    finally:
+        records.unlink()
+        kept.rename(records)
+    assert one_line(result).startswith("error: not published: dist/images is a file"), result.stderr
+    assert "pushed" not in result.stdout
+    looked_up = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{namespace}/{NAME}:sniper"],
+        capture_output=True,
+        check=False,
+    )
+    assert looked_up.returncode != 0
+
+
 def test_bad_publish_and_verify_input_is_one_line(committed: Path) -> None:
     cases = [
         (
             ["publish", "--tier", "sniper", "--registry", "https://ghcr.io/acme"],
-            "error: --registry https://ghcr.io/acme: give HOST[:PORT][/NAMESPACE], without a scheme",
+            "error: --registry: give HOST[:PORT][/NAMESPACE], without a scheme (drop https://)",
         ),
         (["publish", "--tier", "sniper"], "error: name the tier and the registry"),
         (
@@ -288,11 +315,24 @@ def test_bad_publish_and_verify_input_is_one_line(committed: Path) -> None:
         ),
         (
             ["verify", "--image", "ship-check:sniper"],
-            "error: --image ship-check:sniper: name the registry",
+            "error: --image: name the registry",
         ),
         (
             ["verify", "--image", "127.0.0.1:5000/ship-check@sha256:abc"],
-            "error: --image 127.0.0.1:5000/ship-check@sha256:abc: the digest must be",
+            "error: --image 127.0.0.1:5000/...: the digest must be",
+        ),
+        (
+            ["publish", "--tier", "sniper", "--registry", "alice:s3cr3tPAT@127.0.0.1:5000"],
+            "error: --registry must not hold credentials (USER:TOKEN@): give HOST[:PORT]"
+            "[/NAMESPACE] and log in once with `docker login 127.0.0.1:5000`",
+        ),
+        (
+            ["verify", "--image", "user:s3cr3tPAT@127.0.0.1:5000/ship-check:sniper"],
+            "error: --image must not hold credentials (USER:TOKEN@)",
+        ),
+        (
+            ["verify", "--image", "127.0.0.1:5000/ship-check:sniper?token=s3cr3tPAT"],
+            "error: --image must not hold a query string or fragment",
         ),
         (["verify"], "error: name the image"),
     ]
@@ -301,3 +341,4 @@ def test_bad_publish_and_verify_input_is_one_line(committed: Path) -> None:
         assert result.returncode == 1, arguments
         assert result.stderr.strip().startswith(message), (arguments, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
+        assert "s3cr3tPAT" not in result.stdout + result.stderr

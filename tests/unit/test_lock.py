@@ -960,3 +960,29 @@ def test_a_file_listing_uv_cannot_make_is_one_line_and_changes_no_lock(project: 
     )
     assert ["--offline" in argv for argv in listings] == [True, False]  # cache, then the index
     assert locks(project) == before
+
+
+def test_uvs_yanked_warnings_are_kept_for_the_pins_the_locks_keep() -> None:
+    yanked = lock.YankedPins()
+    stderr = (
+        "Resolved 3 packages in 20ms\n"
+        'warning: `Requests==2.32.0` is yanked (reason: "Yanked due to conflicts with CVE")\n'
+        "warning: `idna==3.0` is yanked\n"
+        "warning: `six==1.0` is yanked\n"
+    )
+    watched = yanked.watching(lambda argv, cwd: subprocess.CompletedProcess(argv, 0, "", stderr))
+    watched(["pip", "compile"], Path("."))
+
+    def pins(*names: str) -> list[lockfile.Pin]:
+        text = "".join(f"{name} \\\n    --hash=sha256:{'a' * 64}\n" for name in names)
+        return list(lockfile.parse(text, "x.txt").pins)
+
+    found = yanked.in_locks(
+        {"base": pins("requests==2.32.0", "idna==3.0"), "dev": pins("requests==2.32.0")}
+    )
+    assert [item.line() for item in found] == [
+        "warning: idna 3.0 is yanked on its index; locked in base: "
+        "pin another version unless you need this one",
+        "warning: requests 2.32.0 is yanked on its index (Yanked due to conflicts with CVE); "
+        "locked in base, dev: pin another version unless you need this one",
+    ]

@@ -225,7 +225,7 @@ def test_a_failed_lock_leaves_pyproject_alone(tmp_path: Path) -> None:
 
 REMOVING = """\
 [tool.lockstep]
-dev-tier = "base"
+# the dev tier is left out: "base" would break the bake's rule that no tier includes it
 
 [tool.lockstep.image-budget-mb]
 # per tier
@@ -268,7 +268,7 @@ def test_an_entry_for_a_tier_that_never_had_a_lock_is_still_refused(tmp_path: Pa
 def test_an_entry_it_cannot_drop_safely_is_one_line(tmp_path: Path) -> None:
     root = make_project(tmp_path)
     (root / "pyproject.toml").write_text(
-        '[tool.lockstep]\ndev-tier = "base"\nimage-budget-mb = { base = 250, sniper = 250 }\n'
+        "[tool.lockstep]\nimage-budget-mb = { base = 250, sniper = 250 }\n"
     )
     (root / "requirements" / "base.in").write_text("structlog\n")
     (root / "requirements" / "sniper.in").write_text("-r base.in\n")

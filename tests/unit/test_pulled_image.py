@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import base64
+import bz2
 import gzip
 import hashlib
 import io
 import json
+import lzma
 import subprocess
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from tooling import pulled_image
+from tooling import lockfile, pulled_image
 from tooling.pulled_image import PulledImage, PulledImageError
+from tooling.smoke import lock_problems
 
 SITE = "opt/venv/lib/python3.11/site-packages"
 CODE = b"VALUE = 1\n"
@@ -135,6 +138,42 @@ def test_an_image_without_the_environment_is_one_line(tmp_path: Path) -> None:
 def test_a_layer_that_is_not_a_tar_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(PulledImageError, match=r"is not a readable tar"):
         pulled_image.environment_report(image(tmp_path, gzip.compress(b"junk" * 200)), "/opt/venv")
+
+
+@pytest.mark.parametrize("compress", [lzma.compress, bz2.compress], ids=["xz", "bzip2"])
+def test_xz_and_bzip2_layers_are_read_as_engines_read_them(
+    tmp_path: Path, compress: Callable[[bytes], bytes]
+) -> None:
+    changed = gzip.decompress(layer({f"{SITE}/pkg/__init__.py": b"VALUE = 2\n"}))
+    found = report(tmp_path, compress(changed))
+    assert {"distribution": "pkg", "file": "pkg/__init__.py", "problem": "changed"} in found[
+        "record_problems"
+    ]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("start", "name"), [(b"\xfd7zXZ\x00", "xz"), (b"BZh9", "bzip2"), (b"\x1f\x8b", "gzip")]
+)
+def test_a_broken_compressed_layer_is_one_line_naming_its_compression(
+    tmp_path: Path, start: bytes, name: str
+) -> None:
+    with pytest.raises(PulledImageError) as refused:
+        report(tmp_path, start + b"\x00" * 64)
+    assert f"({name}) is not a readable tar: " in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_record_field_over_the_csv_limit_is_one_line(tmp_path: Path) -> None:
+    huge = distribution("pkg", "1.0", {"pkg/__init__.py": CODE})
+    record_path = f"{SITE}/pkg-1.0.dist-info/RECORD"
+    rows = huge[record_path].decode().splitlines(keepends=True)
+    rows.insert(1, f"pkg/data.bin,sha256={'A' * 140_000},1\n")
+    found = report(tmp_path, layer({record_path: "".join(rows).encode()}))
+    pins = "".join(f"{pin} \\\n    --hash=sha256:{'0' * 64}\n" for pin in ("old==9.9", "pkg==1.0"))
+    lock = lockfile.parse(pins, "requirements/x.txt")
+    assert lock_problems(found, lock, "requirements/x.txt", "3.11", None) == [
+        "pkg: RECORD line 2 is not readable as CSV: field larger than field limit (131072)"
+    ]
 
 
 class FakeSkopeo:

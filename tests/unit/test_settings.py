@@ -234,6 +234,16 @@ def test_tier_names_are_only_checked_once_there_are_tiers(tmp_path: Path) -> Non
     assert load(root).dev_tier == "tools"
 
 
+def test_a_dev_tier_another_tier_includes_is_refused_as_the_bake_refuses_it(
+    tmp_path: Path,
+) -> None:
+    assert refusal(tmp_path, '[tool.lockstep]\ndev-tier = "base"\n') == (
+        "pyproject.toml: [tool.lockstep] dev-tier is 'base', which tier 'dev' includes "
+        "(-r base.in): it would ship the test and lint tools; name a tier no other tier "
+        "includes: dev"
+    )
+
+
 # Other work extends the schema with entries like these; nested tables are checked too.
 EXTENDED = Table(
     {

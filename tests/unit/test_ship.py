@@ -2,16 +2,20 @@
 the image SBOM against the lock's, and the labels' dates (no engine or registry needed).
 """
 
+import json
+import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tooling import lockfile, provenance
-from tooling.engines import registry_failure
+from tooling.engines import ImageError, registry_failure
 from tooling.image_sbom import compare_with_lock, image_sbom
 from tooling.project import Project
 from tooling.registry import RegistryError, is_loopback, parse_reference, parse_registry
-from tooling.ship import ShipError, check_publishable
+from tooling.ship import ShipError, check_publishable, push_and_record
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -44,6 +48,38 @@ def test_registry_addresses(text: str, repository: str, tls: bool) -> None:
 def test_bad_registry_is_one_line(text: str, message: str) -> None:
     with pytest.raises(RegistryError, match=message):
         parse_registry(text)
+
+
+SECRET = "s3cr3tPAT"
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "problem", "login"),
+    [
+        (parse_registry, f"alice:{SECRET}@ghcr.io/acme", "credentials", "`docker login ghcr.io`"),
+        (parse_registry, f"https://alice:{SECRET}@ghcr.io", "credentials", "login ghcr.io"),
+        (parse_registry, f"{SECRET}@127.0.0.1:5000", "credentials", "login 127.0.0.1:5000"),
+        (parse_registry, f"ghcr.io/acme?token={SECRET}", "query string", "login ghcr.io"),
+        (parse_registry, f"ghcr.io/{SECRET}", "namespace is not a repository path", ""),
+        (parse_registry, f"alice:{SECRET}", "not a registry host", ""),
+        (parse_reference, f"user:{SECRET}@ghcr.io/x:tag", "credentials", "`skopeo login ghcr.io`"),
+        (parse_reference, f"https://user:{SECRET}@ghcr.io/x:t", "credentials", "login ghcr.io"),
+        (parse_reference, f"user:a/{SECRET}@ghcr.io/x:t", "credentials", "login ghcr.io"),
+        (parse_reference, f"ghcr.io/x:tag?token={SECRET}", "query string", "login ghcr.io"),
+        (parse_reference, f"ghcr.io/x@{SECRET}", "digest must be sha256", ""),
+        (parse_reference, f"ghcr.io/x:{SECRET}!", "the tag must be", ""),
+        (parse_reference, f"ghcr.io/{SECRET}/x:tag", "name is not a repository path", ""),
+        (parse_reference, f"{SECRET}:tag", "name the registry", ""),
+    ],
+)
+def test_a_secret_in_a_registry_or_reference_is_refused_unshown(
+    parse: object, text: str, problem: str, login: str
+) -> None:
+    with pytest.raises(RegistryError) as refused:
+        parse(text)  # type: ignore[operator]
+    message = str(refused.value)
+    assert SECRET not in message and "\n" not in message
+    assert problem in message and login in message
 
 
 def test_references_by_tag_and_by_digest() -> None:
@@ -156,3 +192,87 @@ def test_only_an_image_of_this_commit_tier_and_lock_is_published(tmp_path: Path)
     (tmp_path / "requirements" / "sniper.txt").write_text("structlog==24.4.1\n")
     with pytest.raises(ShipError, match="the work tree has uncommitted changes"):
         check_publishable(project, "sniper", "app:sniper", labels)
+
+
+class FakeEngine:
+    """Pushes by remembering the tag; `on_push` runs after each push, as a registry's reply."""
+
+    name = "fake"
+
+    def __init__(self, on_push: Callable[[str], None] = lambda tag: None) -> None:
+        self.pushed: list[str] = []
+        self.on_push = on_push
+
+    def push_to_registry(self, image: str, reference: str, tls_verify: bool) -> str:
+        self.pushed.append(reference)
+        self.on_push(reference)
+        return DIGEST
+
+
+def record_of(digest: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {"reference": f"h:1/app@{digest}"}, {"bomFormat": "CycloneDX"}
+
+
+def push(root: Path, engine: FakeEngine) -> str:
+    return push_and_record(
+        engine,  # type: ignore[arg-type]
+        root, "sniper", "app:sniper", "h:1/app", ["sniper", "sniper-c0"], False, record_of,
+        lambda line: None,
+    )  # fmt: skip
+
+
+def test_publish_records_what_it_pushed(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    assert push(tmp_path, engine) == f"h:1/app@{DIGEST}"
+    assert engine.pushed == ["h:1/app:sniper", "h:1/app:sniper-c0"]
+    record = json.loads((tmp_path / "dist/images/sniper.json").read_text())
+    assert record["reference"] == f"h:1/app@{DIGEST}"
+    assert (tmp_path / "dist/images/sniper.cdx.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("blocker", "problem"),
+    [
+        ("dist", "dist is a file"),
+        ("dist/images", "dist/images is a file"),
+        ("dist/images/sniper.json/", "dist/images/sniper.json is a folder"),
+        ("dist/images/sniper.cdx.json/", "dist/images/sniper.cdx.json is a folder"),
+    ],
+)
+def test_nothing_is_pushed_when_the_record_cannot_be_written(
+    tmp_path: Path, blocker: str, problem: str
+) -> None:
+    path = tmp_path / blocker
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir() if blocker.endswith("/") else path.write_text("")
+    engine = FakeEngine()
+    with pytest.raises(ShipError) as refused:
+        push(tmp_path, engine)
+    assert str(refused.value).startswith(f"not published: {problem}")
+    assert engine.pushed == []
+
+
+def test_a_failure_after_the_push_says_what_the_registry_holds(tmp_path: Path) -> None:
+    def block_the_record(tag: str) -> None:
+        (tmp_path / "dist/images/sniper.json").mkdir(exist_ok=True)
+
+    with pytest.raises(ShipError) as failed:
+        push(tmp_path, FakeEngine(block_the_record))
+    assert str(failed.value).startswith(
+        f"the image was pushed as h:1/app:sniper@{DIGEST} and h:1/app:sniper-c0@{DIGEST}, "
+        "but dist/images/sniper.json was not written ("
+    )
+    assert "publish again" in str(failed.value)
+
+    shutil.rmtree(tmp_path / "dist")
+
+    def refuse_the_second_tag(tag: str) -> None:
+        if tag.endswith("-c0"):
+            raise ImageError(f"cannot push to {tag}: the registry h:1 does not answer")
+
+    with pytest.raises(ShipError) as failed:
+        push(tmp_path, FakeEngine(refuse_the_second_tag))
+    assert str(failed.value) == (
+        f"the image was pushed as h:1/app:sniper@{DIGEST}, but cannot push to h:1/app:sniper-c0: "
+        "the registry h:1 does not answer"
+    )

@@ -24,7 +24,9 @@ from tooling import ToolingError
 
 
 class WriteError(ToolingError):
-    pass
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}; no lock was changed")
+        self.path, self.reason = path, reason
 
 
 def shown(path: Path) -> str:
@@ -149,7 +151,7 @@ def write_all(files: dict[Path, str], remove: Iterable[Path] = ()) -> list[Path]
                 path.unlink(missing_ok=True)
         if isinstance(failure, OSError):
             reason = failure.strerror or errno.errorcode.get(failure.errno or 0, str(failure))
-            raise WriteError(f"cannot write {current}: {reason}; no lock was changed") from None
+            raise WriteError(current, reason) from None
         raise
     finally:
         for temporary in temporaries:

@@ -21,7 +21,7 @@ import platform
 import posixpath
 import sys
 import sysconfig
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,19 @@ def record_hash(path: Path, algorithm: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def record_rows(name: str, text: str, problems: list[dict[str, str]]) -> Iterator[list[str]]:
+    """RECORD's rows; a row csv cannot read (a field over its 128 KiB limit) is a problem."""
+    reader = csv.reader(io.StringIO(text))
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            problem = f"unreadable: line {reader.line_num} is not readable as CSV: {error}"
+            problems.append({"distribution": name, "file": "RECORD", "problem": problem})
+
+
 def check_record(
     name: str,
     text: str | None,
@@ -69,8 +82,9 @@ def check_record(
     """
     if text is None:
         return [{"distribution": name, "file": "RECORD", "problem": "no RECORD"}], set()
-    problems, listed = [], set()
-    for row in csv.reader(io.StringIO(text)):
+    problems: list[dict[str, str]] = []
+    listed = set()
+    for row in record_rows(name, text, problems):
         if not row:
             continue
         relative, hash_value = row[0], row[1] if len(row) > 1 else ""

@@ -62,7 +62,7 @@ from tooling import ToolingError, distfiles, lockfile, public_url, pylock, witho
 from tooling.atomic import shown, work_folder, write_all
 from tooling.cooldown import Cooldown, index_urls, moved_back
 from tooling.lockfile import LockFile, Pin
-from tooling.moves import Changes, compare, versions_by_name
+from tooling.moves import Changes, Yanked, compare, versions_by_name
 from tooling.project import (
     GENERATED_BY,
     Project,
@@ -101,6 +101,13 @@ UV_CONFIG_FILES = ("pyproject.toml", "uv.toml")
 SHARED_CONSTRAINTS = "shared-pins.txt"  # in the snapshot: pins other groups own
 UNION_CONSTRAINTS = "union-pins.txt"  # in a tier's snapshot: the pins of its group's union
 KEPT_CONSTRAINTS = "kept-pins.txt"  # pins the cooldown would have moved back
+
+# What uv says of a yanked version it picked (PEP 592: only an exact pin picks one).
+YANKED = re.compile(
+    r"^warning: `?(?P<name>[A-Za-z0-9._-]+)==(?P<version>[^`\s]+)`? is yanked"
+    r'(?: \(reason: "(?P<reason>.*)"\))?\.?$',
+    re.MULTILINE,
+)
 
 Runner = Callable[[Sequence[str], Path], subprocess.CompletedProcess[str]]
 Listing = dict[str, distfiles.File]  # "sha256:<hex>" -> the file uv listed with that hash
@@ -442,6 +449,43 @@ def render_union(project: Project, inputs: Inputs, group: SolveGroup, pins: Sequ
 # --- resolution ----------------------------------------------------------------------------
 
 
+class YankedPins:
+    """The yanked versions uv warned of in this run, (name, version) -> the index's reason."""
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[str, str], str] = {}
+        self.guard = threading.Lock()  # solve groups resolve in threads
+
+    def watching(self, run: Runner) -> Runner:
+        """`run`, noting the yanked pins in the warnings of every uv that succeeds."""
+
+        def watched(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+            result = run(argv, cwd)
+            if result.returncode == 0:
+                self.note(result.stderr or "")
+            return result
+
+        return watched
+
+    def note(self, stderr: str) -> None:
+        for found in YANKED.finditer(stderr):
+            reason = " ".join(without_secrets(found["reason"] or "").split())[:200]
+            with self.guard:
+                self.found[canonicalize_name(found["name"]), found["version"]] = reason
+
+    def in_locks(self, tiers: Mapping[str, Sequence[Pin]]) -> list[Yanked]:
+        """The yanked pins the tiers lock, each with the tiers that lock it."""
+        where: dict[tuple[str, str], list[str]] = {}
+        for tier, pins in tiers.items():
+            for pin in pins:
+                if (key := (canonicalize_name(pin.name), pin.version)) in self.found:
+                    where.setdefault(key, []).append(tier)
+        return [
+            Yanked(name, version, self.found[name, version], tiers)
+            for (name, version), tiers in sorted(where.items())
+        ]
+
+
 _FIND_UV = threading.Lock()
 
 
@@ -582,8 +626,7 @@ def resolve_group(
         *(inputs.relative(inputs.tiers[name].path) for name in sorted(group.members)),
         *compile_options(project),
         "--generate-hashes",
-        "--no-header",
-        "--quiet",
+        "--no-header",  # not --quiet: it would silence uv's warning of a yanked pin
         "--output-file",
         str(output),
     ]
@@ -1423,6 +1466,8 @@ def lock(
     inputs = read_inputs(project)
     groups = project_groups(project, inputs)
     owner_of = {tier: group.name for group in groups for tier in group.members}
+    yanked = YankedPins()
+    run = yanked.watching(run)
     notes: list[str] = []
     texts: dict[str, str] = {}
     seeds: dict[str, str | None] = {}
@@ -1498,6 +1543,12 @@ def lock(
     orphans = generated_orphans(project, inputs, groups)
     changes = Changes(tiers=list(inputs.tiers))
     changes.cooldown = cooling.report(versions_by_name(p for found in pins.values() for p in found))
+    changes.yanked = yanked.in_locks(
+        {
+            name: closures.get(name) or lockfile.parse(tier_texts[name], name).pins
+            for name in inputs.tiers
+        }
+    )
     for name in [name for name in inputs.tiers if name in closures]:
         path = project.requirements_dir / f"{name}.txt"
         before = read_lock(path)

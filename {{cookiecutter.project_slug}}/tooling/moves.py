@@ -24,6 +24,23 @@ def versions_by_name(pins: Iterable[Pin]) -> dict[str, str]:
     return {name: "/".join(sorted(v, key=version_key)) for name, v in sorted(found.items())}
 
 
+@dataclass(frozen=True)
+class Yanked:
+    """A pinned version its index marks yanked (PEP 592), as uv warned while locking."""
+
+    name: str
+    version: str
+    reason: str  # "" when the index gives none
+    tiers: list[str]
+
+    def line(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        return (
+            f"warning: {self.name} {self.version} is yanked on its index{why}; locked in "
+            f"{', '.join(self.tiers)}: pin another version unless you need this one"
+        )
+
+
 @dataclass
 class Changes:
     """What moved between the old locks and the new ones, per tier (tiers in order)."""
@@ -32,6 +49,7 @@ class Changes:
     per_tier: dict[str, dict[str, tuple[str | None, str | None]]] = field(default_factory=dict)
     first: dict[str, int] = field(default_factory=dict)  # tiers locked for the first time
     cooldown: list[str] = field(default_factory=list)  # held back, kept, skipped (tooling.cooldown)
+    yanked: list[Yanked] = field(default_factory=list)
 
     def grouped(self) -> dict[tuple[str, str, str], list[str]]:
         """(name, old, new) -> the tiers where it changed so; "" stands for absent."""
@@ -57,13 +75,14 @@ class Changes:
             for tier, count in self.first.items()
         ]
         lines = moved + added + removed + first
-        return (lines or ["nothing moved: every tier pins what it pinned before"]) + self.cooldown
+        lines = lines or ["nothing moved: every tier pins what it pinned before"]
+        return lines + [yanked.line() for yanked in self.yanked] + self.cooldown
 
     def markdown(self) -> str:
         out = ["# What moved in the locks", ""]
         changed = [tier for tier in self.tiers if self.per_tier.get(tier)]
         cooldown = ["", "## Cooldown", "", *(f"- {line}" for line in self.cooldown)]
-        if not changed and not self.first:
+        if not changed and not self.first and not self.yanked:
             out.append("Nothing moved: every tier pins what it pinned before.")
             return "\n".join([*out, *(cooldown if self.cooldown else []), ""])
         out += [f"- {line}" for line in self.lines() if line not in self.cooldown]

@@ -13,9 +13,11 @@ files that describe distributions.
 from __future__ import annotations
 
 import base64
+import bz2
 import gzip
 import hashlib
 import json
+import lzma
 import posixpath
 import re
 import shutil
@@ -162,28 +164,43 @@ def read_entry(layer: tarfile.TarFile, member: tarfile.TarInfo, name: str) -> En
     return Entry(hashlib.sha256(data).hexdigest(), text)
 
 
-def open_layer(path: Path) -> tarfile.TarFile:
+# The first bytes by which engines (containers/image, docker) know a layer's compression.
+MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"\xfd7zXZ\x00": "xz", b"BZh": "bzip2"}
+
+
+def compression(path: Path) -> str:
+    """The layer's compression: gzip, zstd, xz, bzip2, or "" for a plain tar."""
     with path.open("rb") as stream:
-        magic = stream.read(4)
-    if magic[:2] == b"\x1f\x8b":
-        return tarfile.open(fileobj=gzip.open(path), mode="r|")
-    if magic == b"\x28\xb5\x2f\xfd":
+        start = stream.read(6)
+    return next((name for magic, name in MAGIC.items() if start.startswith(magic)), "")
+
+
+def open_layer(path: Path, compressed: str) -> tarfile.TarFile:
+    if compressed == "zstd":
         raise PulledImageError(
             f"layer {path.name[:12]} is zstd-compressed, which verify cannot read; "
             "publish with gzip layers (the default)"
         )
+    if compressed == "gzip":
+        return tarfile.open(fileobj=gzip.open(path), mode="r|")
+    if compressed == "xz":
+        return tarfile.open(fileobj=lzma.open(path), mode="r|")
+    if compressed == "bzip2":
+        return tarfile.open(fileobj=bz2.open(path), mode="r|")
     return tarfile.open(path, mode="r|")
 
 
 def stacked(layers: Iterable[Path], root: str) -> Tree:
     tree = Tree(root.strip("/"))
     for path in layers:
+        compressed = compression(path)
         try:
-            with open_layer(path) as layer:
+            with open_layer(path, compressed) as layer:
                 tree.apply(layer)
-        except (tarfile.TarError, OSError, EOFError) as error:
+        except (tarfile.TarError, OSError, EOFError, lzma.LZMAError) as error:
+            kind = f" ({compressed})" if compressed else ""
             raise PulledImageError(
-                f"layer {path.name[:12]} is not a readable tar: {error}"
+                f"layer {path.name[:12]}{kind} is not a readable tar: {error}"
             ) from None
     return tree
 

@@ -30,7 +30,7 @@ import datetime
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -500,3 +500,19 @@ def check_tiers(uses: list[TierUse], tiers: set[str]) -> None:
                 f"pyproject.toml: {use.key} names tier {use.tier!r}, which has no "
                 f"requirements/{use.tier}.in; {advice}"
             )
+
+
+def check_dev_tier(dev_tier: str, parents: Mapping[str, Sequence[str]]) -> None:
+    """The dev tier is one no other tier includes, so no runtime tier ships the dev tools.
+
+    `parents`: each tier and the tiers it includes (-r). The bake holds answers to the same rule.
+    """
+    includers = sorted(name for name, included in parents.items() if dev_tier in included)
+    if not includers:
+        return
+    leaves = sorted(name for name in parents if not any(name in p for p in parents.values()))
+    raise SettingsError(
+        f"pyproject.toml: [tool.lockstep] dev-tier is {dev_tier!r}, which tier "
+        f"{includers[0]!r} includes (-r {dev_tier}.in): it would ship the test and lint tools; "
+        f"name a tier no other tier includes: {', '.join(leaves)}"
+    )

@@ -11,6 +11,7 @@ from the image; it trusts neither the registry nor a local copy.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,42 +129,131 @@ def publish(
         )
     log(f"{image}: SBOM of {len(sbom['components'])} installed distributions matches its lock's")
 
+    base, base_digest = base_of(engine, facts.labels)
+
+    def record_of(digest: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The record and SBOM of the image the registry holds as `digest`."""
+        record = {
+            "reference": f"{repository}@{digest}",
+            "tags": [f"{repository}:{tag}" for tag in tags],
+            "image_id": facts.id,
+            "size": facts.size,
+            "tier": tier,
+            "lock": f"requirements/{tier}.txt",
+            "lock_digest": provenance.file_digest(lock_path),
+            "base_image": base,
+            "base_image_digest": base_digest,
+            "source_date_epoch": provenance.epoch_of(
+                facts.labels.get(provenance.CREATED_LABEL, "")
+            ),
+            "commit": commit,
+            "engine": engine.name,
+            "sbom": str(RECORDS / f"{tier}.cdx.json"),
+        }
+        return record, image_sbom(report["distributions"], repository, digest, tier)
+
+    tags = [tier, f"{tier}-{commit}"]
     tls_verify = registry.tls_verify(insecure)
-    tags = [f"{repository}:{tier}", f"{repository}:{tier}-{commit}"]
+    return push_and_record(
+        engine, project.root, tier, image, repository, tags, tls_verify, record_of, log
+    )
+
+
+def push_and_record(
+    engine: Engine,
+    root: Path,
+    tier: str,
+    image: str,
+    repository: str,
+    tags: list[str],
+    tls_verify: bool,
+    record_of: Callable[[str], tuple[dict[str, Any], dict[str, Any]]],
+    log: Log,
+) -> str:
+    """Push `image` as REPOSITORY:TAG for each tag, record it; return REPOSITORY@DIGEST.
+
+    Nothing is pushed unless the record can be written; a failure after a push says
+    what the registry now holds.
+    """
+    check_record_writable(root, tier)
+    pushed: list[str] = []  # TAG@DIGEST the registry holds, once pushed
+    try:
+        digest = push_tags(
+            engine, image, [f"{repository}:{tag}" for tag in tags], tls_verify, pushed, log
+        )
+        record, sbom = record_of(digest)
+        write_record(root, tier, record, sbom)
+    except (ToolingError, OSError) as error:
+        if not pushed:
+            raise
+        raise ShipError(
+            f"the image was pushed as {' and '.join(pushed)}, but {failure(error, root)}"
+        ) from None
+    log(f"wrote {RECORDS / f'{tier}.json'} and {RECORDS / f'{tier}.cdx.json'}")
+    return f"{repository}@{digest}"
+
+
+def check_record_writable(root: Path, tier: str) -> None:
+    """Refuse, before anything is pushed, when dist/images/<tier>.json could not be written."""
+    folder = root / RECORDS
+    for parent in [*reversed(RECORDS.parents[:-1]), RECORDS]:
+        if (root / parent).exists() and not (root / parent).is_dir():
+            raise ShipError(
+                f"not published: {parent} is a file, and the record of what is pushed goes "
+                f"in the folder {RECORDS}: move {parent} away, then publish again"
+            )
+    for target in (record_path(root, tier), sbom_path(root, tier)):
+        if target.is_dir():
+            raise ShipError(
+                f"not published: {RECORDS / target.name} is a folder, and publish records "
+                "what it pushes in that file: remove the folder, then publish again"
+            )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".publish-", suffix=".probe"):
+            pass
+    except OSError as error:
+        raise ShipError(
+            f"not published: cannot write the record of what is pushed in {RECORDS}: "
+            f"{error.strerror or error}; make it writable, then publish again"
+        ) from None
+
+
+def push_tags(
+    engine: Engine, image: str, tags: list[str], tls_verify: bool, pushed: list[str], log: Log
+) -> str:
+    """Push `image` under every tag (each added to `pushed`); the one digest they name."""
     digests = []
     for tag in tags:
         digests.append(engine.push_to_registry(image, tag, tls_verify))
+        pushed.append(f"{tag}@{digests[-1]}")
         log(f"pushed {tag} with {engine.name}: {digests[-1]}")
     if len(set(digests)) != 1:
         raise ShipError(f"the registry gave {' and '.join(tags)} different digests: push again")
-    reference = f"{repository}@{digests[0]}"
+    return digests[0]
 
-    base, base_digest = base_of(engine, facts.labels)
-    record = {
-        "reference": reference,
-        "tags": tags,
-        "image_id": facts.id,
-        "size": facts.size,
-        "tier": tier,
-        "lock": f"requirements/{tier}.txt",
-        "lock_digest": provenance.file_digest(lock_path),
-        "base_image": base,
-        "base_image_digest": base_digest,
-        "source_date_epoch": provenance.epoch_of(facts.labels.get(provenance.CREATED_LABEL, "")),
-        "commit": commit,
-        "engine": engine.name,
-        "sbom": str(RECORDS / f"{tier}.cdx.json"),
-    }
-    sbom = image_sbom(report["distributions"], repository, digests[0], tier)
-    (project.root / RECORDS).mkdir(parents=True, exist_ok=True)
+
+def write_record(root: Path, tier: str, record: dict[str, Any], sbom: dict[str, Any]) -> None:
     atomic.write_all(
         {
-            record_path(project.root, tier): json.dumps(record, indent=2, sort_keys=True) + "\n",
-            sbom_path(project.root, tier): dumps(sbom),
+            record_path(root, tier): json.dumps(record, indent=2, sort_keys=True) + "\n",
+            sbom_path(root, tier): dumps(sbom),
         }
     )
-    log(f"wrote {RECORDS / f'{tier}.json'} and {RECORDS / f'{tier}.cdx.json'}")
-    return reference
+
+
+def failure(error: ToolingError | OSError, root: Path) -> str:
+    """What went wrong after a push, in a few words."""
+    if isinstance(error, atomic.WriteError):
+        written, reason = f"{RECORDS.parent}/{error.path}", error.reason
+    elif isinstance(error, OSError):
+        written = str(RECORDS)
+        if error.filename:
+            written = os.path.relpath(error.filename, root)
+        reason = str(error.strerror or error)
+    else:
+        return str(error)
+    return f"{written} was not written ({reason}): fix that and publish again to record it"
 
 
 @dataclass

@@ -106,6 +106,9 @@ def lock_problems(
         name = canonicalize_name(problem["distribution"])
         if problem["problem"] == "no RECORD":
             problems.append(f"{name}: has no RECORD")
+        elif problem["problem"].startswith("unreadable: "):
+            reason = problem["problem"].removeprefix("unreadable: ")
+            problems.append(f"{name}: RECORD {reason}")
         else:
             problems.append(f"{name}: {problem['file']} {RECORD_PROBLEMS[problem['problem']]}")
     for path in report["unlisted"]:

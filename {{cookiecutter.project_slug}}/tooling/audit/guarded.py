@@ -32,7 +32,7 @@ import requests
 
 from tooling import public_url
 from tooling.audit import EXIT_SERVICE, answers
-from tooling.audit.service import request_failure
+from tooling.audit.service import foreign_redirect, request_failure
 
 
 class _Stop(Exception):
@@ -67,10 +67,18 @@ def check_answers(service: str, ledger: Ledger) -> None:
             ledger.problem, ledger.url = problem, url
         raise _Stop(problem)
 
+    def refuse_foreign_redirect(response: requests.Response, **_: Any) -> None:
+        """A response hook: requests runs it on a redirect before following it."""
+        if problem := foreign_redirect(response):
+            stop(problem, public_url(response.request.url or ""))
+
     def checked_send(
         session: requests.Session, request: requests.PreparedRequest, **options: Any
     ) -> requests.Response:
         url = public_url(request.url or "")
+        hooks = request.hooks.setdefault("response", [])
+        if refuse_foreign_redirect not in hooks:
+            hooks.append(refuse_foreign_redirect)
         try:
             response = send(session, request, **options)
         except requests.RequestException as error:

@@ -16,7 +16,7 @@ import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from tooling import public_url
 from tooling.audit import EXIT_CONFIG, EXIT_SERVICE, NOT_A_REPORT, AuditError
@@ -145,6 +145,30 @@ def request_failure(error: BaseException, timeout: float | None) -> str:
     return f"is unreachable ({type(error).__name__})"
 
 
+def shown_host(parts: SplitResult) -> str:
+    """HOST[:PORT] of a URL, without its user info."""
+    return parts.netloc.rpartition("@")[2]
+
+
+def foreign_redirect(response: Any) -> str | None:
+    """The problem with a redirect (a requests Response) to another host, else None.
+
+    Only the service asked is trusted to answer; requests would follow a redirect
+    anywhere, and the audit would name the first host as the one that answered.
+    """
+    if not response.is_redirect:
+        return None
+    source = urlsplit(response.request.url or "")
+    target = urlsplit(urljoin(response.request.url or "", response.headers["location"]))
+    if (target.hostname or "") == (source.hostname or ""):
+        return None
+    return (
+        f"redirected the query from {shown_host(source)} to another host, "
+        f"{shown_host(target) or '(none)'}: only the host of the OSV URL may answer; give the "
+        "URL of the service that answers, if it is trusted"
+    )
+
+
 def fetch_record(
     service: Service, advisory: str, timeout: float = TIMEOUT
 ) -> dict[str, Any] | None:
@@ -160,8 +184,13 @@ def fetch_record(
     url = service.record_url(advisory)
     if url is None:
         return None
+
+    def refuse_foreign_redirect(response: Any, **_: Any) -> None:
+        if (problem := foreign_redirect(response)) is not None:
+            raise _severity_trouble(problem, url)
+
     try:
-        response = requests.get(url, timeout=timeout)
+        response = requests.get(url, timeout=timeout, hooks={"response": refuse_foreign_redirect})
     except requests.RequestException as error:
         raise _severity_trouble(request_failure(error, timeout), url) from None
     if response.status_code == 404:
