@@ -224,7 +224,7 @@ def test_with_every_part_the_words_are_there(bake: Bake) -> None:
 def test_smoke_task_runs_the_venv_smoke_test_without_containers(bake: Bake) -> None:
     project = bake(with_container="no")
     listed = run_in(project, "invoke", "--list").stdout.split()
-    assert "smoke" in listed and "build" not in listed
+    assert "smoke-test" in listed and "build" not in listed
     result = run_in(project, "invoke", "smoke", "--tier", "nosuch")
     assert result.returncode == 1
     assert "nox > Running session smoke-test" in result.stderr

@@ -1,6 +1,7 @@
-"""Sessions for every concern; the logic lives in the tooling package.
+"""Lock, lint, test, audit and build the project; plain `nox` runs lock_check, lint and tests.
 
-Run `nox --list` to see them, `nox` to run the default ones.
+Each session wraps the tooling package; `invoke --list` has the same tasks under the same
+names (README, "Daily tasks"). Options go after `--`, e.g. `nox -s lock -- --help`.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def lock_(session: nox.Session) -> None:
 
 @nox.session(name="lock_check", venv_backend="none")
 def lock_check(session: nox.Session) -> None:
-    """Fail when any lock is stale (the drift check{% if cookiecutter.ci_provider == "github" %} CI runs{% endif %}); no network."""
+    """Alias of `nox -s lock -- --check`: fail when any lock is stale (the drift check{% if cookiecutter.ci_provider == "github" %} CI runs{% endif %}), no network."""
     run_lock(session, ["--check"])
 
 
@@ -182,7 +183,7 @@ def build(session: nox.Session) -> None:
 
 def smoke_arguments(posargs: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nox -s smoke-test --")
-    parser.add_argument("--tier", help="the tier to check (default: the root tier)")
+    parser.add_argument("--tier", help="the tier to check (required)")
 {%- if cookiecutter.with_container == "yes" %}
     parser.add_argument(
         "--image",
@@ -225,13 +226,12 @@ def smoke_test(session: nox.Session) -> None:
 {%- if cookiecutter.with_container == "yes" %}
     """Run the app from a tier's lock and the wheel in a fresh venv, then in its image if built.
 
-    `-- --tier NAME` picks the tier (default: the root tier); `-- --image [REF]` checks
-    only the image.
+    `-- --tier NAME` names the tier (required); `-- --image [REF]` checks only the image.
     """
 {%- else %}
     """Run the app from a tier's lock and the wheel in a fresh venv.
 
-    `-- --tier NAME` picks the tier (default: the root tier).
+    `-- --tier NAME` names the tier (required).
     """
 {%- endif %}
     from tooling import smoke, tiers
@@ -239,7 +239,7 @@ def smoke_test(session: nox.Session) -> None:
     arguments = smoke_arguments(session.posargs)
     try:
         graph = tiers.read_tiers(PROJECT.requirements_dir)
-        tier = arguments.tier or next(iter(graph))
+        tier = smoke.chosen_tier(arguments.tier, list(graph))
         lock_file = project.tier_lock(PROJECT, tier, list(graph))
         version = project.read_version(PROJECT)
 {%- if cookiecutter.with_container == "yes" %}

@@ -1,6 +1,6 @@
-"""Invoke tasks for humans: short names for the nox sessions and project facts.
+"""Tasks for every day, under the names the nox sessions have (README, "Daily tasks").
 
-Run `invoke --list` to see them.
+`invoke --list` lists them, `invoke TASK --help` shows a task's options and their defaults.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def show_tiers(c: Context) -> None:
     print("\n".join(tiers.describe(graph, groups)))
 
 
-@task
-def test(c: Context) -> None:
+@task(name="tests", aliases=["test"])
+def tests(c: Context) -> None:
     """Run the test suite (nox -s tests)."""
     c.run("nox -s tests", pty=sys.stdout.isatty())
 
@@ -139,16 +139,25 @@ def run_nox(c: Context, argv: list[str], env: dict[str, str] | None = None) -> N
         raise Exit(code=result.exited if result is not None else 1)
 
 
-@task
+@task(
+    name="smoke-test",
+    aliases=["smoke"],
+    help={
+        "tier": "the tier to check (required): its lock and the wheel in a fresh venv",
 {%- if cookiecutter.with_container == "yes" %}
-def smoke(c: Context, tier: str | None = None, image: bool = False) -> None:
-    """Smoke-test a tier: in a fresh venv, or in its built image with --image."""
+        "image": "check the tier's built image <project>:<tier> instead of a venv",
+{%- endif %}
+    },
+)
+{%- if cookiecutter.with_container == "yes" %}
+def smoke_test(c: Context, tier: str | None = None, image: bool = False) -> None:
+    """Smoke-test a tier in a fresh venv, or its built image (nox -s smoke-test)."""
     argv = ["nox", "-s", "smoke-test", "--"]
     argv += ["--tier", tier] if tier else []
     argv += ["--image"] if image else []
 {%- else %}
-def smoke(c: Context, tier: str | None = None) -> None:
-    """Smoke-test a tier: its lock and the wheel in a fresh venv (nox -s smoke-test)."""
+def smoke_test(c: Context, tier: str | None = None) -> None:
+    """Smoke-test a tier's lock and the wheel in a fresh venv (nox -s smoke-test)."""
     argv = ["nox", "-s", "smoke-test", "--"]
     argv += ["--tier", tier] if tier else []
 {%- endif %}

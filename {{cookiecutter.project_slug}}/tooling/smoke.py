@@ -31,6 +31,13 @@ class SmokeError(ToolingError):
     pass
 
 
+def chosen_tier(tier: str | None, names: Sequence[str]) -> str:
+    """The tier named on the command line; none named is an error, not a quiet default."""
+    if not tier:
+        raise SmokeError(f"name the tier to smoke-test with --tier NAME: one of {', '.join(names)}")
+    return tier
+
+
 def run_captured(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, check=False)
 
