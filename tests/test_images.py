@@ -160,6 +160,22 @@ def image_ref(tier: str) -> str:
     return f"{NAME}:{tier}"
 
 
+def test_invoke_run_starts_the_tier_image_with_an_env_file(
+    built: Path, engine: containers.Engine
+) -> None:
+    """The app's `health` reads LOG_LEVEL: a bad value from the env file makes it fail."""
+    healthy = run(built, "invoke", "run", "--tier", "sniper", "--", "health", env=engine.env)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert '"status": "ok"' in healthy.stdout
+    runner = "podman" if engine.name == "buildah" else engine.name  # buildah runs no services
+    assert f"running {NAME}:sniper with {runner}" in healthy.stdout
+    (built / "loud.env").write_text("LOG_LEVEL=loud\n")
+    loud = ["invoke", "run", "--tier", "sniper", "--env-file", "loud.env", "--", "health"]
+    unhealthy = run(built, *loud, env=engine.env)
+    assert unhealthy.returncode == 1, unhealthy.stdout + unhealthy.stderr
+    assert "LOG_LEVEL=LOUD is not one of DEBUG, INFO, WARNING, ERROR" in unhealthy.stdout
+
+
 @pytest.mark.parametrize("tier", ["sniper", "hunter"])
 def test_smoke_test_passes_in_the_image(built: Path, engine: containers.Engine, tier: str) -> None:
     """Without --engine: the smoke test finds the image in the engine that built it."""

@@ -81,3 +81,23 @@ def test_smoke_test_without_a_tier_names_the_tiers(bake: Bake, command: list[str
         "one of core, api, qa."
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_run_names_the_tiers_and_the_missing_image_in_one_line(bake: Bake) -> None:
+    project = bake(tiers="core, api:core, qa:api", dev_tier="qa")
+    unnamed = run_in(project, "invoke", "run")
+    assert unnamed.returncode == 1
+    assert unnamed.stderr.splitlines() == [
+        "error: name the tier to run with --tier NAME: one of core, api, qa"
+    ]
+    missing = run_in(project, "invoke", "run", "--tier", "api", "--engine", "podman")
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines() == [
+        "error: image my-service:api not found by podman: build it with `invoke build`"
+    ]
+
+
+def test_prune_with_nothing_built_says_so(bake: Bake) -> None:
+    pruned = run_in(bake(), "invoke", "prune", "--engine", "buildah")
+    assert pruned.returncode == 0, pruned.stderr
+    assert pruned.stdout.splitlines() == ["no untagged my-service images to remove"]

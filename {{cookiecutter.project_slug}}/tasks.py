@@ -398,6 +398,52 @@ def scan(c: Context, tier: str | None = None, engine: str | None = None) -> None
 
 
 @task(
+    name="run",
+    help={
+        "tier": "the tier whose built image to run (<project>:<tier>)",
+        "env-file": "environment variables for the container (default: .env when it exists)",
+        "engine": "docker or podman (default: the engine that built the image)",
+    },
+)
+def run_image(
+    c: Context, tier: str | None = None, env_file: str | None = None, engine: str | None = None
+) -> None:
+    """Run a tier's built image here; arguments after -- go to the app (`-- health`)."""
+    from tooling import engines, images, local_images
+
+    the_project = load_project()
+    with one_line_errors():
+        names = list(tiers.read_tiers(the_project.requirements_dir))
+        if tier not in names:
+            raise engines.ImageError(
+                f"name the tier to run with --tier NAME: one of {', '.join(names)}"
+            )
+        image = images.image_name(the_project.name, tier)
+        found = engines.locate(image, ROOT, engine, os.environ)
+        found.facts(image)  # not built: one line, before any container starts
+        runner = local_images.runner_for(found, os.environ)
+        env = local_images.env_file_for_run(ROOT, env_file)
+        args = shlex.split(c.remainder)
+        argv = local_images.run_argv(runner, image, env, args, local_images.interactive())
+        print(f"running {image} with {runner.name}" + (f", env from {env}" if env else ""))
+        code = local_images.run_image(argv)
+    if code != 0:
+        raise Exit(code=code)
+
+
+@task(help={"engine": "docker, podman or buildah (default: every engine present)"})
+def prune(c: Context, engine: str | None = None) -> None:
+    """Remove the untagged (<none>) images this project's builds left; print what was freed."""
+    from tooling import engines, local_images
+
+    the_project = load_project()
+    with one_line_errors():
+        names = [engines.choose_engine(engine, os.environ)] if engine else engines.present_engines()
+        present = [engines.get(name, os.environ) for name in names]
+        print(local_images.prune(present, the_project.name, print))
+
+
+@task(
     name="base-image",
     help={
         "refresh": "resolve every tier's base image again and rewrite base-images.lock",
