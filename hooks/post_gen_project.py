@@ -225,6 +225,8 @@ def main() -> None:
             "Dockerfile",
             ".dockerignore",
             ".devcontainer",
+            "docs/images.md",
+            "docs/shipping.md",
             "tooling/images.py",
             "tooling/engines",
             "tooling/base_images.py",
@@ -239,7 +241,7 @@ def main() -> None:
             ".github/workflows/release.yml",
         )
     if ANSWERS["ci_provider"] != "github":
-        remove(project, ".github")
+        remove(project, ".github", "docs/ci.md")
     if not rendered_again_by_cruft(project, ANSWERS):
         print(next_steps(project, ANSWERS))
 

@@ -49,6 +49,12 @@ def run_in(
     )
 
 
+def read_docs(project: Path) -> str:
+    """The README and every page of docs/, as one text: a fact may live on any of them."""
+    pages = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+    return "\n".join(page.read_text(encoding="utf-8") for page in pages)
+
+
 def read_lock(project: Path, relative: str) -> list[dict[str, object]]:
     """The pins of a lock, read by the generated project's own reader (tooling/lockfile.py)."""
     code = (

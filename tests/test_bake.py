@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEMPLATE, Bake, read_lock, run_in
+from tests.conftest import TEMPLATE, Bake, read_docs, read_lock, run_in
 
 # Each case: the answers given on the command line, as a user would.
 MATRIX = [
@@ -285,7 +285,7 @@ def test_readme_commands_name_the_chosen_tiers(
     bake: Bake, answers: dict[str, str], lines: list[str]
 ) -> None:
     project = bake(**answers)
-    readme = (project / "README.md").read_text()
+    readme = read_docs(project)
     for line in lines:
         assert line in readme, line
     # The examples list tiers in the order the tasks do.
@@ -330,10 +330,11 @@ def test_readme_installs_cruft_with_the_typer_its_update_question_needs(bake: Ba
     cruft_in = (with_ci / ".github" / "cruft-requirements.in").read_text().splitlines()
     [bound] = [line for line in cruft_in if line.startswith("typer")]
     assert bound in (TEMPLATE / "requirements" / "dev.in").read_text().splitlines()
-    readme = (with_ci / "README.md").read_text()
+    readme = (with_ci / "docs" / "updates.md").read_text()
     assert "$ uv tool install cruft --with-requirements .github/cruft-requirements.txt\n" in readme
     without_ci = bake(project_name="No CI", ci_provider="none")
-    assert f'$ uv tool install cruft --with "{bound}"\n' in (without_ci / "README.md").read_text()
+    updates = (without_ci / "docs" / "updates.md").read_text()
+    assert f'$ uv tool install cruft --with "{bound}"\n' in updates
 
 
 LICENCES = [

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import TEMPLATE, Bake, read_lock
+from tests.conftest import TEMPLATE, Bake, read_docs, read_lock
 
 pytestmark = pytest.mark.slow
 
@@ -151,8 +151,9 @@ def test_dependabot_leaves_the_python_locks_to_the_lock_refresh(
     expected = ["github-actions", "pre-commit"] + (["docker"] if names_its_base else [])
     assert ecosystems == expected, "a FROM line names its base by digest: add a docker entry"
     assert "lock-refresh" in (project / ".github" / "dependabot.yml").read_text()
-    readme = (project / "README.md").read_text()
-    assert "updates of the locks" not in readme and "lock-refresh.yml" in readme
+    readme = read_docs(project)
+    assert "updates of the locks" not in readme
+    assert "lock-refresh.yml" in (project / "docs" / "updates.md").read_text()
 
 
 @pytest.mark.parametrize("answers", GITHUB_CASES)

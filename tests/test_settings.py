@@ -200,7 +200,7 @@ def test_byte_order_marks_are_accepted(project: Path) -> None:
 
 
 def test_the_generated_readme_says_what_the_lock_does(baked: Path) -> None:
-    readme = (baked / "README.md").read_text()
+    readme = (baked / "docs" / "locks.md").read_text()
     assert "derives `requires-python`" not in readme
     assert "`nox -s lock`\nrewrites them in the same all-or-nothing write as the locks" in readme
     dockerfile = (baked / "Dockerfile").read_text()

@@ -24,8 +24,8 @@ def test_tool_locks_name_the_chosen_python(bake: Bake, version: str) -> None:
         command = f"--python-version {minor} {name.rsplit('.', 1)[0]}.in -o"
         assert command in text, name
         assert "--python-version 3.1" not in text.replace(f"--python-version {minor}", ""), name
-    readme = (project / "README.md").read_text()
-    assert f"(`python:{version}-slim@sha256:…`)" in readme
+    images = (project / "docs" / "images.md").read_text()
+    assert f"(`python:{version}-slim@sha256:…`)" in images
 
 
 @pytest.mark.network

@@ -1,8 +1,8 @@
 """The tooling works in this project.
 
 `tooling/` is maintained upstream, in the template this project was made from,
-and tested there; it arrives through `cruft update` (README, "Template
-updates"). This one check runs here: the tooling reads this project.
+and tested there; it arrives through `cruft update` (docs/updates.md,
+"Template updates"). This one check runs here: the tooling reads this project.
 """
 
 from pathlib import Path
