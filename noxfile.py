@@ -49,14 +49,14 @@ def lock(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Lock benchmark against pip-compile-multi and bare uv (figures for the README)."""
+    """Lock benchmark against pip-compile-multi and bare uv (figures for docs/benchmarks.md)."""
     session.install("--require-hashes", "-r", LOCK)
     session.run("python", "bench/lock_bench.py", *session.posargs)
 
 
 @nox.session(python="3.11", name="bench_images")
 def bench_images(session: nox.Session) -> None:
-    """Image size overhead and build times per tier with buildah (figures for the README)."""
+    """Image size overhead and build times per tier with buildah (figures: docs/benchmarks.md)."""
     session.install("--require-hashes", "-r", LOCK)
     session.run("python", "bench/image_bench.py", *session.posargs)
 

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Bake
+from tests.conftest import TEMPLATE, Bake
 
 ANSWERS = [
     pytest.param({}, id="defaults"),
-    pytest.param({"tiers": "core, api:core, worker:core, tools:api", "dev_tier": "tools"}, id="own"),
+    pytest.param(
+        {"tiers": "core, api:core, worker:core, tools:api", "dev_tier": "tools"}, id="own"
+    ),
     pytest.param(
         {"tiers": "app, qa:app", "dev_tier": "qa", "with_container": "no", "ci_provider": "none"},
         id="bare",
@@ -138,3 +140,22 @@ def test_docs_pages_are_plain_markdown_files(bake: Bake) -> None:
         "locks.md",
         "updates.md",
     ]
+
+
+def test_the_template_readme_starts_with_making_a_project() -> None:
+    readme = (TEMPLATE / "README.md").read_text()
+    headings = re.findall(r"^## (.+)$", readme, re.MULTILINE)
+    assert headings[:2] == ["Quick start", "Prompts"]
+    quick = section(readme, "Quick start")
+    [block] = re.findall(r"```console\n(.*?)```", quick, flags=re.DOTALL)
+    commands = [line.split("#")[0].strip() for line in block.splitlines()]
+    assert commands == [
+        "$ python -m pip install cookiecutter && python -m cookiecutter --output-dir .. .",
+        "$ python tests/run.py",  # what .ci/run runs
+    ]
+    assert "only to work on the template" in block
+    assert "tests/run.py\n" in (TEMPLATE / ".ci" / "run").read_text()
+    benchmarks = (TEMPLATE / "docs" / "benchmarks.md").read_text()
+    for moved in ("Locking: what it costs", "Images: what they cost", "Verifying a published"):
+        assert f"\n## {moved}" in benchmarks and moved not in readme
+    assert "](docs/benchmarks.md)" in readme

@@ -54,7 +54,9 @@ def test_nox_list_opens_with_what_the_sessions_are_for(bake: Bake) -> None:
     assert listed[0].startswith("Lock, lint, test, audit and build the project")
     sessions = [line for line in listed if line[:2] in ("* ", "- ")]
     assert sessions and all(" -> " in line for line in sessions), sessions
-    assert any(line.startswith("* lock_check -> Alias of `nox -s lock -- --check`") for line in sessions)
+    assert any(
+        line.startswith("* lock_check -> Alias of `nox -s lock -- --check`") for line in sessions
+    )
 
 
 def test_old_spellings_are_aliases_of_the_documented_names(bake: Bake) -> None:

@@ -53,7 +53,9 @@ class FakeStore:
         return subprocess.CompletedProcess([], code, out, err)
 
 
-def image(project: str | None, tier: str | None, size: int, tagged: bool = False) -> dict[str, object]:
+def image(
+    project: str | None, tier: str | None, size: int, tagged: bool = False
+) -> dict[str, object]:
     labels = {TITLE: project} if project else {}
     labels |= {TIER: tier} if tier else {}
     return {"labels": labels, "size": size, "tagged": tagged}
