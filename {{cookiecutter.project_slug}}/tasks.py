@@ -402,7 +402,7 @@ def scan(c: Context, tier: str | None = None, engine: str | None = None) -> None
     help={
         "tier": "the tier whose built image to run (<project>:<tier>)",
         "env-file": "environment variables for the container (default: .env when it exists)",
-        "engine": "docker or podman (default: the engine that built the image)",
+        "engine": "docker, podman or buildah (default: the engine that built the image)",
     },
 )
 def run_image(
@@ -421,12 +421,9 @@ def run_image(
         image = images.image_name(the_project.name, tier)
         found = engines.locate(image, ROOT, engine, os.environ)
         found.facts(image)  # not built: one line, before any container starts
-        runner = local_images.runner_for(found, os.environ)
         env = local_images.env_file_for_run(ROOT, env_file)
-        args = shlex.split(c.remainder)
-        argv = local_images.run_argv(runner, image, env, args, local_images.interactive())
-        print(f"running {image} with {runner.name}" + (f", env from {env}" if env else ""))
-        code = local_images.run_image(argv)
+        print(f"running {image} with {found.name}" + (f", env from {env}" if env else ""))
+        code = local_images.run(found, image, env, shlex.split(c.remainder))
     if code != 0:
         raise Exit(code=code)
 

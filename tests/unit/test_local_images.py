@@ -2,12 +2,12 @@
 
 import json
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 from tooling.engines import ImageError, get
-from tooling.local_images import env_file_for_run, prune, run_argv, runner_for
+from tooling.local_images import env_file_for_run, prune, run_argv, run_with_buildah
 
 TIER = "lockstep.tier"
 TITLE = "org.opencontainers.image.title"
@@ -133,11 +133,46 @@ def test_run_reads_dot_env_by_default_and_refuses_a_missing_env_file(tmp_path: P
         env_file_for_run(tmp_path, "nope.env")
 
 
-def test_an_image_buildah_built_runs_in_podman_which_shares_its_store() -> None:
-    buildah = get("buildah", {"STORAGE_DRIVER": "vfs"})
-    runner = runner_for(buildah, {}, lambda name: f"/usr/bin/{name}")
-    assert runner.name == "podman"
-    with pytest.raises(ImageError, match=r"^buildah built this image and cannot run it.*podman"):
-        runner_for(buildah, {}, lambda name: None)
-    docker = get("docker", {})
-    assert runner_for(docker, {}, lambda name: None) is docker
+def test_buildah_runs_the_entrypoint_in_a_working_container_with_the_env_file(
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("# settings\nLOG_LEVEL=debug\n\nAPI_TOKEN\nUNSET_HERE\n")
+    calls: list[list[str]] = []
+
+    def buildah(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        calls.append(list(argv))
+        out = "image-working-container\n" if argv[3] == "from" else ""
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    ran: list[list[str]] = []
+
+    def foreground(argv: Sequence[str], env: Mapping[str, str]) -> int:
+        ran.append(list(argv))
+        return 3
+
+    engine = get("buildah", {"STORAGE_DRIVER": "vfs", "API_TOKEN": "t0k"}, buildah)
+    entrypoint = ["/opt/venv/bin/my-service"]
+    code = run_with_buildah(
+        engine, "my-service:sniper", entrypoint, env_file, ["health"], foreground
+    )
+    assert code == 3  # the app's exit code
+    prefix = ["buildah", "--storage-driver", "vfs"]
+    assert calls == [
+        [*prefix, "from", "--pull-never", "my-service:sniper"],
+        [*prefix, "config", "--env", "LOG_LEVEL=debug", "image-working-container"],
+        [*prefix, "config", "--env", "API_TOKEN=t0k", "image-working-container"],
+        [*prefix, "rm", "image-working-container"],
+    ]
+    assert ran == [
+        [*prefix, "run", "image-working-container", "--", "/opt/venv/bin/my-service", "health"]
+    ]
+
+
+def test_a_buildah_image_that_cannot_start_is_one_line() -> None:
+    def refused(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(argv, 125, "", "error: image not known\n")
+
+    engine = get("buildah", {}, refused)
+    with pytest.raises(ImageError, match=r"^cannot start a container from app:x: error: image not"):
+        run_with_buildah(engine, "app:x", ["/app"], None, [], lambda argv, env: 0)

@@ -1,20 +1,20 @@
 """The project's images on this machine: run a tier's image, prune what builds left behind.
 
-`invoke run` starts a built tier image in the engine that built it, with an env file;
+`invoke run` starts a built tier image in the engine that built it, with an env file
+(buildah, which has no `run IMAGE`, runs the entrypoint in a working container);
 `invoke prune` removes the untagged (`<none>`) images whose labels name this project,
 in every engine present, and says how much it freed. Nothing else is touched.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tooling.engines import Engine, ImageError, get, last_line
+from tooling.engines import Engine, ImageError, last_line
 from tooling.provenance import TIER_LABEL
 
 TITLE_LABEL = "org.opencontainers.image.title"  # the project's name, set in the Dockerfile
@@ -33,36 +33,66 @@ def env_file_for_run(root: Path, requested: str | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def runner_for(
-    engine: Engine, env: Mapping[str, str], which: Callable[[str], str | None] = shutil.which
-) -> Engine:
-    """The engine that can start a container: buildah cannot, podman shares its image store."""
-    if engine.name != "buildah":
-        return engine
-    if which("podman") is None:
-        raise ImageError(
-            "buildah built this image and cannot run it as a service: install podman "
-            "(it shares buildah's image store), or build with --engine docker"
-        )
-    return get("podman", env, engine.run)
-
-
 def run_argv(
     engine: Engine, image: str, env_file: Path | None, args: Sequence[str], tty: bool
 ) -> list[str]:
-    """`ENGINE run` of the image: removed on exit, never pulled, the env file passed."""
+    """`docker run` / `podman run` of the image: removed on exit, never pulled, the env file."""
     argv = ["run", "--rm", "--pull", "never"]
     argv += ["--interactive", "--tty"] if tty else []
     argv += ["--env-file", str(env_file)] if env_file else []
     return engine.command(*argv, image, *args)
 
 
-def run_image(argv: Sequence[str]) -> int:
+def run_image(argv: Sequence[str], env: Mapping[str, str]) -> int:
     """Run in the foreground, the container's output straight to this terminal."""
     try:
-        return subprocess.run(list(argv), check=False).returncode
+        return subprocess.run(list(argv), env=dict(env), check=False).returncode
     except OSError as error:
         raise ImageError(f"cannot run {argv[0]}: {error.strerror}") from None
+
+
+def env_assignments(env_file: Path | None, env: Mapping[str, str]) -> list[str]:
+    """KEY=VALUE lines of an env file as docker reads one: `#` comments and blank lines
+    skipped, a bare KEY taken from this environment (left out when unset there)."""
+    if env_file is None:
+        return []
+    assignments = []
+    for line in env_file.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" in line:
+            assignments.append(line)
+        elif line in env:
+            assignments.append(f"{line}={env[line]}")
+    return assignments
+
+
+Foreground = Callable[[Sequence[str], Mapping[str, str]], int]
+
+
+def run_with_buildah(
+    engine: Engine,
+    image: str,
+    entrypoint: Sequence[str],
+    env_file: Path | None,
+    args: Sequence[str],
+    foreground: Foreground = run_image,
+) -> int:
+    """buildah has no `run IMAGE`: a working container of the image runs its entrypoint."""
+    created = engine.run(engine.command("from", "--pull-never", image))
+    if created.returncode != 0:
+        raise ImageError(f"cannot start a container from {image}: {last_line(created.stderr)}")
+    container = created.stdout.strip().splitlines()[-1]
+    try:
+        for assignment in env_assignments(env_file, engine.env):
+            configured = engine.run(engine.command("config", "--env", assignment, container))
+            if configured.returncode != 0:
+                name = assignment.split("=")[0]
+                raise ImageError(f"cannot set {name}: {last_line(configured.stderr)}")
+        return foreground(engine.command("run", container, "--", *entrypoint, *args), engine.env)
+    finally:
+        engine.run(engine.command("rm", container))
 
 
 @dataclass(frozen=True)
@@ -122,3 +152,11 @@ def prune(engines: Sequence[Engine], project_name: str, log: Callable[[str], Non
 
 def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def run(engine: Engine, image: str, env_file: Path | None, args: Sequence[str]) -> int:
+    """Run the image's entrypoint with `args` in `engine`; return the app's exit code."""
+    if engine.name == "buildah":
+        entrypoint = engine.facts(image).entrypoint
+        return run_with_buildah(engine, image, entrypoint, env_file, args)
+    return run_image(run_argv(engine, image, env_file, args, interactive()), engine.env)
