@@ -734,3 +734,22 @@ def test_a_pip_conf_secret_reaches_uv_and_no_layer(
     )
     assert image_blobs_holding(engine, image, password.encode(), tmp_path) == []
     assert password not in result.stdout + result.stderr
+
+
+def test_invoke_prune_removes_the_image_a_rebuild_left_untagged(
+    built: Path, engine: containers.Engine, ca_bundle: Path
+) -> None:
+    """Last in this file: it rebuilds the hunter image from a changed source."""
+    before = engine.inspect(f"{NAME}:hunter")["id"]
+    module = built / "src" / "image_check" / "__init__.py"
+    module.write_text(module.read_text() + "# changed, so the app layer is new\n")
+    build_with(engine, built, ca_bundle, "--tier", "hunter")
+    after = engine.inspect(f"{NAME}:hunter")["id"]
+    assert after != before
+    pruned = run(built, "invoke", "prune", "--engine", engine.name, env=engine.env)
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert f"{engine.name}: removed {before[:12]} (tier hunter, " in pruned.stdout
+    assert re.search(r"removed \d+ untagged image-check image\(s\) of [\d.]+ MB", pruned.stdout)
+    again = run(built, "invoke", "prune", "--engine", engine.name, env=engine.env)
+    assert again.stdout.splitlines() == ["no untagged image-check images to remove"]
+    assert engine.inspect(f"{NAME}:hunter")["id"] == after  # the tagged image stays
