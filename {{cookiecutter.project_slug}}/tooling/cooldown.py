@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -96,6 +95,8 @@ def age_of(duration: str) -> datetime.timedelta:
 
 def releases(name: str, indexes: Sequence[str]) -> dict[Version, datetime.datetime]:
     """When each release of `name` was first uploaded, from the first index that knows it."""
+    import urllib.request  # only when a report looks releases up: a no-op lock never does
+
     for index in indexes:
         request = urllib.request.Request(
             f"{index.rstrip('/')}/{canonicalize_name(name)}/", headers={"Accept": JSON_PAGE}
