@@ -225,6 +225,7 @@ def main() -> None:
             "Dockerfile",
             ".dockerignore",
             "tooling/images.py",
+            "tooling/build.py",
             "tooling/engines",
             "tooling/base_images.py",
             "tooling/pipconf_to_uv.py",
