@@ -656,17 +656,18 @@ def resolve_group(
     if cooling.age:
         before = list(lockfile.parse(seed).pins) if seed is not None else []
         pins = never_moved_back(argv, tree, output, before, pins, run, cooling)
-        free_to_move = {pin.name for pin in pins} - {pin.name for pin in before}
-        free_to_move |= {canonicalize_name(name) for name in upgrade_packages}
+        direct = [
+            requirement
+            for name in group.closure
+            for _, requirement in inputs.tiers[name].requirements
+        ]
+        # what could have been held back: everything on --upgrade, else what was asked
+        # for (-P) and new direct requirements (new transitive ones are not looked up)
+        free_to_move = {canonicalize_name(name) for name in upgrade_packages}
+        free_to_move |= {canonicalize_name(r.name) for r in direct} - {p.name for p in before}
         indexes = index_urls(settings_index_lines(project), group_index_lines(inputs, group))
         cooling.note_candidates(
-            [pin for pin in pins if upgrade or pin.name in free_to_move],
-            [
-                requirement
-                for name in group.closure
-                for _, requirement in inputs.tiers[name].requirements
-            ],
-            indexes,
+            [pin for pin in pins if upgrade or pin.name in free_to_move], direct, indexes
         )
     return only_installable(project, inputs, group, pins, tree, output, run, listing)
 
