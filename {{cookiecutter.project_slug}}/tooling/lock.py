@@ -330,14 +330,6 @@ def render_tier(
     return "\n".join(lines) + "\n" + body_text
 
 
-def pylock_header(name: str) -> list[str]:
-    return [
-        f"# requirements/pylock.{name}.toml: PEP 751 lock of the {name} tier, the same pins "
-        f"as requirements/{name}.txt.",
-        GENERATED_BY,
-    ]
-
-
 def tier_pylocks(
     project: Project,
     inputs: Inputs,
@@ -347,7 +339,8 @@ def tier_pylocks(
     listing: Listing,
     run: Runner,
 ) -> dict[Path, str]:
-    """requirements/pylock.<tier>.toml for every tier whose pylock does not match its `.txt`.
+    """requirements/pylock.<tier>.toml for every tier whose pylock is not the one derived
+    from its `.txt` (pylock.problems: what the drift check names).
 
     The files of each hash come from this run's resolutions; a group that did not
     resolve gets them from uv, offline first, with its union lock as constraints.
@@ -358,7 +351,7 @@ def tier_pylocks(
         path = pylock.path_of(project.requirements_dir, name)
         lock_name = f"requirements/{name}.txt"
         current = read_lock(path)
-        if current and pylock.problem(current, lock_name, text) is None:
+        if current and not pylock.problems(current, lock_name, text):
             pylocks[path] = current  # as read, with LF: a CRLF copy is rewritten
             continue
         pins = lockfile.parse(text, lock_name).pins
@@ -369,16 +362,20 @@ def tier_pylocks(
             union = locks[project.requirements_dir / f"{group.union}.txt"]
             listing.update(union_files(project, inputs, group, union, run))
             listed_groups.add(group.name)
-        requires = f">={project.python_minor}"
         try:
-            pylocks[path] = pylock.render(
-                lock_name, text, pins, listing, requires, pylock_header(name)
-            )
+            pylocks[path] = pylock.derive(pylock.source_of(lock_name, text), listing)
         except pylock.UnlistedFiles as unlisted:
             raise LockError(
                 f"requirements/pylock.{name}.toml: uv lists no file for any hash of "
                 f"{', '.join(unlisted.pins)}; run `nox -s lock -- --upgrade-package NAME`"
             ) from None
+        except pylock.ForeignFile as foreign:
+            raise LockError(
+                f"cannot write requirements/pylock.{name}.toml: uv's listing {foreign}; name the "
+                f"index that serves it with --index-url or --extra-index-url in requirements/{name}.in"
+            ) from None
+        except pylock.Underivable as error:
+            raise LockError(f"cannot write requirements/pylock.{name}.toml: {error}") from None
     return pylocks
 
 
@@ -1037,9 +1034,17 @@ def pylock_problems(project: Project, name: str, text: str, stale: bool) -> list
         return [f"{pylock_name} is missing"]
     reasons = line_ending_problem(path, pylock_name)
     why = pylock.damage(current)
-    if why is None and not stale:
-        why = pylock.mismatch(current, f"requirements/{name}.txt", text)
-    return [*reasons, f"{pylock_name} {why}"] if why else reasons
+    if why is not None:
+        return [*reasons, f"{pylock_name} {why}"]
+    if stale:
+        return reasons
+    return [
+        *reasons,
+        *(
+            f"{pylock_name} {why}"
+            for why in pylock.problems(current, f"requirements/{name}.txt", text)
+        ),
+    ]
 
 
 def tier_staleness(
