@@ -42,6 +42,7 @@ CREATED_BY = "lockstep"
 SOURCE_LINE = re.compile(r"^# from (\S+) body sha256:([0-9a-f]{64})$", re.MULTILINE)
 BODY_LINE = re.compile(r"^# body sha256:([0-9a-f]{64})", re.MULTILINE)
 PYTHON_VERSION = re.compile(r"^# options: .*--python-version (\d+\.\d+)", re.MULTILINE)
+PACKAGE_NAME = re.compile(r'^name = "(.*)"$')  # a [[packages]] table's name line
 PYPI_ORIGINS = ("https://pypi.org", "https://files.pythonhosted.org")  # pip's default index
 
 
@@ -454,9 +455,13 @@ def changed(package: Package, pin: Pin, lock_name: str) -> str:
     if package.version != pin.version:
         return f"names {pin.name} {package.version}, but {lock_name} pins {pin.name} {pin.version}"
     return (
-        f"gives {pin.name} {pin.version} the marker {package.marker or 'none'!r}, "
-        f"but {lock_name} gives it {pin.marker or 'none'!r}"
+        f"gives {pin.name} {pin.version} {marker_phrase(package.marker)}, "
+        f"but {lock_name} gives it {marker_phrase(pin.marker)}"
     )
+
+
+def marker_phrase(marker: str) -> str:
+    return f"the marker {marker!r}" if marker else "no marker"
 
 
 def file_problems(pin: Pin, package: Package, source: Source) -> list[str]:
@@ -471,19 +476,37 @@ def file_problems(pin: Pin, package: Package, source: Source) -> list[str]:
 
 
 def first_difference(text: str, expected: str, lock_name: str) -> str:
-    """Where a pylock first differs from the one derived from its tier lock, in one phrase."""
-    got, wanted = text.splitlines(), expected.splitlines()
+    """Where a pylock first differs from the one derived from its tier lock, in one phrase:
+    in its body when that differs (a hand edit also changes the digest in the header)."""
+    (got_head, got_body), (head, body) = split_header(text), split_header(expected)
+    if got_body != body:
+        got, wanted, offset = got_body.splitlines(), body.splitlines(), got_head.count("\n")
+    else:
+        got, wanted, offset = got_head.splitlines(), head.splitlines(), 0
     number = next(
         (n for n, pair in enumerate(zip(got, wanted, strict=False)) if pair[0] != pair[1]),
         min(len(got), len(wanted)),
     )
-    line = got[number] if number < len(got) else "(the end)"
-    want = wanted[number] if number < len(wanted) else "(the end)"
+    line = got[number] if number < len(got) else ""
+    want = wanted[number] if number < len(wanted) else ""
+    names = [found[1] for found in map(PACKAGE_NAME.match, got[:number]) if found]
+    where = f" (package {names[-1]})" if names else ""
     return (
-        f"is not what `nox -s lock` writes from {lock_name}: line {number + 1} is "
-        f"{shorten(line)!r}, not {shorten(want)!r}"
+        f"is not what `nox -s lock` writes from {lock_name}: line {offset + number + 1}{where} "
+        f"reads {excerpt(line, want)}"
     )
 
 
-def shorten(line: str, width: int = 100) -> str:
-    return line if len(line) <= width else line[: width - 1] + "…"
+def excerpt(line: str, want: str, width: int = 60) -> str:
+    """The part of two lines where they first differ: `…got…` where `…want…` is written."""
+    pairs = enumerate(zip(line, want, strict=False))
+    column = next((n for n, (a, b) in pairs if a != b), min(len(line), len(want)))
+    start = max(0, column - width // 3)
+
+    def part(text: str) -> str:
+        if not text:
+            return "(nothing)"
+        cut = text[start : start + width]
+        return ("…" if start else "") + cut + ("…" if start + width < len(text) else "")
+
+    return f"{part(line)!r} where it writes {part(want)!r}"
