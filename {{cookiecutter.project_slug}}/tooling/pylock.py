@@ -23,14 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    canonicalize_version,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
+from packaging.utils import canonicalize_name, canonicalize_version
 
 from tooling import lockfile, public_url
 from tooling.distfiles import File, Files
@@ -43,6 +36,7 @@ SOURCE_LINE = re.compile(r"^# from (\S+) body sha256:([0-9a-f]{64})$", re.MULTIL
 BODY_LINE = re.compile(r"^# body sha256:([0-9a-f]{64})", re.MULTILINE)
 PYTHON_VERSION = re.compile(r"^# options: .*--python-version (\d+\.\d+)", re.MULTILINE)
 PACKAGE_NAME = re.compile(r'^name = "(.*)"$')  # a [[packages]] table's name line
+SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tbz", ".tar")
 PYPI_ORIGINS = ("https://pypi.org", "https://files.pythonhosted.org")  # pip's default index
 
 
@@ -60,31 +54,25 @@ class ForeignFile(Exception):
 
 @dataclass(frozen=True)
 class Sources:
-    """Where the files of a tier may be: the origins of the indexes its `.txt` names
-    (pip's default, PyPI, when none replaces it), and whether a local --find-links
-    folder may hold some."""
+    """Where the files of a tier may be: the origins (scheme://host[:port]) of the indexes
+    its `.txt` names, PyPI's when no --index-url replaces it. (The lock refuses a local
+    --find-links folder, so every file has a URL.)"""
 
     origins: tuple[str, ...]
-    local: bool
 
 
 def sources_of(options: Sequence[str]) -> Sources:
     """The Sources of a tier lock's option lines (`--index-url URL`, ...)."""
     origins: list[str] = []
-    local = replaced = False
+    replaced = False
     for line in options:
-        found = INDEX.match(line)
-        if found is None:
-            continue
-        option, value = found.groups()
-        replaced = replaced or option in ("-i", "--index-url")
-        if "://" in value:
+        if found := INDEX.match(line):
+            option, value = found.groups()
+            replaced = replaced or option in ("-i", "--index-url")
             origins.append(origin(value) or value)
-        elif option in ("-f", "--find-links"):
-            local = True
     if not replaced:
         origins[:0] = PYPI_ORIGINS
-    return Sources(tuple(dict.fromkeys(origins)), local)
+    return Sources(tuple(dict.fromkeys(origins)))
 
 
 def origin(url: str) -> str | None:
@@ -101,16 +89,27 @@ def origin(url: str) -> str | None:
 
 def is_file_of(file_name: str, pin: Pin) -> bool:
     """Whether a wheel or sdist file name is one of this pinned name and version."""
-    try:
-        if file_name.endswith(".whl"):
-            name, version = parse_wheel_filename(file_name)[:2]
-        else:
-            name, version = parse_sdist_filename(file_name)
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return False
-    return name == canonicalize_name(pin.name) and canonicalize_version(
-        version
-    ) == canonicalize_version(pin.version)
+    found = name_and_version(file_name)
+    return found is not None and (
+        canonicalize_name(found[0]) == canonicalize_name(pin.name)
+        and canonicalize_version(found[1]) == canonicalize_version(pin.version)
+    )
+
+
+def name_and_version(file_name: str) -> tuple[str, str] | None:
+    """(name, version) as a wheel or sdist file name spells them; None for any other name.
+
+    Read by the layout (PEP 427, PEP 625 and older sdists), not by version rules:
+    a legacy version is still compared as written.
+    """
+    if file_name.endswith(".whl"):
+        parts = file_name.removesuffix(".whl").split("-")
+        return (parts[0], parts[1]) if len(parts) in (5, 6) else None
+    for suffix in SDIST_SUFFIXES:
+        if file_name.endswith(suffix):
+            name, dash, version = file_name.removesuffix(suffix).rpartition("-")
+            return (name, version) if dash and name and version else None
+    return None
 
 
 def file_problem(pin: Pin, file: File, sources: Sources, lock_name: str) -> str | None:
@@ -120,18 +119,13 @@ def file_problem(pin: Pin, file: File, sources: Sources, lock_name: str) -> str 
         return f"names {what} with a hash {lock_name} does not pin"
     if not is_file_of(file.name, pin):
         return f"names {file.name}, which is not a file of {pin.name} {pin.version}"
-    if "://" in file.url:
-        where = origin(file.url)
-        if where not in sources.origins:
-            return (
-                f"names {what} on {where or file.url}, which is not an index {lock_name} names "
-                f"({', '.join(sources.origins)})"
-            )
-        last = unquote(urlsplit(file.url).path).rsplit("/", 1)[-1]
-    elif not sources.local:
-        return f"names {what} at the path {file.url}, but {lock_name} names no --find-links folder"
-    else:
-        last = PurePosixPath(file.url).name
+    where = origin(file.url) if "://" in file.url else None
+    if where not in sources.origins:
+        return (
+            f"names {what} at {where or file.url}, which is not an index {lock_name} names "
+            f"({', '.join(sources.origins)})"
+        )
+    last = unquote(urlsplit(file.url).path).rsplit("/", 1)[-1]
     if last != file.name:
         return f"names {what} at the URL of another file ({last})"
     return None
