@@ -362,7 +362,11 @@ def problems(text: str, lock_name: str, lock_text: str) -> list[str]:
         packages = read_packages(text)
     except Underivable as error:
         return [f"cannot be derived: {error}"]
-    found = package_problems(source, packages)
+    found = package_problems(source.pins, packages, lock_name)
+    pins = {(pin.name, pin.version, pin.marker): pin for pin in source.pins}
+    for package in packages:
+        if (pin := pins.get(package.key)) is not None:
+            found += file_problems(pin, package, source)
     if found:
         return found
     listed = {
@@ -373,6 +377,19 @@ def problems(text: str, lock_name: str, lock_text: str) -> list[str]:
     except (UnlistedFiles, ForeignFile) as error:  # named above; kept for safety
         return [f"cannot be derived: {error}"]
     return [] if expected == text else [first_difference(text, expected, lock_name)]
+
+
+def version_problems(text: str, lock_name: str, lock_text: str) -> list[str]:
+    """What a pylock says of its packages (names, versions, markers: what pip-audit reads)
+    that its tier lock does not, one phrase each; the files are not looked at."""
+    if why := problem(text, lock_name, lock_text):
+        return [why]
+    try:
+        pins = lockfile.parse(lock_text, lock_name).pins
+        packages = read_packages(text)
+    except (lockfile.LockFileError, Underivable) as error:
+        return [f"cannot be derived: {error}"]
+    return package_problems(pins, packages, lock_name)
 
 
 @dataclass(frozen=True)
@@ -421,28 +438,21 @@ def read_file(entry: Mapping[str, Any]) -> File:
     return File(name, url, tuple(f"{kind}:{value}" for kind, value in pairs))
 
 
-def package_problems(source: Source, packages: Sequence[Package]) -> list[str]:
-    """The packages a pylock adds, drops or changes against its tier lock, and the files
-    it may not name; one phrase each."""
-    pins = {(pin.name, pin.version, pin.marker): pin for pin in source.pins}
-    found: list[str] = []
-    extra = [package for package in packages if package.key not in pins]
+def package_problems(pins: Sequence[Pin], packages: Sequence[Package], lock_name: str) -> list[str]:
+    """The packages a pylock adds, drops or has at another version or marker than its
+    tier lock pins them; one phrase each."""
+    by_key = {(pin.name, pin.version, pin.marker): pin for pin in pins}
     seen = {package.key for package in packages}
-    missing = [pin for key, pin in pins.items() if key not in seen]
-    for package in extra:
+    missing = [pin for key, pin in by_key.items() if key not in seen]
+    found: list[str] = []
+    for package in [package for package in packages if package.key not in by_key]:
         pin = next((pin for pin in missing if pin.name == package.key[0]), None)
         if pin is not None:
             missing.remove(pin)
-            found.append(changed(package, pin, source.name))
+            found.append(changed(package, pin, lock_name))
         else:
-            found.append(
-                f"names {package.name} {package.version}, which {source.name} does not pin"
-            )
-    found += [f"lacks {pin.name} {pin.version}, which {source.name} pins" for pin in missing]
-    for package in packages:
-        if (pin := pins.get(package.key)) is not None:
-            found += file_problems(pin, package, source)
-    return found
+            found.append(f"names {package.name} {package.version}, which {lock_name} does not pin")
+    return found + [f"lacks {pin.name} {pin.version}, which {lock_name} pins" for pin in missing]
 
 
 def changed(package: Package, pin: Pin, lock_name: str) -> str:
