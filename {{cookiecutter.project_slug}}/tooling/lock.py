@@ -24,7 +24,9 @@ How it works:
 5. Each tier also gets requirements/pylock.<tier>.toml (PEP 751, tooling.pylock):
    the same pins, markers and hashes, with the file each hash names (from
    uv's listing of this run, or offline from the union when nothing was
-   resolved). It records a digest of its tier lock's body and of its own.
+   resolved). It records a digest of its tier lock's body and of its own, but
+   the drift check derives it again from the `.txt` and the files it names
+   (pylock.problems), and the lock writes again any pylock that check refuses.
 6. Locks (with pyproject.toml and the --report file) are written to
    temporary files and moved into place only after all of them were
    produced; any failure puts every file back as it was.

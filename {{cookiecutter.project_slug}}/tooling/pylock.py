@@ -232,10 +232,8 @@ def render(
     ]
     if unlisted:
         raise UnlistedFiles(unlisted)
-    for pin in pins if sources else ():
-        for file in files_of(pin, files):
-            if sources and (why := file_problem(pin, file, sources, lock_name)):
-                raise ForeignFile(why)
+    if sources is not None:
+        only_from(sources, pins, files, lock_name)
     body = [
         'lock-version = "1.0"',
         f"requires-python = {_string(requires_python)}",
@@ -250,6 +248,16 @@ def render(
         f"# body sha256:{sha256(body_text)} (of every line below)",
     ]
     return "\n".join(lines) + "\n" + body_text
+
+
+def only_from(
+    sources: Sources, pins: Sequence[Pin], files: Mapping[str, File], lock_name: str
+) -> None:
+    """Raises ForeignFile for the first file of a pin that a pylock may not name."""
+    for pin in pins:
+        for file in files_of(pin, files):
+            if why := file_problem(pin, file, sources, lock_name):
+                raise ForeignFile(why)
 
 
 @dataclass(frozen=True)
@@ -273,7 +281,8 @@ def recorded(text: str) -> Recorded:
 
 
 def problem(text: str, lock_name: str, lock_text: str) -> str | None:
-    """Why a pylock does not say what its tier lock says; None when it does."""
+    """Why a pylock's own digests disown it (cut, edited carelessly, or written from another
+    tier lock); None when they agree, which proves nothing: see `problems`."""
     return damage(text) or mismatch(text, lock_name, lock_text)
 
 
