@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import shutil
 import signal
@@ -99,6 +100,14 @@ NETWORK_FAILURE = re.compile(
     re.IGNORECASE,
 )
 UV_CONFIG_FILES = ("pyproject.toml", "uv.toml")
+INDEX_VARIABLES = (
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+)
 SHARED_CONSTRAINTS = "shared-pins.txt"  # in the snapshot: pins other groups own
 UNION_CONSTRAINTS = "union-pins.txt"  # in a tier's snapshot: the pins of its group's union
 
@@ -353,7 +362,7 @@ def tier_pylocks(
         path = pylock.path_of(project.requirements_dir, name)
         lock_name = f"requirements/{name}.txt"
         current = read_lock(path)
-        if current and not pylock.problems(current, lock_name, text):
+        if current and not pylock.problems(current, lock_name, text, environment_indexes()):
             pylocks[path] = current  # as read, with LF: a CRLF copy is rewritten
             continue
         pins = lockfile.parse(text, lock_name).pins
@@ -365,7 +374,8 @@ def tier_pylocks(
             listing.update(union_files(project, inputs, group, union, run))
             listed_groups.add(group.name)
         try:
-            pylocks[path] = pylock.derive(pylock.source_of(lock_name, text), listing)
+            source = pylock.source_of(lock_name, text, environment_indexes())
+            pylocks[path] = pylock.derive(source, listing)
         except pylock.UnlistedFiles as unlisted:
             raise LockError(
                 f"requirements/pylock.{name}.toml: uv lists no file for any hash of "
@@ -379,6 +389,17 @@ def tier_pylocks(
         except pylock.Underivable as error:
             raise LockError(f"cannot write requirements/pylock.{name}.toml: {error}") from None
     return pylocks
+
+
+def environment_indexes(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The index URLs the environment gives uv and pip on this machine (a company mirror):
+    a pylock may name files there as on the indexes its `.txt` names."""
+    found = []
+    for variable in INDEX_VARIABLES:
+        for item in (os.environ if environ is None else environ).get(variable, "").split():
+            name, equals, url = item.partition("=")  # UV_INDEX: `name=URL` or `URL`
+            found.append(url if equals and "://" not in name else item)
+    return [url for url in found if "://" in url]
 
 
 def union_files(
@@ -1040,13 +1061,9 @@ def pylock_problems(project: Project, name: str, text: str, stale: bool) -> list
         return [*reasons, f"{pylock_name} {why}"]
     if stale:
         return reasons
-    return [
-        *reasons,
-        *(
-            f"{pylock_name} {why}"
-            for why in pylock.problems(current, f"requirements/{name}.txt", text)
-        ),
-    ]
+    lock_name = f"requirements/{name}.txt"
+    derived = pylock.problems(current, lock_name, text, environment_indexes())
+    return [*reasons, *(f"{pylock_name} {why}" for why in derived)]
 
 
 def tier_staleness(

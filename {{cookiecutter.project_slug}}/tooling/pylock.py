@@ -55,14 +55,17 @@ class ForeignFile(Exception):
 @dataclass(frozen=True)
 class Sources:
     """Where the files of a tier may be: the origins (scheme://host[:port]) of the indexes
-    its `.txt` names, PyPI's when no --index-url replaces it. (The lock refuses a local
-    --find-links folder, so every file has a URL.)"""
+    its `.txt` names (PyPI's when no --index-url replaces it) and of those the environment
+    gives uv and pip on this machine. (The lock refuses a local --find-links folder, so
+    every file has a URL.)"""
 
     origins: tuple[str, ...]
+    from_environment: bool = False
 
 
-def sources_of(options: Sequence[str]) -> Sources:
-    """The Sources of a tier lock's option lines (`--index-url URL`, ...)."""
+def sources_of(options: Sequence[str], environment: Sequence[str] = ()) -> Sources:
+    """The Sources of a tier lock's option lines (`--index-url URL`, ...) and of the
+    index URLs the environment sets (UV_INDEX_URL, PIP_INDEX_URL...)."""
     origins: list[str] = []
     replaced = False
     for line in options:
@@ -72,7 +75,8 @@ def sources_of(options: Sequence[str]) -> Sources:
             origins.append(origin(value) or value)
     if not replaced:
         origins[:0] = PYPI_ORIGINS
-    return Sources(tuple(dict.fromkeys(origins)))
+    machine = [host for url in environment if (host := origin(url)) and host not in origins]
+    return Sources(tuple(dict.fromkeys([*origins, *machine])), bool(machine))
 
 
 def origin(url: str) -> str | None:
@@ -121,8 +125,11 @@ def file_problem(pin: Pin, file: File, sources: Sources, lock_name: str) -> str 
         return f"names {file.name}, which is not a file of {pin.name} {pin.version}"
     where = origin(file.url) if "://" in file.url else None
     if where not in sources.origins:
+        named = f"{lock_name} names" + (
+            " or the environment sets" if sources.from_environment else ""
+        )
         return (
-            f"names {what} at {where or file.url}, which is not an index {lock_name} names "
+            f"names {what} at {where or file.url}, which is not an index {named} "
             f"({', '.join(sources.origins)})"
         )
     last = unquote(urlsplit(file.url).path).rsplit("/", 1)[-1]
@@ -331,8 +338,9 @@ class Source:
     requires_python: str
 
 
-def source_of(lock_name: str, lock_text: str) -> Source:
-    """The tier lock a pylock comes from; Underivable when it cannot be read."""
+def source_of(lock_name: str, lock_text: str, environment: Sequence[str] = ()) -> Source:
+    """The tier lock a pylock comes from (`environment`: the index URLs the environment
+    sets, see sources_of); Underivable when it cannot be read."""
     try:
         tier = lockfile.parse(lock_text, lock_name)
     except lockfile.LockFileError as error:
@@ -340,7 +348,8 @@ def source_of(lock_name: str, lock_text: str) -> Source:
     version = PYTHON_VERSION.search(split_header(lock_text)[0])
     if version is None:
         raise Underivable(f"{lock_name} records no --python-version")
-    return Source(lock_name, lock_text, tier.pins, sources_of(tier.options), f">={version[1]}")
+    sources = sources_of(tier.options, environment)
+    return Source(lock_name, lock_text, tier.pins, sources, f">={version[1]}")
 
 
 def derive(source: Source, files: Mapping[str, File]) -> str:
@@ -357,17 +366,20 @@ def derive(source: Source, files: Mapping[str, File]) -> str:
     )
 
 
-def problems(text: str, lock_name: str, lock_text: str) -> list[str]:
+def problems(
+    text: str, lock_name: str, lock_text: str, environment: Sequence[str] = ()
+) -> list[str]:
     """Everything in which a pylock is not the one derived from its tier lock, one phrase each.
 
     The file names and URLs come from the pylock itself (the `.txt` has hashes only):
-    each must be a file of its pin, hashed by the `.txt`, on an index the `.txt` names,
-    and the pylock written from those files must be this one, byte for byte.
+    each must be a file of its pin, hashed by the `.txt`, on an index the `.txt` names
+    (or `environment` does, see sources_of), and the pylock written from those files
+    must be this one, byte for byte.
     """
     if why := problem(text, lock_name, lock_text):
         return [why]
     try:
-        source = source_of(lock_name, lock_text)
+        source = source_of(lock_name, lock_text, environment)
         packages = read_packages(text)
     except Underivable as error:
         return [f"cannot be derived: {error}"]
