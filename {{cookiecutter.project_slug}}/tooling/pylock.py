@@ -383,11 +383,7 @@ def problems(
         packages = read_packages(text)
     except Underivable as error:
         return [f"cannot be derived: {error}"]
-    found = package_problems(source.pins, packages, lock_name)
-    pins = {(pin.name, pin.version, pin.marker): pin for pin in source.pins}
-    for package in packages:
-        if (pin := pins.get(package.key)) is not None:
-            found += file_problems(pin, package, source)
+    found = package_problems(source.pins, packages, lock_name) + named_files(source, packages)
     if found:
         return found
     listed = {
@@ -487,6 +483,17 @@ def changed(package: Package, pin: Pin, lock_name: str) -> str:
 
 def marker_phrase(marker: str) -> str:
     return f"the marker {marker!r}" if marker else "no marker"
+
+
+def named_files(source: Source, packages: Sequence[Package]) -> list[str]:
+    """The files a pylock may not name for the packages its tier lock pins; one phrase each."""
+    pins = {(pin.name, pin.version, pin.marker): pin for pin in source.pins}
+    return [
+        why
+        for package in packages
+        if (pin := pins.get(package.key)) is not None
+        for why in file_problems(pin, package, source)
+    ]
 
 
 def file_problems(pin: Pin, package: Package, source: Source) -> list[str]:
