@@ -24,7 +24,9 @@ How it works:
 5. Each tier also gets requirements/pylock.<tier>.toml (PEP 751, tooling.pylock):
    the same pins, markers and hashes, with the file each hash names (from
    uv's listing of this run, or offline from the union when nothing was
-   resolved). It records a digest of its tier lock's body and of its own.
+   resolved). It records a digest of its tier lock's body and of its own, but
+   the drift check derives it again from the `.txt` and the files it names
+   (pylock.problems), and the lock writes again any pylock that check refuses.
 6. Locks (with pyproject.toml and the --report file) are written to
    temporary files and moved into place only after all of them were
    produced; any failure puts every file back as it was.
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import shutil
 import signal
@@ -98,6 +101,14 @@ NETWORK_FAILURE = re.compile(
     re.IGNORECASE,
 )
 UV_CONFIG_FILES = ("pyproject.toml", "uv.toml")
+INDEX_VARIABLES = (
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+)
 SHARED_CONSTRAINTS = "shared-pins.txt"  # in the snapshot: pins other groups own
 UNION_CONSTRAINTS = "union-pins.txt"  # in a tier's snapshot: the pins of its group's union
 KEPT_CONSTRAINTS = "kept-pins.txt"  # pins the cooldown would have moved back
@@ -345,14 +356,6 @@ def render_tier(
     return "\n".join(lines) + "\n" + body_text
 
 
-def pylock_header(name: str) -> list[str]:
-    return [
-        f"# requirements/pylock.{name}.toml: PEP 751 lock of the {name} tier, the same pins "
-        f"as requirements/{name}.txt.",
-        GENERATED_BY,
-    ]
-
-
 def tier_pylocks(
     project: Project,
     inputs: Inputs,
@@ -362,7 +365,8 @@ def tier_pylocks(
     listing: Listing,
     run: Runner,
 ) -> dict[Path, str]:
-    """requirements/pylock.<tier>.toml for every tier whose pylock does not match its `.txt`.
+    """requirements/pylock.<tier>.toml for every tier whose pylock is not the one derived
+    from its `.txt` (pylock.problems: what the drift check names).
 
     The files of each hash come from this run's resolutions; a group that did not
     resolve gets them from uv, offline first, with its union lock as constraints.
@@ -373,7 +377,7 @@ def tier_pylocks(
         path = pylock.path_of(project.requirements_dir, name)
         lock_name = f"requirements/{name}.txt"
         current = read_lock(path)
-        if current and pylock.problem(current, lock_name, text) is None:
+        if current and not pylock.problems(current, lock_name, text, environment_indexes()):
             pylocks[path] = current  # as read, with LF: a CRLF copy is rewritten
             continue
         pins = lockfile.parse(text, lock_name).pins
@@ -384,17 +388,33 @@ def tier_pylocks(
             union = locks[project.requirements_dir / f"{group.union}.txt"]
             listing.update(union_files(project, inputs, group, union, run))
             listed_groups.add(group.name)
-        requires = f">={project.python_minor}"
         try:
-            pylocks[path] = pylock.render(
-                lock_name, text, pins, listing, requires, pylock_header(name)
-            )
+            source = pylock.source_of(lock_name, text, environment_indexes())
+            pylocks[path] = pylock.derive(source, listing)
         except pylock.UnlistedFiles as unlisted:
             raise LockError(
                 f"requirements/pylock.{name}.toml: uv lists no file for any hash of "
                 f"{', '.join(unlisted.pins)}; run `nox -s lock -- --upgrade-package NAME`"
             ) from None
+        except pylock.ForeignFile as foreign:
+            raise LockError(
+                f"cannot write requirements/pylock.{name}.toml: uv's listing {foreign}; name the "
+                f"index that serves it with --index-url or --extra-index-url in requirements/{name}.in"
+            ) from None
+        except pylock.Underivable as error:
+            raise LockError(f"cannot write requirements/pylock.{name}.toml: {error}") from None
     return pylocks
+
+
+def environment_indexes(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The index URLs the environment gives uv and pip on this machine (a company mirror):
+    a pylock may name files there as on the indexes its `.txt` names."""
+    found = []
+    for variable in INDEX_VARIABLES:
+        for item in (os.environ if environ is None else environ).get(variable, "").split():
+            name, equals, url = item.partition("=")  # UV_INDEX: `name=URL` or `URL`
+            found.append(url if equals and "://" not in name else item)
+    return [url for url in found if "://" in url]
 
 
 def union_files(
@@ -1147,9 +1167,13 @@ def pylock_problems(project: Project, name: str, text: str, stale: bool) -> list
         return [f"{pylock_name} is missing"]
     reasons = line_ending_problem(path, pylock_name)
     why = pylock.damage(current)
-    if why is None and not stale:
-        why = pylock.mismatch(current, f"requirements/{name}.txt", text)
-    return [*reasons, f"{pylock_name} {why}"] if why else reasons
+    if why is not None:
+        return [*reasons, f"{pylock_name} {why}"]
+    if stale:
+        return reasons
+    lock_name = f"requirements/{name}.txt"
+    derived = pylock.problems(current, lock_name, text, environment_indexes())
+    return [*reasons, *(f"{pylock_name} {why}" for why in derived)]
 
 
 def tier_staleness(
