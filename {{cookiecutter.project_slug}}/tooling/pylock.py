@@ -352,8 +352,9 @@ def source_of(lock_name: str, lock_text: str, environment: Sequence[str] = ()) -
     return Source(lock_name, lock_text, tier.pins, sources, f">={version[1]}")
 
 
-def derive(source: Source, files: Mapping[str, File]) -> str:
-    """The pylock `nox -s lock` writes from this tier lock and these listed files."""
+def derive(source: Source, files: Mapping[str, File], check_files: bool = True) -> str:
+    """The pylock `nox -s lock` writes from this tier lock and these listed files
+    (`check_files=False`: the caller has checked them already)."""
     tier = PurePosixPath(source.name).stem
     return render(
         source.name,
@@ -362,7 +363,7 @@ def derive(source: Source, files: Mapping[str, File]) -> str:
         files,
         source.requires_python,
         header_lines(tier),
-        source.sources,
+        source.sources if check_files else None,
     )
 
 
@@ -380,20 +381,69 @@ def problems(
         return [why]
     try:
         source = source_of(lock_name, lock_text, environment)
+    except Underivable as error:
+        return [f"cannot be derived: {error}"]
+    quick = packages_as_written(text)  # the layout render() writes, read without a TOML parser
+    if quick is not None and not derivation_problems(source, quick, text):
+        return []
+    try:
         packages = read_packages(text)
     except Underivable as error:
         return [f"cannot be derived: {error}"]
-    found = package_problems(source.pins, packages, lock_name) + named_files(source, packages)
+    return derivation_problems(source, packages, text)
+
+
+def derivation_problems(source: Source, packages: Sequence[Package], text: str) -> list[str]:
+    """problems() once the pylock's packages are read."""
+    found = package_problems(source.pins, packages, source.name) + named_files(source, packages)
     if found:
         return found
     listed = {
         digest: file for package in packages for file in package.files for digest in file.hashes
     }
     try:
-        expected = derive(source, listed)
+        expected = derive(source, listed, check_files=False)  # named_files checked them
     except (UnlistedFiles, ForeignFile) as error:  # named above; kept for safety
         return [f"cannot be derived: {error}"]
-    return [] if expected == text else [first_difference(text, expected, lock_name)]
+    return [] if expected == text else [first_difference(text, expected, source.name)]
+
+
+WRITTEN_FIELD = re.compile(r'^(name|version|marker) = ("(?:[^"\\]|\\.)*")$')
+WRITTEN_FILE = re.compile(
+    r'^(?:sdist = |    )\{ name = ("(?:[^"\\]|\\.)*"), (url|path) = ("(?:[^"\\]|\\.)*"), '
+    r'hashes = \{ ((?:\w+ = "[0-9a-f]+", )*\w+ = "[0-9a-f]+") \} \},?$'
+)
+WRITTEN_OTHER = {"[[packages]]", "wheels = [", "]", ""}
+
+
+def packages_as_written(text: str) -> list[Package] | None:
+    """The packages of a pylock in exactly the layout render() writes, read line by line
+    (a TOML parser takes most of a no-op lock's time); None for any other layout, which
+    problems() then reads with tomllib. Only a pylock equal to its derivation passes, so a
+    misread one is never accepted: it is read again properly."""
+    body = split_header(text)[1].split("\n[[packages]]\n")
+    packages = []
+    for table in body[1:]:
+        fields: dict[str, str] = {}
+        files: list[File] = []
+        for line in table.splitlines():
+            if found := WRITTEN_FIELD.match(line):
+                fields[found[1]] = json.loads(found[2])
+            elif found := WRITTEN_FILE.match(line):
+                hashes = tuple(
+                    f"{kind}:{value}"
+                    for kind, value in sorted(re.findall(r'(\w+) = "([0-9a-f]+)"', found[4]))
+                )
+                files.append(File(json.loads(found[1]), json.loads(found[3]), hashes))
+            elif line not in WRITTEN_OTHER:
+                return None
+        packages.append(
+            Package(
+                fields.get("name", ""), fields.get("version", ""), fields.get("marker", ""),
+                tuple(files),
+            )
+        )  # fmt: skip
+    return packages
 
 
 def version_problems(text: str, lock_name: str, lock_text: str) -> list[str]:
