@@ -182,7 +182,7 @@ def applies(marker: str | None, environment: Mapping[str, str]) -> bool:
 def fetch_url(url: str) -> bytes:
     """A wheel's bytes from its URL (what the lock names; its hash is checked by the caller)."""
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (lock's URL)
+        with urllib.request.urlopen(url, timeout=60) as response:
             data: bytes = response.read()
             return data
     except OSError as error:
@@ -381,7 +381,9 @@ def bytecode_of(
         folder, name = posixpath.split(path)
         pyc = f"{folder}/__pycache__/{name[:-3]}.{layout.cache_tag}.pyc"
         compiled_as = f"{installer.compiled_prefix}{layout.prefix}/{path}"
-        expected[pyc] = Want(FILE, rule=BYTECODE, source=archive.read(info), compiled_as=compiled_as)
+        expected[pyc] = Want(
+            FILE, rule=BYTECODE, source=archive.read(info), compiled_as=compiled_as
+        )
     return expected
 
 
