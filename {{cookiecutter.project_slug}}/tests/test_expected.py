@@ -350,6 +350,20 @@ def test_bytecode_whose_line_table_alone_differs_is_the_sources(
     assert len(tampered(built, lambda venv: write(venv, "VALUE = 2\n"))) == 1
 
 
+def test_an_environment_without_bytecode_has_no_difference(
+    built: tuple[Path, expected.Expected],
+) -> None:
+    """Python compiles the verified sources itself (to memory: it cannot write there)."""
+
+    def change(venv: Path) -> None:
+        for cache in sorted((venv / SITE).rglob("__pycache__")):
+            for pyc in cache.iterdir():
+                pyc.unlink()
+            cache.rmdir()
+
+    assert tampered(built, change) == []
+
+
 def test_timestamp_bytecode_is_named(built: tuple[Path, expected.Expected]) -> None:
     def change(venv: Path) -> None:
         pyc = venv / SITE / f"demo/__pycache__/__init__.{TAG}.pyc"

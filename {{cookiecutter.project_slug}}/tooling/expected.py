@@ -520,7 +520,8 @@ def differences(expected: Mapping[str, Want], actual: Mapping[str, Found]) -> li
         want, found = wanted.get(path), actual.get(path)
         shown = f"{VENV}/{path}"
         if found is None:
-            if want is not None and want.rule != BYTECODE:
+            # Bytecode is optional, and so is a folder: a file it should hold is named.
+            if want is not None and want.rule != BYTECODE and want.kind != FOLDER:
                 problems.append(f"{shown}: missing ({what(want.kind)} of the lock)")
             continue
         named = mode_problems(shown, found)
