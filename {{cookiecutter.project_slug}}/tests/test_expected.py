@@ -311,12 +311,7 @@ def test_an_extra_pth_file_is_named_as_one(built: tuple[Path, expected.Expected]
 def test_malicious_bytecode_with_the_original_header_is_named(
     built: tuple[Path, expected.Expected],
 ) -> None:
-    def change(venv: Path) -> None:
-        pyc = venv / SITE / f"demo/__pycache__/__init__.{TAG}.pyc"
-        code = compile("import os\nVALUE = 1\n", f"/opt/venv/{SITE}/demo/__init__.py", "exec")
-        pyc.write_bytes(pyc.read_bytes()[:16] + marshal.dumps(code))
-
-    assert tampered(built, change) == [
+    assert tampered(built, malicious_init) == [
         f"/opt/venv/{SITE}/demo/__pycache__/__init__.{TAG}.pyc: bytecode that is not its "
         "source's (Python would run it, not the source)"
     ]
@@ -362,6 +357,35 @@ def test_an_environment_without_bytecode_has_no_difference(
             cache.rmdir()
 
     assert tampered(built, change) == []
+
+
+def malicious_init(venv: Path) -> None:
+    pyc = venv / SITE / f"demo/__pycache__/__init__.{TAG}.pyc"
+    code = compile("import os\nVALUE = 1\n", f"/opt/venv/{SITE}/demo/__init__.py", "exec")
+    pyc.write_bytes(pyc.read_bytes()[:16] + marshal.dumps(code))
+
+
+def test_bytecode_that_crashes_the_unmarshaller_is_named_not_a_traceback(
+    built: tuple[Path, expected.Expected], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crashing = tmp_path / "crash.py"
+    crashing.write_text("import os\nos.abort()\n")
+    monkeypatch.setattr(expected, "PYC_SHAPE", crashing)
+    assert tampered(built, malicious_init) == [
+        f"/opt/venv/{SITE}/demo/__pycache__/__init__.{TAG}.pyc: bytecode that makes Python's "
+        "unmarshaller fail (Python would refuse or run it)"
+    ]
+
+
+def test_unreadable_bytecode_with_the_original_header_is_named(
+    built: tuple[Path, expected.Expected],
+) -> None:
+    def change(venv: Path) -> None:
+        pyc = venv / SITE / f"demo/__pycache__/__init__.{TAG}.pyc"
+        pyc.write_bytes(pyc.read_bytes()[:16] + b"\xff\x00garbage")
+
+    [line] = tampered(built, change)
+    assert line.endswith("bytecode that cannot be read (Python would refuse or run it)")
 
 
 def test_timestamp_bytecode_is_named(built: tuple[Path, expected.Expected]) -> None:

@@ -24,24 +24,25 @@ missing .pyc is not a difference: Python then compiles the verified source.
 
 from __future__ import annotations
 
+import base64
 import configparser
 import hashlib
 import importlib.util
 import io
+import json
 import marshal
 import posixpath
 import re
 import stat
+import subprocess
 import sys
 import tomllib
-import types
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
-from typing import Any
 
 from packaging.markers import Marker
 from packaging.tags import Tag, compatible_tags, cpython_tags
@@ -507,14 +508,19 @@ def found_tree(root: Path, keep: Callable[[str], bool] = lambda path: True) -> d
 # --- comparing --------------------------------------------------------------------------
 
 
-def differences(expected: Mapping[str, Want], actual: Mapping[str, Found]) -> list[str]:
+def differences(
+    expected: Mapping[str, Want], actual: Mapping[str, Found], judge: Judge | None = None
+) -> list[str]:
     """One line per path of the venv that is not what `expected` says; [] when none.
 
     `actual` maps paths under the venv to what the image's stacked layers hold there.
     Bytecode is compared with this Python's compile of the locked source: run it
-    with the image's CPython minor (expected_site_packages checks that).
+    with the image's CPython minor (expected_site_packages checks that). `judge`
+    compares the bytecode that is not byte for byte this Python's (default: in a
+    Python process of its own, see tooling/pyc_shape.py).
     """
     wanted = with_folders(dict(expected))
+    verdicts = bytecode_verdicts(wanted, actual, judge or judge_apart)
     problems: list[str] = []
     for path in sorted(wanted.keys() | actual.keys()):
         want, found = wanted.get(path), actual.get(path)
@@ -531,7 +537,7 @@ def differences(expected: Mapping[str, Want], actual: Mapping[str, Found]) -> li
         elif found.kind != want.kind:
             problems.append(f"{shown}: is a {what(found.kind)}, expected a {what(want.kind)}")
         else:
-            problems += content_problems(shown, want, found, check_mode=not named)
+            problems += content_problems(shown, want, found, not named, verdicts.get(path))
     return problems
 
 
@@ -560,7 +566,9 @@ def mode_problems(shown: str, found: Found) -> list[str]:
     return problems
 
 
-def content_problems(shown: str, want: Want, found: Found, check_mode: bool) -> list[str]:
+def content_problems(
+    shown: str, want: Want, found: Found, check_mode: bool, bytecode: str | None
+) -> list[str]:
     problems = []
     if want.kind == LINK:
         if found.target != want.target:
@@ -569,9 +577,8 @@ def content_problems(shown: str, want: Want, found: Found, check_mode: bool) -> 
     if check_mode and found.mode & 0o7777 != want.mode:
         problems.append(f"{shown}: mode {found.mode & 0o7777:04o}, expected {want.mode:04o}")
     if want.rule == BYTECODE:
-        problem = bytecode_problem(want, found)
-        if problem:
-            problems.append(f"{shown}: {problem}")
+        if bytecode:
+            problems.append(f"{shown}: {bytecode}")
     elif want.sha256 is not None and found.sha256 != want.sha256:
         problems.append(f"{shown}: {changed(want, found)}")
     return problems
@@ -591,28 +598,64 @@ def changed(want: Want, found: Found) -> str:
 # --- bytecode ---------------------------------------------------------------------------
 
 
-def bytecode_problem(want: Want, found: Found) -> str | None:
-    """Why a .pyc is not the checked-hash bytecode of its locked source; None when it is."""
-    source = want.source or b""
+Judge = Callable[[Sequence[tuple[str, Want, bytes]]], dict[str, str | None]]
+PYC_SHAPE = Path(__file__).with_name("pyc_shape.py")
+
+
+def bytecode_verdicts(
+    wanted: Mapping[str, Want], actual: Mapping[str, Found], judge: Judge
+) -> dict[str, str | None]:
+    """Each .pyc's problem (None: it is its source's); the hard cases go to `judge` at once."""
+    verdicts: dict[str, str | None] = {}
+    hard: list[tuple[str, Want, bytes]] = []
+    for path, want in wanted.items():
+        found = actual.get(path)
+        if want.rule != BYTECODE or found is None or found.kind != FILE:
+            continue
+        problem, settled = quick_verdict(want, found)
+        if settled or found.data is None:
+            verdicts[path] = problem
+        else:
+            hard.append((path, want, found.data))
+    return verdicts | (judge(hard) if hard else {})
+
+
+def quick_verdict(want: Want, found: Found) -> tuple[str | None, bool]:
+    """(problem, settled): settled unless the body must be unmarshalled to be judged."""
     if found.data is None:
-        return "bytecode not read from the layer, so it cannot be proven"
-    data = found.data
-    header_problem = pyc_header_problem(data, source)
+        return "bytecode not read from the layer, so it cannot be proven", True
+    source = want.source or b""
+    header_problem = pyc_header_problem(found.data, source)
     if header_problem:
-        return header_problem
+        return header_problem, True
     try:
         compiled = compile(source, want.compiled_as, "exec", dont_inherit=True, optimize=0)
     except (SyntaxError, ValueError):
-        return "bytecode of a source that does not compile (Python would run it)"
-    if bytes(marshal.dumps(compiled)) == data[16:]:
-        return None
+        return "bytecode of a source that does not compile (Python would run it)", True
+    return None, marshal.dumps(compiled) == found.data[16:]
+
+
+def judge_apart(items: Sequence[tuple[str, Want, bytes]]) -> dict[str, str | None]:
+    """tooling/pyc_shape.py's verdicts, from a Python process of its own (marshal is unsafe)."""
+    request = [
+        {
+            "path": path,
+            "source": base64.b64encode(want.source or b"").decode(),
+            "compiled_as": want.compiled_as,
+            "body": base64.b64encode(data[16:]).decode(),
+        }
+        for path, want, data in items
+    ]
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", PYC_SHAPE.read_text(encoding="utf-8")],
+        input=json.dumps(request), capture_output=True, text=True, check=False,
+    )  # fmt: skip
     try:
-        loaded = marshal.loads(data[16:])
-    except (EOFError, ValueError, TypeError):
-        return "bytecode that cannot be read (Python would refuse or run it)"
-    if not isinstance(loaded, types.CodeType) or shape(loaded) != shape(compiled):
-        return "bytecode that is not its source's (Python would run it, not the source)"
-    return None
+        verdicts: dict[str, str | None] = json.loads(done.stdout) if done.returncode == 0 else {}
+    except json.JSONDecodeError:
+        verdicts = {}
+    crashed = "bytecode that makes Python's unmarshaller fail (Python would refuse or run it)"
+    return {path: verdicts.get(path, crashed) for path, _, _ in items}
 
 
 def pyc_header_problem(data: bytes, source: bytes) -> str | None:
@@ -623,22 +666,3 @@ def pyc_header_problem(data: bytes, source: bytes) -> str | None:
     if data[8:16] != importlib.util.source_hash(source):
         return "bytecode of another source than the locked one"
     return None
-
-
-CODE_FIELDS = (
-    "co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_nlocals", "co_stacksize",
-    "co_flags", "co_firstlineno", "co_code", "co_names", "co_varnames", "co_freevars",
-    "co_cellvars", "co_filename", "co_name", "co_qualname", "co_exceptiontable",
-)  # fmt: skip  # every field but co_linetable (and co_consts, compared by shape)
-
-
-def shape(value: Any) -> Any:
-    """A value compiled code holds, comparable exactly: types kept (1, 1.0 and True differ)."""
-    if isinstance(value, types.CodeType):
-        fields = tuple(getattr(value, name, None) for name in CODE_FIELDS)
-        return ("code", fields, tuple(shape(item) for item in value.co_consts))
-    if isinstance(value, tuple):
-        return ("tuple", tuple(shape(item) for item in value))
-    if isinstance(value, frozenset):
-        return ("frozenset", tuple(sorted((shape(item) for item in value), key=repr)))
-    return (type(value).__name__, repr(value))
