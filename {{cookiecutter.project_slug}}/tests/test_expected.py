@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import importlib.util
 import io
 import json
 import marshal
+import os
 import py_compile
 import sys
 import zipfile
@@ -234,7 +236,7 @@ def built(tmp_path: Path) -> tuple[Path, expected.Expected]:
 
 
 def found(venv: Path) -> dict[str, Found]:
-    return expected.found_tree(venv)
+    return expected.found_tree(venv, root_uid=os.getuid())  # as if extracted as root
 
 
 def test_an_environment_installed_from_the_lock_has_no_difference(
@@ -369,7 +371,7 @@ def test_bytecode_that_crashes_the_unmarshaller_is_named_not_a_traceback(
     built: tuple[Path, expected.Expected], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     crashing = tmp_path / "crash.py"
-    crashing.write_text("import os\nos.abort()\n")
+    crashing.write_text("import sys\nsys.exit(70)\n")  # as a crash of the unmarshaller would
     monkeypatch.setattr(expected, "PYC_SHAPE", crashing)
     assert tampered(built, malicious_init) == [
         f"/opt/venv/{SITE}/demo/__pycache__/__init__.{TAG}.pyc: bytecode that makes Python's "
@@ -435,6 +437,16 @@ def test_system_site_packages_switched_on_is_named(built: tuple[Path, expected.E
     assert tampered(built, change) == [
         "/opt/venv/pyvenv.cfg: line 2 is 'include-system-site-packages = true', "
         "expected 'include-system-site-packages = false'"
+    ]
+
+
+def test_a_file_owned_by_another_user_is_named(built: tuple[Path, expected.Expected]) -> None:
+    venv, want = built
+    tree = found(venv)
+    cli = f"{SITE}/demo/cli.py"
+    tree[cli] = dataclasses.replace(tree[cli], owner=1000)
+    assert expected.differences(want, tree) == [
+        f"/opt/venv/{cli}: is owned by uid 1000, not root (it can rewrite it)"
     ]
 
 

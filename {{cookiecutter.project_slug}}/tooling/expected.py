@@ -20,6 +20,8 @@ constant, what this Python compiles from that source under the same file
 name; only the line table (which lines tracebacks show) may differ. A .pyc
 of no locked source, or one that differs in anything else, is named. A
 missing .pyc is not a difference: Python then compiles the verified source.
+Bytecode whose bytes are not this Python's is unmarshalled only in a Python
+process of its own (tooling/pyc_shape.py): marshal is not safe for untrusted data.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ class Found:
     mode: int
     sha256: str | None = None
     target: str | None = None
-    data: bytes | None = None  # the bytes of small files (.pyc, pyvenv.cfg), when kept
+    data: bytes | None = None  # the bytes of .pyc files and pyvenv.cfg: a layer reader keeps them
     owner: int = 0
 
 
@@ -485,23 +487,27 @@ def venv_skeleton(python_minor: str, python_version: str, home: str = "/usr/bin"
     return expected
 
 
-def found_tree(root: Path, keep: Callable[[str], bool] = lambda path: True) -> dict[str, Found]:
-    """What a folder on disk holds, as differences() reads it (`keep`: paths whose bytes to keep)."""
+def found_tree(root: Path, root_uid: int = 0) -> dict[str, Found]:
+    """What a folder on disk (an extracted venv) holds, as differences() reads it.
+
+    Files owned by `root_uid` count as root's (a tree extracted without privileges).
+    """
     found: dict[str, Found] = {}
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).as_posix()
         status = path.lstat()
+        owner = 0 if status.st_uid == root_uid else status.st_uid
         if stat.S_ISLNK(status.st_mode):
-            found[relative] = Found(LINK, 0o777, target=str(path.readlink()), owner=status.st_uid)
+            found[relative] = Found(LINK, 0o777, target=str(path.readlink()), owner=owner)
         elif stat.S_ISDIR(status.st_mode):
-            found[relative] = Found(FOLDER, stat.S_IMODE(status.st_mode), owner=status.st_uid)
+            found[relative] = Found(FOLDER, stat.S_IMODE(status.st_mode), owner=owner)
         elif stat.S_ISREG(status.st_mode):
             data = path.read_bytes()
-            kept = data if relative.endswith(KEPT_SUFFIXES) and keep(relative) else None
+            kept = data if relative.endswith(KEPT_SUFFIXES) else None
             mode = stat.S_IMODE(status.st_mode)
-            found[relative] = Found(FILE, mode, sha256_hex(data), data=kept, owner=status.st_uid)
+            found[relative] = Found(FILE, mode, sha256_hex(data), data=kept, owner=owner)
         else:
-            found[relative] = Found("special file", stat.S_IMODE(status.st_mode))
+            found[relative] = Found("special file", stat.S_IMODE(status.st_mode), owner=owner)
     return found
 
 
@@ -562,7 +568,7 @@ def mode_problems(shown: str, found: Found) -> list[str]:
     if found.mode & stat.S_IWOTH and found.kind != LINK:
         problems.append(f"{shown}: is world-writable (mode {found.mode & 0o7777:04o})")
     if found.owner != 0:
-        problems.append(f"{shown}: is owned by uid {found.owner}, not root")
+        problems.append(f"{shown}: is owned by uid {found.owner}, not root (it can rewrite it)")
     return problems
 
 
