@@ -390,6 +390,26 @@ def test_unreadable_bytecode_with_the_original_header_is_named(
     assert line.endswith("bytecode that cannot be read (Python would refuse or run it)")
 
 
+def test_bytecode_kept_only_when_its_hash_is_not_this_pythons_compile(
+    built: tuple[Path, expected.Expected],
+) -> None:
+    """A layer reader keeps the bytes of the .pyc files whose sha256 pyc_digests lacks."""
+    venv, want = built
+    malicious_init(venv)
+    digests = expected.pyc_digests(want)
+    tree = {
+        path: node if node.sha256 not in digests else dataclasses.replace(node, data=None)
+        for path, node in found(venv).items()
+    }
+    assert sum(node.data is None and path.endswith(".pyc") for path, node in tree.items()) == 2
+    assert len(expected.differences(want, tree)) == 1
+    init = f"{SITE}/demo/__pycache__/__init__.{TAG}.pyc"
+    tree[init] = dataclasses.replace(tree[init], data=None)
+    assert expected.differences(want, tree) == [
+        f"/opt/venv/{init}: bytecode not read from the layer, so it cannot be proven"
+    ]
+
+
 def test_timestamp_bytecode_is_named(built: tuple[Path, expected.Expected]) -> None:
     def change(venv: Path) -> None:
         pyc = venv / SITE / f"demo/__pycache__/__init__.{TAG}.pyc"

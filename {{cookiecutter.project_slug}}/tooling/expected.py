@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import configparser
+import functools
 import hashlib
 import importlib.util
 import io
@@ -54,7 +55,7 @@ from tooling import ToolingError, public_url
 from tooling.distfiles import File, read_pylock
 
 VENV = "/opt/venv"
-FILE, FOLDER, LINK = "file", "folder", "link"
+FILE, FOLDER, LINK = "file", "dir", "symlink"  # as tooling/layers.py names a node's kind
 RECORD, BYTECODE = "RECORD", "bytecode"  # files checked by rule, not by their bytes
 PYC_FLAGS_CHECKED_HASH = 0b11
 ARCHITECTURES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
@@ -86,7 +87,7 @@ class Want:
 class Found:
     """What one path under the venv is in the image."""
 
-    kind: str  # FILE, FOLDER, LINK, or what else a layer holds ("fifo", "device")
+    kind: str  # FILE, FOLDER, LINK, or what else a layer holds ("fifo", "char", "block")
     mode: int
     sha256: str | None = None
     target: str | None = None
@@ -507,7 +508,7 @@ def found_tree(root: Path, root_uid: int = 0) -> dict[str, Found]:
             mode = stat.S_IMODE(status.st_mode)
             found[relative] = Found(FILE, mode, sha256_hex(data), data=kept, owner=owner)
         else:
-            found[relative] = Found("special file", stat.S_IMODE(status.st_mode), owner=owner)
+            found[relative] = Found("special", stat.S_IMODE(status.st_mode), owner=owner)
     return found
 
 
@@ -548,7 +549,7 @@ def differences(
 
 
 def what(kind: str) -> str:
-    return {LINK: "symbolic link"}.get(kind, kind)
+    return {FILE: "file", LINK: "symbolic link", FOLDER: "folder"}.get(kind, f"{kind} file")
 
 
 def extra(shown: str, found: Found) -> str:
@@ -628,17 +629,36 @@ def bytecode_verdicts(
 
 def quick_verdict(want: Want, found: Found) -> tuple[str | None, bool]:
     """(problem, settled): settled unless the body must be unmarshalled to be judged."""
+    compiled = compiled_pyc(want)
+    if compiled is not None and found.sha256 == sha256_hex(compiled):
+        return None, True
     if found.data is None:
         return "bytecode not read from the layer, so it cannot be proven", True
-    source = want.source or b""
-    header_problem = pyc_header_problem(found.data, source)
+    header_problem = pyc_header_problem(found.data, want.source or b"")
     if header_problem:
         return header_problem, True
-    try:
-        compiled = compile(source, want.compiled_as, "exec", dont_inherit=True, optimize=0)
-    except (SyntaxError, ValueError):
+    if compiled is None:
         return "bytecode of a source that does not compile (Python would run it)", True
-    return None, marshal.dumps(compiled) == found.data[16:]
+    return None, False
+
+
+@functools.cache
+def compiled_pyc(want: Want) -> bytes | None:
+    """The checked-hash .pyc this Python writes for the source; None when it does not compile."""
+    source = want.source or b""
+    try:
+        code = compile(source, want.compiled_as, "exec", dont_inherit=True, optimize=0)
+    except (SyntaxError, ValueError):
+        return None
+    header = importlib.util.MAGIC_NUMBER + PYC_FLAGS_CHECKED_HASH.to_bytes(4, "little")
+    return header + importlib.util.source_hash(source) + marshal.dumps(code)
+
+
+def pyc_digests(expected: Mapping[str, Want]) -> set[str]:
+    """The sha256 of the .pyc files this Python would write: a layer reader need not keep
+    the bytes of a .pyc whose sha256 is one of these (most of them), only of the others."""
+    digests = (compiled_pyc(want) for want in expected.values() if want.rule == BYTECODE)
+    return {sha256_hex(data) for data in digests if data is not None}
 
 
 def judge_apart(items: Sequence[tuple[str, Want, bytes]]) -> dict[str, str | None]:
