@@ -520,6 +520,18 @@ def test_a_wheel_whose_hash_is_not_the_locks_is_one_line(tmp_path: Path) -> None
     assert not list((tmp_path / "cache").rglob("*.whl"))
 
 
+def test_a_locked_file_that_is_no_wheel_is_one_line(tmp_path: Path) -> None:
+    broken = Wheel("broken", "1.0", {})
+    lock = tmp_path / "pylock.base.toml"
+    lock.write_text(pylock([(broken, None)]))
+    index = Index([broken])
+    index.served = {url: b"PK not a zip" for url in index.served}
+    digest = hashlib.sha256(b"PK not a zip").hexdigest()
+    lock.write_text(lock.read_text().replace(hashlib.sha256(broken.data()).hexdigest(), digest))
+    with pytest.raises(ExpectedError, match=r"^broken-1\.0-py3-none-any\.whl is not a wheel"):
+        expected.expected_site_packages(lock, MINOR, MARKERS, (2, 36), tmp_path / "cache", index)
+
+
 def test_a_lock_without_a_wheel_for_the_image_is_one_line(tmp_path: Path) -> None:
     lock = tmp_path / "pylock.base.toml"
     lock.write_text(pylock([(PLATFORM["x86_64"], None)]))

@@ -323,6 +323,16 @@ def installed_files(
     wheel: bytes, wheel_name: str, layout: Layout, installer: Installer = UV
 ) -> Expected:
     """Every file installing `wheel` writes under the venv, with its bytes or its rule."""
+    try:
+        return wheel_files(wheel, wheel_name, layout, installer)
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, EOFError) as error:
+        raise ExpectedError(
+            f"{wheel_name} is not a wheel an installer can read ({error}): the lock names a "
+            "broken file, so no image can have been built from it"
+        ) from None
+
+
+def wheel_files(wheel: bytes, wheel_name: str, layout: Layout, installer: Installer) -> Expected:
     expected: Expected = {}
     with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
         members = [info for info in archive.infolist() if not info.is_dir()]
