@@ -549,6 +549,35 @@ def test_verify_needs_the_images_python_minor_to_compile(tmp_path: Path) -> None
         )
 
 
+@pytest.mark.parametrize(
+    ("script", "installed"),
+    [  # as uv 0.13 installed each (observed)
+        (b"#!pythonw -E\nprint(1)\n", b"#!/opt/venv/bin/python\nprint(1)\n"),
+        (b"#!python -u\r\nprint(2)\r\n", b"#!/opt/venv/bin/python\nprint(2)\r\n"),
+        (b"#!python3\nprint(3)\n", b"#!/opt/venv/bin/python\nprint(3)\n"),
+        (b"#!python", b"#!/opt/venv/bin/python\n"),
+        (b"\x00\x01binary", b"\x00\x01binary"),
+        (b"#!/bin/sh\necho\n", b"#!/bin/sh\necho\n"),
+    ],
+)
+def test_data_scripts_get_the_venvs_python_as_uv_writes_it(script: bytes, installed: bytes) -> None:
+    wheel = Wheel("tool", "1.0", {"tool-1.0.data/scripts/tool": script})
+    want = expected.installed_files(wheel.data(), wheel.file_name, Layout(MINOR))
+    assert want["bin/tool"].sha256 == hashlib.sha256(installed).hexdigest()
+    assert want["bin/tool"].mode == 0o755
+
+
+def test_console_scripts_of_attributes_and_extras_as_uv_writes_them() -> None:
+    entry_points = b"[console_scripts]\nx = pkg.mod:obj.attr\ny = pkg:main [extra]\n"
+    wheel = Wheel("tool", "1.0", {"tool-1.0.dist-info/entry_points.txt": entry_points})
+    want = expected.installed_files(wheel.data(), wheel.file_name, Layout(MINOR))
+    script_x, script_y = want["bin/x"].text or "", want["bin/y"].text or ""
+    assert "from pkg.mod import obj\n" in script_x
+    assert script_x.endswith("    sys.exit(obj.attr())\n")
+    assert "from pkg import main\n" in script_y
+    assert script_y.endswith("    sys.exit(main())\n")
+
+
 def test_the_apps_wheel_installed_by_pip_has_its_own_expectations(tmp_path: Path) -> None:
     """pip --root /opt/app: INSTALLER with a newline, direct_url.json, bytecode named /opt/app/..."""
     pip = expected.Installer(

@@ -35,7 +35,6 @@ import io
 import json
 import marshal
 import posixpath
-import re
 import stat
 import subprocess
 import sys
@@ -60,7 +59,6 @@ RECORD, BYTECODE = "RECORD", "bytecode"  # files checked by rule, not by their b
 PYC_FLAGS_CHECKED_HASH = 0b11
 ARCHITECTURES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
 KEPT_SUFFIXES = (".pyc", "pyvenv.cfg")  # files whose bytes differences() reads
-SHEBANG_PYTHON = re.compile(rb"^#!pythonw?(?P<args>[ \t][^\r\n]*)?(?P<end>\r?\n|$)")
 
 Fetch = Callable[[str], bytes]
 
@@ -276,12 +274,12 @@ def entry_point_scripts(text: str) -> dict[str, str]:
 
 
 def rewrite_shebang(data: bytes, python: str) -> bytes:
-    """A `.data/scripts` file as installers write it: `#!python` becomes the venv's Python."""
-    found = SHEBANG_PYTHON.match(data)
-    if found is None:
+    """A `.data/scripts` file as uv and pip write it: a first line starting `#!python`
+    (`#!pythonw -E`, `#!python3`, any ending) becomes `#!<the venv's python>` and `\n`."""
+    if not data.startswith(b"#!python"):
         return data
-    args = found.group("args") or b""
-    return b"#!" + python.encode() + args + (found.group("end") or b"") + data[found.end() :]
+    _, newline, rest = data.partition(b"\n")
+    return b"#!" + python.encode() + b"\n" + (rest if newline else b"")
 
 
 def wheel_mode(info: zipfile.ZipInfo) -> int:
