@@ -596,3 +596,47 @@ def test_the_apps_wheel_installed_by_pip_has_its_own_expectations(tmp_path: Path
     assert want["bin/demo"].text.startswith(
         "#!/opt/venv/bin/python\n# -*- coding: utf-8 -*-\nimport re\n"
     )
+
+
+@dataclass
+class Node:
+    """A layer reader's node (tooling/layers.py's Node has these fields)."""
+
+    kind: str
+    mode: int
+    uid: int = 0
+    sha256: str | None = None
+    link: str | None = None
+    text: str | None = None
+
+
+def test_a_layer_readers_nodes_are_read_as_the_tree_they_describe(
+    built: tuple[Path, expected.Expected],
+) -> None:
+    venv, want = built
+    malicious_init(venv)
+    digests = expected.pyc_digests(want)
+    nodes: dict[str, Node] = {}
+    kept: dict[str, bytes] = {}
+    for path, node in found(venv).items():
+        text = node.data.decode() if path == "pyvenv.cfg" and node.data else None
+        nodes[f"opt/venv/{path}"] = Node(node.kind, node.mode, 0, node.sha256, node.target, text)
+        if path.endswith(".pyc") and node.sha256 not in digests and node.data is not None:
+            kept[f"opt/venv/{path}"] = node.data
+    nodes["etc/passwd"] = Node("file", 0o644, sha256="0" * 64)
+    nodes["opt/venv/bin/python3"].link = "/usr/local/bin/python3"
+    assert expected.differences(want, expected.found_in_layers(nodes, "/opt/venv", kept)) == [
+        "/opt/venv/bin/python3: links to /usr/local/bin/python3, expected /usr/bin/python3",
+        f"/opt/venv/{SITE}/demo/__pycache__/__init__.{TAG}.pyc: bytecode that is not its "
+        "source's (Python would run it, not the source)",
+    ]
+
+
+def test_glibc_comes_from_the_base_images_libc6_package() -> None:
+    status = (
+        "Package: libc-bin\nVersion: 2.36-9+deb12u10\n\n"
+        "Package: libc6\nStatus: install ok installed\nVersion: 2.41-12\n\n"
+        "Package: zlib1g\nVersion: 1:1.2.13\n"
+    )
+    assert expected.glibc_of(status) == (2, 41)
+    assert expected.glibc_of("Package: musl\nVersion: 1.2.4\n") is None

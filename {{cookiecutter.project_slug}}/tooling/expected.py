@@ -35,6 +35,7 @@ import io
 import json
 import marshal
 import posixpath
+import re
 import stat
 import subprocess
 import sys
@@ -45,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
+from typing import Protocol
 
 from packaging.markers import Marker
 from packaging.tags import Tag, compatible_tags, cpython_tags
@@ -494,6 +496,52 @@ def venv_skeleton(python_minor: str, python_version: str, home: str = "/usr/bin"
     for script in ("activate", "activate.csh", "activate.fish", "Activate.ps1"):
         expected[f"bin/{script}"] = Want(FILE, 0o644, rule="activate")
     return expected
+
+
+class LayerNode(Protocol):
+    """What a layer reader knows of one path (tooling/layers.py's Node has these)."""
+
+    kind: str
+    mode: int
+    uid: int
+    sha256: str | None
+    link: str | None
+    text: str | None
+
+
+def found_in_layers(
+    nodes: Mapping[str, LayerNode], root: str, kept: Mapping[str, bytes]
+) -> dict[str, Found]:
+    """The venv at `root` ("opt/venv") as differences() reads it, from a layer reader's nodes.
+
+    `kept` holds the bytes the reader kept (by the same paths as `nodes`): those of
+    each .pyc whose sha256 is not among pyc_digests(expected); pyvenv.cfg's come
+    from its text.
+    """
+    prefix = root.strip("/") + "/"
+    found: dict[str, Found] = {}
+    for path, node in nodes.items():
+        if not path.startswith(prefix):
+            continue
+        data = kept.get(path)
+        if data is None and node.text is not None and path.endswith("pyvenv.cfg"):
+            data = node.text.encode()
+        found[path.removeprefix(prefix)] = Found(
+            node.kind, node.mode, node.sha256, node.link, data, node.uid
+        )
+    return found
+
+
+LIBC_VERSION = re.compile(r"^Version: (?:\d+:)?2\.(\d+)", re.MULTILINE)
+
+
+def glibc_of(dpkg_status: str) -> tuple[int, int] | None:
+    """The glibc of a Debian-based image, from its /var/lib/dpkg/status; None without libc6."""
+    for stanza in dpkg_status.split("\n\n"):
+        if re.search(r"^Package: libc6$", stanza, re.MULTILINE):
+            found = LIBC_VERSION.search(stanza)
+            return (2, int(found.group(1))) if found else None
+    return None
 
 
 def found_tree(root: Path, root_uid: int = 0) -> dict[str, Found]:
