@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from tooling import expected
 from tooling.expected import ExpectedError, Found, Layout
 
