@@ -226,6 +226,8 @@ def main() -> None:
             ".dockerignore",
             "tooling/images.py",
             "tooling/build.py",
+            "tooling/expected.py",
+            "tooling/pyc_shape.py",
             "tooling/engines",
             "tooling/base_images.py",
             "tooling/pipconf_to_uv.py",
