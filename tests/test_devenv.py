@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -75,6 +76,22 @@ def test_invoke_dev_makes_dot_venv_the_dev_lock_and_keeps_it_so(bake: Bake, tmp_
     gone = run_in(project, str(venv / "python"), "-c", "import tinypkg")
     assert gone.returncode == 1 and "No module named 'tinypkg'" in gone.stderr
     assert run_in(project, "invoke", "dev", "--check").returncode == 0
+
+    # A .venv of another Python (as pyvenv.cfg records it) is made again.
+    config = project / ".venv" / "pyvenv.cfg"
+    config.write_text(
+        re.sub(r"version_info = [\d.]+", "version_info = 3.10.13", config.read_text())
+    )
+    other = run_in(project, "invoke", "dev", "--check")
+    assert other.returncode == 1
+    assert other.stderr.splitlines() == [
+        "error: .venv does not match requirements/tools.txt: .venv runs Python 3.10.13 "
+        "but .python-version says 3.11; run `invoke dev`"
+    ]
+    remade = run_in(project, "invoke", "dev")
+    assert remade.returncode == 0, remade.stderr
+    assert commands_run(remade.stdout) == ["uv venv --clear", "uv pip sync", "uv pip install"]
+    assert "version_info = 3.11." in config.read_text()
 
 
 def test_invoke_dev_check_without_dot_venv_or_lock(bake: Bake) -> None:
