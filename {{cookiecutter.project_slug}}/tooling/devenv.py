@@ -41,7 +41,11 @@ class DevEnvError(ToolingError):
 
 
 def run_captured(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    """Run a command, output captured; a program that is not there (git) is a failed run."""
+    try:
+        return subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    except OSError as error:
+        return subprocess.CompletedProcess(list(argv), 127, "", f"error: {error.strerror}")
 
 
 def venv_python(venv: Path) -> Path:
