@@ -137,9 +137,12 @@ def test_wheel_requires_the_root_tier_and_the_sdist_is_the_app(tmp_path: Path) -
         )
     )
     root_tier = baked / "requirements" / "core.in"
-    # An index line and a continued requirement: pip reads both, so the wheel must too.
+    # Option lines, a comment and a continued requirement: what pip reads, the wheel must too.
+    (baked / "requirements" / "constraints.txt").write_text("idna<4\n")
     root_tier.write_text(
-        root_tier.read_text() + "--extra-index-url https://example.org/simple\nidna\\\n  >=3\n"
+        root_tier.read_text()
+        + "--extra-index-url https://example.org/simple\n-c constraints.txt\n"
+        + "idna\\\n  >=3  # for the hosts\n"
     )
     result = run_in(baked, "nox", "-s", "build")
     assert result.returncode == 0, result.stderr
