@@ -60,6 +60,17 @@ def test_invoke_dev_makes_dot_venv_the_dev_lock_and_keeps_it_so(bake: Bake, tmp_
     ]
     assert run_in(project, "invoke", "dev", "--check").returncode == 0
 
+    # A new command in pyproject.toml is installed at the next `invoke dev`.
+    pyproject = project / "pyproject.toml"
+    scripts = '[project.scripts]\nmy-service = "my_service.cli:main"\n'
+    pyproject.write_text(
+        pyproject.read_text().replace(scripts, scripts + 'my-tool = "my_service.cli:main"\n')
+    )
+    assert not (venv / "my-tool").exists()
+    reinstalled = run_in(project, "invoke", "dev")
+    assert commands_run(reinstalled.stdout) == ["uv pip sync", "uv pip install"]
+    assert run_in(project, str(venv / "my-tool"), "--version").returncode == 0
+
     extra = build_wheel(tmp_path / "wheels", "tinypkg", "1.0")
     added = run_in(project, "uv", "pip", "install", "--python", str(venv / "python"), str(extra))
     assert added.returncode == 0, added.stderr

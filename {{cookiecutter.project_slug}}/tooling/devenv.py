@@ -1,8 +1,8 @@
 """`invoke dev`: `.venv` holds exactly the dev tier's lock plus the app, editable.
 
-Set-up runs four plain commands (each printed before it runs):
+Set-up runs these plain commands, each printed before it runs:
 
-    uv venv --python <.python-version's Python> .venv    (when missing or another Python)
+    uv venv --clear --python <.python-version's Python> .venv   (missing, or another Python)
     uv pip sync --python .venv/bin/python --require-hashes requirements/<dev tier>.txt
     uv pip install --python .venv/bin/python --no-deps -e .
     uv pip uninstall --python .venv/bin/python pip ...    (what sync keeps: see `leftovers`)
@@ -198,6 +198,13 @@ def install_hooks(project: Project, venv: Path, run: Run, log: Log) -> None:
         log(f"warning: pre-commit install failed: {reason[-1] if reason else 'no output'}")
 
 
+def current(project: Project, venv: Path, lock_path: Path, run: Run) -> bool:
+    try:
+        return not differences(project, venv, lock_path, run)
+    except ToolingError:  # a Python that does not run, a damaged lock: set-up says what
+        return False
+
+
 def ensure(project: Project, log: Log = print, run: Run = run_captured) -> None:
     """Make `.venv` exactly the dev lock plus the app, editable; say so when it already is."""
     lock_path = dev_lock(project)
@@ -206,7 +213,7 @@ def ensure(project: Project, log: Log = print, run: Run = run_captured) -> None:
     stamp_path = venv / STAMP
     stamp = stamp_of(project, lock_path, venv_version(venv) or "")
     stamped = stamp_path.is_file() and stamp_path.read_text(encoding="utf-8") == stamp
-    if stamped and not differences(project, venv, lock_path, run):
+    if stamped and current(project, venv, lock_path, run):
         install_hooks(project, venv, run, log)
         log(f"{VENV} is up to date: exactly {shown}, with {project.name} installed editable")
         return
