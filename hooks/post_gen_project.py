@@ -191,6 +191,7 @@ def next_steps(project: Path, answers: dict[str, str]) -> str:
         (f"{python} -m venv .venv && . .venv/bin/activate", "Python of .python-version"),
         ("python -m pip install nox uv invoke", "the tools, until the dev lock exists"),
         ("nox -s lock", "resolve and write the hashed locks"),
+        ("invoke dev", ".venv: exactly the dev lock, the app editable"),
         ("nox", "drift check, lint and tests"),
     ]
     width = max(len(command) for command, why in steps if why)

@@ -57,6 +57,21 @@ def show_tiers(c: Context) -> None:
     print("\n".join(tiers.describe(graph, groups)))
 
 
+@task(
+    help={"check": "only compare: name what differs from the dev lock and exit 1, change nothing"}
+)
+def dev(c: Context, check: bool = False) -> None:
+    """Make .venv exactly the dev tier's lock plus the app (editable) and install the git hooks."""
+    from tooling import devenv
+
+    the_project = load_project()
+    with one_line_errors():
+        if check:
+            print(devenv.check(the_project))
+        else:
+            devenv.ensure(the_project, log=lambda line: print(line, flush=True))
+
+
 @task
 def test(c: Context) -> None:
     """Run the test suite (nox -s tests)."""

@@ -54,7 +54,7 @@ from tooling.lock.headers import header, recorded
 from tooling.lock.inputs import UNION_CONSTRAINTS, LockError, requirement_digest
 from tooling.lock.render import Union, pinned, render_pin, tier_packages
 from tooling.lock.resolve import only_installable
-from tooling.lock.uv import YankedPins, find_uv
+from tooling.lock.uv import YankedPins, find_uv, uv_reason
 
 __all__ = [
     "UNION_CONSTRAINTS",
@@ -74,4 +74,5 @@ __all__ = [
     "render_pin",
     "requirement_digest",
     "tier_packages",
+    "uv_reason",
 ]

@@ -28,6 +28,7 @@ from tooling.lockfile import LockFile, Pin
 from tooling.project import (
     Project,
     python_version_problems,
+    wheel_requirement_problems,
     written_by_lock,
 )
 from tooling.tiers import (
@@ -226,6 +227,9 @@ def check(project: Project) -> list[str]:
             f"{label}: {shown(orphan)} is left over: {orphan_reason(orphan)}; `nox -s lock` deletes it"
         )
     problems += [f"python: {problem}" for problem in python_version_problems(project)]
+    roots = [name for name, tier in inputs.tiers.items() if not tier.parents]
+    for problem in wheel_requirement_problems(project, roots[0]) if len(roots) == 1 else []:
+        problems.append(f"wheel: {problem}")
     if project.settings.get("require-exact-pins", False):
         problems += [f"policy: {problem}" for problem in unpinned_direct_requirements(inputs)]
     return problems
