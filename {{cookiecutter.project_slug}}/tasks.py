@@ -72,6 +72,50 @@ def dev(c: Context, check: bool = False) -> None:
             devenv.ensure(the_project, log=lambda line: print(line, flush=True))
 
 
+@task(
+    help={
+        "name": "a requirement as pip reads it: numpy, 'numpy>=2', 'uvicorn[standard]'",
+        "tier": "the tier whose .in gets it (default: the root tier, which the wheel requires)",
+    },
+)
+def add(c: Context, name: str, tier: str | None = None) -> None:
+    """Add a dependency to a tier's .in and lock (uv add writes where no tier looks)."""
+    from tooling import dependencies
+
+    if name.startswith("-"):  # invoke hands a positional argument even `--help`
+        raise Exit("usage: invoke add NAME [--tier TIER]; options: invoke --help add", code=1)
+
+    the_project = load_project()
+    with one_line_errors():
+        print(
+            dependencies.add(the_project, [name], tier, lambda: lock.main(the_project, [])),
+            flush=True,
+        )
+
+
+@task(
+    help={
+        "name": "the package to remove",
+        "tier": "the tier whose .in lists it (default: the root tier)",
+    },
+)
+def remove(c: Context, name: str, tier: str | None = None) -> None:
+    """Remove a dependency from a tier's .in and lock."""
+    from tooling import dependencies
+
+    if name.startswith("-"):
+        raise Exit("usage: invoke remove NAME [--tier TIER]; options: invoke --help remove", code=1)
+
+    the_project = load_project()
+    with one_line_errors():
+        print(
+            dependencies.remove(
+                the_project, [name], tier, lambda: lock.main(the_project, [])
+            ),
+            flush=True,
+        )
+
+
 @task
 def test(c: Context) -> None:
     """Run the test suite (nox -s tests)."""

@@ -10,7 +10,7 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from tooling import lockfile, pylock
+from tooling import dependencies, lockfile, pylock
 from tooling.atomic import shown
 from tooling.lock.groups import shared_pins
 from tooling.lock.headers import (
@@ -227,6 +227,7 @@ def check(project: Project) -> list[str]:
             f"{label}: {shown(orphan)} is left over: {orphan_reason(orphan)}; `nox -s lock` deletes it"
         )
     problems += [f"python: {problem}" for problem in python_version_problems(project)]
+    problems += [f"uv: {problem}" for problem in dependencies.problems(project)]
     roots = [name for name, tier in inputs.tiers.items() if not tier.parents]
     for problem in wheel_requirement_problems(project, roots[0]) if len(roots) == 1 else []:
         problems.append(f"wheel: {problem}")
