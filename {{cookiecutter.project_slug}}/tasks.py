@@ -109,9 +109,7 @@ def remove(c: Context, name: str, tier: str | None = None) -> None:
     the_project = load_project()
     with one_line_errors():
         print(
-            dependencies.remove(
-                the_project, [name], tier, lambda: lock.main(the_project, [])
-            ),
+            dependencies.remove(the_project, [name], tier, lambda: lock.main(the_project, [])),
             flush=True,
         )
 

@@ -117,8 +117,7 @@ def remove(project: Project, names: list[str], tier: str | None, lock: Callable[
             ]
             where = f" (it is in {', '.join(f'{t}.in' for t in elsewhere)}: use --tier)"
             raise DependencyError(
-                f"requirements/{tier_name}.in does not name {name}"
-                + (where if elsewhere else "")
+                f"requirements/{tier_name}.in does not name {name}" + (where if elsewhere else "")
             )
         for number, _ in present:
             if lines[number - 1].rstrip("\r\n").endswith("\\"):
