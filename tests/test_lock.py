@@ -121,7 +121,9 @@ def test_comment_only_edit_is_not_drift(project: Path) -> None:
 
 def test_a_requirement_continued_over_lines_locks_as_pip_reads_it(project: Path) -> None:
     """uv's own parser refuses `tabulate \\` + `>=0.9`; pip joins the lines, and so does the lock."""
-    append(project, "strategist", "tabulate \\\n    >=0.9  # continued, as pip allows\n# ends here \\")
+    append(
+        project, "strategist", "tabulate \\\n    >=0.9  # continued, as pip allows\n# ends here \\"
+    )
     locked = run(project, "nox", "-s", "lock")
     assert locked.returncode == 0, locked.stderr
     assert "tabulate" in packages(project / "requirements" / "strategist.txt")

@@ -13,27 +13,12 @@ import pytest
 
 from tests.conftest import Bake
 from tests.conftest import run_in as run
-from tests.package_index import PackageIndex, build_wheel
+from tests.package_index import PackageIndex, build_wheel, user_pip
 
 pytestmark = [pytest.mark.slow]
 
 PASSWORD = "s3cret-Pa55"
 TIERS = ("base", "sniper", "hunter", "strategist", "dev")  # the template's default
-
-
-def user_pip(
-    python: Path, *arguments: str, env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    """pip as a user runs it: no machine-wide config, constraints or find-links."""
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
-    clean.update(PIP_CONFIG_FILE=os.devnull, NO_PROXY="127.0.0.1", **env)
-    return subprocess.run(
-        [str(python), "-m", "pip", "install", "--disable-pip-version-check", *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=clean,
-    )
 
 
 def use_index(project: Path, url: str | None, tiers: dict[str, str]) -> None:

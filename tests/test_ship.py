@@ -23,8 +23,8 @@ from tests import containers
 from tests import registry as registries
 from tests.conftest import TEMPLATE
 from tests.containers import Registry
+from tests.images import build_with, git_commit, run
 from tests.registry import RefusingRegistry, free_port
-from tests.test_images import build_with, ca_bundle, git_commit, run  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
@@ -68,7 +68,7 @@ def published(
     committed: Path,
     engine: containers.Engine,
     registry: Registry,
-    ca_bundle: Path,  # noqa: F811
+    ca_bundle: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
     """The sniper image built and published by `engine`: the project, its output, the reference."""
