@@ -232,6 +232,7 @@ def main() -> None:
             "tooling/registry.py",
             "tooling/ship.py",
             "tooling/pulled_image.py",
+            "tooling/layers.py",
             "tooling/image_sbom.py",
             "tooling/image_scan.py",
             ".github/workflows/release.yml",
@@ -239,6 +240,7 @@ def main() -> None:
             "tests/test_engines.py",
             "tests/test_ship.py",
             "tests/test_pulled_image.py",
+            "tests/test_layers.py",
         )
     if ANSWERS["ci_provider"] != "github":
         remove(project, ".github")

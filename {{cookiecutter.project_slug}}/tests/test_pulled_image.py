@@ -138,6 +138,9 @@ def test_a_layer_that_is_not_a_tar_is_one_line(tmp_path: Path) -> None:
         pulled_image.environment_report(image(tmp_path, gzip.compress(b"junk" * 200)), "/opt/venv")
 
 
+CONFIG = "c0ffee" * 10 + "c0ff"
+
+
 class FakeSkopeo:
     """Writes a dir: layout as `skopeo copy` does, or fails with `stderr`."""
 
@@ -151,7 +154,7 @@ class FakeSkopeo:
             return subprocess.CompletedProcess(argv, 1, "", self.stderr)
         folder = Path(argv[-1].removeprefix("dir:"))
         (folder / "manifest.json").write_text(json.dumps(self.manifest))
-        (folder / "c0ffee").write_text(json.dumps({"config": {"User": "1000", "Labels": {}}}))
+        (folder / CONFIG).write_text(json.dumps({"config": {"User": "1000", "Labels": {}}}))
         return subprocess.CompletedProcess(argv, 0, "", "")
 
 
@@ -160,8 +163,11 @@ def test_fetch_reads_what_skopeo_copied_and_names_the_manifest_digest(
 ) -> None:
     monkeypatch.setattr(pulled_image.shutil, "which", lambda name: f"/usr/bin/{name}")
     manifest = {
-        "config": {"digest": "sha256:c0ffee"},
-        "layers": [{"digest": "sha256:aa", "size": 3}, {"digest": "sha256:bb", "size": 4}],
+        "config": {"digest": f"sha256:{CONFIG}"},
+        "layers": [
+            {"digest": f"sha256:{'a' * 64}", "size": 3},
+            {"digest": f"sha256:{'b' * 64}", "size": 4},
+        ],
     }
     skopeo = FakeSkopeo(manifest)
     pulled = pulled_image.fetch("127.0.0.1:5000/app:sniper", False, tmp_path, run=skopeo)
@@ -170,8 +176,8 @@ def test_fetch_reads_what_skopeo_copied_and_names_the_manifest_digest(
     assert skopeo.calls[0][-2:] == ["docker://127.0.0.1:5000/app:sniper", f"dir:{tmp_path}"]
     body = (tmp_path / "manifest.json").read_bytes()
     assert pulled.digest == f"sha256:{hashlib.sha256(body).hexdigest()}"
-    assert (pulled.image_id, pulled.size) == ("sha256:c0ffee", 7)
-    assert pulled.layers == [tmp_path / "aa", tmp_path / "bb"]
+    assert (pulled.image_id, pulled.size) == (f"sha256:{CONFIG}", 7)
+    assert pulled.layers == [tmp_path / ("a" * 64), tmp_path / ("b" * 64)]
     assert pulled.facts().user == "1000"
 
     refused = FakeSkopeo(manifest, stderr="FATA[0000] reading manifest: manifest unknown")
