@@ -194,3 +194,16 @@ def test_without_skopeo_verify_says_how_to_get_it(
     monkeypatch.setattr(pulled_image.shutil, "which", lambda name: None)
     with pytest.raises(PulledImageError, match=r"^invoke verify fetches the image with skopeo, "):
         pulled_image.fetch("127.0.0.1:5000/app:sniper", False, tmp_path)
+
+
+def test_a_manifest_verify_cannot_read_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pulled_image.shutil, "which", lambda name: f"/usr/bin/{name}")
+    skopeo = FakeSkopeo({"config": {"digest": "sha256:../../etc/passwd"}, "layers": []})
+    with pytest.raises(PulledImageError) as error:
+        pulled_image.fetch("127.0.0.1:5000/app:odd", False, tmp_path, run=skopeo)
+    assert str(error.value) == (
+        "127.0.0.1:5000/app:odd: its manifest or config is not one verify can read "
+        "(ValueError('sha256:../../etc/passwd is not a sha256 digest'))"
+    )

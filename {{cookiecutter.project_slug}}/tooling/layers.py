@@ -96,7 +96,8 @@ class Filesystem:
         self.shown = layer_name(path)
         with open_layer(path) as archive:
             while (member := archive.next()) is not None:
-                archive.members.clear()  # tarfile keeps every header it read otherwise
+                # tarfile keeps every header it has read (untyped); a stream needs none back
+                archive.members.clear()  # type: ignore[attr-defined]
                 self.add(archive, member)
 
     def fail(self, problem: str) -> LayerError:
@@ -295,7 +296,7 @@ def open_layer(path: Path) -> Iterator[tarfile.TarFile]:
             )
         with gzip.GzipFile(fileobj=raw) as unzipped:
             source = unzipped if start.startswith(b"\x1f\x8b") else raw
-            with tarfile.open(fileobj=source, mode="r|", bufsize=CHUNK) as tar:
+            with tarfile.open(fileobj=source, mode="r|") as tar:
                 yield tar
 
 
