@@ -165,6 +165,12 @@ def test_a_file_replaces_a_folder_and_everything_in_it(tmp_path: Path) -> None:
         ([file("opt/venv/lib", b""), file(f"{SITE}/a.py")], "lib, which is not a folder"),
         ([link(f"{SITE}/a.py", "gone.py", tarfile.LNKTYPE)], "hard link to gone.py"),
         ([(tarfile.TarInfo("opt/x"), None)], "opt/x is of tar type"),
+        ([file("opt/" + "x" * 5000)], "longer than the 4096 bytes Linux allows"),
+        ([link("opt/x", "y/" * 2100)], "longer than the 4096 bytes Linux allows"),
+        (
+            [link("opt/a", "b/" * 600 + "../" * 600), *[file(f"opt/a/{n}") for n in range(900)]],
+            "go through symbolic links more than verify follows",
+        ),
     ],
 )
 def test_what_engines_refuse_or_disagree_on_is_one_line(

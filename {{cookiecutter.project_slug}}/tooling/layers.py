@@ -31,6 +31,10 @@ from tooling import ToolingError
 CHUNK = 1 << 20
 TEXT_LIMIT = 16 << 20  # no RECORD, METADATA or pyvenv.cfg an installer writes comes near this
 MAX_LINKS = 40  # symbolic links followed in one name before Linux gives up (ELOOP)
+PATH_MAX = 4096  # bytes in a name or a link's target, with its end, that Linux takes
+# Names an engine writes into a layer go through no symbolic link; hand-made ones might,
+# but not this often: a layer whose links would cost more is refused, not read slowly.
+LINK_STEPS = 1_000_000
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 # Layer compressions recognised by their first bytes; only gzip is read (and plain tar).
@@ -89,10 +93,12 @@ class Filesystem:
         self.keep_text = frozenset(keep_text)
         self.layer = -1
         self.shown = ""
+        self.link_steps = 0  # parts of names taken from link targets, in this layer
 
     def apply(self, path: Path) -> None:
         """Read the layer at `path` (gzip-compressed or plain tar) on top of the tree."""
         self.layer += 1
+        self.link_steps = 0
         self.shown = layer_name(path)
         with open_layer(path) as archive:
             while (member := archive.next()) is not None:
@@ -104,6 +110,9 @@ class Filesystem:
         return LayerError(f"layer {self.shown}: {problem}: the image is not one engines agree on")
 
     def add(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        for text in (member.name, member.linkname):
+            if len(text.encode(errors="surrogateescape")) >= PATH_MAX:
+                raise self.fail(f"{text[:40]}... is longer than the {PATH_MAX} bytes Linux allows")
         parts = cleaned(member.name)
         if not parts:
             self.root.mode = member.mode & 0o7777
@@ -148,6 +157,9 @@ class Filesystem:
                 if target.startswith("/"):
                     del nodes[1:]
                 pending.extend(target.split("/")[::-1])
+                self.link_steps += target.count("/") + 1
+                if self.link_steps > LINK_STEPS:
+                    raise self.fail("its names go through symbolic links more than verify follows")
                 continue
             elif child.kind != "dir":
                 if not create:
@@ -213,7 +225,7 @@ class Filesystem:
     def opaque(self, parts: list[str]) -> None:
         """Remove what lower layers had under the folder; what this layer made stays."""
         folder = self.folder(parts, create=False)
-        if folder is None or folder.kind != "dir":
+        if folder is None:
             return
         pending = [folder]
         while pending:
