@@ -239,6 +239,11 @@ def test_an_uncompressed_layer_is_read(tmp_path: Path) -> None:
     assert sorted(under(tree)) == [f"{SITE}/a.py", f"{SITE}/b.py"]
 
 
+def test_an_empty_layer_holds_no_files(tmp_path: Path) -> None:
+    tree = stacked(tmp_path, layer(file(f"{SITE}/a.py")), b"", gzip.compress(b""), tar())
+    assert list(under(tree)) == [f"{SITE}/a.py"]
+
+
 def test_a_huge_file_costs_no_more_memory_than_its_layer(tmp_path: Path) -> None:
     size = 256 << 20
     blob = zeros_layer(f"{SITE}/zeros.bin", size)

@@ -101,7 +101,7 @@ class Filesystem:
         self.link_steps = 0
         self.shown = layer_name(path)
         with open_layer(path) as archive:
-            while (member := archive.next()) is not None:
+            while archive is not None and (member := archive.next()) is not None:
                 # tarfile keeps every header it has read (untyped); a stream needs none back
                 archive.members.clear()  # type: ignore[attr-defined]
                 self.add(archive, member)
@@ -295,8 +295,8 @@ def compression(start: bytes) -> str | None:
 
 
 @contextmanager
-def open_layer(path: Path) -> Iterator[tarfile.TarFile]:
-    """The layer as a tar stream, read forward only (a backward seek would be an error)."""
+def open_layer(path: Path) -> Iterator[tarfile.TarFile | None]:
+    """The layer as a tar stream, read forward only; None when it is empty, as engines read it."""
     with path.open("rb") as raw:
         start = raw.read(6)
         raw.seek(0)
@@ -308,6 +308,9 @@ def open_layer(path: Path) -> Iterator[tarfile.TarFile]:
             )
         with gzip.GzipFile(fileobj=raw) as unzipped:
             source = unzipped if start.startswith(b"\x1f\x8b") else raw
+            if not source.peek(1):
+                yield None
+                return
             with tarfile.open(fileobj=source, mode="r|") as tar:
                 yield tar
 

@@ -132,19 +132,26 @@ def read_layout(folder: Path, reference: str) -> PulledImage:
     )
 
 
+def in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # signal handlers live there
+
+
+def ignore_stops() -> None:
+    """From here on SIGTERM and Ctrl-C are ignored (until stopped_by_signals ends)."""
+    if in_main_thread():
+        for number in STOPPING:
+            signal.signal(number, signal.SIG_IGN)
+
+
 @contextmanager
 def stopped_by_signals() -> Iterator[None]:
-    """SIGTERM and Ctrl-C raise Stopped, so what the block holds is cleaned up on the way out.
-
-    A second signal while cleaning up is ignored: removing the folder must finish.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread
+    """SIGTERM and Ctrl-C raise Stopped, so what the block holds is cleaned up on the way out."""
+    if not in_main_thread():
+        yield
         return
 
     def stop(number: int, frame: FrameType | None) -> None:
-        for each in STOPPING:
-            signal.signal(each, signal.SIG_IGN)
+        ignore_stops()  # a second signal must not cut the clean-up short
         raise Stopped(number)
 
     previous = {number: signal.signal(number, stop) for number in STOPPING}
@@ -171,12 +178,14 @@ def fetched(reference: str, tls_verify: bool, run: Runner = run_captured) -> Ite
                 "(TMPDIR chooses where it goes)"
             ) from None
         try:
-            with scratch as folder:
-                yield fetch(reference, tls_verify, Path(folder), run)
+            yield fetch(reference, tls_verify, Path(scratch.name), run)
         except MemoryError:
             raise PulledImageError(
                 f"verify ran out of memory checking {reference}: give it more memory"
             ) from None
+        finally:
+            ignore_stops()  # the folder goes whole, even when a signal comes now
+            scratch.cleanup()
 
 
 def marker_environment(config: Mapping[str, Any], python: str) -> dict[str, str]:
