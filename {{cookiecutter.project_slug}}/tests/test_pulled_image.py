@@ -134,7 +134,7 @@ def test_an_image_without_the_environment_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_layer_that_is_not_a_tar_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(PulledImageError, match=r"is not a readable tar"):
+    with pytest.raises(PulledImageError, match=r"is not a readable gzip-compressed tar: "):
         pulled_image.environment_report(image(tmp_path, gzip.compress(b"junk" * 200)), "/opt/venv")
 
 

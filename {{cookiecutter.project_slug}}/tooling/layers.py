@@ -8,15 +8,19 @@ resolved as engines resolve them when they extract a layer: cleaned against
 `/` first (`./x`, `/x`, `../x` and `/../x` are all `/x`), then the folders on
 the way followed through the symbolic links already in the tree, `..`
 stopping at `/`. A whiteout (`.wh.NAME`) or an opaque folder (`.wh..wh..opq`)
-hides what lower layers had; a hard link has its target's contents. What
+hides what lower layers had; a hard link has its target's contents. Layers
+are gzip-, xz- or bzip2-compressed or plain tar; zstd is named. What
 engines do differently (a whiteout of something its own layer made, say),
 and what they refuse, is refused here too, in one line.
 """
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
+import io
+import lzma
 import posixpath
 import tarfile
 import zlib
@@ -37,12 +41,14 @@ PATH_MAX = 4096  # bytes in a name or a link's target, with its end, that Linux 
 LINK_STEPS = 1_000_000
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
-# Layer compressions recognised by their first bytes; only gzip is read (and plain tar).
-MAGIC = {
-    b"\x28\xb5\x2f\xfd": "zstd",
+# Compressions engines recognise by a layer's first bytes (plain tar otherwise); podman,
+# buildah and docker read xz and bzip2 layers too. zstd has no reader in Python's standard
+# library before 3.14, so it is named instead.
+COMPRESSIONS = {
+    b"\x1f\x8b": "gzip",
     b"\xfd7zXZ\x00": "xz",
     b"BZh": "bzip2",
-    b"\x04\x22\x4d\x18": "lz4",
+    b"\x28\xb5\x2f\xfd": "zstd",
 }
 KINDS = {
     tarfile.DIRTYPE: "dir",
@@ -286,28 +292,43 @@ def read_contents(stream: IO[bytes], keep: bool) -> tuple[str, str | None]:
     return digest.hexdigest(), text
 
 
-def compression(start: bytes) -> str | None:
-    """The compression a layer's first bytes name; None for gzip and plain tar."""
-    for magic, name in MAGIC.items():
-        if start.startswith(magic):
-            return name
-    return None
+def compression(start: bytes) -> str:
+    """gzip, xz, bzip2 or zstd, as a layer's first bytes say; "" for none of them."""
+    return next((name for magic, name in COMPRESSIONS.items() if start.startswith(magic)), "")
+
+
+def described(path: Path) -> str:
+    try:
+        with path.open("rb") as stream:
+            name = compression(stream.read(6))
+    except OSError:
+        name = ""
+    return f"{name}-compressed tar" if name else "tar (nor gzip, xz, bzip2 or zstd)"
+
+
+def decompressed(
+    raw: io.BufferedReader, name: str
+) -> gzip.GzipFile | lzma.LZMAFile | bz2.BZ2File | io.BufferedReader:
+    if name == "gzip":
+        return gzip.GzipFile(fileobj=raw)
+    if name == "xz":
+        return lzma.LZMAFile(raw)
+    if name == "bzip2":
+        return bz2.BZ2File(raw)
+    return raw
 
 
 @contextmanager
 def open_layer(path: Path) -> Iterator[tarfile.TarFile | None]:
     """The layer as a tar stream, read forward only; None when it is empty, as engines read it."""
     with path.open("rb") as raw:
-        start = raw.read(6)
-        raw.seek(0)
-        found = compression(start)
-        if found is not None:
+        name = compression(raw.peek(6)[:6])
+        if name == "zstd":
             raise LayerError(
-                f"layer {layer_name(path)} is {found}-compressed; verify reads gzip and "
-                "uncompressed layers: push the image with gzip layers (the default)"
+                f"layer {layer_name(path)} is zstd-compressed; verify reads gzip, xz, bzip2 "
+                "and uncompressed layers: push the image with gzip layers (the default)"
             )
-        with gzip.GzipFile(fileobj=raw) as unzipped:
-            source = unzipped if start.startswith(b"\x1f\x8b") else raw
+        with decompressed(raw, name) as source:
             if not source.peek(1):
                 yield None
                 return
@@ -321,9 +342,11 @@ def stack(layers: Iterable[Path], keep_text: Iterable[str] = ()) -> Filesystem:
     for path in layers:
         try:
             tree.apply(path)
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as error:
             reason = getattr(error, "strerror", None) or error
-            raise LayerError(f"layer {layer_name(path)} is not a readable tar: {reason}") from None
+            raise LayerError(
+                f"layer {layer_name(path)} is not a readable {described(path)}: {reason}"
+            ) from None
         except MemoryError:
             raise LayerError(
                 f"ran out of memory reading layer {layer_name(path)}: "
