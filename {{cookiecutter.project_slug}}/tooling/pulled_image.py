@@ -4,10 +4,10 @@
 image under test takes part in its own check (a changed interpreter cannot
 report clean hashes), and no engine's store is touched. skopeo checks every
 blob against the digest the manifest names and the manifest against the
-reference's digest; the layers are then read in order, as an engine would
-stack them (whiteouts and opaque folders included), but only the
-environment's folder is kept: each file's sha256, and the text of the small
-files that describe distributions.
+reference's digest; the layers are then read in order, as an engine extracts
+them (tooling/layers.py): each file's sha256, mode and links, and the text of
+the small files that describe distributions. The temporary folder goes
+however verify ends, SIGTERM and Ctrl-C included.
 """
 
 from __future__ import annotations
