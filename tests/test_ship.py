@@ -8,11 +8,14 @@ project's lock.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import re
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -225,6 +228,67 @@ def test_a_changed_image_under_the_same_tag_fails_and_the_digest_still_verifies(
     assert all(line.startswith(f"error: {tagged}: ") for line in lines), lines
     by_digest = verify(engine, project, "--image", published["reference"])
     assert by_digest.returncode == 0, by_digest.stdout[-2000:] + by_digest.stderr[-2000:]
+
+
+def layer_of(*members: tuple[str, bytes | str]) -> bytes:
+    """A tar layer: bytes are a file's, a str is a symbolic link's target."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, content in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(content, str):
+                info.type, info.linkname = tarfile.SYMTYPE, content
+                archive.addfile(info)
+            else:
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def push_with_layer(source: str, target: str, layer: bytes, folder: Path) -> None:
+    """`source` pushed again as `target` with one more gzip layer: what push rights allow."""
+    skopeo = ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false"]
+    subprocess.run([*skopeo, f"docker://{source}", f"dir:{folder}"], check=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    config_path = folder / manifest["config"]["digest"].removeprefix("sha256:")
+    config = json.loads(config_path.read_text())
+    config["rootfs"]["diff_ids"].append(f"sha256:{hashlib.sha256(layer).hexdigest()}")
+    config.setdefault("history", []).append({"created_by": "one more layer"})
+    blobs = {"config": json.dumps(config).encode(), "layer": gzip.compress(layer, mtime=0)}
+    for blob in blobs.values():
+        (folder / hashlib.sha256(blob).hexdigest()).write_bytes(blob)
+    digests = {kind: f"sha256:{hashlib.sha256(blob).hexdigest()}" for kind, blob in blobs.items()}
+    manifest["config"].update(digest=digests["config"], size=len(blobs["config"]))
+    manifest["layers"].append(
+        {
+            "mediaType": manifest["layers"][-1]["mediaType"],
+            "digest": digests["layer"],
+            "size": len(blobs["layer"]),
+        }
+    )
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    subprocess.run([*skopeo, f"dir:{folder}", f"docker://{target}"], check=True)
+
+
+# Names an engine extracts into site-packages, however the layer spells them.
+PATH_TRICKS = {
+    "dot-dot": layer_of((f"..{SITE}/evil.pth", b"import sys\n")),
+    "rooted-dot-dot": layer_of((f"/..{SITE}/evil.pth", b"import sys\n")),
+    "through-a-link": layer_of(("usr/share/x", SITE), ("usr/share/x/evil.pth", b"import sys\n")),
+}
+
+
+def test_a_layer_that_names_site_packages_in_another_way_is_refused(
+    published: dict[str, str], engine: containers.Engine, tmp_path: Path
+) -> None:
+    project = Path(published["project"])
+    for trick, layer in PATH_TRICKS.items():
+        tampered = f"{published['repository']}:{trick}"
+        push_with_layer(published["reference"], tampered, layer, tmp_path / trick)
+        assert one_line(verify(engine, project, "--image", tampered)) == (
+            f"error: {tampered}: site-packages/evil.pth belongs to no installed "
+            "distribution's RECORD"
+        ), trick
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
