@@ -236,6 +236,7 @@ def main() -> None:
             "tooling/registry.py",
             "tooling/ship.py",
             "tooling/pulled_image.py",
+            "tooling/layers.py",
             "tooling/image_sbom.py",
             "tooling/image_scan.py",
             ".github/workflows/release.yml",

@@ -284,8 +284,7 @@ def verify(
     if tier:
         tier_lock(project, tier, tiers)
     shown = str(reference)
-    with tempfile.TemporaryDirectory(prefix="verify-") as folder:
-        image = pulled_image.fetch(shown, reference.tls_verify(insecure), Path(folder))
+    with pulled_image.fetched(shown, reference.tls_verify(insecure)) as image:
         log(f"fetched {shown} with skopeo into a temporary folder (nothing is run): {image.digest}")
         facts = image.facts()
         result = Verified(shown, image.digest, facts.id)
