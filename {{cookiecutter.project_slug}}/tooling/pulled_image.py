@@ -70,18 +70,64 @@ class PulledImage:
         )
 
 
-def fetch(
-    reference: str, tls_verify: bool, folder: Path, run: Runner = run_captured
-) -> PulledImage:
-    """Copy `reference` from its registry into `folder` (a dir: layout) and read its manifest."""
+def need_skopeo() -> None:
     if shutil.which("skopeo") is None:
         raise PulledImageError(
             "invoke verify fetches the image with skopeo, which is not installed: "
             "install it (apt-get install skopeo, dnf install skopeo or brew install skopeo)"
         )
+
+
+def index_platforms(
+    reference: str, tls_verify: bool, run: Runner = run_captured
+) -> tuple[str, list[str]]:
+    """The manifest's digest and, for an image index, its platforms (os/arch[/variant]).
+
+    Attestation entries (platform unknown/unknown) are no images to run and are left out.
+    """
+    need_skopeo()
+    shown = run(
+        [
+            "skopeo", "inspect", "--raw", f"--tls-verify={str(tls_verify).lower()}",
+            f"docker://{reference}",
+        ]
+    )  # fmt: skip
+    if shown.returncode != 0:
+        raise PulledImageError(registry_failure(shown.stderr, "pull", reference, "skopeo"))
+    try:
+        manifest = json.loads(shown.stdout)
+    except ValueError:
+        raise PulledImageError(f"{reference}: the registry's manifest is not JSON") from None
+    digest = f"sha256:{hashlib.sha256(shown.stdout.encode()).hexdigest()}"
+    found = []
+    for entry in manifest.get("manifests") or [] if isinstance(manifest, dict) else []:
+        platform = entry.get("platform") or {} if isinstance(entry, dict) else {}
+        parts = [str(platform.get(key) or "") for key in ("os", "architecture", "variant")]
+        if parts[0] and parts[0] != "unknown":
+            found.append("/".join(part for part in parts if part))
+    return digest, found
+
+
+def fetch(
+    reference: str,
+    tls_verify: bool,
+    folder: Path,
+    run: Runner = run_captured,
+    platform: str | None = None,
+) -> PulledImage:
+    """Copy `reference` from its registry into `folder` (a dir: layout) and read its manifest.
+
+    From an image index, `platform` (os/arch[/variant]) chooses the image.
+    """
+    need_skopeo()
+    chosen = []
+    if platform:
+        os_name, architecture, *variant = platform.split("/")
+        chosen = ["--override-os", os_name, "--override-arch", architecture]
+        chosen += ["--override-variant", variant[0]] if variant else []
     copied = run(
         [
-            "skopeo", "copy", "--quiet", "--preserve-digests",
+            "skopeo", *chosen, "copy", "--quiet", "--preserve-digests",
             f"--src-tls-verify={str(tls_verify).lower()}",
             f"docker://{reference}", f"dir:{folder}",
         ]
