@@ -468,3 +468,53 @@ def test_bad_publish_and_verify_input_is_one_line(committed: Path) -> None:
         assert result.stderr.strip().startswith(message), (arguments, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
         assert "s3cr3tPAT" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("engine", ["buildah"], indirect=True)  # the index is the subject
+def test_an_image_index_is_verified_platform_by_platform(
+    published: dict[str, str], engine: containers.Engine, registry: Registry
+) -> None:
+    """A good amd64 image beside an "arm64" one carrying evil.pth: the index is not verified."""
+    project = Path(published["project"])
+    repository = published["repository"]
+    image = f"{NAME}:sniper"
+    original = engine.changed_image(image, f"echo 'import os' > {SITE}/evil.pth")
+    try:
+        push_directly(engine, image, f"{repository}:tampered")
+    finally:
+        engine.restore(original, image)
+    index = f"lockstep-index-{engine.name}"
+    engine.cli("manifest", "rm", index, check=False)
+    engine.cli("manifest", "create", index)
+    try:
+        tls = "--tls-verify=false"
+        engine.cli("manifest", "add", tls, index, f"docker://{published['reference']}")
+        engine.cli(
+            "manifest", "add", tls, "--arch", "arm64", index, f"docker://{repository}:tampered"
+        )
+        engine.cli("manifest", "push", "--all", tls, index, f"docker://{repository}:multi")
+    finally:
+        engine.cli("manifest", "rm", index, check=False)
+
+    every = verify(engine, project, "--image", f"{repository}:multi")
+    assert every.returncode == 1, every.stdout[-2000:]
+    assert "is an image index: checking linux/amd64, linux/arm64" in every.stdout
+    errors = every.stderr.strip().splitlines()
+    assert errors and all(
+        line.startswith(f"error: {repository}:multi (linux/arm64): ") for line in errors
+    )
+    assert any("evil.pth" in line for line in errors), errors
+
+    amd64 = verify(engine, project, "--image", f"{repository}:multi", "--platform", "linux/amd64")
+    assert amd64.returncode == 0, amd64.stdout[-2000:] + amd64.stderr[-2000:]
+    assert (
+        amd64.stdout.strip()
+        .splitlines()[-1]
+        .startswith(f"verified {repository}:multi (linux/amd64): sha256:")
+    )
+    absent = verify(engine, project, "--image", f"{repository}:multi", "--platform", "linux/s390x")
+    assert absent.returncode == 1
+    assert absent.stderr.strip() == (
+        f"error: {repository}:multi has no linux/s390x image: its index holds "
+        "linux/amd64, linux/arm64"
+    )

@@ -342,6 +342,8 @@ def publish(
         "rebuild": "also rebuild the tier from this commit and compare image IDs",
         "engine": "docker, podman or buildah for --rebuild (default: as invoke build chooses)",
         "insecure": "allow plain HTTP to a registry that is not on loopback",
+        "platform": "of an image index, check only this platform (e.g. linux/arm64); "
+        "default: every platform",
     }
 )
 def verify(
@@ -351,6 +353,7 @@ def verify(
     rebuild: bool = False,
     engine: str | None = None,
     insecure: bool = False,
+    platform: str | None = None,
 ) -> None:
     """Fetch an image from its registry and prove it is exactly this checkout's tier lock."""
     from tooling import build, images, ship
@@ -368,6 +371,7 @@ def verify(
             insecure,
             project.read_version(the_project),
             log=lambda line: print(line, flush=True),
+            platform=platform,
         )
     if rebuild and result.tier and not result.problems:
         secrets = images.secret_files(None, None, None, os.environ)

@@ -83,18 +83,64 @@ class PulledImage:
         )
 
 
-def fetch(
-    reference: str, tls_verify: bool, folder: Path, run: Runner = run_captured
-) -> PulledImage:
-    """Copy `reference` from its registry into `folder` (a dir: layout) and read its manifest."""
+def need_skopeo() -> None:
     if shutil.which("skopeo") is None:
         raise PulledImageError(
             "invoke verify fetches the image with skopeo, which is not installed: "
             "install it (apt-get install skopeo, dnf install skopeo or brew install skopeo)"
         )
+
+
+def index_platforms(
+    reference: str, tls_verify: bool, run: Runner = run_captured
+) -> tuple[str, list[str]]:
+    """The manifest's digest and, for an image index, its platforms (os/arch[/variant]).
+
+    Attestation entries (platform unknown/unknown) are no images to run and are left out.
+    """
+    need_skopeo()
+    shown = run(
+        [
+            "skopeo", "inspect", "--raw", f"--tls-verify={str(tls_verify).lower()}",
+            f"docker://{reference}",
+        ]
+    )  # fmt: skip
+    if shown.returncode != 0:
+        raise PulledImageError(registry_failure(shown.stderr, "pull", reference, "skopeo"))
+    try:
+        manifest = json.loads(shown.stdout)
+    except ValueError:
+        raise PulledImageError(f"{reference}: the registry's manifest is not JSON") from None
+    digest = f"sha256:{hashlib.sha256(shown.stdout.encode()).hexdigest()}"
+    found = []
+    for entry in manifest.get("manifests") or [] if isinstance(manifest, dict) else []:
+        platform = entry.get("platform") or {} if isinstance(entry, dict) else {}
+        parts = [str(platform.get(key) or "") for key in ("os", "architecture", "variant")]
+        if parts[0] and parts[0] != "unknown":
+            found.append("/".join(part for part in parts if part))
+    return digest, found
+
+
+def fetch(
+    reference: str,
+    tls_verify: bool,
+    folder: Path,
+    run: Runner = run_captured,
+    platform: str | None = None,
+) -> PulledImage:
+    """Copy `reference` from its registry into `folder` (a dir: layout) and read its manifest.
+
+    From an image index, `platform` (os/arch[/variant]) chooses the image.
+    """
+    need_skopeo()
+    chosen = []
+    if platform:
+        os_name, architecture, *variant = platform.split("/")
+        chosen = ["--override-os", os_name, "--override-arch", architecture]
+        chosen += ["--override-variant", variant[0]] if variant else []
     copied = run(
         [
-            "skopeo", "copy", "--quiet", "--preserve-digests",
+            "skopeo", *chosen, "copy", "--quiet", "--preserve-digests",
             f"--src-tls-verify={str(tls_verify).lower()}",
             f"docker://{reference}", f"dir:{folder}",
         ]
@@ -163,7 +209,9 @@ def stopped_by_signals() -> Iterator[None]:
 
 
 @contextmanager
-def fetched(reference: str, tls_verify: bool, run: Runner = run_captured) -> Iterator[PulledImage]:
+def fetched(
+    reference: str, tls_verify: bool, run: Runner = run_captured, platform: str | None = None
+) -> Iterator[PulledImage]:
     """The image, fetched into a temporary folder that is gone when the block ends, however it ends.
 
     An error, SIGTERM (a cancelled CI job), Ctrl-C and running out of memory
@@ -178,7 +226,7 @@ def fetched(reference: str, tls_verify: bool, run: Runner = run_captured) -> Ite
                 "(TMPDIR chooses where it goes)"
             ) from None
         try:
-            yield fetch(reference, tls_verify, Path(scratch.name), run)
+            yield fetch(reference, tls_verify, Path(scratch.name), run, platform)
         except MemoryError:
             raise PulledImageError(
                 f"verify ran out of memory checking {reference}: give it more memory"
