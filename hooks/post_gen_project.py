@@ -191,6 +191,7 @@ def next_steps(project: Path, answers: dict[str, str]) -> str:
         (f"{python} -m venv .venv && . .venv/bin/activate", "Python of .python-version"),
         ("python -m pip install nox uv invoke", "the tools, until the dev lock exists"),
         ("nox -s lock", "resolve and write the hashed locks"),
+        ("invoke dev", ".venv: exactly the dev lock, the app editable"),
         ("nox", "drift check, lint and tests"),
     ]
     width = max(len(command) for command, why in steps if why)
@@ -228,6 +229,9 @@ def main() -> None:
             "docs/images.md",
             "docs/shipping.md",
             "tooling/images.py",
+            "tooling/build.py",
+            "tooling/expected.py",
+            "tooling/pyc_shape.py",
             "tooling/engines",
             "tooling/base_images.py",
             "tooling/pipconf_to_uv.py",
@@ -235,6 +239,7 @@ def main() -> None:
             "tooling/registry.py",
             "tooling/ship.py",
             "tooling/pulled_image.py",
+            "tooling/layers.py",
             "tooling/image_sbom.py",
             "tooling/image_scan.py",
             "tooling/local_images.py",

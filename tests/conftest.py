@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from cookiecutter.main import cookiecutter
 from tests import containers
 
 TEMPLATE = Path(__file__).resolve().parent.parent
+SHA_PINNED = re.compile(r"[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}")  # uses: owner/repo@sha
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CONTAINER_TOOLS = ("buildah", "mmdebstrap")
 
@@ -150,3 +152,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped under CI=true, which must run everything: {reason}"
+
+
+@pytest.fixture(scope="module")
+def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CA bundle every image build gets as a secret (tests.images.write_ca_bundle)."""
+    from tests.images import write_ca_bundle
+
+    return write_ca_bundle(tmp_path_factory.mktemp("secret"), os.environ.get("SSL_CERT_FILE"))

@@ -22,6 +22,8 @@ import datetime
 import hashlib
 import html
 import json
+import os
+import subprocess
 import threading
 import zipfile
 from http import HTTPStatus
@@ -225,3 +227,18 @@ class PackageIndex:
     ) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def user_pip(
+    python: Path, *arguments: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """pip as a user runs it: no machine-wide config, constraints or find-links."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    clean.update(PIP_CONFIG_FILE=os.devnull, NO_PROXY="127.0.0.1", **env)
+    return subprocess.run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=clean,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -92,6 +94,26 @@ def test_a_pylock_that_does_not_say_what_its_lock_says_stops_the_audit(tmp_path:
         match=r"^requirements/pylock.base.toml is missing: run `nox -s lock`, which writes it beside base.txt$",
     ):
         locks.pylocks_of(found)
+
+
+def test_a_pylock_naming_other_versions_with_its_digest_recomputed_stops_the_audit(
+    tmp_path: Path,
+) -> None:
+    """pip-audit reads the pylock: a version edited there (its own digest recomputed) would
+    be audited instead of the one the .txt pins."""
+    found = with_pylocks({"base": write(tmp_path / "requirements" / "base.txt", LOCK_BASE)})
+    path = tmp_path / "requirements" / "pylock.base.toml"
+    head, body = path.read_text().split("lock-version", 1)
+    body = "lock-version" + body.replace('version = "2.32.3"', 'version = "2.33.0"')
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    path.write_text(re.sub(r"# body sha256:[0-9a-f]{64}", f"# body sha256:{digest}", head) + body)
+    with pytest.raises(audit.AuditError) as error:
+        locks.pylocks_of(found)
+    assert error.value.exit_code == 2
+    assert str(error.value) == (
+        "requirements/pylock.base.toml names requests 2.33.0, but requirements/base.txt pins "
+        "requests 2.32.3: run `nox -s lock`"
+    )
 
 
 def test_discover_locks_follows_the_tier_files(tmp_path: Path) -> None:

@@ -174,6 +174,7 @@ def test_baking_prints_the_next_steps(tmp_path: Path) -> None:
         "python3.11 -m venv .venv && . .venv/bin/activate",
         "python -m pip install nox uv invoke",
         "nox -s lock",
+        "invoke dev",
         "nox",
     ]
     assert (tmp_path / "out" / "my-service" / "noxfile.py").is_file()
@@ -247,7 +248,7 @@ TIER_EXAMPLES = [
             "pip install --require-hashes -r requirements/hunter.txt",
             "$ nox -s audit -- --tier sniper ",
             "$ invoke build --tier sniper ",
-            "$ uv pip install --python .venv --require-hashes -r requirements/dev.txt",
+            "uv pip sync --python .venv/bin/python --require-hashes requirements/dev.txt",
             "lock check failed: 4 problems in union, hunter, strategist, dev;",
         ],
         id="default-tiers",
@@ -262,7 +263,7 @@ TIER_EXAMPLES = [
             "$ invoke build --tier worker ",
             "$ nox -s smoke-test -- --tier worker --image ",
             "-t my-service:worker .",
-            "$ uv pip install --python .venv --require-hashes -r requirements/tools.txt",
+            "uv pip sync --python .venv/bin/python --require-hashes requirements/tools.txt",
             "lock check failed: 3 problems in union, api, tools;",
             "idna 3.4 → 3.10 (core, api, worker, tools)",
         ],
@@ -304,7 +305,8 @@ def test_readme_commands_name_the_chosen_tiers(
 def test_readme_installs_the_tools_and_then_the_locked_versions_into_dot_venv(bake: Bake) -> None:
     readme = bake(tiers="core, tools:core", dev_tier="tools").joinpath("README.md").read_text()
     assert "python -m pip install nox uv invoke" in readme
-    assert "uv pip install --python .venv --require-hashes -r requirements/tools.txt" in readme
+    assert "\n$ invoke dev\n" in readme
+    assert "uv pip sync --python .venv/bin/python --require-hashes requirements/tools.txt" in readme
     assert ".venv/bin/pre-commit install" in readme
 
 

@@ -120,3 +120,64 @@ def test_sdist_and_wheel_carry_the_chosen_licence(tmp_path: Path, license_: str)
     with tarfile.open(baked / "dist" / "my_service-0.1.0.tar.gz") as sdist:
         packed = sdist.extractfile("my_service-0.1.0/LICENSE")
         assert packed is not None and packed.read() == licence
+
+
+def test_wheel_requires_the_root_tier_and_the_sdist_is_the_app(tmp_path: Path) -> None:
+    """What `pip install` of the wheel brings, what it describes, and what the sdist holds."""
+    baked = Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(tmp_path),
+            extra_context={
+                "tiers": "core, api:core, qa:api",
+                "dev_tier": "qa",
+                "with_container": "no",
+            },
+        )
+    )
+    root_tier = baked / "requirements" / "core.in"
+    # Option lines, a comment and a continued requirement: what pip reads, the wheel must too.
+    (baked / "requirements" / "constraints.txt").write_text("idna<4\n")
+    root_tier.write_text(
+        root_tier.read_text()
+        + "--extra-index-url https://example.org/simple\n-c constraints.txt\n"
+        + "idna\\\n  >=3  # for the hosts\n"
+    )
+    result = run_in(baked, "nox", "-s", "build")
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(baked / "dist" / "my_service-0.1.0-py3-none-any.whl") as wheel:
+        metadata = wheel.read("my_service-0.1.0.dist-info/METADATA").decode()
+    headers, _, description = metadata.partition("\n\n")
+    requires = [line.split(": ", 1)[1] for line in headers.splitlines() if "Requires-Dist" in line]
+    assert sorted(requires) == ["idna>=3", "pydantic>=2", "structlog"]
+    assert description.startswith("# My Service\n") and "my-service health" in description
+    assert len(metadata) < 2000 and "tooling" not in description
+
+    with tarfile.open(baked / "dist" / "my_service-0.1.0.tar.gz") as sdist:
+        members = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    assert members == {
+        "src/my_service/__init__.py",
+        "src/my_service/__main__.py",
+        "src/my_service/cli.py",
+        "tests/test_cli.py",
+        "requirements/core.in",
+        "pyproject.toml",
+        "DESCRIPTION.md",
+        "LICENSE",
+        "PKG-INFO",
+        ".gitignore",  # hatchling always adds it
+    }
+
+    # Into an empty venv, from the package index: the root tier's libraries come along.
+    venv = tmp_path / "fresh"
+    assert run_in(tmp_path, "uv", "venv", "-q", "--python", "3.11", str(venv)).returncode == 0
+    wheel_path = str(baked / "dist" / "my_service-0.1.0-py3-none-any.whl")
+    installed = run_in(tmp_path, "uv", "pip", "install", "--python", str(venv), wheel_path)
+    assert installed.returncode == 0, installed.stderr
+    assert re.search(r"^ \+ pydantic==2\.", installed.stderr, flags=re.MULTILINE), installed.stderr
+    assert " + structlog==" in installed.stderr
+    health = run_in(tmp_path, str(venv / "bin" / "my-service"), "health")
+    assert health.returncode == 0 and '"status": "ok"' in health.stdout
+    imported = run_in(tmp_path, str(venv / "bin" / "python"), "-c", "import pydantic, structlog")
+    assert imported.returncode == 0, imported.stderr

@@ -21,12 +21,12 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 from tests import containers
-from tests.conftest import TEMPLATE, run_in
+from tests.conftest import TEMPLATE
+from tests.images import MARKER, build_with, git_commit, run, smoke_test
 from tests.package_index import PackageIndex, build_wheel
 
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
-MARKER = "# lockstep-test-secret-marker-5f1c2a"
 NAME = "image-check"  # its own image names, apart from other tests' and benchmarks'
 BASE = containers.base_image_name("3.11")
 # Secret-looking files at every depth; none may reach any image.
@@ -43,57 +43,6 @@ PLANTED = (
 )
 
 
-def run(
-    project: Path, *command: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """A command in the project, with buildah's environment unless `env` gives an engine's."""
-    return run_in(project, *command, env=env or containers.buildah_env())
-
-
-def smoke_test(
-    project: Path, *arguments: str, env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    """`nox -s smoke-test -- ARGUMENTS` in the project, with an engine's environment."""
-    return run(project, "nox", "-s", "smoke-test", "--", *arguments, env=env)
-
-
-def build_with(engine: containers.Engine, project: Path, ca_bundle: Path, *arguments: str) -> str:
-    """`invoke build` on the local base image, the CA bundle passed as a secret; its output."""
-    result = run(
-        project,
-        "invoke",
-        "build",
-        *arguments,
-        "--engine",
-        engine.name,
-        "--base-image",
-        engine.ensure_base("3.11"),
-        "--ca-bundle",
-        str(ca_bundle),
-        env={**engine.env, "GITHUB_STEP_SUMMARY": str(project.parent / "build-summary.md")},
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
-
-
-def git_commit(project: Path) -> str:
-    """Commit the project (as a user's repository would be); return the commit's time."""
-    for command in (
-        ["git", "init", "--quiet"],
-        ["git", "add", "--all"],
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "start"],
-    ):
-        subprocess.run(command, cwd=project, check=True, capture_output=True)
-    shown = subprocess.run(
-        ["git", "log", "-1", "--format=%ct"],
-        cwd=project,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return shown.stdout.strip()
-
-
 def image_blobs_holding(
     engine: containers.Engine, image: str, needle: bytes, tmp_path: Path
 ) -> list[int]:
@@ -102,15 +51,6 @@ def image_blobs_holding(
     blobs = engine.blobs(image, exported)
     assert len(blobs) > 2  # the export held the layers, not an empty folder
     return [number for number, blob in enumerate(blobs) if needle in blob]
-
-
-@pytest.fixture(scope="module")
-def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    bundle = tmp_path_factory.mktemp("secret") / "ca.pem"
-    system = os.environ.get("SSL_CERT_FILE")
-    text = Path(system).read_text() if system and Path(system).is_file() else ""
-    bundle.write_text(f"{MARKER}\n{text}")
-    return bundle
 
 
 @pytest.fixture(scope="module")

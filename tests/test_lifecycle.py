@@ -33,12 +33,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import TEMPLATE, Bake, read_docs, read_lock
+from tests.conftest import SHA_PINNED, TEMPLATE, Bake, read_docs, read_lock
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-SHA_PINNED = re.compile(r"[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}")
 DEAD_PROXY = "http://127.0.0.1:9"
 CASES = [
     pytest.param({"ci_provider": "github", "with_container": "yes"}, id="github-containers"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -120,7 +121,9 @@ def test_comment_only_edit_is_not_drift(project: Path) -> None:
 
 def test_a_requirement_continued_over_lines_locks_as_pip_reads_it(project: Path) -> None:
     """uv's own parser refuses `tabulate \\` + `>=0.9`; pip joins the lines, and so does the lock."""
-    append(project, "strategist", "tabulate \\\n    >=0.9  # continued, as pip allows\n# ends here \\")
+    append(
+        project, "strategist", "tabulate \\\n    >=0.9  # continued, as pip allows\n# ends here \\"
+    )
     locked = run(project, "nox", "-s", "lock")
     assert locked.returncode == 0, locked.stderr
     assert "tabulate" in packages(project / "requirements" / "strategist.txt")
@@ -453,6 +456,85 @@ def test_pip_and_uv_install_a_tier_from_its_pylock_and_refuse_a_tampered_one(
             )  # fmt: skip
         assert refused.returncode != 0, installer
         assert "hash" in refused.stderr.lower(), refused.stderr
+
+
+def with_body_digest(text: str) -> str:
+    """A pylock with its `# body sha256` recomputed, as someone editing it by hand would."""
+    lines = text.splitlines(keepends=True)
+    start = next(n for n, line in enumerate(lines) if not line.startswith("#"))
+    body = "".join(lines[start:])
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    head = re.sub(
+        r"(?m)^# body sha256:[0-9a-f]{64}", f"# body sha256:{digest}", "".join(lines[:start])
+    )
+    return head + body
+
+
+def package_table(text: str, name: str) -> str:
+    return re.search(rf'(?ms)^\[\[packages\]\]\nname = "{name}"\n.*?(?=^\[\[|\Z)', text).group(0)  # type: ignore[union-attr]
+
+
+def version_in(table: str) -> str:
+    return re.search(r'(?m)^version = "([^"]+)"$', table).group(1)  # type: ignore[union-attr]
+
+
+def extra_package(text: str) -> tuple[str, str]:
+    evil = (
+        '\n[[packages]]\nname = "evil"\nversion = "1.0"\n'
+        'sdist = { name = "evil-1.0.tar.gz", url = "https://files.pythonhosted.org/packages/'
+        f'ab/cd/evil-1.0.tar.gz", hashes = {{ sha256 = "{"a" * 64}" }} }}\n'
+    )
+    return text + evil, "names evil 1.0, which requirements/base.txt does not pin"
+
+
+def older_version(text: str) -> tuple[str, str]:
+    table = package_table(text, "pydantic")
+    version = version_in(table)
+    older = table.replace(f'version = "{version}"', 'version = "2.0.0"')
+    return text.replace(table, older), (
+        f"names pydantic 2.0.0, but requirements/base.txt pins pydantic {version}"
+    )
+
+
+def removed_package(text: str) -> tuple[str, str]:
+    table = package_table(text, "structlog")
+    return text.replace("\n" + table, "").replace(table, ""), (
+        f"lacks structlog {version_in(table)}, which requirements/base.txt pins"
+    )
+
+
+def sdist_elsewhere(text: str) -> tuple[str, str]:
+    table = package_table(text, "pydantic")
+    moved = re.sub(
+        r'(sdist = \{ name = "[^"]+", url = ")https://files\.pythonhosted\.org',
+        r"\1https://mirror.example",
+        table,
+    )
+    assert moved != table
+    return text.replace(table, moved), (
+        f"names pydantic-{version_in(table)}.tar.gz for pydantic {version_in(table)} at "
+        "https://mirror.example, which is not an index requirements/base.txt names "
+        "(https://pypi.org, https://files.pythonhosted.org)"
+    )
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [extra_package, older_version, removed_package, sdist_elsewhere],
+    ids=lambda t: t.__name__,
+)
+def test_a_hand_edited_pylock_with_its_digest_recomputed_is_named_and_rewritten(
+    project: Path, tamper: object
+) -> None:
+    before = snapshot(project)
+    pylock = project / "requirements" / "pylock.base.toml"
+    edited, named = tamper(pylock.read_text())  # type: ignore[operator]
+    pylock.write_text(with_body_digest(edited))
+    check = run(project, "nox", "-s", "lock", "--", "--check")
+    assert [line for line in check.stderr.splitlines() if "pylock" in line] == [
+        f"nox > base: requirements/pylock.base.toml {named}"
+    ], check.stderr
+    repaired(project, before, named=named, said="wrote requirements/pylock.base.toml")
 
 
 # --- locks that cannot lie (issue 9 reproductions) ----------------------------------------

@@ -13,27 +13,12 @@ import pytest
 
 from tests.conftest import Bake
 from tests.conftest import run_in as run
-from tests.package_index import PackageIndex, build_wheel
+from tests.package_index import PackageIndex, build_wheel, user_pip
 
 pytestmark = [pytest.mark.slow]
 
 PASSWORD = "s3cret-Pa55"
 TIERS = ("base", "sniper", "hunter", "strategist", "dev")  # the template's default
-
-
-def user_pip(
-    python: Path, *arguments: str, env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    """pip as a user runs it: no machine-wide config, constraints or find-links."""
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
-    clean.update(PIP_CONFIG_FILE=os.devnull, NO_PROXY="127.0.0.1", **env)
-    return subprocess.run(
-        [str(python), "-m", "pip", "install", "--disable-pip-version-check", *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=clean,
-    )
 
 
 def use_index(project: Path, url: str | None, tiers: dict[str, str]) -> None:
@@ -211,3 +196,27 @@ def test_a_yanked_pin_is_locked_with_uvs_warning_shown_and_reported(
     assert f"nox > {warning}\n" in locked.stderr
     assert f"- {warning}\n" in (project / "moved.md").read_text()
     assert "tinypkg==1.0" in (project / "requirements" / "base.txt").read_text()
+
+
+def test_a_file_on_an_index_no_lock_names_stops_the_lock(
+    bake: Bake, index: PackageIndex, tmp_path: Path
+) -> None:
+    """uv's own uv.toml picks the index: the `.txt` names none, so its pylock may name no file
+    there (the drift check refuses any pylock URL off the tier's indexes)."""
+    project = bake(with_container="no")
+    use_index(
+        project, None, {name: "tinypkg\n" if name == "base" else "-r base.in\n" for name in TIERS}
+    )
+    (project / "uv.toml").write_text(f'[pip]\nindex-url = "{index.url("private")}"\n')
+    before = sorted(p.name for p in (project / "requirements").iterdir())
+    refused = run(project, "nox", "-s", "lock", env={"NETRC": str(index.netrc(tmp_path / "netrc"))})
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    port = index.url("private").split(":")[2].split("/")[0]
+    assert (
+        "aborted: cannot write requirements/pylock.base.toml: uv's listing names "
+        f"helper-1.1-py3-none-any.whl for helper 1.1 at http://127.0.0.1:{port}, which is not "
+        "an index requirements/base.txt names (https://pypi.org, https://files.pythonhosted.org); "
+        "name the index that serves it with --index-url or --extra-index-url in requirements/base.in"
+    ) in refused.stderr, refused.stderr
+    assert sorted(p.name for p in (project / "requirements").iterdir()) == before

@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import Bake
-from tests.test_lifecycle import SHA_PINNED
+from tests.conftest import SHA_PINNED, Bake
 
 WRITES = {"packages": "write", "id-token": "write", "attestations": "write"}
 

@@ -8,11 +8,15 @@ project's lock.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import re
 import shutil
 import subprocess
+import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +27,8 @@ from tests import containers
 from tests import registry as registries
 from tests.conftest import TEMPLATE
 from tests.containers import Registry
+from tests.images import build_with, git_commit, run
 from tests.registry import RefusingRegistry, free_port
-from tests.test_images import build_with, ca_bundle, git_commit, run  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
@@ -68,7 +72,7 @@ def published(
     committed: Path,
     engine: containers.Engine,
     registry: Registry,
-    ca_bundle: Path,  # noqa: F811
+    ca_bundle: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
     """The sniper image built and published by `engine`: the project, its output, the reference."""
@@ -227,6 +231,128 @@ def test_a_changed_image_under_the_same_tag_fails_and_the_digest_still_verifies(
     assert by_digest.returncode == 0, by_digest.stdout[-2000:] + by_digest.stderr[-2000:]
 
 
+def layer_of(*members: tuple[str, bytes | str]) -> bytes:
+    """A tar layer: bytes are a file's, a str is a symbolic link's target."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, content in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(content, str):
+                info.type, info.linkname = tarfile.SYMTYPE, content
+                archive.addfile(info)
+            else:
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def push_with_layer(source: str, target: str, layer: bytes, folder: Path) -> None:
+    """`source` pushed again as `target` with one more layer: what push rights allow."""
+    diff_id = f"sha256:{hashlib.sha256(layer).hexdigest()}"
+    push_with_blob(source, target, gzip.compress(layer, mtime=0), diff_id, folder)
+
+
+def push_with_blob(source: str, target: str, blob: bytes, diff_id: str, folder: Path) -> None:
+    """`source` pushed again as `target` with one more gzip layer `blob`, of tar `diff_id`."""
+    skopeo = ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false"]
+    subprocess.run([*skopeo, f"docker://{source}", f"dir:{folder}"], check=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    config_path = folder / manifest["config"]["digest"].removeprefix("sha256:")
+    config = json.loads(config_path.read_text())
+    config["rootfs"]["diff_ids"].append(diff_id)
+    config.setdefault("history", []).append({"created_by": "one more layer"})
+    blobs = {"config": json.dumps(config).encode(), "layer": blob}
+    for each in blobs.values():
+        (folder / hashlib.sha256(each).hexdigest()).write_bytes(each)
+    digests = {kind: f"sha256:{hashlib.sha256(each).hexdigest()}" for kind, each in blobs.items()}
+    manifest["config"].update(digest=digests["config"], size=len(blobs["config"]))
+    manifest["layers"].append(
+        {
+            "mediaType": manifest["layers"][-1]["mediaType"],
+            "digest": digests["layer"],
+            "size": len(blob),
+        }
+    )
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    subprocess.run([*skopeo, f"dir:{folder}", f"docker://{target}"], check=True)
+
+
+def zeros_blob(name: str, size: int) -> tuple[bytes, str]:
+    """(a gzip layer of one file of `size` zeros, its tar's digest): about size/1000 bytes.
+
+    One gzip member per 64 MiB of zeros, concatenated; engines read them as one stream.
+    """
+    info = tarfile.TarInfo(name)
+    info.size = size
+    header = info.tobuf(format=tarfile.PAX_FORMAT)
+    chunk = 64 << 20
+    assert size % chunk == 0
+    ending = bytes(1024)  # the end of the archive
+    digest = hashlib.sha256(header)
+    zeros = bytes(chunk)
+    for _ in range(size // chunk):
+        digest.update(zeros)
+    digest.update(ending)
+    blob = b"".join(
+        [
+            gzip.compress(header, mtime=0),
+            gzip.compress(zeros, mtime=0) * (size // chunk),
+            gzip.compress(ending, mtime=0),
+        ]
+    )
+    return blob, f"sha256:{digest.hexdigest()}"
+
+
+MEASURED = """
+import resource, subprocess, sys
+result = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stdout.write(result.stdout)
+sys.stderr.write(result.stderr)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB, the largest process
+sys.exit(result.returncode)
+"""
+
+
+def test_a_huge_zero_filled_file_is_read_in_little_memory(
+    published: dict[str, str], engine: containers.Engine, tmp_path: Path
+) -> None:
+    project = Path(published["project"])
+    tampered = f"{published['repository']}:zeros"
+    blob, diff_id = zeros_blob(f"{SITE}/zeros.bin", 2 << 30)
+    assert len(blob) < 4 << 20
+    push_with_blob(published["reference"], tampered, blob, diff_id, tmp_path / "zeros")
+    measured = [sys.executable, "-c", MEASURED, "invoke", "verify", "--image", tampered]
+    result = run(project, *measured, env=engine.env)
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stderr == (
+        f"error: {tampered}: site-packages/zeros.bin belongs to no installed "
+        "distribution's RECORD\n"
+    )
+    peak_kib = int(result.stdout.strip().splitlines()[-1])
+    assert peak_kib < 512 << 10  # a 2 GiB file held in memory would need four times this
+
+
+# Names an engine extracts into site-packages, however the layer spells them.
+PATH_TRICKS = {
+    "dot-dot": layer_of((f"..{SITE}/evil.pth", b"import sys\n")),
+    "rooted-dot-dot": layer_of((f"/..{SITE}/evil.pth", b"import sys\n")),
+    "through-a-link": layer_of(("usr/share/x", SITE), ("usr/share/x/evil.pth", b"import sys\n")),
+}
+
+
+def test_a_layer_that_names_site_packages_in_another_way_is_refused(
+    published: dict[str, str], engine: containers.Engine, tmp_path: Path
+) -> None:
+    project = Path(published["project"])
+    for trick, layer in PATH_TRICKS.items():
+        tampered = f"{published['repository']}:{trick}"
+        push_with_layer(published["reference"], tampered, layer, tmp_path / trick)
+        assert one_line(verify(engine, project, "--image", tampered)) == (
+            f"error: {tampered}: site-packages/evil.pth belongs to no installed "
+            "distribution's RECORD"
+        ), trick
+
+
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
@@ -342,3 +468,53 @@ def test_bad_publish_and_verify_input_is_one_line(committed: Path) -> None:
         assert result.stderr.strip().startswith(message), (arguments, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
         assert "s3cr3tPAT" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("engine", ["buildah"], indirect=True)  # the index is the subject
+def test_an_image_index_is_verified_platform_by_platform(
+    published: dict[str, str], engine: containers.Engine, registry: Registry
+) -> None:
+    """A good amd64 image beside an "arm64" one carrying evil.pth: the index is not verified."""
+    project = Path(published["project"])
+    repository = published["repository"]
+    image = f"{NAME}:sniper"
+    original = engine.changed_image(image, f"echo 'import os' > {SITE}/evil.pth")
+    try:
+        push_directly(engine, image, f"{repository}:tampered")
+    finally:
+        engine.restore(original, image)
+    index = f"lockstep-index-{engine.name}"
+    engine.cli("manifest", "rm", index, check=False)
+    engine.cli("manifest", "create", index)
+    try:
+        tls = "--tls-verify=false"
+        engine.cli("manifest", "add", tls, index, f"docker://{published['reference']}")
+        engine.cli(
+            "manifest", "add", tls, "--arch", "arm64", index, f"docker://{repository}:tampered"
+        )
+        engine.cli("manifest", "push", "--all", tls, index, f"docker://{repository}:multi")
+    finally:
+        engine.cli("manifest", "rm", index, check=False)
+
+    every = verify(engine, project, "--image", f"{repository}:multi")
+    assert every.returncode == 1, every.stdout[-2000:]
+    assert "is an image index: checking linux/amd64, linux/arm64" in every.stdout
+    errors = every.stderr.strip().splitlines()
+    assert errors and all(
+        line.startswith(f"error: {repository}:multi (linux/arm64): ") for line in errors
+    )
+    assert any("evil.pth" in line for line in errors), errors
+
+    amd64 = verify(engine, project, "--image", f"{repository}:multi", "--platform", "linux/amd64")
+    assert amd64.returncode == 0, amd64.stdout[-2000:] + amd64.stderr[-2000:]
+    assert (
+        amd64.stdout.strip()
+        .splitlines()[-1]
+        .startswith(f"verified {repository}:multi (linux/amd64): sha256:")
+    )
+    absent = verify(engine, project, "--image", f"{repository}:multi", "--platform", "linux/s390x")
+    assert absent.returncode == 1
+    assert absent.stderr.strip() == (
+        f"error: {repository}:multi has no linux/s390x image: its index holds "
+        "linux/amd64, linux/arm64"
+    )

@@ -14,8 +14,7 @@ import pytest
 
 from tests.conftest import Bake
 from tests.conftest import run_in as run
-from tests.package_index import PackageIndex, build_wheel
-from tests.test_lock_index import user_pip
+from tests.package_index import PackageIndex, build_wheel, user_pip
 
 pytestmark = [pytest.mark.slow]
 

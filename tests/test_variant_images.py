@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
-from tests import containers, test_images
+from tests import containers
 from tests.conftest import TEMPLATE
+from tests.images import git_commit, run, smoke_test
 from tests.package_index import PackageIndex, build_wheel
-from tests.test_images import git_commit, run, smoke_test
 
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
@@ -48,7 +48,6 @@ gpu-worker = "{CUDA_BASE}"
 """
 
 # The module-scoped CA bundle secret of the other image tests (with their marker line).
-ca_bundle = test_images.ca_bundle
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,63 @@ def show_tiers(c: Context) -> None:
     print("\n".join(tiers.describe(graph, groups)))
 
 
+@task(
+    help={"check": "only compare: name what differs from the dev lock and exit 1, change nothing"}
+)
+def dev(c: Context, check: bool = False) -> None:
+    """Make .venv exactly the dev tier's lock plus the app (editable) and install the git hooks."""
+    from tooling import devenv
+
+    the_project = load_project()
+    with one_line_errors():
+        if check:
+            print(devenv.check(the_project))
+        else:
+            devenv.ensure(the_project, log=lambda line: print(line, flush=True))
+
+
+@task(
+    help={
+        "name": "a requirement as pip reads it: numpy, 'numpy>=2', 'uvicorn[standard]'",
+        "tier": "the tier whose .in gets it (default: the root tier, which the wheel requires)",
+    },
+)
+def add(c: Context, name: str, tier: str | None = None) -> None:
+    """Add a dependency to a tier's .in and lock (uv add writes where no tier looks)."""
+    from tooling import dependencies
+
+    if name.startswith("-"):  # invoke hands a positional argument even `--help`
+        raise Exit("usage: invoke add NAME [--tier TIER]; options: invoke --help add", code=1)
+
+    the_project = load_project()
+    with one_line_errors():
+        print(
+            dependencies.add(the_project, [name], tier, lambda: lock.main(the_project, [])),
+            flush=True,
+        )
+
+
+@task(
+    help={
+        "name": "the package to remove",
+        "tier": "the tier whose .in lists it (default: the root tier)",
+    },
+)
+def remove(c: Context, name: str, tier: str | None = None) -> None:
+    """Remove a dependency from a tier's .in and lock."""
+    from tooling import dependencies
+
+    if name.startswith("-"):
+        raise Exit("usage: invoke remove NAME [--tier TIER]; options: invoke --help remove", code=1)
+
+    the_project = load_project()
+    with one_line_errors():
+        print(
+            dependencies.remove(the_project, [name], tier, lambda: lock.main(the_project, [])),
+            flush=True,
+        )
+
+
 @task(name="tests", aliases=["test"])
 def tests(c: Context) -> None:
     """Run the test suite (nox -s tests)."""
@@ -225,52 +282,25 @@ def build_images(
     network: str | None = None,
 ) -> dict[str, str]:
     """Check the locks, build the wheel, then each tier's image; return tier -> image ID."""
-    from tooling import engines, images, provenance, summary
+    from tooling import build
+
+    def build_wheel() -> bool:
+        built = c.run("nox -s build", warn=True, pty=sys.stdout.isatty())
+        return built is not None and built.ok
 
     with one_line_errors():
-        graph = tiers.read_tiers(the_project.requirements_dir)
-        for name in chosen:
-            project.tier_lock(the_project, name, list(graph))
-        problems = lock.check(the_project)
-        if problems:
-            raise images.ImageError(f"locks are not current: {'; '.join(problems)}")
-        chosen_engine = engines.get(engines.choose_engine(engine, os.environ), os.environ)
-        bases = {
-            name: images.base_image_for_build(the_project, name, base_override) for name in chosen
-        }
-        version = project.read_version(the_project)
-    built = c.run("nox -s build", warn=True, pty=sys.stdout.isatty())
-    if built is None or built.failed:
-        raise Exit("error: building the wheel (nox -s build) failed; see the output above", code=1)
-    epoch = project.source_date_epoch(ROOT, os.environ)
-    image_ids = {}
-    for name in chosen:
-        base, note = bases[name]
-        if note:
-            print(f"warning: {note}", file=sys.stderr)
-        labels = provenance.for_build(ROOT, the_project.requirements_dir / f"{name}.txt", version)
-        request = engines.BuildRequest(
-            tier=name,
-            tag=images.image_name(the_project.name, name),
-            python_version=the_project.python_version,
-            source_date_epoch=epoch,
-            base_image=base,
-            secrets=secrets,
-            target=target,
-            network=network,
-            label_args=labels.build_args(epoch),
+        return build.build_tiers(
+            the_project,
+            chosen,
+            engine,
+            base_override,
+            secrets,
+            build_wheel,
+            target,
+            network,
+            log=lambda line: print(line, flush=True),
+            warn=lambda line: print(line, file=sys.stderr),
         )
-        print(f"building {request.tag} with {chosen_engine.name} from {base}", flush=True)
-        with one_line_errors():
-            image_ids[name] = chosen_engine.build(request, ROOT)
-            engines.record_build(ROOT, request.tag, chosen_engine.name, image_ids[name], name)
-        print(f"built {request.tag}: image ID {image_ids[name]} (SOURCE_DATE_EPOCH={epoch})")
-    if os.environ.get(summary.VARIABLE):  # size is one more inspect: only when asked
-        with one_line_errors():
-            tags = {name: images.image_name(the_project.name, name) for name in image_ids}
-            facts = [(name, tag, chosen_engine.facts(tag)) for name, tag in tags.items()]
-            images.summarize_images(the_project, "Images built", facts)
-    return image_ids
 
 
 @task(
@@ -321,6 +351,8 @@ def publish(
         "rebuild": "also rebuild the tier from this commit and compare image IDs",
         "engine": "docker, podman or buildah for --rebuild (default: as invoke build chooses)",
         "insecure": "allow plain HTTP to a registry that is not on loopback",
+        "platform": "of an image index, check only this platform (e.g. linux/arm64); "
+        "default: every platform",
     }
 )
 def verify(
@@ -330,9 +362,10 @@ def verify(
     rebuild: bool = False,
     engine: str | None = None,
     insecure: bool = False,
+    platform: str | None = None,
 ) -> None:
     """Fetch an image from its registry and prove it is exactly this checkout's tier lock."""
-    from tooling import images, ship
+    from tooling import build, images, ship
 
     the_project = load_project()
     with one_line_errors():
@@ -347,18 +380,17 @@ def verify(
             insecure,
             project.read_version(the_project),
             log=lambda line: print(line, flush=True),
+            platform=platform,
         )
     if rebuild and result.tier and not result.problems:
         secrets = images.secret_files(None, None, None, os.environ)
         built = build_images(c, the_project, [result.tier], engine, result.base or None, secrets)
         rebuilt = built[result.tier]
-        if rebuilt.removeprefix("sha256:") == result.image_id.removeprefix("sha256:"):
+        problem = build.rebuild_problem(rebuilt, result.image_id)
+        if problem is None:
             print(f"rebuilt from this commit: image ID {rebuilt}, the same as {result.reference}")
         else:
-            result.problems.append(
-                f"rebuilt from this commit, the image ID is {rebuilt}, "
-                f"not {result.image_id} as published"
-            )
+            result.problems.append(problem)
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
     if result.problems:

@@ -229,7 +229,11 @@ def test_a_requirement_is_met_by_one_of_its_marker_forks(project: Path) -> None:
     forked = (
         block("numpy", "1.26.4", "-r requirements/hunter.in", marker="python_full_version < '3.12'")
         + block(
-            "numpy", "2.1.0", "-r requirements/hunter.in", marker="python_full_version >= '3.12'"
+            "numpy",
+            "2.1.0",
+            "-r requirements/hunter.in",
+            marker="python_full_version >= '3.12'",
+            digest="d",  # another version, another file
         )
         + block("structlog", "24.1.0", "-r requirements/base.in", digest="c")
         + block("pandas", "2.2.0", "-r requirements/strategist.in", digest="b")

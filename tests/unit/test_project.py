@@ -2,15 +2,18 @@ import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tooling import ToolingError, lock
 from tooling.project import (
+    Project,
     load,
     pyproject_rewrites,
     python_version_problems,
     python_version_rewrites,
     tier_install_args,
+    wheel_requirement_problems,
 )
 from uv_stand_in import tier_compile
 
@@ -277,3 +280,25 @@ def test_an_entry_it_cannot_drop_safely_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ToolingError, match="remove that entry by hand"):
         lock.lock(load(root), run=fake_uv)
     assert (root / "requirements" / "sniper.txt").exists()
+
+
+def hatch_settings(files: list[str], only_include: list[str]) -> dict[str, Any]:
+    hooks = {"requirements_txt": {"files": files}}
+    sdist = {"only-include": only_include}
+    return {
+        "tool": {"hatch": {"metadata": {"hooks": hooks}, "build": {"targets": {"sdist": sdist}}}}
+    }
+
+
+def test_the_wheel_reads_its_requirements_from_the_root_tier() -> None:
+    good = hatch_settings(["requirements/core.in"], ["src", "requirements/core.in"])
+    assert wheel_requirement_problems(Project(Path("."), "3.11", good), "core") == []
+    renamed = hatch_settings(["requirements/base.in"], ["src", "requirements/base.in"])
+    assert wheel_requirement_problems(Project(Path("."), "3.11", renamed), "core") == [
+        "pyproject.toml [tool.hatch.metadata.hooks.requirements_txt] files is "
+        "['requirements/base.in'], but the root tier is requirements/core.in: "
+        'write files = ["requirements/core.in"]',
+        "pyproject.toml [tool.hatch.build.targets.sdist] only-include lacks "
+        "requirements/core.in, which the wheel's requirements are read from: add it",
+    ]
+    assert wheel_requirement_problems(Project(Path("."), "3.11", {}), "core") == []

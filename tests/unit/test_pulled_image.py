@@ -136,7 +136,7 @@ def test_an_image_without_the_environment_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_layer_that_is_not_a_tar_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(PulledImageError, match=r"is not a readable tar"):
+    with pytest.raises(PulledImageError, match=r"is not a readable gzip-compressed tar: "):
         pulled_image.environment_report(image(tmp_path, gzip.compress(b"junk" * 200)), "/opt/venv")
 
 
@@ -159,7 +159,7 @@ def test_a_broken_compressed_layer_is_one_line_naming_its_compression(
 ) -> None:
     with pytest.raises(PulledImageError) as refused:
         report(tmp_path, start + b"\x00" * 64)
-    assert f"({name}) is not a readable tar: " in str(refused.value)
+    assert f"is not a readable {name}-compressed tar: " in str(refused.value)
     assert "\n" not in str(refused.value)
 
 
@@ -176,6 +176,9 @@ def test_a_record_field_over_the_csv_limit_is_one_line(tmp_path: Path) -> None:
     ]
 
 
+CONFIG = "c0ffee" * 10 + "c0ff"
+
+
 class FakeSkopeo:
     """Writes a dir: layout as `skopeo copy` does, or fails with `stderr`."""
 
@@ -189,7 +192,7 @@ class FakeSkopeo:
             return subprocess.CompletedProcess(argv, 1, "", self.stderr)
         folder = Path(argv[-1].removeprefix("dir:"))
         (folder / "manifest.json").write_text(json.dumps(self.manifest))
-        (folder / "c0ffee").write_text(json.dumps({"config": {"User": "1000", "Labels": {}}}))
+        (folder / CONFIG).write_text(json.dumps({"config": {"User": "1000", "Labels": {}}}))
         return subprocess.CompletedProcess(argv, 0, "", "")
 
 
@@ -198,8 +201,11 @@ def test_fetch_reads_what_skopeo_copied_and_names_the_manifest_digest(
 ) -> None:
     monkeypatch.setattr(pulled_image.shutil, "which", lambda name: f"/usr/bin/{name}")
     manifest = {
-        "config": {"digest": "sha256:c0ffee"},
-        "layers": [{"digest": "sha256:aa", "size": 3}, {"digest": "sha256:bb", "size": 4}],
+        "config": {"digest": f"sha256:{CONFIG}"},
+        "layers": [
+            {"digest": f"sha256:{'a' * 64}", "size": 3},
+            {"digest": f"sha256:{'b' * 64}", "size": 4},
+        ],
     }
     skopeo = FakeSkopeo(manifest)
     pulled = pulled_image.fetch("127.0.0.1:5000/app:sniper", False, tmp_path, run=skopeo)
@@ -208,8 +214,8 @@ def test_fetch_reads_what_skopeo_copied_and_names_the_manifest_digest(
     assert skopeo.calls[0][-2:] == ["docker://127.0.0.1:5000/app:sniper", f"dir:{tmp_path}"]
     body = (tmp_path / "manifest.json").read_bytes()
     assert pulled.digest == f"sha256:{hashlib.sha256(body).hexdigest()}"
-    assert (pulled.image_id, pulled.size) == ("sha256:c0ffee", 7)
-    assert pulled.layers == [tmp_path / "aa", tmp_path / "bb"]
+    assert (pulled.image_id, pulled.size) == (f"sha256:{CONFIG}", 7)
+    assert pulled.layers == [tmp_path / ("a" * 64), tmp_path / ("b" * 64)]
     assert pulled.facts().user == "1000"
 
     refused = FakeSkopeo(manifest, stderr="FATA[0000] reading manifest: manifest unknown")
@@ -226,3 +232,16 @@ def test_without_skopeo_verify_says_how_to_get_it(
     monkeypatch.setattr(pulled_image.shutil, "which", lambda name: None)
     with pytest.raises(PulledImageError, match=r"^invoke verify fetches the image with skopeo, "):
         pulled_image.fetch("127.0.0.1:5000/app:sniper", False, tmp_path)
+
+
+def test_a_manifest_verify_cannot_read_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pulled_image.shutil, "which", lambda name: f"/usr/bin/{name}")
+    skopeo = FakeSkopeo({"config": {"digest": "sha256:../../etc/passwd"}, "layers": []})
+    with pytest.raises(PulledImageError) as error:
+        pulled_image.fetch("127.0.0.1:5000/app:odd", False, tmp_path, run=skopeo)
+    assert str(error.value) == (
+        "127.0.0.1:5000/app:odd: its manifest or config is not one verify can read "
+        "(ValueError('sha256:../../etc/passwd is not a sha256 digest'))"
+    )

@@ -6,7 +6,7 @@ import hashlib
 import re
 import subprocess
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -171,3 +171,128 @@ def test_a_pylock_without_the_files_of_its_hashes_is_one_line(
         lock.lock(load(project), run=ListsNothing())
     assert re.match(r"requirements/pylock\.\w+\.toml: uv lists no file for any ", str(error.value))
     assert not list((project / "requirements").glob("*.txt"))
+
+
+# --- the check derives a pylock from its .txt: its own digests prove nothing -----------------
+
+NUMPY_WHEEL = "numpy-2.0.0-py3-none-any.whl"
+NUMPY_URL = f"https://files.pythonhosted.org/packages/{NUMPY_WHEEL}"
+EVIL = (
+    '\n[[packages]]\nname = "evil"\nversion = "1.0"\nwheels = [\n    { name = '
+    '"evil-1.0-py3-none-any.whl", url = "https://files.pythonhosted.org/packages/'
+    'evil-1.0-py3-none-any.whl", hashes = { sha256 = "' + SHA["x"] + '" } },\n]\n'
+)
+STRUCTLOG = re.compile(r'\n\[\[packages\]\]\nname = "structlog"\n.*?\]\n', re.DOTALL)
+
+
+def with_digest(text: str) -> str:
+    """The pylock with its `# body sha256` recomputed, as a careful hand edit would."""
+    head, body = pylock.split_header(text)
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    return re.sub(r"# body sha256:[0-9a-f]{64}", f"# body sha256:{digest}", head) + body
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda t: t + EVIL, "names evil 1.0, which requirements/hunter.txt does not pin"),
+        (
+            lambda t: t.replace('version = "2.0.0"', 'version = "1.26.4"'),
+            "names numpy 1.26.4, but requirements/hunter.txt pins numpy 2.0.0",
+        ),
+        (
+            lambda t: STRUCTLOG.sub("", t),
+            "lacks structlog 24.1.0, which requirements/hunter.txt pins",
+        ),
+        (
+            lambda t: t.replace(NUMPY_URL, f"https://mirror.example/{NUMPY_WHEEL}"),
+            f"names {NUMPY_WHEEL} for numpy 2.0.0 at https://mirror.example, which is not an "
+            "index requirements/hunter.txt names (https://pypi.org, https://files.pythonhosted.org)",
+        ),
+        (
+            lambda t: t.replace('version = "2.0.0"', 'version = "2.0.0"\nmarker = "os_name == \'nt\'"'),
+            "gives numpy 2.0.0 the marker \"os_name == 'nt'\", but requirements/hunter.txt gives "
+            "it no marker",
+        ),
+        (
+            lambda t: re.sub(r'(numpy-2\.0\.0-py3-none-any\.whl", hashes = \{ sha256 = ")\w+', rf"\g<1>{SHA['x']}", t),
+            f"names {NUMPY_WHEEL} for numpy 2.0.0 with a hash requirements/hunter.txt does not pin",
+        ),
+        (
+            lambda t: t.replace(f'name = "{NUMPY_WHEEL}"', 'name = "evil-2.0.0-py3-none-any.whl"'),
+            "names evil-2.0.0-py3-none-any.whl, which is not a file of numpy 2.0.0",
+        ),
+        (
+            lambda t: t.replace(NUMPY_URL, "https://files.pythonhosted.org/packages/evil.whl"),
+            f"names {NUMPY_WHEEL} for numpy 2.0.0 at the URL of another file (evil.whl)",
+        ),
+        (
+            lambda t: t.replace(NUMPY_URL, NUMPY_URL + "?token=x"),
+            "is not what `nox -s lock` writes from requirements/hunter.txt: line 13 (package numpy) "
+            "reads '…0.0-py3-none-any.whl?token=x\", hashes = { sha256 = \"ca978112…' where it "
+            "writes '…0.0-py3-none-any.whl\", hashes = { sha256 = \"ca978112ca1bbdca…'",
+        ),
+        (
+            lambda t: t + "[[packages\n",
+            "cannot be derived: it is not TOML (Expected ']]' at the end of an array declaration "
+            "(at line 22, column 11))",
+        ),
+    ],
+    ids=[
+        "extra package", "other version", "removed package", "other host", "marker",
+        "unpinned hash", "another package's file", "URL of another file", "query string",
+        "not TOML",
+    ],
+)  # fmt: skip
+def test_a_pylock_edited_with_its_digest_recomputed_is_named_and_written_again(
+    project: Path,  # noqa: F811
+    edit: Callable[[str], str],
+    named: str,
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    before = locks(project)
+    path = project / "requirements" / "pylock.hunter.toml"
+    path.write_text(with_digest(edit(path.read_text())))
+    assert check_of(project) == [f"hunter: requirements/pylock.hunter.toml {named}"]
+    lock.lock(load(project), run=FakeUv())  # the .txt locks are current: only the pylock moves
+    assert locks(project) == before
+    assert check_of(project) == []
+
+
+def test_a_file_on_a_host_of_the_tiers_own_index_is_accepted(project: Path) -> None:  # noqa: F811
+    (project / "pyproject.toml").write_text(
+        '[tool.lockstep]\nindex-url = "https://pypi.example/simple"\n'
+    )
+    lock.lock(load(project), run=FakeUv())
+    text = (project / "requirements" / "pylock.hunter.toml").read_text()
+    assert f'url = "https://pypi.example/files/{NUMPY_WHEEL}"' in text
+    assert check_of(project) == []
+    path = project / "requirements" / "pylock.hunter.toml"
+    path.write_text(
+        with_digest(text.replace(f"https://pypi.example/files/{NUMPY_WHEEL}", NUMPY_URL))
+    )
+    assert check_of(project) == [
+        f"hunter: requirements/pylock.hunter.toml names {NUMPY_WHEEL} for numpy 2.0.0 at "
+        "https://files.pythonhosted.org, which is not an index requirements/hunter.txt names "
+        "(https://pypi.example)"
+    ]
+
+
+def test_a_file_on_an_index_the_environment_sets_is_accepted(
+    project: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A company mirror set for uv and pip on this machine (UV_INDEX_URL...), not in the project."""
+    lock.lock(load(project), run=FakeUv())
+    path = project / "requirements" / "pylock.hunter.toml"
+    mirror = NUMPY_URL.replace("https://files.pythonhosted.org", "https://mirror.corp:8443")
+    path.write_text(with_digest(path.read_text().replace(NUMPY_URL, mirror)))
+    monkeypatch.setenv("UV_INDEX", "corp=https://bob:t0ken@mirror.corp:8443/simple")
+    assert check_of(project) == []
+    monkeypatch.delenv("UV_INDEX")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "https://other.corp/simple")
+    assert check_of(project) == [
+        f"hunter: requirements/pylock.hunter.toml names {NUMPY_WHEEL} for numpy 2.0.0 at "
+        "https://mirror.corp:8443, which is not an index requirements/hunter.txt names or the "
+        "environment sets (https://pypi.org, https://files.pythonhosted.org, https://other.corp)"
+    ]

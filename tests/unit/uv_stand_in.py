@@ -38,9 +38,13 @@ def tier_compile(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
 def file_listing(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """uv's PEP 751 lock of a resolution given as constraints: one wheel per hash.
 
-    WHEEL_TAGS names a hash's wheel tags (default py3-none-any).
+    WHEEL_TAGS names a hash's wheel tags (default py3-none-any). The files are on the
+    --index-url's host when one is given, else on PyPI's file host.
     """
     constraints = (cwd / argv[argv.index("--constraint") + 1]).read_text()
+    host = "https://files.pythonhosted.org/packages"
+    if "--index-url" in argv:
+        host = argv[argv.index("--index-url") + 1].rsplit("/simple", 1)[0] + "/files"
     lines = []
     for pin in lockfile.parse(constraints).pins:
         lines += ["[[packages]]", f'name = "{pin.name}"', f'version = "{pin.version}"']
@@ -49,7 +53,7 @@ def file_listing(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
             tags = WHEEL_TAGS.get(digest, "py3-none-any")
             wheel = f"{pin.name}-{pin.version}-{tags}.whl"
             lines += ["[[packages.wheels]]", f'name = "{wheel}"']
-            lines += [f'url = "https://files.example/{wheel}"']
+            lines += [f'url = "{host}/{wheel}"']
             lines += ["[packages.wheels.hashes]", f'{kind} = "{value}"']
     (cwd / argv[argv.index("--output-file") + 1]).write_text("\n".join(lines) + "\n")
     return subprocess.CompletedProcess(argv, 0, "", "")

@@ -24,9 +24,8 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from packaging.requirements import Requirement
@@ -40,6 +39,7 @@ from tooling.settings import DURATION
 from tooling.tiers import INDEX
 
 PYPI = "https://pypi.org/simple"
+LOOKUPS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cooldown")
 JSON_PAGE = "application/vnd.pypi.simple.v1+json"
 # uv's hint when a requirement cannot be met inside the cutoff
 FILTERED = re.compile(r"`([^`]+)` was filtered by `exclude-newer`")
@@ -96,12 +96,14 @@ def age_of(duration: str) -> datetime.timedelta:
 
 def releases(name: str, indexes: Sequence[str]) -> dict[Version, datetime.datetime]:
     """When each release of `name` was first uploaded, from the first index that knows it."""
+    import urllib.request  # only when a report looks releases up: a no-op lock never does
+
     for index in indexes:
         request = urllib.request.Request(
             f"{index.rstrip('/')}/{canonicalize_name(name)}/", headers={"Accept": JSON_PAGE}
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=5) as response:
                 page = json.load(response)
         except (OSError, ValueError):
             continue
@@ -123,12 +125,12 @@ def releases(name: str, indexes: Sequence[str]) -> dict[Version, datetime.dateti
 
 
 def held_release(
-    name: str, candidate: Candidate, cutoff: datetime.datetime
+    uploaded: Mapping[Version, datetime.datetime], candidate: Candidate, cutoff: datetime.datetime
 ) -> tuple[Version, datetime.datetime] | None:
-    """The newest release of `name` above its pin that the cooldown kept out, if any."""
+    """The newest release above the pin that the cooldown kept out, if any."""
     younger = [
         (version, when)
-        for version, when in releases(name, candidate.indexes).items()
+        for version, when in uploaded.items()
         if version > candidate.locked
         and when > cutoff
         and (not version.is_prerelease or candidate.locked.is_prerelease)
@@ -164,6 +166,7 @@ class Cooldown:
     exempt: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()  # --skip-cooldown: this run only
     candidates: dict[str, Candidate] = field(default_factory=dict)
+    lookups: dict[str, Future[dict[Version, datetime.datetime]]] = field(default_factory=dict)
     kept: dict[str, str] = field(default_factory=dict)  # pins kept instead of moved back
 
     @classmethod
@@ -221,6 +224,8 @@ class Cooldown:
             if known is None or locked > known.locked:
                 spec = allowed.get(pin.name, SpecifierSet())
                 self.candidates[pin.name] = Candidate(locked, spec, tuple(indexes))
+            if pin.name not in self.lookups:  # looked up while the lock goes on
+                self.lookups[pin.name] = LOOKUPS.submit(releases, pin.name, tuple(indexes))
 
     def report(self, locked: Mapping[str, str], now: datetime.datetime | None = None) -> list[str]:
         """Lines for the what-moved report: held back, kept, skipped."""
@@ -229,19 +234,14 @@ class Cooldown:
         now = now or datetime.datetime.now(datetime.UTC)
         cutoff = now - age_of(self.age)
         lines = []
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            found = {
-                name: pool.submit(held_release, name, candidate, cutoff)
-                for name, candidate in self.candidates.items()
-            }
-            for name, candidate in sorted(self.candidates.items()):
-                held = found[name].result()
-                if held is not None and str(candidate.locked) in locked.get(name, "").split("/"):
-                    newer, when = held
-                    lines.append(
-                        f"held back: {name} {newer} (published {ago(when, now)}); "
-                        f"locked {candidate.locked}"
-                    )
+        for name, candidate in sorted(self.candidates.items()):
+            held = held_release(self.lookups[name].result(), candidate, cutoff)
+            if held is not None and str(candidate.locked) in locked.get(name, "").split("/"):
+                newer, when = held
+                lines.append(
+                    f"held back: {name} {newer} (published {ago(when, now)}); "
+                    f"locked {candidate.locked}"
+                )
         for name, version in sorted(self.kept.items()):
             lines.append(f"kept {name} {version}: the {self.age} cooldown never moves a pin back")
         for name in self.skipped:

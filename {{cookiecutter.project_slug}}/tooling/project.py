@@ -230,6 +230,29 @@ def python_version_problems(project: Project) -> list[str]:
     return problems
 
 
+def wheel_requirement_problems(project: Project, root_tier: str) -> list[str]:
+    """The wheel requires what the root tier's `.in` lists: pyproject.toml must name that file
+    for hatch-requirements-txt and, when it lists the sdist's files, for the sdist too."""
+    hatch = project.tool.get("hatch", {})
+    hook = hatch.get("metadata", {}).get("hooks", {}).get("requirements_txt")
+    if hook is None:  # the project declares its dependencies another way
+        return []
+    wanted = f"requirements/{root_tier}.in"
+    problems = []
+    if hook.get("files") != [wanted]:
+        problems.append(
+            f"pyproject.toml [tool.hatch.metadata.hooks.requirements_txt] files is "
+            f'{hook.get("files")!r}, but the root tier is {wanted}: write files = ["{wanted}"]'
+        )
+    sdist = hatch.get("build", {}).get("targets", {}).get("sdist", {}).get("only-include")
+    if sdist is not None and wanted not in sdist:
+        problems.append(
+            f"pyproject.toml [tool.hatch.build.targets.sdist] only-include lacks {wanted}, "
+            "which the wheel's requirements are read from: add it"
+        )
+    return problems
+
+
 def base_image_problems(project: Project) -> list[str]:
     """base-images.lock pins for python:<version> images must name .python-version's version."""
     try:  # absent from projects generated without containers; it imports nothing from here

@@ -4,37 +4,41 @@
 image under test takes part in its own check (a changed interpreter cannot
 report clean hashes), and no engine's store is touched. skopeo checks every
 blob against the digest the manifest names and the manifest against the
-reference's digest; the layers are then read in order, as an engine would
-stack them (whiteouts and opaque folders included), but only the
-environment's folder is kept: each file's sha256, and the text of the small
-files that describe distributions.
+reference's digest; the layers are then read in order, as an engine extracts
+them (tooling/layers.py): each file's sha256, mode and links, and the text of
+the small files that describe distributions. The temporary folder goes
+however verify ends, SIGTERM and Ctrl-C included.
 """
 
 from __future__ import annotations
 
 import base64
-import bz2
-import gzip
 import hashlib
 import json
-import lzma
 import posixpath
 import re
 import shutil
+import signal
 import subprocess
-import tarfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from tooling import ToolingError
 from tooling.engines import ImageFacts, healthcheck_test, registry_failure
 from tooling.inventory import check_record, unlisted_among
+from tooling.layers import LayerError, Node, stack
 
 KEPT_TEXT = {"METADATA", "RECORD", "pyvenv.cfg"}  # read whole; every other file is hashed only
 MACHINES = {"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "ppc64le": "ppc64le"}
+BLOB = re.compile(r"sha256:([0-9a-f]{64})")
+STOPPING = (signal.SIGTERM, signal.SIGINT)
 PYVENV_VERSION = re.compile(r"^(?:version_info|version)\s*=\s*(\S+)\s*$", re.MULTILINE)
 
 Runner = Callable[[Sequence[str]], subprocess.CompletedProcess[str]]
@@ -42,6 +46,15 @@ Runner = Callable[[Sequence[str]], subprocess.CompletedProcess[str]]
 
 class PulledImageError(ToolingError):
     pass
+
+
+class Stopped(PulledImageError):
+    """SIGTERM (a cancelled CI job) or Ctrl-C: the temporary folder goes, nothing is verified."""
+
+    def __init__(self, signal_number: int) -> None:
+        name = signal.Signals(signal_number).name
+        super().__init__(f"stopped by {name}: nothing was verified, the fetched layers are removed")
+        self.exit_code = 128 + signal_number
 
 
 def run_captured(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -70,24 +83,87 @@ class PulledImage:
         )
 
 
-def fetch(
-    reference: str, tls_verify: bool, folder: Path, run: Runner = run_captured
-) -> PulledImage:
-    """Copy `reference` from its registry into `folder` (a dir: layout) and read its manifest."""
+def need_skopeo() -> None:
     if shutil.which("skopeo") is None:
         raise PulledImageError(
             "invoke verify fetches the image with skopeo, which is not installed: "
             "install it (apt-get install skopeo, dnf install skopeo or brew install skopeo)"
         )
+
+
+def index_platforms(
+    reference: str, tls_verify: bool, run: Runner = run_captured
+) -> tuple[str, list[str]]:
+    """The manifest's digest and, for an image index, its platforms (os/arch[/variant]).
+
+    Attestation entries (platform unknown/unknown) are no images to run and are left out.
+    """
+    need_skopeo()
+    shown = run(
+        [
+            "skopeo", "inspect", "--raw", f"--tls-verify={str(tls_verify).lower()}",
+            f"docker://{reference}",
+        ]
+    )  # fmt: skip
+    if shown.returncode != 0:
+        raise PulledImageError(registry_failure(shown.stderr, "pull", reference, "skopeo"))
+    try:
+        manifest = json.loads(shown.stdout)
+    except ValueError:
+        raise PulledImageError(f"{reference}: the registry's manifest is not JSON") from None
+    digest = f"sha256:{hashlib.sha256(shown.stdout.encode()).hexdigest()}"
+    found = []
+    for entry in manifest.get("manifests") or [] if isinstance(manifest, dict) else []:
+        platform = entry.get("platform") or {} if isinstance(entry, dict) else {}
+        parts = [str(platform.get(key) or "") for key in ("os", "architecture", "variant")]
+        if parts[0] and parts[0] != "unknown":
+            found.append("/".join(part for part in parts if part))
+    return digest, found
+
+
+def fetch(
+    reference: str,
+    tls_verify: bool,
+    folder: Path,
+    run: Runner = run_captured,
+    platform: str | None = None,
+) -> PulledImage:
+    """Copy `reference` from its registry into `folder` (a dir: layout) and read its manifest.
+
+    From an image index, `platform` (os/arch[/variant]) chooses the image.
+    """
+    need_skopeo()
+    chosen = []
+    if platform:
+        os_name, architecture, *variant = platform.split("/")
+        chosen = ["--override-os", os_name, "--override-arch", architecture]
+        chosen += ["--override-variant", variant[0]] if variant else []
     copied = run(
         [
-            "skopeo", "copy", "--quiet", "--preserve-digests",
+            "skopeo", *chosen, "copy", "--quiet", "--preserve-digests",
             f"--src-tls-verify={str(tls_verify).lower()}",
             f"docker://{reference}", f"dir:{folder}",
         ]
     )  # fmt: skip
     if copied.returncode != 0:
         raise PulledImageError(registry_failure(copied.stderr, "pull", reference, "skopeo"))
+    try:
+        return read_layout(folder, reference)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise PulledImageError(
+            f"{reference}: its manifest or config is not one verify can read ({error!r})"
+        ) from None
+
+
+def blob(folder: Path, digest: object) -> Path:
+    found = BLOB.fullmatch(str(digest))
+    if found is None:
+        raise ValueError(f"{digest} is not a sha256 digest")
+    return folder / found.group(1)
+
+
+def read_layout(folder: Path, reference: str) -> PulledImage:
+    """The image skopeo wrote into `folder`: manifest, config and the layers' files."""
     manifest_bytes = (folder / "manifest.json").read_bytes()
     manifest = json.loads(manifest_bytes)
     if "layers" not in manifest:
@@ -95,114 +171,69 @@ def fetch(
     config_digest = str(manifest["config"]["digest"])
     return PulledImage(
         digest=f"sha256:{hashlib.sha256(manifest_bytes).hexdigest()}",
-        config=json.loads((folder / config_digest.split(":", 1)[1]).read_bytes()),
+        config=json.loads(blob(folder, config_digest).read_bytes()),
         image_id=config_digest,
-        layers=[folder / str(layer["digest"]).split(":", 1)[1] for layer in manifest["layers"]],
+        layers=[blob(folder, layer["digest"]) for layer in manifest["layers"]],
         size=sum(int(layer.get("size", 0)) for layer in manifest["layers"]),
     )
 
 
-@dataclass
-class Entry:
-    sha256: str | None  # hex, for a regular file
-    text: str | None = None  # for the files in KEPT_TEXT
-    link: str | None = None  # a symbolic link's target
+def in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # signal handlers live there
 
 
-@dataclass
-class Tree:
-    """The files under one folder of the stacked layers."""
-
-    root: str  # "opt/venv", no slashes at either end
-    entries: dict[str, Entry] = field(default_factory=dict)
-
-    def inside(self, path: str) -> bool:
-        return path == self.root or path.startswith(self.root + "/")
-
-    def remove(self, path: str) -> None:
-        """Remove `path` and everything under it (a whiteout, or a file replacing a folder)."""
-        prefix = path.rstrip("/") + "/" if path else ""
-        for name in [n for n in self.entries if n == path or n.startswith(prefix)]:
-            del self.entries[name]
-
-    def apply(self, layer: tarfile.TarFile) -> None:
-        """One layer: its whiteouts hide what lower layers had, then its files are added."""
-        added: dict[str, Entry] = {}
-        hidden: list[str] = []
-        for member in layer:
-            path = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
-            folder, name = posixpath.split(path)
-            if name == ".wh..wh..opq":
-                hidden.append(folder)
-            elif name.startswith(".wh."):
-                hidden.append(posixpath.join(folder, name[4:]))
-            elif self.inside(path) or self.root.startswith(path + "/"):
-                if member.isdir():
-                    continue
-                if member.islnk():
-                    target = posixpath.normpath(member.linkname.lstrip("/")).removeprefix("./")
-                    source = added.get(target) or self.entries.get(target)
-                    added[path] = source or Entry(None)
-                elif member.issym():
-                    added[path] = Entry(None, link=member.linkname)
-                elif member.isfile():
-                    added[path] = read_entry(layer, member, name)
-                else:
-                    added[path] = Entry(None)
-        for path in hidden:
-            if path in ("", ".") or self.inside(path) or self.root.startswith(path + "/"):
-                self.remove("" if path in ("", ".") else path)
-        for path, entry in added.items():
-            self.remove(path)
-            self.entries[path] = entry
+def ignore_stops() -> None:
+    """From here on SIGTERM and Ctrl-C are ignored (until stopped_by_signals ends)."""
+    if in_main_thread():
+        for number in STOPPING:
+            signal.signal(number, signal.SIG_IGN)
 
 
-def read_entry(layer: tarfile.TarFile, member: tarfile.TarInfo, name: str) -> Entry:
-    stream = layer.extractfile(member)
-    data = stream.read() if stream else b""
-    text = data.decode("utf-8", errors="replace") if name in KEPT_TEXT else None
-    return Entry(hashlib.sha256(data).hexdigest(), text)
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and Ctrl-C raise Stopped, so what the block holds is cleaned up on the way out."""
+    if not in_main_thread():
+        yield
+        return
+
+    def stop(number: int, frame: FrameType | None) -> None:
+        ignore_stops()  # a second signal must not cut the clean-up short
+        raise Stopped(number)
+
+    previous = {number: signal.signal(number, stop) for number in STOPPING}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
-# The first bytes by which engines (containers/image, docker) know a layer's compression.
-MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"\xfd7zXZ\x00": "xz", b"BZh": "bzip2"}
+@contextmanager
+def fetched(
+    reference: str, tls_verify: bool, run: Runner = run_captured, platform: str | None = None
+) -> Iterator[PulledImage]:
+    """The image, fetched into a temporary folder that is gone when the block ends, however it ends.
 
-
-def compression(path: Path) -> str:
-    """The layer's compression: gzip, zstd, xz, bzip2, or "" for a plain tar."""
-    with path.open("rb") as stream:
-        start = stream.read(6)
-    return next((name for magic, name in MAGIC.items() if start.startswith(magic)), "")
-
-
-def open_layer(path: Path, compressed: str) -> tarfile.TarFile:
-    if compressed == "zstd":
-        raise PulledImageError(
-            f"layer {path.name[:12]} is zstd-compressed, which verify cannot read; "
-            "publish with gzip layers (the default)"
-        )
-    if compressed == "gzip":
-        return tarfile.open(fileobj=gzip.open(path), mode="r|")
-    if compressed == "xz":
-        return tarfile.open(fileobj=lzma.open(path), mode="r|")
-    if compressed == "bzip2":
-        return tarfile.open(fileobj=bz2.open(path), mode="r|")
-    return tarfile.open(path, mode="r|")
-
-
-def stacked(layers: Iterable[Path], root: str) -> Tree:
-    tree = Tree(root.strip("/"))
-    for path in layers:
-        compressed = compression(path)
+    An error, SIGTERM (a cancelled CI job), Ctrl-C and running out of memory
+    are each one line; the folder (and the layers in it) is removed first.
+    """
+    with stopped_by_signals():
         try:
-            with open_layer(path, compressed) as layer:
-                tree.apply(layer)
-        except (tarfile.TarError, OSError, EOFError, lzma.LZMAError) as error:
-            kind = f" ({compressed})" if compressed else ""
+            scratch = tempfile.TemporaryDirectory(prefix="verify-", ignore_cleanup_errors=True)
+        except OSError as error:
             raise PulledImageError(
-                f"layer {path.name[:12]}{kind} is not a readable tar: {error}"
+                f"verify cannot make a temporary folder: {error.strerror or error} "
+                "(TMPDIR chooses where it goes)"
             ) from None
-    return tree
+        try:
+            yield fetch(reference, tls_verify, Path(scratch.name), run, platform)
+        except MemoryError:
+            raise PulledImageError(
+                f"verify ran out of memory checking {reference}: give it more memory"
+            ) from None
+        finally:
+            ignore_stops()  # the folder goes whole, even when a signal comes now
+            scratch.cleanup()
 
 
 def marker_environment(config: Mapping[str, Any], python: str) -> dict[str, str]:
@@ -229,11 +260,30 @@ def record_digest(hex_digest: str) -> str:
     return base64.urlsafe_b64encode(bytes.fromhex(hex_digest)).rstrip(b"=").decode()
 
 
+def environment_files(image: PulledImage, prefix: str) -> dict[str, Node]:
+    """Everything but folders under `prefix` in the stacked layers, by path without a leading /."""
+    try:
+        tree = stack(image.layers, KEPT_TEXT)
+    except LayerError as error:
+        raise PulledImageError(str(error)) from None
+    try:
+        entries = {path: node for path, node in tree.walk(prefix) if node.kind != "dir"}
+    except LayerError as error:
+        raise PulledImageError(f"the image has no environment at {prefix}: {error}") from None
+    for path, node in entries.items():
+        if posixpath.basename(path) in KEPT_TEXT and node.kind == "file" and node.text is None:
+            raise PulledImageError(
+                f"/{path} is {node.size} bytes, more than any installer writes: "
+                "the image cannot be verified"
+            )
+    return entries
+
+
 def environment_report(image: PulledImage, prefix: str) -> dict[str, Any]:
     """What tooling/inventory.py reports of a live environment, read from the layers."""
-    tree = stacked(image.layers, prefix)
+    entries = environment_files(image, prefix)
     root = prefix.strip("/")
-    config = tree.entries.get(f"{root}/pyvenv.cfg")
+    config = entries.get(f"{root}/pyvenv.cfg")
     found = PYVENV_VERSION.search(config.text or "") if config else None
     if found is None:
         raise PulledImageError(f"the image has no environment at {prefix} (no pyvenv.cfg)")
@@ -244,14 +294,14 @@ def environment_report(image: PulledImage, prefix: str) -> dict[str, Any]:
         return posixpath.normpath(posixpath.join(site, relative))
 
     def file_hash(path: str, algorithm: str) -> str | None:
-        file = tree.entries.get(path)
-        if file is None or file.sha256 is None:
+        file = entries.get(path)
+        if file is None or file.kind != "file" or file.sha256 is None:
             return None
         # Installers write sha256; any other algorithm cannot be matched and counts as changed.
         return record_digest(file.sha256) if algorithm == "sha256" else ""
 
     distributions, problems, listed = [], [], set()
-    for path, entry in sorted(tree.entries.items()):
+    for path, entry in sorted(entries.items()):
         folder, name = posixpath.split(path)
         if name != "METADATA" or posixpath.dirname(folder) != site:
             continue
@@ -260,7 +310,7 @@ def environment_report(image: PulledImage, prefix: str) -> dict[str, Any]:
         headers = HeaderParser().parsestr(entry.text or "")
         distribution = str(headers.get("Name", ""))
         distributions.append({"name": distribution, "version": str(headers.get("Version", ""))})
-        record = tree.entries.get(f"{folder}/RECORD")
+        record = entries.get(f"{folder}/RECORD")
         text = record.text if record is not None else None
         found_problems, files = check_record(distribution, text, locate, file_hash)
         problems += found_problems
@@ -272,6 +322,6 @@ def environment_report(image: PulledImage, prefix: str) -> dict[str, Any]:
         "distributions": sorted(distributions, key=lambda d: (d["name"].lower(), d["version"])),
         "record_problems": problems,
         "unlisted": unlisted_among(
-            [path for path in tree.entries if path.startswith(site + "/")], site, listed
+            [path for path in entries if path.startswith(site + "/")], site, listed
         ),
     }

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +265,15 @@ class Verified:
     tier: str = ""
     base: str = ""
     problems: list[str] = field(default_factory=list)
+    platform: str = ""  # os/arch, or every platform checked in an index
+
+
+def image_platform(config: dict[str, Any]) -> str:
+    parts = [str(config.get(key) or "") for key in ("os", "architecture", "variant")]
+    return "/".join(part for part in parts if part)
+
+
+PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 
 
 def verify(
@@ -274,21 +284,62 @@ def verify(
     insecure: bool,
     version: str,
     log: Log,
+    platform: str | None = None,
 ) -> Verified:
     """Fetch `text` from its registry and check it against this checkout's tier lock.
 
     Nothing from the image is run, and no engine's store is used: the checks read
-    the layers skopeo fetched into a temporary folder.
+    the layers skopeo fetched into a temporary folder. An image index is checked
+    platform by platform (every one, or `platform`): one bad platform fails it.
     """
     reference = parse_reference(text)
+    if platform is not None and not PLATFORM.fullmatch(platform):
+        raise ShipError(f"--platform {platform!r}: write it like linux/amd64 or linux/arm64/v8")
     if tier:
         tier_lock(project, tier, tiers)
     shown = str(reference)
-    with tempfile.TemporaryDirectory(prefix="verify-") as folder:
-        image = pulled_image.fetch(shown, reference.tls_verify(insecure), Path(folder))
+    tls_verify = reference.tls_verify(insecure)
+    index_digest, listed = pulled_image.index_platforms(shown, tls_verify)
+    if not listed:
+        result = verify_one(project, shown, tls_verify, None, tier, tiers, version, log)
+        if platform and not result.problems and result.platform != platform:
+            result.problems.append(f"{shown} is a {result.platform} image, not {platform}")
+        return result
+    if platform is not None and platform not in listed:
+        raise ShipError(f"{shown} has no {platform} image: its index holds {', '.join(listed)}")
+    log(f"{shown} is an image index: checking {', '.join([platform] if platform else listed)}")
+    results = [
+        verify_one(project, shown, tls_verify, each, tier, tiers, version, log)
+        for each in ([platform] if platform else listed)
+    ]
+    checked = ", ".join(each.platform for each in results)
+    return replace(
+        results[0],
+        reference=f"{shown} ({checked})",
+        digest=index_digest,
+        problems=[problem for each in results for problem in each.problems],
+        platform=checked,
+    )
+
+
+def verify_one(
+    project: Project,
+    shown: str,
+    tls_verify: bool,
+    platform: str | None,
+    tier: str | None,
+    tiers: list[str],
+    version: str,
+    log: Log,
+) -> Verified:
+    """verify() for one image: the reference's own, or its index's image for `platform`."""
+    with pulled_image.fetched(shown, tls_verify, platform=platform) as image:
+        if platform:
+            shown = f"{shown} ({platform})"
         log(f"fetched {shown} with skopeo into a temporary folder (nothing is run): {image.digest}")
         facts = image.facts()
         result = Verified(shown, image.digest, facts.id)
+        result.platform = image_platform(image.config)
         labels = facts.labels
         labelled = labels.get(provenance.TIER_LABEL, "")
         if tier and labelled and tier != labelled:

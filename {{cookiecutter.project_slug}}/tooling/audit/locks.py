@@ -128,9 +128,10 @@ def pylocks_of(locks: Mapping[str, Path]) -> dict[str, Path]:
                 EXIT_CONFIG,
             ) from None
         lock_text = path.read_text(encoding="utf-8").replace("\r\n", "\n")
-        why = pylock.problem(text, f"{path.parent.name}/{path.name}", lock_text)
+        # pip-audit reads the pylock: it must name exactly the versions the .txt pins
+        why = pylock.version_problems(text, f"{path.parent.name}/{path.name}", lock_text)
         if why:
-            raise AuditError(f"{shown} {why}: run `nox -s lock`", EXIT_CONFIG)
+            raise AuditError(f"{shown} {'; '.join(why)}: run `nox -s lock`", EXIT_CONFIG)
         found[tier] = standard
     return found
 

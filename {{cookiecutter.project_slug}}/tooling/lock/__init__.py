@@ -1,0 +1,78 @@
+"""Hashed, consistent, incremental and atomic locks for every tier.
+
+How it works:
+1. Every input (the `.in` files and the `-c` files they name) is read once
+   and digested once. uv resolves the union of all tiers from a snapshot of
+   exactly those bytes in a temporary folder, with hashes, into
+   requirements/_union.txt (the previous union seeds it, so unchanged
+   packages keep their pins). Hashes of wheels that no Python allowed by
+   requires-python can install are left out (tooling.distfiles).
+2. Each stale tier's lock is its own closure: uv compiles the tier's `.in`
+   with the union's pins as constraints (offline first, from the pages the
+   union came from), so extras and markers decide what enters it, and every
+   pin keeps the union's version and hash lines. A package shared by two
+   tiers therefore has the same version and hashes in both.
+3. Every lock's header records a digest of each input file's requirement
+   lines (comments do not count), of the compile options and of its own
+   body; a tier's header also records a digest of how the union pins its
+   packages. A cut or edited union is never trusted: it is resolved again
+   instead of being copied into tiers; a tier whose packages did not move in
+   the union is kept byte for byte.
+4. The drift check recomputes all of that without network, checks every tier
+   pin against the union and every requirement of every `.in` against its
+   tier's pins.
+5. Each tier also gets requirements/pylock.<tier>.toml (PEP 751, tooling.pylock):
+   the same pins, markers and hashes, with the file each hash names (from
+   uv's listing of this run, or offline from the union when nothing was
+   resolved). It records a digest of its tier lock's body and of its own, but
+   the drift check derives it again from the `.txt` and the files it names
+   (pylock.problems), and the lock writes again any pylock that check refuses.
+6. Locks (with pyproject.toml and the --report file) are written to
+   temporary files and moved into place only after all of them were
+   produced; any failure puts every file back as it was.
+7. Solve groups ([tool.lockstep.solve-groups]) split the tiers into several
+   unions (_union.txt for the default group, _union-<group>.txt for the
+   others), each its own resolution with its own index lines. Stale groups
+   resolve concurrently, one uv process each. A group that shares tiers with
+   another resolves unconstrained, or against the shared pins already locked
+   when those tiers did not change; it resolves again, with the owner's new
+   pins as constraints, only when its shared packages came out different
+   (first offline, from the index pages this run has just fetched). Then it takes the shared packages' lines (hashes included) from the
+   owner, so a shared tier is locked the same everywhere.
+
+The package, by layer (each module imports only those before it): inputs,
+headers, render, uv (the process and its failures), pylocks, resolve (one
+group), groups (solve groups together), drift (the check), command (`nox -s
+lock`); `python -m tooling.lock` runs the command in the current folder.
+"""
+
+from __future__ import annotations
+
+from tooling.lock.command import lock, main, parse_arguments
+from tooling.lock.drift import advice, check
+from tooling.lock.headers import header, recorded
+from tooling.lock.inputs import UNION_CONSTRAINTS, LockError, requirement_digest
+from tooling.lock.render import Union, pinned, render_pin, tier_packages
+from tooling.lock.resolve import only_installable
+from tooling.lock.uv import YankedPins, find_uv, uv_reason
+
+__all__ = [
+    "UNION_CONSTRAINTS",
+    "LockError",
+    "Union",
+    "YankedPins",
+    "advice",
+    "check",
+    "find_uv",
+    "header",
+    "lock",
+    "main",
+    "only_installable",
+    "parse_arguments",
+    "pinned",
+    "recorded",
+    "render_pin",
+    "requirement_digest",
+    "tier_packages",
+    "uv_reason",
+]
