@@ -42,7 +42,7 @@ def test_every_invoke_option_has_help(bake: Bake, answers: dict[str, str]) -> No
     tasks = invoke_tasks(project)
     assert {"tests", "lint", "lock", "smoke-test"} <= set(tasks)
     for name in tasks:
-        shown = run_in(project, "invoke", name, "--help")
+        shown = run_in(project, "invoke", "--help", name)
         assert shown.returncode == 0, shown.stderr
         assert "Docstring:\n  none" not in shown.stdout, name
         if "Options:" in shown.stdout:
