@@ -190,9 +190,7 @@ class Filesystem:
 
     def keeps_bytecode(self, parts: list[str]) -> bool:
         under = self.bytecode_under
-        return (
-            under is not None and parts[-1].endswith(".pyc") and parts[: len(under)] == under
-        )
+        return under is not None and parts[-1].endswith(".pyc") and parts[: len(under)] == under
 
     def node(self, archive: tarfile.TarFile, member: tarfile.TarInfo, parts: list[str]) -> Node:
         mode = member.mode & 0o7777
