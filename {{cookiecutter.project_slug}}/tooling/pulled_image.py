@@ -5,8 +5,9 @@ image under test takes part in its own check (a changed interpreter cannot
 report clean hashes), and no engine's store is touched. skopeo checks every
 blob against the digest the manifest names and the manifest against the
 reference's digest; the layers are then read in order, as an engine extracts
-them (tooling/layers.py): each file's sha256, mode and links, and the text of
-the small files that describe distributions. The temporary folder goes
+them (tooling/layers.py): each file's sha256, mode and links, the text of
+the small files that describe distributions and the base's packages, and the
+bytes of the environment's bytecode. The temporary folder goes
 however verify ends, SIGTERM and Ctrl-C included.
 """
 

@@ -3,9 +3,11 @@
 `invoke publish` pushes only an image that passes the smoke test here, whose
 labels name this commit and this tier's lock, and records what it pushed in
 dist/images/<tier>.json beside an SBOM of the image's contents.
-`invoke verify` fetches a reference from its registry with skopeo and runs the
-same lock-exact checks on the layers it fetched, without running anything
-from the image; it trusts neither the registry nor a local copy.
+`invoke verify` fetches a reference from its registry with skopeo and proves,
+from the layers it fetched and without running anything from the image, that
+/opt/venv is what the lock's wheels and this checkout make
+(tooling/image_venv.py); it trusts neither the registry, nor a local copy,
+nor what the image says of itself (RECORD).
 """
 
 from __future__ import annotations
@@ -360,10 +362,11 @@ def verify_one(
         result.base = labels.get(provenance.BASE_LABEL, "")
         tree = pulled_image.stacked(image, VENV)
         report = pulled_image.environment_report(image, VENV, tree)
+        # In the block: SIGTERM and Ctrl-C remove the wheel it builds too.
+        differences = image_venv.venv_problems(
+            project, result.tier, tree, report["markers"], report["python"]
+        )
     passed, problems = image_checks(project, result.tier, facts, report, version)
-    differences = image_venv.venv_problems(
-        project, result.tier, tree, report["markers"], report["python"]
-    )
     if not differences:
         passed.append(
             f"{VENV} is exactly what requirements/pylock.{result.tier}.toml's wheels, the "
