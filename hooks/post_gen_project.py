@@ -232,6 +232,7 @@ def main() -> None:
             "tooling/build.py",
             "tooling/expected.py",
             "tooling/pyc_shape.py",
+            "tooling/image_venv.py",
             "tooling/engines",
             "tooling/base_images.py",
             "tooling/pipconf_to_uv.py",

@@ -8,6 +8,7 @@ project's lock.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -221,9 +222,8 @@ def test_a_changed_image_under_the_same_tag_fails_and_the_digest_still_verifies(
     by_tag = verify(engine, project, "--image", tagged)
     assert by_tag.returncode == 1
     lines = by_tag.stderr.strip().splitlines()
-    assert lines[0] == (
-        f"error: {tagged}: structlog: structlog/__init__.py does not match its RECORD hash"
-    )
+    changed = f"error: {tagged}: {SITE}/structlog/__init__.py: changed (sha256 "
+    assert any(line.startswith(changed) for line in lines), lines
     # The engine's commit of the tampering may also have changed the config (user 0, no
     # HEALTHCHECK in an OCI commit): named too, one line each, about this image only.
     assert all(line.startswith(f"error: {tagged}: ") for line in lines), lines
@@ -324,10 +324,7 @@ def test_a_huge_zero_filled_file_is_read_in_little_memory(
     measured = [sys.executable, "-c", MEASURED, "invoke", "verify", "--image", tampered]
     result = run(project, *measured, env=engine.env)
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
-    assert result.stderr == (
-        f"error: {tampered}: site-packages/zeros.bin belongs to no installed "
-        "distribution's RECORD\n"
-    )
+    assert result.stderr == f"error: {tampered}: {SITE}/zeros.bin: a file no locked wheel holds\n"
     peak_kib = int(result.stdout.strip().splitlines()[-1])
     assert peak_kib < 512 << 10  # a 2 GiB file held in memory would need four times this
 
@@ -348,8 +345,8 @@ def test_a_layer_that_names_site_packages_in_another_way_is_refused(
         tampered = f"{published['repository']}:{trick}"
         push_with_layer(published["reference"], tampered, layer, tmp_path / trick)
         assert one_line(verify(engine, project, "--image", tampered)) == (
-            f"error: {tampered}: site-packages/evil.pth belongs to no installed "
-            "distribution's RECORD"
+            f"error: {tampered}: {SITE}/evil.pth: a .pth file no locked wheel holds "
+            "(Python runs it at every start)"
         ), trick
 
 
@@ -518,3 +515,88 @@ def test_an_image_index_is_verified_platform_by_platform(
         f"error: {repository}:multi has no linux/s390x image: its index holds "
         "linux/amd64, linux/arm64"
     )
+
+
+def in_image_python(script: str) -> str:
+    """A shell line that runs the Python `script` with the image's own interpreter."""
+    encoded = base64.b64encode(script.encode()).decode()
+    return f"echo {encoded} | base64 -d | /opt/venv/bin/python -"
+
+
+REWRITE_RECORD = f"""
+import base64, hashlib, pathlib
+site = pathlib.Path("{SITE}")
+module = site / "structlog" / "__init__.py"
+module.write_bytes(module.read_bytes() + b"print('owned')\\n")
+record = next(site.glob("structlog-*.dist-info/RECORD"))
+digest = base64.urlsafe_b64encode(hashlib.sha256(module.read_bytes()).digest()).rstrip(b"=")
+row = f"structlog/__init__.py,sha256={{digest.decode()}},{{module.stat().st_size}}"
+rows = [row if line.startswith("structlog/__init__.py,") else line
+        for line in record.read_text().splitlines()]
+record.write_text("\\n".join(rows) + "\\n")
+"""
+LISTED_PTH = f"""
+import base64, hashlib, pathlib
+site = pathlib.Path("{SITE}")
+payload = b"import os\\n"
+(site / "evil.pth").write_bytes(payload)
+record = next(site.glob("structlog-*.dist-info/RECORD"))
+digest = base64.urlsafe_b64encode(hashlib.sha256(payload).digest()).rstrip(b"=").decode()
+record.write_text(record.read_text() + f"evil.pth,sha256={{digest}},{{len(payload)}}\\n")
+"""
+FORGED_PYC = f"""
+import marshal, pathlib
+pyc = pathlib.Path("{SITE}/structlog/__pycache__/__init__.cpython-311.pyc")
+header = pyc.read_bytes()[:16]
+pyc.write_bytes(header + marshal.dumps(compile("print('owned')", "x.py", "exec")))
+"""
+# Each way to change what runs that a RECORD, or its absence, hid: (script, the one line).
+TAMPERS = {
+    "record-rewritten": (
+        in_image_python(REWRITE_RECORD),
+        f"{SITE}/structlog/__init__.py: changed (sha256 ",
+    ),
+    "pth-in-record": (
+        in_image_python(LISTED_PTH),
+        f"{SITE}/evil.pth: a .pth file no locked wheel holds (Python runs it at every start)",
+    ),
+    "forged-pyc": (
+        in_image_python(FORGED_PYC),
+        f"{SITE}/structlog/__pycache__/__init__.cpython-311.pyc: bytecode that is not its "
+        "source's (Python would run it, not the source)",
+    ),
+    "setuid": (
+        f"chmod 4755 /opt/venv/bin/{NAME}",
+        f"/opt/venv/bin/{NAME}: has the setuid bit (mode 4755)",
+    ),
+    "system-site-packages": (
+        "sed -i 's/^include-system-site-packages = false$/include-system-site-packages = true/' "
+        "/opt/venv/pyvenv.cfg",
+        "/opt/venv/pyvenv.cfg: line 2 is 'include-system-site-packages = true', "
+        "expected 'include-system-site-packages = false'",
+    ),
+}
+# What committing a container in OCI format does to the config: not the tampering under test.
+COMMITTED = "has no HEALTHCHECK (build with --format docker)"
+
+
+@pytest.mark.parametrize("engine", ["buildah"], indirect=True)  # the image is the subject
+def test_an_image_is_proven_from_the_lock_not_from_what_it_says_of_itself(
+    published: dict[str, str], engine: containers.Engine
+) -> None:
+    project = Path(published["project"])
+    image = f"{NAME}:sniper"
+    for name, (script, line) in TAMPERS.items():
+        tampered = f"{published['repository']}:{name}"
+        original = engine.changed_image(image, script)
+        try:
+            push_directly(engine, image, tampered)
+        finally:
+            engine.restore(original, image)
+        result = verify(engine, project, "--image", tampered)
+        assert result.returncode == 1, (name, result.stdout[-2000:])
+        errors = result.stderr.strip().splitlines()
+        named = [error for error in errors if error != f"error: {tampered}: {COMMITTED}"]
+        assert len(named) == 1, (name, errors)
+        assert named[0].startswith(f"error: {tampered}: {line}"), (name, errors)
+        assert "verified" not in result.stdout

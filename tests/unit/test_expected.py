@@ -519,6 +519,24 @@ def test_a_wheel_whose_hash_is_not_the_locks_is_one_line(tmp_path: Path) -> None
     assert not list((tmp_path / "cache").rglob("*.whl"))
 
 
+def test_a_wheel_cache_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    lock = tmp_path / "pylock.base.toml"
+    lock.write_text(pylock([(DEMO, None)]))
+    (tmp_path / "cache").write_text("a file where the cache goes")
+    with pytest.raises(ExpectedError, match=r"^cannot cache demo-1.0-py3-none-any.whl in .*cache: "
+                       r"Not a directory \(XDG_CACHE_HOME chooses where the wheels go\)$"):  # fmt: skip
+        expected.expected_site_packages(
+            lock, MINOR, MARKERS, (2, 36), tmp_path / "cache", Index([DEMO])
+        )
+
+
+def test_a_wheel_that_cannot_be_fetched_is_one_line() -> None:
+    with pytest.raises(ExpectedError, match=r"^cannot fetch http://127.0.0.1:9/demo.whl: "):
+        expected.fetch_url("http://127.0.0.1:9/demo.whl")
+    with pytest.raises(ExpectedError, match=r"^cannot fetch nowhere/demo.whl.*: unknown url type"):
+        expected.fetch_url("nowhere/demo.whl")
+
+
 def test_a_locked_file_that_is_no_wheel_is_one_line(tmp_path: Path) -> None:
     broken = Wheel("broken", "1.0", {})
     lock = tmp_path / "pylock.base.toml"

@@ -210,6 +210,33 @@ def test_links_and_modes_are_recorded(tmp_path: Path) -> None:
     assert (found[SITE].kind, found[SITE].mode) == ("dir", 0o777)
 
 
+def test_the_bytes_of_bytecode_under_the_venv_are_kept_up_to_a_limit(tmp_path: Path) -> None:
+    pyc = f"{SITE}/pkg/__pycache__/m.cpython-311.pyc"
+    big = bytes(layers.BYTECODE_LIMIT + 1)
+    tree = layers.stack(
+        write_layers(
+            tmp_path,
+            layer(
+                file(pyc, b"\x00pyc"),
+                file(f"{SITE}/pkg/__pycache__/huge.cpython-311.pyc", big),
+                file(f"{SITE}/pkg/m.py", b"x = 1\n"),
+                file("usr/lib/python3.11/__pycache__/os.cpython-311.pyc", b"os"),
+                file("var/lib/dpkg/status", b"Package: libc6\n"),
+                file("srv/status", b"not kept"),
+            ),
+        ),
+        {"var/lib/dpkg/status"},
+        "/opt/venv",
+    )
+    found = {path.lstrip("/"): node for path, node in under(tree, "/").items()}
+    assert found[pyc].data == b"\x00pyc"
+    assert found[f"{SITE}/pkg/__pycache__/huge.cpython-311.pyc"].data is None  # hashed only
+    assert found[f"{SITE}/pkg/m.py"].data is None
+    assert found["usr/lib/python3.11/__pycache__/os.cpython-311.pyc"].data is None
+    assert found["var/lib/dpkg/status"].text == "Package: libc6\n"
+    assert found["srv/status"].text is None
+
+
 def test_the_root_reached_through_a_link_is_named(tmp_path: Path) -> None:
     tree = stacked(tmp_path, layer(file("srv/venv/pyvenv.cfg"), link("opt", "/srv")))
     with pytest.raises(LayerError, match=r"^/opt is a symlink to /srv, not a folder$"):

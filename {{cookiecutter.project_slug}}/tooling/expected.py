@@ -30,6 +30,7 @@ import base64
 import configparser
 import functools
 import hashlib
+import http.client
 import importlib.util
 import io
 import json
@@ -189,7 +190,7 @@ def fetch_url(url: str) -> bytes:
         with urllib.request.urlopen(url, timeout=60) as response:
             data: bytes = response.read()
             return data
-    except OSError as error:
+    except (OSError, http.client.HTTPException, ValueError) as error:
         raise ExpectedError(f"cannot fetch {public_url(url)}: {error}") from None
 
 
@@ -215,10 +216,16 @@ def wheel_bytes(file: File, cache_dir: Path, fetch: Fetch) -> bytes:
             f"{public_url(file.url)} served a {file.name} whose sha256 is not the lock's "
             f"({sha256_hex(data)}, not {digest}): the index or a proxy changed it"
         )
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_name(cached.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(cached)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(cached.name + ".partial")
+        partial.write_bytes(data)
+        partial.replace(cached)
+    except OSError as error:
+        raise ExpectedError(
+            f"cannot cache {file.name} in {cache_dir}: {error.strerror or error} "
+            "(XDG_CACHE_HOME chooses where the wheels go)"
+        ) from None
     return data
 
 

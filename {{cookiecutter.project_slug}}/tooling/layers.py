@@ -34,6 +34,10 @@ from tooling import ToolingError
 
 CHUNK = 1 << 20
 TEXT_LIMIT = 16 << 20  # no RECORD, METADATA or pyvenv.cfg an installer writes comes near this
+# Bytecode whose bytes are kept (see Filesystem): the largest .pyc of common packages is a few
+# hundred KiB. Kept bytes cost at most (number of .pyc files) x BYTECODE_LIMIT of memory; a
+# larger .pyc is hashed only, and then cannot be proven (verify names it).
+BYTECODE_LIMIT = 4 << 20
 MAX_LINKS = 40  # symbolic links followed in one name before Linux gives up (ELOOP)
 PATH_MAX = 4096  # bytes in a name or a link's target, with its end, that Linux takes
 # Names an engine writes into a layer go through no symbolic link; hand-made ones might,
@@ -75,6 +79,7 @@ class Node:
     size: int = 0
     sha256: str | None = None  # hex, of a file's bytes
     text: str | None = None  # of a file whose name the caller keeps
+    data: bytes | None = None  # of a .pyc under the folder whose bytecode the caller keeps
     link: str | None = None  # a symbolic link's target as written
     hardlink: str | None = None  # "/path" of the file a hard link was made from
     children: dict[str, Node] = field(default_factory=dict)  # of a folder
@@ -94,9 +99,16 @@ def layer_name(path: Path) -> str:
 class Filesystem:
     """The tree of the layers applied so far; `apply` adds one more."""
 
-    def __init__(self, keep_text: Iterable[str] = ()) -> None:
+    def __init__(self, keep_text: Iterable[str] = (), keep_bytecode_under: str = "") -> None:
+        """`keep_text`: file names ("RECORD") or paths ("var/lib/dpkg/status") whose text is kept.
+
+        `keep_bytecode_under` ("/opt/venv"): the bytes of each .pyc whose name lies under
+        this folder are kept, up to BYTECODE_LIMIT each (a name reaching it through a
+        symbolic link is not: its bytecode is then named as unproven, never passed).
+        """
         self.root = Node("dir", 0o755, 0, 0, -1)
         self.keep_text = frozenset(keep_text)
+        self.bytecode_under = cleaned(keep_bytecode_under) if keep_bytecode_under else None
         self.layer = -1
         self.shown = ""
         self.link_steps = 0  # parts of names taken from link targets, in this layer
@@ -131,7 +143,7 @@ class Filesystem:
         else:
             folder = self.folder(folder_parts, create=True)
             assert folder is not None  # made when missing
-            self.place(folder, name, self.node(archive, member, name))
+            self.place(folder, name, self.node(archive, member, parts))
 
     def folder(self, parts: list[str], create: bool) -> Node | None:
         """The folder `parts` name, found as the kernel finds it: links followed, `..` at / stays.
@@ -176,7 +188,11 @@ class Filesystem:
             nodes.append(child)
         return nodes[-1]
 
-    def node(self, archive: tarfile.TarFile, member: tarfile.TarInfo, name: str) -> Node:
+    def keeps_bytecode(self, parts: list[str]) -> bool:
+        under = self.bytecode_under
+        return under is not None and parts[-1].endswith(".pyc") and parts[: len(under)] == under
+
+    def node(self, archive: tarfile.TarFile, member: tarfile.TarInfo, parts: list[str]) -> Node:
         mode = member.mode & 0o7777
         if member.islnk():
             return self.hard_link(member, mode)
@@ -184,7 +200,14 @@ class Filesystem:
             node = Node("file", mode, member.uid, member.gid, self.layer, member.size)
             stream = archive.extractfile(member)
             assert stream is not None  # a regular file always has one
-            node.sha256, node.text = read_contents(stream, name in self.keep_text)
+            text = parts[-1] in self.keep_text or "/".join(parts) in self.keep_text
+            bytecode = self.keeps_bytecode(parts)
+            limit = TEXT_LIMIT if text else BYTECODE_LIMIT if bytecode else -1
+            node.sha256, kept = read_contents(stream, limit)
+            if kept is not None and text:
+                node.text = kept.decode("utf-8", errors="replace")
+            elif kept is not None:
+                node.data = kept
             return node
         kind = KINDS.get(member.type)
         if kind is None:
@@ -202,6 +225,7 @@ class Filesystem:
             raise self.fail(f"{member.name} is a hard link to {member.linkname}, which is no file")
         copy = Node(target.kind, target.mode, target.uid, target.gid, self.layer, target.size)
         copy.sha256, copy.text, copy.link = target.sha256, target.text, target.link
+        copy.data = target.data
         copy.hardlink = "/" + "/".join(cleaned(member.linkname))
         # Engines differ on whether the link's own mode applies: the union hides no setuid bit.
         copy.mode |= mode
@@ -275,21 +299,23 @@ class Filesystem:
                 pending.append((f"{path}/{name}", child))
 
 
-def read_contents(stream: IO[bytes], keep: bool) -> tuple[str, str | None]:
-    """(sha256 hex, text when `keep` and small enough), reading a chunk at a time."""
+def read_contents(stream: IO[bytes], limit: int) -> tuple[str, bytes | None]:
+    """(sha256 hex, the bytes when there are at most `limit` of them), a chunk at a time.
+
+    A negative `limit` keeps nothing.
+    """
     digest = hashlib.sha256()
-    kept: list[bytes] | None = [] if keep else None
+    kept: list[bytes] | None = [] if limit >= 0 else None
     held = 0
     while chunk := stream.read(CHUNK):
         digest.update(chunk)
         if kept is not None:
             held += len(chunk)
-            if held <= TEXT_LIMIT:
+            if held <= limit:
                 kept.append(chunk)
             else:
                 kept = None
-    text = b"".join(kept).decode("utf-8", errors="replace") if kept is not None else None
-    return digest.hexdigest(), text
+    return digest.hexdigest(), b"".join(kept) if kept is not None else None
 
 
 def compression(start: bytes) -> str:
@@ -336,9 +362,11 @@ def open_layer(path: Path) -> Iterator[tarfile.TarFile | None]:
                 yield tar
 
 
-def stack(layers: Iterable[Path], keep_text: Iterable[str] = ()) -> Filesystem:
-    """The layers, lowest first, applied as an engine applies them."""
-    tree = Filesystem(keep_text)
+def stack(
+    layers: Iterable[Path], keep_text: Iterable[str] = (), keep_bytecode_under: str = ""
+) -> Filesystem:
+    """The layers, lowest first, applied as an engine applies them (Filesystem tells what is kept)."""
+    tree = Filesystem(keep_text, keep_bytecode_under)
     for path in layers:
         try:
             tree.apply(path)

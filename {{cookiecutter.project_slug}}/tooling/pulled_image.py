@@ -5,8 +5,9 @@ image under test takes part in its own check (a changed interpreter cannot
 report clean hashes), and no engine's store is touched. skopeo checks every
 blob against the digest the manifest names and the manifest against the
 reference's digest; the layers are then read in order, as an engine extracts
-them (tooling/layers.py): each file's sha256, mode and links, and the text of
-the small files that describe distributions. The temporary folder goes
+them (tooling/layers.py): each file's sha256, mode and links, the text of
+the small files that describe distributions and the base's packages, and the
+bytes of the environment's bytecode. The temporary folder goes
 however verify ends, SIGTERM and Ctrl-C included.
 """
 
@@ -33,9 +34,11 @@ from typing import Any
 from tooling import ToolingError
 from tooling.engines import ImageFacts, healthcheck_test, registry_failure
 from tooling.inventory import check_record, unlisted_among
-from tooling.layers import LayerError, Node, stack
+from tooling.layers import Filesystem, LayerError, Node, stack
 
-KEPT_TEXT = {"METADATA", "RECORD", "pyvenv.cfg"}  # read whole; every other file is hashed only
+# Read whole (a name, or a path: the base's packages); every other file is hashed only,
+# but for the bytes of the environment's bytecode (see tooling/layers.py).
+KEPT_TEXT = {"METADATA", "RECORD", "pyvenv.cfg", "var/lib/dpkg/status"}
 MACHINES = {"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "ppc64le": "ppc64le"}
 BLOB = re.compile(r"sha256:([0-9a-f]{64})")
 STOPPING = (signal.SIGTERM, signal.SIGINT)
@@ -260,12 +263,16 @@ def record_digest(hex_digest: str) -> str:
     return base64.urlsafe_b64encode(bytes.fromhex(hex_digest)).rstrip(b"=").decode()
 
 
-def environment_files(image: PulledImage, prefix: str) -> dict[str, Node]:
-    """Everything but folders under `prefix` in the stacked layers, by path without a leading /."""
+def stacked(image: PulledImage, prefix: str) -> Filesystem:
+    """The image's layers stacked, with the bytes of the bytecode under `prefix` kept."""
     try:
-        tree = stack(image.layers, KEPT_TEXT)
+        return stack(image.layers, KEPT_TEXT, prefix)
     except LayerError as error:
         raise PulledImageError(str(error)) from None
+
+
+def environment_files(tree: Filesystem, prefix: str) -> dict[str, Node]:
+    """Everything but folders under `prefix` in the stacked layers, by path without a leading /."""
     try:
         entries = {path: node for path, node in tree.walk(prefix) if node.kind != "dir"}
     except LayerError as error:
@@ -279,9 +286,12 @@ def environment_files(image: PulledImage, prefix: str) -> dict[str, Node]:
     return entries
 
 
-def environment_report(image: PulledImage, prefix: str) -> dict[str, Any]:
-    """What tooling/inventory.py reports of a live environment, read from the layers."""
-    entries = environment_files(image, prefix)
+def environment_report(
+    image: PulledImage, prefix: str, tree: Filesystem | None = None
+) -> dict[str, Any]:
+    """What tooling/inventory.py reports of a live environment, read from the layers
+    (`tree`: the image's layers, already stacked)."""
+    entries = environment_files(tree or stacked(image, prefix), prefix)
     root = prefix.strip("/")
     config = entries.get(f"{root}/pyvenv.cfg")
     found = PYVENV_VERSION.search(config.text or "") if config else None

@@ -1,0 +1,65 @@
+"""tooling.image_venv: the trusted inputs verify gathers for one image's /opt/venv."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+from tooling import image_venv, layers
+from tooling.expected import ExpectedError
+from tooling.layers import Filesystem
+
+LIBC6 = "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u10\n"
+
+
+def image(tmp_path: Path, files: dict[str, bytes]) -> Filesystem:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    path = tmp_path / "layer"
+    path.write_bytes(gzip.compress(buffer.getvalue()))
+    return layers.stack([path], {image_venv.DPKG_STATUS}, "/opt/venv")
+
+
+def test_glibc_and_the_interpreter_come_from_the_base_layers(tmp_path: Path) -> None:
+    tree = image(
+        tmp_path,
+        {"var/lib/dpkg/status": LIBC6.encode(), "usr/local/bin/python3.11": b"\x7fELF"},
+    )
+    assert image_venv.glibc(tree) == (2, 36)
+    assert image_venv.interpreter_home(tree, "3.11") == "/usr/local/bin"
+    debian = image(tmp_path, {"usr/bin/python3.11": b"\x7fELF"})
+    assert image_venv.interpreter_home(debian, "3.11") == "/usr/bin"
+
+
+def test_an_image_verify_cannot_place_is_one_line(tmp_path: Path) -> None:
+    tree = image(tmp_path, {"etc/alpine-release": b"3.20\n"})
+    with pytest.raises(ExpectedError, match=r"^the image has no libc6 in /var/lib/dpkg/status: "):
+        image_venv.glibc(tree)
+    with pytest.raises(ExpectedError, match=r"^the image has no python3.11 in /usr/local/bin or"):
+        image_venv.interpreter_home(tree, "3.11")
+
+
+def test_wheels_are_cached_where_xdg_says(tmp_path: Path) -> None:
+    assert image_venv.wheel_cache({"XDG_CACHE_HOME": str(tmp_path)}) == (
+        tmp_path / "lockstep" / "wheels"
+    )
+    assert image_venv.wheel_cache({}) == Path.home() / ".cache" / "lockstep" / "wheels"
+
+
+def test_the_files_the_dockerfile_copies_beside_the_venv_are_the_checkouts(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements" / "base.txt").write_text("structlog==25.4.0\n")
+    want = image_venv.copied_files(tmp_path, "base", "uv==0.8.0\n")
+    assert want["lock/base.txt"].sha256 == image_venv.expected.sha256_hex(b"structlog==25.4.0\n")
+    assert want["lock/uv-requirements.txt"].sha256 == image_venv.expected.sha256_hex(b"uv==0.8.0\n")
+    with pytest.raises(ExpectedError, match=r"^cannot read requirements/hunter.txt: "):
+        image_venv.copied_files(tmp_path, "hunter", "")

@@ -1,0 +1,141 @@
+"""What `invoke verify` proves of an image's /opt/venv: it is what the lock and the commit make.
+
+tooling/expected.py derives what the venv must hold; this module gathers its
+trusted inputs for one pulled image and compares: the tier's pylock (wheels
+fetched by the lock's URL into a cache keyed by sha256, used only when the
+hash is the lock's), the platform from the image's config and its glibc from
+the base's dpkg status (both only choose among the lock's wheels, each of
+them hash-pinned), the venv that `python3 -m venv` makes, the files the
+Dockerfile copies beside it, and the project's own wheel built from this
+checkout with `uv build`, as pip installs it. Nothing is taken from RECORD.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from tooling import expected, images, interpreter, lock, project
+from tooling.expected import Expected, ExpectedError, Installer, Layout
+from tooling.layers import Filesystem, Node
+
+VENV = "/opt/venv"
+DPKG_STATUS = "var/lib/dpkg/status"
+HOMES = ("/usr/local/bin", "/usr/bin")  # where a base image's python3 lives: python:*, Debian's
+APP_WHEELS = "/tmp/dist"  # where the Dockerfile's app stage copies the wheel pip installs
+
+
+def wheel_cache(env: Mapping[str, str] = os.environ) -> Path:
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lockstep" / "wheels"
+
+
+def glibc(tree: Filesystem) -> tuple[int, int]:
+    status = file_node(tree, DPKG_STATUS)
+    found = expected.glibc_of(status.text or "") if status is not None else None
+    if found is None:
+        raise ExpectedError(
+            f"the image has no libc6 in /{DPKG_STATUS}: verify knows which wheels a "
+            "Debian-based image installs (the Dockerfile's python:*-slim and Debian bases)"
+        )
+    return found
+
+
+def file_node(tree: Filesystem, path: str) -> Node | None:
+    *parts, name = path.split("/")
+    folder = tree.folder(parts, create=False)
+    return folder.children.get(name) if folder is not None else None
+
+
+def interpreter_home(tree: Filesystem, minor: str) -> str:
+    """The folder of the base image's python<minor>: what `python3 -m venv` writes as home."""
+    for home in HOMES:
+        if file_node(tree, f"{home.strip('/')}/python{minor}") is not None:
+            return home
+    raise ExpectedError(f"the image has no python{minor} in {' or '.join(HOMES)}")
+
+
+def copied_files(root: Path, tier: str, uv_requirements: str) -> Expected:
+    """What the Dockerfile copies into /opt/venv/lock beside the environment."""
+    try:
+        tier_lock = (root / "requirements" / f"{tier}.txt").read_bytes()
+    except OSError as error:
+        raise ExpectedError(f"cannot read requirements/{tier}.txt: {error.strerror}") from None
+    return {
+        "lock": expected.Want(expected.FOLDER, 0o755),
+        f"lock/{tier}.txt": expected.file_want(tier_lock),
+        "lock/uv-requirements.txt": expected.file_want(uv_requirements.encode()),
+    }
+
+
+def build_app_wheel(the_project: project.Project, folder: Path) -> Path:
+    """The project's wheel, built from this checkout as `nox -s build` builds it."""
+    python, problem = interpreter.session_python(the_project)
+    if problem:
+        raise ExpectedError(problem)
+    epoch = project.source_date_epoch(the_project.root, os.environ)
+    argv = [lock.find_uv(), "build", "--wheel", "--python", python, "--out-dir", str(folder)]
+    built = subprocess.run(
+        argv, cwd=the_project.root, capture_output=True, text=True, check=False,
+        env={**os.environ, "SOURCE_DATE_EPOCH": epoch},
+    )  # fmt: skip
+    wheels = sorted(folder.glob("*.whl"))
+    if built.returncode != 0 or len(wheels) != 1:
+        last = (built.stderr.strip().splitlines() or ["no wheel was written"])[-1]
+        raise ExpectedError(
+            f"cannot build the project's wheel to compare the image with (uv build: {last}): "
+            "run `nox -s build` to see why"
+        )
+    return wheels[0]
+
+
+def app_files(the_project: project.Project, python_minor: str) -> Expected:
+    """What pip installs from the project's wheel in the Dockerfile's app stage."""
+    with tempfile.TemporaryDirectory(prefix="verify-wheel-") as folder:
+        wheel = build_app_wheel(the_project, Path(folder))
+        pip = Installer(
+            "pip", newline=True, compiled_prefix="/opt/app",
+            direct_url=f"file://{APP_WHEELS}/{wheel.name}",
+        )  # fmt: skip
+        return expected.installed_files(wheel.read_bytes(), wheel.name, Layout(python_minor), pip)
+
+
+def expected_venv(
+    the_project: project.Project,
+    tier: str,
+    tree: Filesystem,
+    markers: Mapping[str, str],
+    python_version: str,
+) -> Expected:
+    """Everything /opt/venv must hold, from the lock, the commit and the Dockerfile."""
+    minor = the_project.python_minor
+    pylock = the_project.requirements_dir / f"pylock.{tier}.toml"
+    want = expected.expected_site_packages(
+        pylock, minor, markers, glibc(tree), wheel_cache(), expected.fetch_url
+    )
+    want |= expected.venv_skeleton(minor, python_version, interpreter_home(tree, minor))
+    want |= copied_files(the_project.root, tier, images.uv_requirements(the_project))
+    want |= app_files(the_project, minor)
+    return want
+
+
+def venv_problems(
+    the_project: project.Project,
+    tier: str,
+    tree: Filesystem,
+    markers: Mapping[str, str],
+    python_version: str,
+) -> list[str]:
+    """One line per path of the image's /opt/venv that the lock and the commit do not make."""
+    want = expected_venv(the_project, tier, tree, markers, python_version)
+    nodes = dict(tree.walk(VENV))
+    digests = expected.pyc_digests(want)
+    kept = {
+        path: node.data
+        for path, node in nodes.items()
+        if node.data is not None and node.sha256 not in digests
+    }
+    return expected.differences(want, expected.found_in_layers(nodes, VENV, kept))
