@@ -330,6 +330,7 @@ def publish(
         names = list(tiers.read_tiers(the_project.requirements_dir))
         project.tier_lock(the_project, tier, names)
         image = images.image_name(the_project.name, tier)
+        ship.check_record_writable(ROOT, tier)  # before anything, the engine's choice included
         chosen = engines.locate(image, ROOT, engine, os.environ)
         reference = ship.publish(
             chosen,
