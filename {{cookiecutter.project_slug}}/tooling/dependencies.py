@@ -25,7 +25,7 @@ from packaging.utils import canonicalize_name
 from tooling import ToolingError
 from tooling.atomic import write_all
 from tooling.project import Project
-from tooling.tiers import Tier, logical_lines, read_tiers
+from tooling.tiers import Tier, read_tiers
 
 
 class DependencyError(ToolingError):
@@ -54,26 +54,17 @@ def parsed(text: str) -> Requirement:
     return requirement
 
 
-def chosen_tier(project: Project, tier: str | None) -> tuple[str, Path]:
-    tiers = read_tiers(project.requirements_dir)
+def chosen_tier(tiers: dict[str, Tier], tier: str | None) -> Tier:
     name = tier or root_tier(tiers)
     if name not in tiers:
         raise DependencyError(f"unknown tier {name!r}: choose one of {', '.join(tiers)}")
-    return name, tiers[name].path
+    return tiers[name]
 
 
-def lines_naming(text: str, name: str) -> list[tuple[int, str]]:
-    """(line number, line) of each requirement in a `.in` text that names the package."""
-    found = []
-    for number, line in logical_lines(text):
-        if line.startswith("-"):
-            continue
-        try:
-            if canonicalize_name(Requirement(line).name) == canonicalize_name(name):
-                found.append((number, line))
-        except InvalidRequirement:
-            continue
-    return found
+def naming(tier: Tier, name: str) -> list[tuple[int, Requirement]]:
+    """(line number, requirement) of each requirement of the tier's `.in` that names the package."""
+    wanted = canonicalize_name(name)
+    return [(n, found) for n, found in tier.requirements if canonicalize_name(found.name) == wanted]
 
 
 def add(
@@ -82,12 +73,13 @@ def add(
     """Append the requirements to the tier's `.in` and lock; the `.in` is restored if it fails."""
     if not requirements:
         raise DependencyError("name what to add: invoke add NAME [--tier TIER]")
-    name, path = chosen_tier(project, tier)
+    chosen = chosen_tier(read_tiers(project.requirements_dir), tier)
+    name, path = chosen.name, chosen.path
     text = path.read_text(encoding="utf-8")
     added = []
     for raw in requirements:
         requirement = parsed(raw)
-        if present := lines_naming(text, requirement.name):
+        if present := naming(chosen, requirement.name):
             number, line = present[0]
             raise DependencyError(
                 f"{requirement.name} is already in requirements/{name}.in (line {number}: "
@@ -103,18 +95,16 @@ def remove(project: Project, names: list[str], tier: str | None, lock: Callable[
     """Delete the lines naming the packages from the tier's `.in` and lock (restored on failure)."""
     if not names:
         raise DependencyError("name what to remove: invoke remove NAME [--tier TIER]")
-    tier_name, path = chosen_tier(project, tier)
+    tiers = read_tiers(project.requirements_dir)
+    chosen = chosen_tier(tiers, tier)
+    tier_name, path = chosen.name, chosen.path
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)
     doomed: set[int] = set()
     for name in names:
-        present = lines_naming(text, name)
+        present = naming(chosen, name)
         if not present:
-            elsewhere = [
-                other
-                for other, found in read_tiers(project.requirements_dir).items()
-                if lines_naming(found.text, name)
-            ]
+            elsewhere = [other for other, found in tiers.items() if naming(found, name)]
             where = f" (it is in {', '.join(f'{t}.in' for t in elsewhere)}: use --tier)"
             raise DependencyError(
                 f"requirements/{tier_name}.in does not name {name}" + (where if elsewhere else "")
