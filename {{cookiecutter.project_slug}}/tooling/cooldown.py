@@ -48,11 +48,16 @@ PUBLISHED = re.compile(
 )
 
 
+def count_and_unit(age: str) -> tuple[int, str]:
+    """ "7 Days" -> (7, "day"); the settings check ran first."""
+    found = DURATION.fullmatch(age.strip())
+    assert found is not None, age
+    return int(found.group(1)), found.group(2).lower()
+
+
 def normalised(age: str) -> str:
     """ "7 Days" -> "7 days", "1 weeks" -> "1 week"."""
-    found = DURATION.fullmatch(age.strip())
-    assert found is not None, age  # the settings check ran first
-    count, unit = int(found.group(1)), found.group(2).lower()
+    count, unit = count_and_unit(age)
     return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
@@ -88,9 +93,7 @@ def ago(when: datetime.datetime, now: datetime.datetime) -> str:
 
 
 def age_of(duration: str) -> datetime.timedelta:
-    found = DURATION.fullmatch(duration)
-    assert found is not None, duration
-    count, unit = int(found.group(1)), found.group(2).lower()
+    count, unit = count_and_unit(duration)
     return datetime.timedelta(hours=count * {"hour": 1, "day": 24, "week": 168}[unit])
 
 
