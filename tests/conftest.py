@@ -116,6 +116,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.hookimpl(trylast=True)  # after the session's fixtures (dockerd) are torn down
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    containers.remove_run_stores()  # every image and container this run built
+
+
 @pytest.fixture(scope="session")
 def docker_daemon() -> Iterator[containers.DockerDaemon]:
     """The daemon that answers, else a dockerd of the tests' own, stopped at the end."""
@@ -137,7 +142,7 @@ def engine(request: pytest.FixtureRequest) -> containers.Engine:
     if name == "docker":
         chosen = containers.Docker(request.getfixturevalue("docker_daemon").env)
     elif name == "podman":
-        chosen = containers.Podman(containers.podman_env(containers.CACHE / "podman"))
+        chosen = containers.Podman(containers.podman_env(containers.run_dir() / "podman"))
     else:
         chosen = containers.Buildah(containers.buildah_env())
     chosen.ensure_base("3.11")

@@ -14,6 +14,11 @@ packages installed needs nothing else:
 - docker: the daemon that answers, else a dockerd started here (with a data
   root of its own, stopped and removed at the end of the session), and a
   client that can build with BuildKit (Debian's 20.10 has it built in).
+
+Every image a test run builds lives in that run's own stores (`run_dir`), never
+in the machine's: `remove_run_stores` deletes them at the end, and a run that
+was killed is swept by the next one. Only the base images (`BASE_STORE`) and
+their archives are kept between runs.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ DEBIAN_SUITES = {"3.11": "bookworm", "3.13": "trixie"}
 BASE_REPOSITORY = "localhost/lockstep-test-base"
 ENGINE_NAMES = ("buildah", "podman", "docker")
 CACHE = Path(os.environ.get("LOCKSTEP_TEST_CACHE", "/var/tmp/lockstep-test"))
+BASE_STORE = CACHE / "base-store"  # the base images only, kept between runs
+RUNS = CACHE / "runs"  # one folder per test run, named by its process ID
 # Leave out what no test needs, so vfs (which copies whole layers) stays fast.
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _DPKG_EXCLUDES = (
@@ -75,20 +82,96 @@ def storage_driver() -> str:
     return os.environ.get("STORAGE_DRIVER", "vfs")
 
 
-def buildah_env() -> dict[str, str]:
-    """buildah's environment: chroot isolation and the storage driver, no other engine's store.
+def storage_conf(directory: Path) -> Path:
+    """A storage.conf for a containers-storage root in `directory` (created)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    conf = directory / "storage.conf"
+    conf.write_text(
+        f'[storage]\ndriver = "{storage_driver()}"\n'
+        f'graphroot = "{directory / "store"}"\nrunroot = "{directory / "run"}"\n'
+    )
+    return conf
 
-    vfs and chroot work unprivileged and without kernel overlay support; a
-    caller's own STORAGE_DRIVER (overlay is much faster) or BUILDAH_ISOLATION wins.
-    """
+
+def store_spec(directory: Path) -> str:
+    """The `containers-storage:[...]` store of `storage_conf(directory)`."""
+    return f"{storage_driver()}@{directory / 'store'}+{directory / 'run'}"
+
+
+@functools.cache
+def run_dir() -> Path:
+    """This test run's stores (buildah's, podman's, dockerd's), swept at its end or the next run's start."""
+    RUNS.mkdir(parents=True, exist_ok=True)
+    for folder in RUNS.iterdir():
+        if folder.name.isdigit() and not _alive(int(folder.name)):
+            _remove_stores(folder)
+    mine = RUNS / str(os.getpid())
+    _remove_stores(mine)  # a dead run with the same process ID
+    mine.mkdir()
+    return mine
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_run_stores() -> None:
+    """Delete every container and image this run made (if it made a store at all)."""
+    if run_dir.cache_info().currsize:
+        _remove_stores(run_dir())
+        run_dir.cache_clear()
+
+
+def _remove_stores(folder: Path) -> None:
+    if not folder.exists():
+        return
+    for conf in folder.glob("*/storage.conf"):
+        env = {**_plain_env(), "CONTAINERS_STORAGE_CONF": str(conf)}
+        if (conf.parent / "containers.conf").exists():
+            env["CONTAINERS_CONF"] = str(conf.parent / "containers.conf")
+            run_quiet(["podman", "rm", "--all", "--force"], env, check=False)
+        for args in (["rm", "--all"], ["rmi", "--all", "--force"]):
+            run_quiet(["buildah", "--storage-driver", storage_driver(), *args], env, check=False)
+    unmount_inside(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def unmount_inside(folder: Path) -> None:
+    with open("/proc/mounts") as mounts:
+        inside = [line.split()[1] for line in mounts if line.split()[1].startswith(f"{folder}/")]
+    for mount in sorted(inside, reverse=True):
+        subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
+
+
+def _plain_env() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in _STORE_VARIABLES}
     env["STORAGE_DRIVER"] = storage_driver()
     env["BUILDAH_ISOLATION"] = os.environ.get("BUILDAH_ISOLATION", "chroot")
     return env
 
 
+def buildah_env() -> dict[str, str]:
+    """buildah's environment: chroot isolation, the storage driver and this run's own store.
+
+    vfs and chroot work unprivileged and without kernel overlay support; a
+    caller's own STORAGE_DRIVER (overlay is much faster) or BUILDAH_ISOLATION wins.
+    """
+    return {**_plain_env(), "CONTAINERS_STORAGE_CONF": str(storage_conf(run_dir() / "buildah"))}
+
+
 def buildah(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = buildah_env()
+    return run_quiet(["buildah", "--storage-driver", env["STORAGE_DRIVER"], *args], env, check)
+
+
+def base_store_buildah(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**_plain_env(), "CONTAINERS_STORAGE_CONF": str(storage_conf(BASE_STORE))}
     return run_quiet(["buildah", "--storage-driver", env["STORAGE_DRIVER"], *args], env, check)
 
 
@@ -105,11 +188,26 @@ def exclusive(name: str) -> Iterator[None]:
 
 
 def ensure_base_image(python_version: str = "3.11") -> str:
-    """Build (once) a local stand-in for ``python:<version>-slim`` in buildah's store."""
+    """A local stand-in for ``python:<version>-slim`` in this run's buildah store.
+
+    Built once into the kept base store, copied from there into each run's store.
+    """
+    image = base_image_name(python_version)
+    if buildah("inspect", "--type", "image", image, check=False).returncode == 0:
+        return image
+    build_base_image(python_version)
+    base_store_buildah(
+        "push", image, f"containers-storage:[{store_spec(run_dir() / 'buildah')}]{image}"
+    )
+    return image
+
+
+def build_base_image(python_version: str) -> None:
+    """Bootstrap the base image into the kept base store, unless it is there."""
     image = base_image_name(python_version)
     with exclusive("base"):
-        if buildah("inspect", "--type", "image", image, check=False).returncode == 0:
-            return image
+        if base_store_buildah("inspect", "--type", "image", image, check=False).returncode == 0:
+            return
         with tempfile.TemporaryDirectory() as tmp:
             rootfs = Path(tmp) / "rootfs.tar"
             run_quiet(
@@ -123,11 +221,11 @@ def ensure_base_image(python_version: str = "3.11") -> str:
                     str(rootfs),
                 ]
             )
-            container = buildah("from", "scratch").stdout.strip()
+            container = base_store_buildah("from", "scratch").stdout.strip()
             try:
-                buildah("add", container, str(rootfs), "/")
+                base_store_buildah("add", container, str(rootfs), "/")
                 # What python:X.Y-slim sets too; the Dockerfile extends PATH.
-                buildah(
+                base_store_buildah(
                     "config",
                     "--cmd",
                     "python3",
@@ -137,24 +235,27 @@ def ensure_base_image(python_version: str = "3.11") -> str:
                     "LANG=C.UTF-8",
                     container,
                 )
-                buildah("commit", "--rm", container, image)
+                base_store_buildah("commit", "--rm", container, image)
             except BaseException:
-                buildah("rm", container, check=False)
+                base_store_buildah("rm", container, check=False)
                 raise
-    return image
 
 
 def base_archive(python_version: str = "3.11") -> Path:
     """The base image as a docker-archive tar (cached), for `docker load` / `podman load`."""
-    image = ensure_base_image(python_version)
-    image_id = buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", image)
+    image = base_image_name(python_version)
+    build_base_image(python_version)
+    image_id = base_store_buildah(
+        "inspect", "--type", "image", "--format", "{{.FromImageID}}", image
+    )
     archive = CACHE / f"base-{python_version}-{image_id.stdout.strip()[:12]}.tar"
     with exclusive("archive"):
         if not archive.is_file():
-            CACHE.mkdir(parents=True, exist_ok=True)
+            for stale in CACHE.glob(f"base-{python_version}-*.tar"):
+                stale.unlink()  # an earlier base image's
             partial = archive.with_suffix(".partial")
             partial.unlink(missing_ok=True)
-            buildah("push", image, f"docker-archive:{partial}:{image}")
+            base_store_buildah("push", image, f"docker-archive:{partial}:{image}")
             partial.replace(archive)
     return archive
 
@@ -331,8 +432,8 @@ class Podman(Engine):
         # Straight from buildah's store into podman's: no tar file in between.
         image = base_image_name(python_version)
         if not self.has_image(image):
-            ensure_base_image(python_version)
-            buildah("push", image, f"containers-storage:[{self.store_spec()}]{image}")
+            build_base_image(python_version)
+            base_store_buildah("push", image, f"containers-storage:[{self.store_spec()}]{image}")
         return image
 
     def store_spec(self) -> str:
@@ -365,13 +466,9 @@ class Docker(Engine):
 
 def podman_env(root: Path) -> dict[str, str]:
     """podman configured for hosts like this one, with a storage root of its own under `root`."""
-    root.mkdir(parents=True, exist_ok=True)
+    storage_conf(root)
     (root / "containers.conf").write_text(PODMAN_CONF)
-    (root / "storage.conf").write_text(
-        f'[storage]\ndriver = "{storage_driver()}"\n'
-        f'graphroot = "{root / "store"}"\nrunroot = "{root / "run"}"\n'
-    )
-    env = buildah_env()
+    env = _plain_env()
     env["BUILDAH_ISOLATION"] = "oci"  # podman builds with its OCI runtime (runc), as users' do
     env["CONTAINERS_CONF"] = str(root / "containers.conf")
     env["CONTAINERS_STORAGE_CONF"] = str(root / "storage.conf")
@@ -423,16 +520,17 @@ class DockerDaemon:
         if self.answers():
             return
         # Its own data root, removed at the end: two test runs at once never share one.
-        run_dir = self.run_dir = Path(tempfile.mkdtemp(prefix="lockstep-dockerd-"))
-        self.env["DOCKER_HOST"] = f"unix://{run_dir / 'docker.sock'}"
-        self.log = run_dir / "dockerd.log"
+        root = self.run_dir = run_dir() / "docker"
+        root.mkdir()
+        self.env["DOCKER_HOST"] = f"unix://{root / 'docker.sock'}"
+        self.log = root / "dockerd.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [
                     "dockerd",
-                    "--data-root", str(run_dir / "data"),
-                    "--exec-root", str(run_dir / "exec"),
-                    "--pidfile", str(run_dir / "docker.pid"),
+                    "--data-root", str(root / "data"),
+                    "--exec-root", str(root / "exec"),
+                    "--pidfile", str(root / "docker.pid"),
                     "--host", self.env["DOCKER_HOST"],
                 ],
                 stdout=log,
@@ -456,6 +554,7 @@ class DockerDaemon:
                 self.process.wait()
         shutil.rmtree(self.bin, ignore_errors=True)
         if self.run_dir is not None:
+            unmount_inside(self.run_dir)
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
@@ -473,16 +572,11 @@ class PrivateStore:
     """
 
     def __init__(self, *images: str, engine: str = "buildah") -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="lockstep-store-"))
-        self.root, self.runroot = self.dir / "root", self.dir / "run"
+        self.dir = Path(tempfile.mkdtemp(prefix="store-", dir=run_dir()))
         self.tmp = self.dir / "tmp"
         self.tmp.mkdir()
         self.driver = storage_driver()
-        conf = self.dir / "storage.conf"
-        conf.write_text(
-            f'[storage]\ndriver = "{self.driver}"\n'
-            f'graphroot = "{self.root}"\nrunroot = "{self.runroot}"\n'
-        )
+        conf = storage_conf(self.dir)
         base_env = podman_env(self.dir / "podman") if engine == "podman" else buildah_env()
         self.env = {**base_env, "CONTAINERS_STORAGE_CONF": str(conf), "TMPDIR": str(self.tmp)}
         self.engine = Podman(self.env) if engine == "podman" else Buildah(self.env)
@@ -490,9 +584,13 @@ class PrivateStore:
         self.copy_in()
 
     def copy_in(self) -> None:
-        destination = f"containers-storage:[{self.driver}@{self.root}+{self.runroot}]"
+        destination = f"containers-storage:[{store_spec(self.dir)}]"
         for image in self.images:
-            buildah("push", image, f"{destination}{image}")
+            if image.startswith(f"{BASE_REPOSITORY}:"):
+                build_base_image(image.split(":")[-1].removesuffix("-pip"))
+                base_store_buildah("push", image, f"{destination}{image}")
+            else:
+                buildah("push", image, f"{destination}{image}")
 
     def buildah(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run_quiet(["buildah", "--storage-driver", self.driver, *args], self.env, check)
@@ -506,10 +604,7 @@ class PrivateStore:
     def remove(self) -> None:
         self.buildah("rm", "--all", check=False)
         self.buildah("rmi", "--all", "--force", check=False)
-        with open("/proc/mounts") as mounts:  # only what lies inside this store
-            inside = [line.split()[1] for line in mounts if str(self.dir) in line.split()[1]]
-        for mount in sorted(inside, reverse=True):
-            subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
+        unmount_inside(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> PrivateStore:
