@@ -230,7 +230,7 @@ def main() -> None:
             "docs/shipping.md",
             "tooling/images.py",
             "tooling/build.py",
-            "tooling/expected.py",
+            "tooling/expected",
             "tooling/pyc_shape.py",
             "tooling/image_venv.py",
             "tooling/engines",

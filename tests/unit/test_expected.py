@@ -371,7 +371,7 @@ def test_bytecode_that_crashes_the_unmarshaller_is_named_not_a_traceback(
 ) -> None:
     crashing = tmp_path / "crash.py"
     crashing.write_text("import sys\nsys.exit(70)\n")  # as a crash of the unmarshaller would
-    monkeypatch.setattr(expected, "PYC_SHAPE", crashing)
+    monkeypatch.setattr(expected.bytecode, "PYC_SHAPE", crashing)
     assert tampered(built, malicious_init) == [
         f"/opt/venv/{SITE}/demo/__pycache__/__init__.{TAG}.pyc: bytecode that makes Python's "
         "unmarshaller fail (Python would refuse or run it)"

@@ -64,7 +64,7 @@ class Project:
         return str(self.setting("dev-tier"))
 
     def setting(self, key: str) -> Any:
-        """A [tool.lockstep] setting, or its default from the schema (tooling/settings.py)."""
+        """A [tool.lockstep] setting, or its default from the schema (tooling/settings/schema.py)."""
         return self.settings.get(key, settings.SETTINGS[key].default)
 
 

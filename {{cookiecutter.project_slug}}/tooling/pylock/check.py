@@ -1,0 +1,158 @@
+"""The pylock check: everything in which a pylock is not the one derived from its tier lock."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from tooling import lockfile
+from tooling.lockfile import Pin
+from tooling.pylock.headers import problem, split_header
+from tooling.pylock.reading import Package, packages_as_written, read_packages
+from tooling.pylock.sources import ForeignFile, Source, Underivable, file_problem, source_of
+from tooling.pylock.writing import UnlistedFiles, derive
+
+PACKAGE_NAME = re.compile(r'^name = "(.*)"$')  # a [[packages]] table's name line
+
+
+def problems(
+    text: str, lock_name: str, lock_text: str, environment: Sequence[str] = ()
+) -> list[str]:
+    """Everything in which a pylock is not the one derived from its tier lock, one phrase each.
+
+    The file names and URLs come from the pylock itself (the `.txt` has hashes only):
+    each must be a file of its pin, hashed by the `.txt`, on an index the `.txt` names
+    (or `environment` does, see sources_of), and the pylock written from those files
+    must be this one, byte for byte.
+    """
+    if why := problem(text, lock_name, lock_text):
+        return [why]
+    try:
+        source = source_of(lock_name, lock_text, environment)
+    except Underivable as error:
+        return [f"cannot be derived: {error}"]
+    quick = packages_as_written(text)  # the layout render() writes, read without a TOML parser
+    if quick is not None and not derivation_problems(source, quick, text):
+        return []
+    try:
+        packages = read_packages(text)
+    except Underivable as error:
+        return [f"cannot be derived: {error}"]
+    return derivation_problems(source, packages, text)
+
+
+def derivation_problems(source: Source, packages: Sequence[Package], text: str) -> list[str]:
+    """problems() once the pylock's packages are read."""
+    found = package_problems(source.pins, packages, source.name) + named_files(source, packages)
+    if found:
+        return found
+    listed = {
+        digest: file for package in packages for file in package.files for digest in file.hashes
+    }
+    try:
+        expected = derive(source, listed, check_files=False)  # named_files checked them
+    except (UnlistedFiles, ForeignFile) as error:  # named above; kept for safety
+        return [f"cannot be derived: {error}"]
+    return [] if expected == text else [first_difference(text, expected, source.name)]
+
+
+def version_problems(text: str, lock_name: str, lock_text: str) -> list[str]:
+    """What a pylock says of its packages (names, versions, markers: what pip-audit reads)
+    that its tier lock does not, one phrase each; the files are not looked at."""
+    if why := problem(text, lock_name, lock_text):
+        return [why]
+    try:
+        pins = lockfile.parse(lock_text, lock_name).pins
+        packages = read_packages(text)
+    except (lockfile.LockFileError, Underivable) as error:
+        return [f"cannot be derived: {error}"]
+    return package_problems(pins, packages, lock_name)
+
+
+def package_problems(pins: Sequence[Pin], packages: Sequence[Package], lock_name: str) -> list[str]:
+    """The packages a pylock adds, drops or has at another version or marker than its
+    tier lock pins them; one phrase each."""
+    by_key = {(pin.name, pin.version, pin.marker): pin for pin in pins}
+    seen = {package.key for package in packages}
+    missing = [pin for key, pin in by_key.items() if key not in seen]
+    found: list[str] = []
+    for package in [package for package in packages if package.key not in by_key]:
+        pin = next((pin for pin in missing if pin.name == package.key[0]), None)
+        if pin is not None:
+            missing.remove(pin)
+            found.append(changed(package, pin, lock_name))
+        else:
+            found.append(f"names {package.name} {package.version}, which {lock_name} does not pin")
+    return found + [f"lacks {pin.name} {pin.version}, which {lock_name} pins" for pin in missing]
+
+
+def changed(package: Package, pin: Pin, lock_name: str) -> str:
+    if package.version != pin.version:
+        return f"names {pin.name} {package.version}, but {lock_name} pins {pin.name} {pin.version}"
+    return (
+        f"gives {pin.name} {pin.version} {marker_phrase(package.marker)}, "
+        f"but {lock_name} gives it {marker_phrase(pin.marker)}"
+    )
+
+
+def marker_phrase(marker: str) -> str:
+    return f"the marker {marker!r}" if marker else "no marker"
+
+
+def named_files(source: Source, packages: Sequence[Package]) -> list[str]:
+    """The files a pylock may not name for the packages its tier lock pins; one phrase each."""
+    pins = {(pin.name, pin.version, pin.marker): pin for pin in source.pins}
+    return [
+        why
+        for package in packages
+        if (pin := pins.get(package.key)) is not None
+        for why in file_problems(pin, package, source)
+    ]
+
+
+def file_problems(pin: Pin, package: Package, source: Source) -> list[str]:
+    found = [
+        why
+        for file in package.files
+        if (why := file_problem(pin, file, source.sources, source.name))
+    ]
+    if not package.files and pin.hashes:
+        found.append(f"names no file for {pin.name} {pin.version}")
+    return found
+
+
+def first_difference(text: str, expected: str, lock_name: str) -> str:
+    """Where a pylock first differs from the one derived from its tier lock, in one phrase:
+    in its body when that differs (a hand edit also changes the digest in the header)."""
+    (got_head, got_body), (head, body) = split_header(text), split_header(expected)
+    if got_body != body:
+        got, wanted, offset = got_body.splitlines(), body.splitlines(), got_head.count("\n")
+    else:
+        got, wanted, offset = got_head.splitlines(), head.splitlines(), 0
+    number = next(
+        (n for n, pair in enumerate(zip(got, wanted, strict=False)) if pair[0] != pair[1]),
+        min(len(got), len(wanted)),
+    )
+    line = got[number] if number < len(got) else ""
+    want = wanted[number] if number < len(wanted) else ""
+    names = [found[1] for found in map(PACKAGE_NAME.match, got[:number]) if found]
+    where = f" (package {names[-1]})" if names else ""
+    return (
+        f"is not what `nox -s lock` writes from {lock_name}: line {offset + number + 1}{where} "
+        f"reads {excerpt(line, want)}"
+    )
+
+
+def excerpt(line: str, want: str, width: int = 60) -> str:
+    """The part of two lines where they first differ: `…got…` where `…want…` is written."""
+    pairs = enumerate(zip(line, want, strict=False))
+    column = next((n for n, (a, b) in pairs if a != b), min(len(line), len(want)))
+    start = max(0, column - width // 3)
+
+    def part(text: str) -> str:
+        if not text:
+            return "(nothing)"
+        cut = text[start : start + width]
+        return ("…" if start else "") + cut + ("…" if start + width < len(text) else "")
+
+    return f"{part(line)!r} where it writes {part(want)!r}"
