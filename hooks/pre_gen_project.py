@@ -6,7 +6,6 @@ as one line naming the prompt, the value and what is accepted.
 
 from __future__ import annotations
 
-import graphlib
 import json
 import keyword
 import re
@@ -14,6 +13,11 @@ import sys
 from collections.abc import Mapping
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+# The tier-graph rules are the project's own (tooling/tier_rules.py, standard library only),
+# imported from the template this bake renders.
+sys.path.insert(0, json.loads(r'''{{ None | project_template | tojson }}'''))  # fmt: skip
+from tooling import tier_rules  # noqa: E402
+
 # The slug cookiecutter.json's default derives from project_name, to tell a slug the user
 # typed from one derived for them (an error then names what they typed).
 DEFAULTS = json.loads(
@@ -216,17 +220,15 @@ def parse_tiers(value: str) -> dict[str, str | None]:
 
 
 def check_tier_graph(value: str, tiers: dict[str, str | None]) -> None:
-    for name, parent in tiers.items():
-        if parent is not None and parent not in tiers:
-            raise BadAnswer(
-                "tiers", value, f"tier {name!r} names parent {parent!r}, which is not a tier"
-            )
-    roots = [name for name, parent in tiers.items() if parent is None]
-    try:
-        graphlib.TopologicalSorter({n: [p] if p else [] for n, p in tiers.items()}).prepare()
-    except graphlib.CycleError as error:
-        cycle = " -> ".join(error.args[1])
-        raise BadAnswer("tiers", value, f"the parents form a cycle ({cycle})") from None
+    graph = tier_graph(tiers)
+    for name, parent in tier_rules.unknown_parents(graph):
+        raise BadAnswer(
+            "tiers", value, f"tier {name!r} names parent {parent!r}, which is not a tier"
+        )
+    _, cycle = tier_rules.parents_first(graph)
+    if cycle:
+        raise BadAnswer("tiers", value, f"the parents form a cycle ({' -> '.join(cycle)})")
+    roots = tier_rules.roots(graph)
     if len(roots) != 1:
         raise BadAnswer(
             "tiers", value, f"exactly one tier must have no parent (found {len(roots)}: {roots})"
@@ -235,12 +237,13 @@ def check_tier_graph(value: str, tiers: dict[str, str | None]) -> None:
 
 def check_dev_tier(value: str, tiers: dict[str, str | None]) -> None:
     """The dev tools go in a tier no other tier includes, so no runtime tier ships them."""
-    leaves = [name for name in tiers if name not in tiers.values()]
+    graph = tier_graph(tiers)
+    leaves = tier_rules.leaves(graph)
     if value not in tiers:
         raise BadAnswer(
             "dev_tier", value, f"name one of the tiers no other tier includes: {', '.join(leaves)}"
         )
-    includers = [name for name, parent in tiers.items() if parent == value]
+    includers = tier_rules.includers(graph, value)
     if includers:
         raise BadAnswer(
             "dev_tier",
@@ -248,6 +251,10 @@ def check_dev_tier(value: str, tiers: dict[str, str | None]) -> None:
             f"tier {includers[0]!r} includes it and would ship the test and lint tools; "
             f"name a tier no other tier includes: {', '.join(leaves)}",
         )
+
+
+def tier_graph(tiers: dict[str, str | None]) -> dict[str, list[str]]:
+    return {name: [parent] if parent else [] for name, parent in tiers.items()}
 
 
 def validate(answers: dict[str, str]) -> None:

@@ -249,13 +249,13 @@ def build(
     network: str | None = None,
 ) -> None:
     """Build the image of one tier (--tier NAME) or of every tier (--all), reproducibly."""
-    from tooling import images
+    from tooling import engines, images
 
     the_project = load_project()
     with one_line_errors():
         graph = tiers.read_tiers(the_project.requirements_dir)
         if all == bool(tier):
-            raise images.ImageError(
+            raise engines.ImageError(
                 "name one tier with --tier NAME, or build every tier with --all"
             )
         secrets = images.secret_files(ca_bundle, pip_conf, netrc, os.environ)
@@ -485,7 +485,7 @@ def base_image(
     c: Context, refresh: bool = False, local: bool = False, engine: str | None = None
 ) -> None:
     """Show the base image each tier builds from; --refresh pins them by digest."""
-    from tooling import engines, images
+    from tooling import base_images, engines, images
 
     the_project = load_project()
     with one_line_errors():
@@ -495,7 +495,7 @@ def base_image(
             pins = images.refresh_base_pins(the_project, names, chosen_engine, pull=not local)
             for pinned in pins.values():
                 print(f"pinned {pinned}")
-            print(f"wrote {images.BASE_IMAGES}")
+            print(f"wrote {base_images.BASE_IMAGES}")
             return
         for name in names:
             base, note = images.base_image_for_build(the_project, name, None)

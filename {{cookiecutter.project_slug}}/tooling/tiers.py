@@ -17,7 +17,7 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from tooling import ToolingError, decode_utf8, lines_of, without_secrets
+from tooling import ToolingError, decode_utf8, lines_of, tier_rules, without_secrets
 
 SAFE_NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 COMMENT = re.compile(r"(^|\s+)#.*$")  # pip's: a # at the start or after whitespace
@@ -184,13 +184,13 @@ def read_tiers(requirements_dir: Path) -> dict[str, Tier]:
         in_place = path.parent == requirements_dir.resolve() and path.suffix == ".txt"
         return in_place and (stem in tiers or stem == "_union" or stem.startswith("_union-"))
 
+    graph = {name: tier.parents for name, tier in tiers.items()}
+    for name, parent in tier_rules.unknown_parents(graph):
+        raise TierError(
+            f"{tiers[name].path}: -r {parent}.in names a tier that does not exist "
+            f"({requirements_dir / (parent + '.in')} is missing)"
+        )
     for tier in tiers.values():
-        for parent in tier.parents:
-            if parent not in tiers:
-                raise TierError(
-                    f"{tier.path}: -r {parent}.in names a tier that does not exist "
-                    f"({requirements_dir / (parent + '.in')} is missing)"
-                )
         for constraint in tier.constraints:
             where = display(constraint, root)
             if generated(constraint):
@@ -200,12 +200,10 @@ def read_tiers(requirements_dir: Path) -> dict[str, Tier]:
                 )
             if not constraint.is_file():
                 raise TierError(f"{tier.path}: constraint file {where} does not exist")
-    sorter = graphlib.TopologicalSorter({name: tier.parents for name, tier in tiers.items()})
-    try:
-        order = list(sorter.static_order())
-    except graphlib.CycleError as error:
-        cycle = " -> ".join(f"{name}.in" for name in reversed(error.args[1]))
-        raise TierError(f"tier cycle in {requirements_dir}: {cycle}") from None
+    order, cycle = tier_rules.parents_first(graph)
+    if cycle:
+        shown = " -> ".join(f"{name}.in" for name in cycle)
+        raise TierError(f"tier cycle in {requirements_dir}: {shown}")
     return {name: tiers[name] for name in order}
 
 

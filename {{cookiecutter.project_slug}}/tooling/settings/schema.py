@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 
+from tooling import tier_rules
 from tooling.settings.keys import Key, SettingsError, TierUse
 from tooling.settings.kinds import (
     BOOLEAN,
@@ -165,10 +166,10 @@ def check_dev_tier(dev_tier: str, parents: Mapping[str, Sequence[str]]) -> None:
 
     `parents`: each tier and the tiers it includes (-r). The bake holds answers to the same rule.
     """
-    includers = sorted(name for name, included in parents.items() if dev_tier in included)
+    includers = sorted(tier_rules.includers(parents, dev_tier))
     if not includers:
         return
-    leaves = sorted(name for name in parents if not any(name in p for p in parents.values()))
+    leaves = sorted(tier_rules.leaves(parents))
     raise SettingsError(
         f"pyproject.toml: [tool.lockstep] dev-tier is {dev_tier!r}, which tier "
         f"{includers[0]!r} includes (-r {dev_tier}.in): it would ship the test and lint tools; "
