@@ -21,7 +21,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tooling import ToolingError, atomic, image_venv, lockfile, provenance, pulled_image
+from tooling import (
+    ToolingError,
+    atomic,
+    image_config,
+    image_venv,
+    lockfile,
+    provenance,
+    pulled_image,
+)
 from tooling.base_images import DIGEST
 from tooling.engines import Engine, ImageFacts
 from tooling.image_sbom import compare_with_lock, dumps, image_sbom, lock_components_sbom, read_sbom
@@ -366,7 +374,7 @@ def verify_one(
         differences = image_venv.venv_problems(
             project, result.tier, tree, report["markers"], report["python"]
         )
-    passed, problems = image_checks(project, result.tier, facts, report, version)
+    passed, problems = image_checks(project, result.tier, facts, report, version, image.config)
     if not differences:
         passed.append(
             f"{VENV} is exactly what requirements/pylock.{result.tier}.toml's wheels, the "
@@ -380,9 +388,15 @@ def verify_one(
 
 
 def image_checks(
-    project: Project, tier: str, facts: ImageFacts, report: dict[str, Any], version: str
+    project: Project,
+    tier: str,
+    facts: ImageFacts,
+    report: dict[str, Any],
+    version: str,
+    config: dict[str, Any],
 ) -> tuple[list[str], list[str]]:
-    """(checks passed, problems) of an image read from its layers: the lock, user, entrypoint."""
+    """(checks passed, problems) of an image read from its layers: the lock, user, entrypoint,
+    and its whole config against what the Dockerfile makes of the pinned base's."""
     lock_name = f"requirements/{tier}.txt"
     lock = lockfile.read(project.requirements_dir / f"{tier}.txt", lock_name)
     # Files are proven against the lock's wheels (tooling/image_venv.py), never the image's
@@ -410,4 +424,8 @@ def image_checks(
         problems.append("has no HEALTHCHECK (build with --format docker)")
     else:
         passed.append(f"HEALTHCHECK {' '.join(test[1:])}")
+    base, differences = image_config.checked_config(project, tier, config)
+    problems += differences
+    if not differences:
+        passed.append(f"config: exactly what the Dockerfile makes of the base image {base}")
     return passed, problems

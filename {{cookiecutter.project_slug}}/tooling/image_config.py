@@ -1,0 +1,667 @@
+"""The config `invoke verify` expects of an image: the pinned base's, with the Dockerfile applied.
+
+What runs when the image starts is decided by its config as much as by its
+files: the entrypoint and command, the user, the environment (PYTHONPATH,
+PYTHONSTARTUP, LD_PRELOAD...), the working directory, the health check.
+verify trusts none of what the image says: the expected config is the base
+image's (fetched with skopeo by the digest this checkout pins, each manifest
+and the config checked against its digest here) with the instructions of
+this checkout's Dockerfile applied, stage by stage from that base to the
+last stage (the one `invoke build` ships). Each field that differs is one
+line.
+
+The rules are the engines' own (docker's builder and buildah's imagebuilder
+agree on all of them): ENV values are expanded against the environment so
+far and the stage's ARGs; a shell-form ENTRYPOINT, CMD or HEALTHCHECK runs
+`/bin/sh -c`; ENTRYPOINT empties the CMD inherited from the base unless a
+CMD came earlier in the same stage; a new HEALTHCHECK replaces the whole
+check (options left out are 0); WORKDIR is joined to the one before. Where
+they differ (a shell form after SHELL: docker runs the SHELL, buildah
+`/bin/sh -c`), verify says so instead of guessing.
+
+A parser of our own rather than a maintained one (dockerfile-parse on PyPI):
+that one would be a new dependency of every generated project's dev lock, and
+it parses instructions only; the part verify needs is the engines' config
+rules above, which no parser applies. This one reads what those rules need:
+comments, line continuations, stages, and the words of ENV, LABEL, ARG and
+the like with quotes and ${VAR} expansion.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import posixpath
+import re
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tooling import ToolingError
+from tooling.base_images import DIGEST
+from tooling.engines import registry_failure
+from tooling.images import base_image_for_build
+from tooling.project import Project
+from tooling.registry import is_loopback
+
+# The fields an engine reads when it starts a container, or a build FROM the image.
+COMPARED = (
+    "User", "Env", "Entrypoint", "Cmd", "WorkingDir", "Healthcheck",
+    "ExposedPorts", "Volumes", "StopSignal", "Shell", "OnBuild",
+)  # fmt: skip
+# Written by engines but read by none of them when a container starts; Image is docker's
+# parent image ID, ArgsEscaped matters on Windows only.
+NOT_READ = {
+    "Hostname", "Domainname", "AttachStdin", "AttachStdout", "AttachStderr", "Tty",
+    "OpenStdin", "StdinOnce", "Image", "ArgsEscaped", "NetworkDisabled", "MacAddress",
+}  # fmt: skip
+# buildah and podman label every image they build with their version; docker does not.
+ENGINE_LABELS = {"io.buildah.version"}
+SHELL_FORM = ["/bin/sh", "-c"]
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+NANOSECONDS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9}
+NANOSECONDS["h"] = 3600 * 10**9
+HEALTHCHECK_DURATIONS = {
+    "interval": "Interval",
+    "timeout": "Timeout",
+    "start-period": "StartPeriod",
+    "start-interval": "StartInterval",
+}
+# What `invoke build` passes whose value verify does not know (labels, timestamps).
+PASSED_BY_BUILD = {
+    "SOURCE_DATE_EPOCH",
+    "VERSION",
+    "REVISION",
+    "SOURCE_URL",
+    "LOCK_DIGEST",
+    "CREATED",
+}
+HEALTHCHECK_FORM = re.compile(r"((?:--\S+\s+)*)(CMD|NONE)\b\s*(.*)", re.IGNORECASE | re.DOTALL)
+HEREDOC = re.compile(r"<<-?\s*[\"']?[A-Za-z_]\w*")
+
+Fetch = Callable[[Sequence[str]], bytes]
+
+
+class ImageConfigError(ToolingError):
+    pass
+
+
+class UnknownValue(ImageConfigError):
+    """A word uses a build argument whose value the build chose and verify cannot know."""
+
+
+@dataclass(frozen=True)
+class Instruction:
+    line: int
+    keyword: str  # upper case
+    arguments: str  # continuation lines joined
+
+
+@dataclass
+class Stage:
+    image: str  # what FROM names, as written
+    name: str
+    instructions: list[Instruction] = field(default_factory=list)
+
+
+@dataclass
+class Dockerfile:
+    global_args: list[Instruction]
+    stages: list[Stage]
+
+
+# --- reading the Dockerfile ---------------------------------------------------------------
+
+
+def logical_lines(text: str) -> list[Instruction]:
+    """Instructions with their continuation lines joined; comments and blank lines dropped."""
+    instructions: list[Instruction] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not pending and re.fullmatch(r"#\s*escape\s*=.*", stripped, re.IGNORECASE):
+            if stripped.split("=", 1)[1].strip() != "\\":
+                raise ImageConfigError(f"Dockerfile:{number}: verify reads only the \\ escape")
+            continue
+        if stripped.startswith("#") or (not stripped and not pending):
+            continue  # inside an instruction too, as the engines do
+        if not pending:
+            start = number
+        if raw.rstrip().endswith("\\"):
+            pending.append(raw.rstrip()[:-1])
+            continue
+        pending.append(raw)
+        instructions.append(instruction(start, " ".join(part.strip() for part in pending)))
+        pending = []
+    if pending:
+        instructions.append(instruction(start, " ".join(part.strip() for part in pending)))
+    return instructions
+
+
+def instruction(line: int, text: str) -> Instruction:
+    keyword, _, arguments = text.strip().partition(" ")
+    return Instruction(line, keyword.upper(), arguments.strip())
+
+
+def parse(text: str) -> Dockerfile:
+    """The Dockerfile's global ARGs and its stages, in order."""
+    parsed = Dockerfile([], [])
+    for each in logical_lines(text):
+        if each.keyword in {"RUN", "COPY", "ADD"} and HEREDOC.search(each.arguments):
+            raise ImageConfigError(
+                f"Dockerfile:{each.line}: verify does not read heredocs: write the step without <<"
+            )
+        if each.keyword == "FROM":
+            words = [word for word in each.arguments.split() if not word.startswith("--")]
+            if len(words) not in (1, 3) or (len(words) == 3 and words[1].upper() != "AS"):
+                raise ImageConfigError(
+                    f"Dockerfile:{each.line}: FROM {each.arguments} is unreadable"
+                )
+            parsed.stages.append(Stage(words[0], words[2] if len(words) == 3 else ""))
+        elif parsed.stages:
+            parsed.stages[-1].instructions.append(each)
+        elif each.keyword == "ARG":
+            parsed.global_args.append(each)
+        else:
+            raise ImageConfigError(f"Dockerfile:{each.line}: {each.keyword} before the first FROM")
+    if not parsed.stages:
+        raise ImageConfigError("the Dockerfile has no FROM")
+    return parsed
+
+
+# --- words: quotes, escapes and ${VAR} ----------------------------------------------------
+
+Lookup = Callable[[str], str | None]  # a variable's value, None when unset
+
+
+def split_words(text: str) -> list[str]:
+    """Whitespace-separated words, quotes and escapes kept (processed by `expand`)."""
+    words, current, quote, index = [], "", "", 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and quote != "'" and index + 1 < len(text):
+            current += text[index : index + 2]
+            index += 2
+            continue
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char.isspace():
+            if current:
+                words.append(current)
+            current = ""
+            index += 1
+            continue
+        current += char
+        index += 1
+    if quote:
+        raise ImageConfigError(f"unterminated quote in {text!r}")
+    if current:
+        words.append(current)
+    return words
+
+
+def expand(word: str, lookup: Lookup) -> str:
+    """A word as the engines read it: quotes removed, escapes applied, $VAR expanded."""
+    out, quote, index = [], "", 0
+    while index < len(word):
+        char = word[index]
+        if char == "'" and quote != '"':
+            quote = "" if quote == "'" else "'"
+        elif quote == "'":
+            out.append(char)
+        elif char == '"':
+            quote = "" if quote == '"' else '"'
+        elif char == "\\" and index + 1 < len(word):
+            following = word[index + 1]
+            if quote == '"' and following not in '"$\\`':
+                out.append(char)
+            else:
+                out.append(following)
+                index += 1
+        elif char == "$":
+            value, index = variable(word, index, lookup)
+            out.append(value)
+            continue
+        else:
+            out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def variable(word: str, index: int, lookup: Lookup) -> tuple[str, int]:
+    """($NAME or ${NAME...} at `index`, expanded; the index after it)."""
+    bare = NAME.match(word, index + 1)
+    if bare:
+        return lookup(bare.group()) or "", bare.end()
+    if not word.startswith("${", index):
+        return "$", index + 1
+    end = word.find("}", index)
+    if end < 0:
+        raise ImageConfigError(f"missing }} in {word!r}")
+    found = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])(.*))?", word[index + 2 : end])
+    if found is None:
+        raise ImageConfigError(f"verify cannot expand {word[index : end + 1]!r}")
+    name, operator, alternative = found.groups()
+    value = lookup(name)
+    if operator is None:
+        return value or "", end + 1
+    is_set = value is not None and (value != "" or not operator.startswith(":"))
+    if operator.endswith("-"):
+        chosen = value if is_set else expand(alternative, lookup)
+    else:
+        chosen = expand(alternative, lookup) if is_set else ""
+    return chosen or "", end + 1
+
+
+def pairs(arguments: str, lookup: Lookup, keyword: str) -> list[tuple[str, str]]:
+    """KEY=VALUE pairs of ENV, LABEL or ARG; also the old `ENV KEY VALUE` form."""
+    words = split_words(arguments)
+    if words and "=" not in words[0] and keyword != "ARG":
+        key, _, rest = arguments.partition(" ")
+        return [(expand(key, lookup), expand(rest.strip(), lookup))]
+    found = []
+    for word in words:
+        key, equals, value = word.partition("=")
+        if not equals and keyword != "ARG":
+            raise ImageConfigError(f"{keyword} {arguments}: {word} is not KEY=VALUE")
+        found.append((expand(key, lookup), expand(value, lookup) if equals else ""))
+    return found
+
+
+def json_form(arguments: str) -> list[str] | None:
+    """The list of a JSON-form CMD, ENTRYPOINT, SHELL or VOLUME; None for the shell form."""
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return None
+    if isinstance(value, list) and all(isinstance(part, str) for part in value):
+        return value
+    return None
+
+
+# --- applying the instructions ------------------------------------------------------------
+
+
+@dataclass
+class Build:
+    """One stage being built: its config, the ARGs in scope and whether CMD was set."""
+
+    config: dict[str, Any]
+    known: Mapping[str, str]  # build arguments whose value verify knows
+    args: dict[str, str | None] = field(default_factory=dict)  # None: the build's, unknown
+    cmd_set: bool = False
+
+    def env(self) -> dict[str, str]:
+        return env_of(self.config.get("Env"))
+
+    def lookup(self, name: str) -> str | None:
+        environment = self.env()
+        if name in environment:  # ENV wins over ARG, in the engines too
+            return environment[name]
+        if name in self.args:
+            value = self.args[name]
+            if value is None:
+                raise UnknownValue(name)
+            return value
+        return None
+
+    def command(self, arguments: str, keyword: str) -> list[str]:
+        listed = json_form(arguments)
+        if listed is not None:
+            return listed
+        if self.config.get("Shell"):
+            raise ImageConfigError(
+                f"{keyword} in shell form after SHELL: docker runs it with the SHELL, buildah "
+                f'with /bin/sh -c; write it in JSON form ({keyword} ["..."])'
+            )
+        return [*SHELL_FORM, arguments]
+
+
+def env_of(listed: object) -> dict[str, str]:
+    """Env as a dict (KEY=VALUE entries; the last of a repeated KEY)."""
+    found = {}
+    for entry in listed or [] if isinstance(listed, list) else []:
+        key, _, value = str(entry).partition("=")
+        found[key] = value
+    return found
+
+
+def set_env(build: Build, values: list[tuple[str, str]]) -> None:
+    environment = build.env()
+    environment.update(values)
+    build.config["Env"] = [f"{key}={value}" for key, value in environment.items()]
+
+
+def healthcheck(build: Build, arguments: str) -> dict[str, Any]:
+    form = HEALTHCHECK_FORM.fullmatch(arguments)
+    if form is None:
+        raise ImageConfigError(f"HEALTHCHECK {arguments}: expected [OPTIONS] CMD ... or NONE")
+    flags, kind, rest = form.groups()
+    options: dict[str, Any] = {}
+    for flag in flags.split():
+        name, _, value = flag[2:].partition("=")
+        if name in HEALTHCHECK_DURATIONS:
+            options[HEALTHCHECK_DURATIONS[name]] = duration(value)
+        elif name == "retries" and value.isdigit():
+            options["Retries"] = int(value)
+        else:
+            raise ImageConfigError(f"HEALTHCHECK --{name}={value} is not an option verify reads")
+    if kind.upper() == "NONE":
+        return {"Test": ["NONE"]}
+    command = build.command(rest.strip(), "HEALTHCHECK")
+    test = ["CMD-SHELL", command[-1]] if json_form(rest.strip()) is None else ["CMD", *command]
+    return {"Test": test, **options}
+
+
+def duration(text: str) -> int:
+    """A Go duration (30s, 1m30s, 500ms) in nanoseconds."""
+    parts = DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise ImageConfigError(f"HEALTHCHECK duration {text!r} is not like 30s or 1m30s")
+    return int(sum(float(number) * NANOSECONDS[unit] for number, unit in parts))
+
+
+def apply(build: Build, step: Instruction) -> None:
+    """One instruction's effect on the config, as docker's and buildah's builders apply it."""
+    keyword, arguments, config = step.keyword, step.arguments, build.config
+    if keyword == "ARG":
+        for name, default in pairs(arguments, build.lookup, "ARG"):
+            build.args[name] = argument_value(name, default, build.known)
+    elif keyword == "ENV":
+        set_env(build, pairs(arguments, build.lookup, "ENV"))
+    elif keyword == "LABEL":
+        labels = dict(config.get("Labels") or {})
+        for key, value in label_pairs(build, arguments):
+            labels[key] = value
+        config["Labels"] = labels
+    elif keyword == "USER":
+        config["User"] = expand(arguments, build.lookup)
+    elif keyword == "WORKDIR":
+        here = str(config.get("WorkingDir") or "/")
+        config["WorkingDir"] = posixpath.normpath(
+            posixpath.join(here, expand(arguments, build.lookup))
+        )
+    elif keyword == "ENTRYPOINT":
+        config["Entrypoint"] = build.command(arguments, keyword) or None  # [] clears it
+        if not build.cmd_set:
+            config["Cmd"] = None
+    elif keyword == "CMD":
+        config["Cmd"] = build.command(arguments, keyword)
+        build.cmd_set = True
+    elif keyword == "HEALTHCHECK":
+        config["Healthcheck"] = healthcheck(build, arguments)
+    elif keyword == "EXPOSE":
+        ports = dict(config.get("ExposedPorts") or {})
+        for word in split_words(arguments):
+            ports.update({port: {} for port in exposed(expand(word, build.lookup))})
+        config["ExposedPorts"] = ports
+    elif keyword == "VOLUME":
+        listed = json_form(arguments)
+        paths = listed if listed is not None else split_words(arguments)
+        volumes = dict(config.get("Volumes") or {})
+        volumes.update({expand(path, build.lookup): {} for path in paths})
+        config["Volumes"] = volumes
+    elif keyword == "STOPSIGNAL":
+        config["StopSignal"] = expand(arguments, build.lookup)
+    elif keyword == "SHELL":
+        listed = json_form(arguments)
+        if not listed:
+            raise ImageConfigError(f"Dockerfile:{step.line}: SHELL takes a JSON list")
+        config["Shell"] = listed
+    elif keyword == "ONBUILD":
+        config["OnBuild"] = [*(config.get("OnBuild") or []), arguments]
+    elif keyword not in {"RUN", "COPY", "ADD", "MAINTAINER"}:
+        raise ImageConfigError(
+            f"Dockerfile:{step.line}: {keyword} is not an instruction verify reads"
+        )
+
+
+def argument_value(name: str, default: str, known: Mapping[str, str]) -> str | None:
+    """A build argument's value: known to verify, chosen by `invoke build` (None), or the default."""
+    if name in known:
+        return known[name]
+    return None if name in PASSED_BY_BUILD else default
+
+
+def label_pairs(build: Build, arguments: str) -> list[tuple[str, str | None]]:
+    """LABEL's pairs; None as the value of one set from a build argument verify cannot know."""
+    found: list[tuple[str, str | None]] = []
+    for word in split_words(arguments):
+        key, _, value = word.partition("=")
+        try:
+            found.append((expand(key, build.lookup), expand(value, build.lookup)))
+        except UnknownValue:
+            found.append((expand(key, build.lookup), None))
+    return found
+
+
+def exposed(port: str) -> list[str]:
+    """80 -> 80/tcp; 8000-8001/udp -> 8000/udp, 8001/udp."""
+    number, _, protocol = port.partition("/")
+    first, _, last = number.partition("-")
+    if not first.isdigit() or (last and not last.isdigit()):
+        raise ImageConfigError(f"EXPOSE {port}: not a port")
+    return [f"{each}/{protocol or 'tcp'}" for each in range(int(first), int(last or first) + 1)]
+
+
+# --- the chain of stages from the base image ----------------------------------------------
+
+
+def base_reference(dockerfile: Dockerfile, known: Mapping[str, str]) -> tuple[str, list[Stage]]:
+    """(the image the last stage is built on at the bottom, the stages from there to the last)."""
+    global_args: dict[str, str | None] = {}
+    for each in dockerfile.global_args:
+        for name, default in pairs(each.arguments, lambda _: None, "ARG"):
+            global_args[name] = known.get(name, default)
+
+    def lookup(name: str) -> str | None:
+        return global_args.get(name)
+
+    chain: list[Stage] = []
+    stage = dockerfile.stages[-1]
+    while True:
+        chain.insert(0, stage)
+        image = expand(stage.image, lookup)
+        earlier = dockerfile.stages[: dockerfile.stages.index(stage)]
+        named = [each for each in earlier if each.name.lower() == image.lower()]
+        if not named:
+            return image, chain
+        stage = named[-1]
+
+
+def expected_config(
+    chain: list[Stage], base: Mapping[str, Any], known: Mapping[str, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """(the config the chain of stages makes of the base's, the problems met on the way)."""
+    config = copy.deepcopy(dict(base))
+    problems = []
+    if config.get("OnBuild"):
+        problems.append(
+            f"the base image has ONBUILD triggers {config['OnBuild']}: verify does not replay them"
+        )
+    config["OnBuild"] = None  # a build runs the base's triggers and keeps none
+    for stage in chain:
+        build = Build(config, known)
+        for step in stage.instructions:
+            try:
+                apply(build, step)
+            except UnknownValue as unknown:
+                problems.append(
+                    f"Dockerfile:{step.line}: {step.keyword} uses the build argument {unknown}, "
+                    "whose value verify cannot know"
+                )
+        config = build.config
+    return config, problems
+
+
+# --- comparing ----------------------------------------------------------------------------
+
+
+def empty(value: object) -> bool:
+    return value is None or value in ("", 0, False, [], {})
+
+
+def normal(field_name: str, value: object) -> object:
+    """A field's value with the engines' equivalent spellings of "nothing" made one."""
+    if field_name == "WorkingDir" and value == "/":
+        return None
+    if field_name == "Healthcheck" and isinstance(value, dict):
+        value = {key: part for key, part in value.items() if not empty(part)}
+    return None if empty(value) else value
+
+
+def shown(value: object) -> str:
+    return "(none)" if value is None else json.dumps(value, sort_keys=True)
+
+
+def differences(expected: Mapping[str, Any], found: Mapping[str, Any]) -> list[str]:
+    """One line per field (per variable of Env, per key of Labels) that differs."""
+    problems = []
+    for name in COMPARED:
+        if name == "Env":
+            problems += env_differences(expected.get("Env"), found.get("Env"))
+            continue
+        want, got = normal(name, expected.get(name)), normal(name, found.get(name))
+        if want != got:
+            problems.append(f"config {name}: expected {shown(want)}, found {shown(got)}")
+    problems += label_differences(expected.get("Labels") or {}, found.get("Labels") or {})
+    for name in sorted(set(found) - set(COMPARED) - NOT_READ - {"Labels"}):
+        if not empty(found[name]) and found[name] != expected.get(name):
+            problems.append(f"config {name}: expected {shown(expected.get(name))}, "
+                            f"found {shown(found[name])}")  # fmt: skip
+    return problems
+
+
+def env_differences(expected: object, found: object) -> list[str]:
+    want, got = env_of(expected), env_of(found)
+    problems = []
+    entries = found if isinstance(found, list) else []
+    listed = [str(entry).partition("=")[0] for entry in entries]
+    for name in sorted({each for each in listed if listed.count(each) > 1}):
+        problems.append(f"config Env {name}: set {listed.count(name)} times")
+    for name in sorted(set(want) | set(got)):
+        if want.get(name) != got.get(name):
+            problems.append(
+                f"config Env {name}: expected {shown(want.get(name))}, found {shown(got.get(name))}"
+            )
+    return problems
+
+
+def label_differences(expected: Mapping[str, Any], found: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key in sorted(set(expected) | set(found)):
+        if key not in found:
+            problems.append(f"config Labels {key}: expected it, found none")
+        elif key not in expected:
+            if key not in ENGINE_LABELS:
+                problems.append(f"config Labels {key}: expected none, found {shown(found[key])}")
+        elif expected[key] is not None and expected[key] != found[key]:
+            problems.append(
+                f"config Labels {key}: expected {shown(expected[key])}, found {shown(found[key])}"
+            )
+    return problems
+
+
+# --- the base image's config, by digest ---------------------------------------------------
+
+
+def skopeo_bytes(argv: Sequence[str]) -> bytes:
+    done = subprocess.run(list(argv), capture_output=True, check=False)
+    if done.returncode != 0:
+        raise ImageConfigError(
+            registry_failure(done.stderr.decode(errors="replace"), "pull", argv[-1], "skopeo")
+        )
+    return done.stdout
+
+
+def repository(reference: str) -> str:
+    """NAME of NAME[:TAG]@sha256:...: skopeo takes a tag or a digest, not both."""
+    name = reference.partition("@")[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.partition(":")[0]
+
+
+def registry_host(reference: str) -> str:
+    first, slash, _ = reference.partition("/")
+    return first if slash and ("." in first or ":" in first or first == "localhost") else ""
+
+
+def base_config(reference: str, platform: Mapping[str, str], fetch: Fetch = skopeo_bytes) -> Any:
+    """The config of `reference` (NAME@sha256:...) for `platform`, each blob checked by digest."""
+    pinned = DIGEST.match(reference)
+    if pinned is None:
+        raise ImageConfigError(
+            f"the base image {reference} is not pinned by digest, so its config cannot be "
+            "trusted: pin it with `invoke base-image --refresh` and rebuild"
+        )
+    host = registry_host(reference)
+    tls = f"--tls-verify={str(not (host and is_loopback(host))).lower()}"
+    name = repository(reference)
+
+    def fetched(digest: str, *what: str) -> Any:
+        data = fetch(["skopeo", "inspect", "--raw", *what, tls, f"docker://{name}@{digest}"])
+        if f"sha256:{hashlib.sha256(data).hexdigest()}" != digest:
+            raise ImageConfigError(f"the registry of {name} served a blob that is not {digest}")
+        return json.loads(data)
+
+    manifest = fetched(pinned["digest"])
+    if "manifests" in manifest:
+        manifest = fetched(platform_entry(manifest, platform, reference))
+    return fetched(str(manifest["config"]["digest"]), "--config")
+
+
+def platform_entry(index: Mapping[str, Any], platform: Mapping[str, str], reference: str) -> str:
+    """The digest of the index's manifest for `platform` (os, architecture, variant)."""
+    wanted = {key: platform.get(key) or "" for key in ("os", "architecture", "variant")}
+    for entry in index.get("manifests") or []:
+        offered = entry.get("platform") or {}
+        if all(not value or str(offered.get(key) or "") == value for key, value in wanted.items()):
+            return str(entry["digest"])
+    shown_platform = "/".join(value for value in wanted.values() if value)
+    raise ImageConfigError(f"the base image {reference} has no {shown_platform} image")
+
+
+def config_problems(
+    dockerfile_text: str,
+    known: Mapping[str, str],
+    image_config: Mapping[str, Any],
+    fetch: Fetch = skopeo_bytes,
+) -> tuple[str, list[str]]:
+    """(the base the config was checked against, one line per difference from the expected).
+
+    `known`: the build arguments verify knows (BASE_IMAGE as this checkout pins it...).
+    """
+    dockerfile = parse(dockerfile_text)
+    base, chain = base_reference(dockerfile, known)
+    try:
+        fetched = base_config(base, image_config, fetch)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ImageConfigError(f"the base image {base}: unreadable manifest ({error!r})") from None
+    except ImageConfigError as error:
+        raise ImageConfigError(
+            f"cannot check the image config against the base image {base}: {error}"
+        ) from None
+    expected, problems = expected_config(chain, fetched.get("config") or {}, known)
+    return base, [*problems, *differences(expected, image_config.get("config") or {})]
+
+
+def checked_config(
+    project: Project, tier: str, image_config: Mapping[str, Any]
+) -> tuple[str, list[str]]:
+    """(the base image, one line per difference): `image_config` against this checkout's
+    Dockerfile on the base image it pins for `tier`."""
+    base, _ = base_image_for_build(project, tier, None)
+    known = {"BASE_IMAGE": base, "PYTHON_VERSION": project.python_version, "TIER": tier}
+    try:
+        text = (project.root / "Dockerfile").read_text(encoding="utf-8")
+        return config_problems(text, known, image_config)
+    except OSError as error:
+        return base, [f"cannot read the Dockerfile to check the config: {error.strerror or error}"]
+    except ImageConfigError as error:
+        return base, [str(error)]
