@@ -543,9 +543,10 @@ def env_differences(expected: object, found: object) -> list[str]:
     problems = []
     entries = found if isinstance(found, list) else []
     listed = [str(entry).partition("=")[0] for entry in entries]
-    for name in sorted({each for each in listed if listed.count(each) > 1}):
+    repeated = {each for each in listed if listed.count(each) > 1}
+    for name in sorted(repeated):
         problems.append(f"config Env {name}: set {listed.count(name)} times")
-    for name in sorted(set(want) | set(got)):
+    for name in sorted((set(want) | set(got)) - repeated):
         if want.get(name) != got.get(name):
             problems.append(
                 f"config Env {name}: expected {shown(want.get(name))}, found {shown(got.get(name))}"
@@ -652,7 +653,7 @@ def config_problems(
 
 
 def checked_config(
-    project: Project, tier: str, image_config: Mapping[str, Any]
+    project: Project, tier: str, image_config: Mapping[str, Any], fetch: Fetch = skopeo_bytes
 ) -> tuple[str, list[str]]:
     """(the base image, one line per difference): `image_config` against this checkout's
     Dockerfile on the base image it pins for `tier`."""
@@ -660,7 +661,7 @@ def checked_config(
     known = {"BASE_IMAGE": base, "PYTHON_VERSION": project.python_version, "TIER": tier}
     try:
         text = (project.root / "Dockerfile").read_text(encoding="utf-8")
-        return config_problems(text, known, image_config)
+        return config_problems(text, known, image_config, fetch)
     except OSError as error:
         return base, [f"cannot read the Dockerfile to check the config: {error.strerror or error}"]
     except ImageConfigError as error:
