@@ -45,6 +45,7 @@ class FakeRegistry:
         self.calls: list[list[str]] = []
         config = self.add(base_config)
         manifest = self.add({"schemaVersion": 2, "config": {"digest": config}, "layers": []})
+        self.manifest = manifest
         other = self.add({"schemaVersion": 2, "config": {"digest": self.add({})}, "layers": []})
         self.index = self.add(
             {
@@ -64,7 +65,10 @@ class FakeRegistry:
 
     def __call__(self, argv: Sequence[str]) -> bytes:
         self.calls.append(list(argv))
-        return self.blobs[argv[-1].rpartition("@")[2]]
+        served = self.blobs[argv[-1].rpartition("@")[2]]
+        if "--config" in argv:  # the config of the manifest the reference names
+            return self.blobs[json.loads(served)["config"]["digest"]]
+        return served
 
 
 def built_config(pin: str) -> dict[str, Any]:
@@ -124,6 +128,7 @@ def test_the_config_a_build_writes_matches_what_the_dockerfile_makes_of_the_base
     fetched = [call[-1].rpartition("@")[2] for call in registry.calls]
     assert fetched[0] == registry.index and len(fetched) == 3
     assert all("--tls-verify=true" in call for call in registry.calls)
+    assert fetched[1:] == [registry.manifest, registry.manifest]  # skopeo names a manifest
     assert "--config" in registry.calls[-1]
 
 

@@ -576,7 +576,12 @@ def skopeo_bytes(argv: Sequence[str]) -> bytes:
     done = subprocess.run(list(argv), capture_output=True, check=False)
     if done.returncode != 0:
         raise ImageConfigError(
-            registry_failure(done.stderr.decode(errors="replace"), "pull", argv[-1], "skopeo")
+            registry_failure(
+                done.stderr.decode(errors="replace"),
+                "pull",
+                argv[-1].removeprefix("docker://"),
+                "skopeo",
+            )
         )
     return done.stdout
 
@@ -605,16 +610,20 @@ def base_config(reference: str, platform: Mapping[str, str], fetch: Fetch = skop
     tls = f"--tls-verify={str(not (host and is_loopback(host))).lower()}"
     name = repository(reference)
 
-    def fetched(digest: str, *what: str) -> Any:
-        data = fetch(["skopeo", "inspect", "--raw", *what, tls, f"docker://{name}@{digest}"])
+    def fetched(manifest_digest: str, digest: str, *what: str) -> Any:
+        """The manifest (or with --config its config) of NAME@manifest_digest, if it is `digest`."""
+        reference = f"docker://{name}@{manifest_digest}"
+        data = fetch(["skopeo", "inspect", "--raw", *what, tls, reference])
         if f"sha256:{hashlib.sha256(data).hexdigest()}" != digest:
             raise ImageConfigError(f"the registry of {name} served a blob that is not {digest}")
         return json.loads(data)
 
-    manifest = fetched(pinned["digest"])
+    chosen = pinned["digest"]
+    manifest = fetched(chosen, chosen)
     if "manifests" in manifest:
-        manifest = fetched(platform_entry(manifest, platform, reference))
-    return fetched(str(manifest["config"]["digest"]), "--config")
+        chosen = platform_entry(manifest, platform, reference)
+        manifest = fetched(chosen, chosen)
+    return fetched(chosen, str(manifest["config"]["digest"]), "--config")
 
 
 def platform_entry(index: Mapping[str, Any], platform: Mapping[str, str], reference: str) -> str:
