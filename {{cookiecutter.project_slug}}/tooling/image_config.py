@@ -369,57 +369,98 @@ def duration(text: str) -> int:
 
 def apply(build: Build, step: Instruction) -> None:
     """One instruction's effect on the config, as docker's and buildah's builders apply it."""
-    keyword, arguments, config = step.keyword, step.arguments, build.config
-    if keyword == "ARG":
-        for name, default in pairs(arguments, build.lookup, "ARG"):
-            build.args[name] = argument_value(name, default, build.known)
-    elif keyword == "ENV":
-        set_env(build, pairs(arguments, build.lookup, "ENV"))
-    elif keyword == "LABEL":
-        labels = dict(config.get("Labels") or {})
-        for key, value in label_pairs(build, arguments):
-            labels[key] = value
-        config["Labels"] = labels
-    elif keyword == "USER":
-        config["User"] = expand(arguments, build.lookup)
-    elif keyword == "WORKDIR":
-        here = str(config.get("WorkingDir") or "/")
-        config["WorkingDir"] = posixpath.normpath(
-            posixpath.join(here, expand(arguments, build.lookup))
-        )
-    elif keyword == "ENTRYPOINT":
-        config["Entrypoint"] = build.command(arguments, keyword) or None  # [] clears it
-        if not build.cmd_set:
-            config["Cmd"] = None
-    elif keyword == "CMD":
-        config["Cmd"] = build.command(arguments, keyword)
-        build.cmd_set = True
-    elif keyword == "HEALTHCHECK":
-        config["Healthcheck"] = healthcheck(build, arguments)
-    elif keyword == "EXPOSE":
-        ports = dict(config.get("ExposedPorts") or {})
-        for word in split_words(arguments):
-            ports.update({port: {} for port in exposed(expand(word, build.lookup))})
-        config["ExposedPorts"] = ports
-    elif keyword == "VOLUME":
-        listed = json_form(arguments)
-        paths = listed if listed is not None else split_words(arguments)
-        volumes = dict(config.get("Volumes") or {})
-        volumes.update({expand(path, build.lookup): {} for path in paths})
-        config["Volumes"] = volumes
-    elif keyword == "STOPSIGNAL":
-        config["StopSignal"] = expand(arguments, build.lookup)
-    elif keyword == "SHELL":
-        listed = json_form(arguments)
-        if not listed:
-            raise ImageConfigError(f"Dockerfile:{step.line}: SHELL takes a JSON list")
-        config["Shell"] = listed
-    elif keyword == "ONBUILD":
-        config["OnBuild"] = [*(config.get("OnBuild") or []), arguments]
-    elif keyword not in {"RUN", "COPY", "ADD", "MAINTAINER"}:
-        raise ImageConfigError(
-            f"Dockerfile:{step.line}: {keyword} is not an instruction verify reads"
-        )
+    if step.keyword in NO_CONFIG:
+        return
+    if step.keyword not in INSTRUCTIONS:
+        raise ImageConfigError(f"Dockerfile:{step.line}: {step.keyword} is not an instruction")
+    try:
+        INSTRUCTIONS[step.keyword](build, step.arguments)
+    except UnknownValue:
+        raise
+    except ImageConfigError as error:
+        raise ImageConfigError(f"Dockerfile:{step.line}: {error}") from None
+
+
+def arg(build: Build, arguments: str) -> None:
+    for name, default in pairs(arguments, build.lookup, "ARG"):
+        build.args[name] = argument_value(name, default, build.known)
+
+
+def env(build: Build, arguments: str) -> None:
+    set_env(build, pairs(arguments, build.lookup, "ENV"))
+
+
+def label(build: Build, arguments: str) -> None:
+    build.config["Labels"] = {
+        **(build.config.get("Labels") or {}),
+        **dict(label_pairs(build, arguments)),
+    }
+
+
+def user(build: Build, arguments: str) -> None:
+    build.config["User"] = expand(arguments, build.lookup)
+
+
+def workdir(build: Build, arguments: str) -> None:
+    here = str(build.config.get("WorkingDir") or "/")
+    build.config["WorkingDir"] = posixpath.normpath(
+        posixpath.join(here, expand(arguments, build.lookup))
+    )
+
+
+def entrypoint(build: Build, arguments: str) -> None:
+    """ENTRYPOINT [] clears it; the CMD inherited goes unless CMD came earlier in this stage
+    (docker's builder and buildah's imagebuilder: `if !cmdSet { Cmd = nil }`)."""
+    build.config["Entrypoint"] = build.command(arguments, "ENTRYPOINT") or None
+    if not build.cmd_set:
+        build.config["Cmd"] = None
+
+
+def cmd(build: Build, arguments: str) -> None:
+    build.config["Cmd"] = build.command(arguments, "CMD")
+    build.cmd_set = True
+
+
+def health(build: Build, arguments: str) -> None:
+    build.config["Healthcheck"] = healthcheck(build, arguments)
+
+
+def expose(build: Build, arguments: str) -> None:
+    ports = dict(build.config.get("ExposedPorts") or {})
+    for word in split_words(arguments):
+        ports.update({port: {} for port in exposed(expand(word, build.lookup))})
+    build.config["ExposedPorts"] = ports
+
+
+def volume(build: Build, arguments: str) -> None:
+    listed = json_form(arguments)
+    paths = listed if listed is not None else split_words(arguments)
+    volumes = dict(build.config.get("Volumes") or {})
+    volumes.update({expand(path, build.lookup): {} for path in paths})
+    build.config["Volumes"] = volumes
+
+
+def stopsignal(build: Build, arguments: str) -> None:
+    build.config["StopSignal"] = expand(arguments, build.lookup)
+
+
+def shell(build: Build, arguments: str) -> None:
+    listed = json_form(arguments)
+    if not listed:
+        raise ImageConfigError(f"SHELL {arguments}: SHELL takes a JSON list")
+    build.config["Shell"] = listed
+
+
+def onbuild(build: Build, arguments: str) -> None:
+    build.config["OnBuild"] = [*(build.config.get("OnBuild") or []), arguments]
+
+
+INSTRUCTIONS: dict[str, Callable[[Build, str], None]] = {
+    "ARG": arg, "ENV": env, "LABEL": label, "USER": user, "WORKDIR": workdir,
+    "ENTRYPOINT": entrypoint, "CMD": cmd, "HEALTHCHECK": health, "EXPOSE": expose,
+    "VOLUME": volume, "STOPSIGNAL": stopsignal, "SHELL": shell, "ONBUILD": onbuild,
+}  # fmt: skip
+NO_CONFIG = {"RUN", "COPY", "ADD", "MAINTAINER"}  # MAINTAINER sets the author, not the config
 
 
 def argument_value(name: str, default: str, known: Mapping[str, str]) -> str | None:
