@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tooling import image_config
+from tooling import dockerfile, image_config
 from tooling.image_config import ImageConfigError, checked_config, config_problems
 from tooling.project import Project
 
@@ -270,10 +270,8 @@ def test_a_loopback_base_is_fetched_without_tls_and_without_its_tag() -> None:
 # --- the Dockerfile rules, one at a time ---------------------------------------------------
 
 
-def expected(
-    dockerfile: str, base: dict[str, Any] | None = None
-) -> tuple[dict[str, Any], list[str]]:
-    parsed = image_config.parse(dockerfile)
+def expected(text: str, base: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+    parsed = dockerfile.parse(text)
     _, chain = image_config.base_reference(parsed, {})
     return image_config.expected_config(chain, base or {"Cmd": ["python3"]}, {})
 
@@ -322,9 +320,13 @@ def test_later_stages_follow_their_from_chain() -> None:
 
 
 def test_what_engines_do_differently_is_refused_not_guessed() -> None:
-    with pytest.raises(ImageConfigError, match=r"ENTRYPOINT in shell form after SHELL"):
+    with pytest.raises(
+        ImageConfigError, match=r"^Dockerfile:3: ENTRYPOINT in shell form after SHELL"
+    ):
         expected('FROM b\nSHELL ["/bin/bash", "-c"]\nENTRYPOINT run\n')
-    with pytest.raises(ImageConfigError, match="Dockerfile:2: verify does not read heredocs"):
+    with pytest.raises(
+        dockerfile.DockerfileError, match="Dockerfile:2: verify does not read heredocs"
+    ):
         expected("FROM b\nRUN <<EOF\necho\nEOF\n")
 
 

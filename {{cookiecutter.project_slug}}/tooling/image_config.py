@@ -11,20 +11,19 @@ last stage (the one `invoke build` ships). Each field that differs is one
 line.
 
 The rules are the engines' own (docker's builder and buildah's imagebuilder
-agree on all of them): ENV values are expanded against the environment so
-far and the stage's ARGs; a shell-form ENTRYPOINT, CMD or HEALTHCHECK runs
+agree on all of them): an ENV's values are expanded against the environment
+before it and the stage's ARGs; a shell-form ENTRYPOINT, CMD or HEALTHCHECK runs
 `/bin/sh -c`; ENTRYPOINT empties the CMD inherited from the base unless a
 CMD came earlier in the same stage; a new HEALTHCHECK replaces the whole
 check (options left out are 0); WORKDIR is joined to the one before. Where
 they differ (a shell form after SHELL: docker runs the SHELL, buildah
-`/bin/sh -c`), verify says so instead of guessing.
+`/bin/sh -c`), verify says so instead of guessing. A build argument whose
+value `invoke build` chooses (the revision, the version...) cannot be known:
+a label set from one is compared by its key, any other field using one is
+named. buildah and podman add their `io.buildah.version` label. A base not
+pinned by digest, or that cannot be fetched, is one line: nothing verified.
 
-A parser of our own rather than a maintained one (dockerfile-parse on PyPI):
-that one would be a new dependency of every generated project's dev lock, and
-it parses instructions only; the part verify needs is the engines' config
-rules above, which no parser applies. This one reads what those rules need:
-comments, line continuations, stages, and the words of ENV, LABEL, ARG and
-the like with quotes and ${VAR} expansion.
+The Dockerfile is read by tooling/dockerfile.py.
 """
 
 from __future__ import annotations
@@ -41,6 +40,17 @@ from typing import Any
 
 from tooling import ToolingError
 from tooling.base_images import DIGEST
+from tooling.dockerfile import (
+    Dockerfile,
+    DockerfileError,
+    Instruction,
+    Stage,
+    expand,
+    json_form,
+    pairs,
+    parse,
+    split_words,
+)
 from tooling.engines import registry_failure
 from tooling.images import base_image_for_build
 from tooling.project import Project
@@ -60,7 +70,6 @@ NOT_READ = {
 # buildah and podman label every image they build with their version; docker does not.
 ENGINE_LABELS = {"io.buildah.version"}
 SHELL_FORM = ["/bin/sh", "-c"]
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 NANOSECONDS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9}
 NANOSECONDS["h"] = 3600 * 10**9
@@ -80,7 +89,6 @@ PASSED_BY_BUILD = {
     "CREATED",
 }
 HEALTHCHECK_FORM = re.compile(r"((?:--\S+\s+)*)(CMD|NONE)\b\s*(.*)", re.IGNORECASE | re.DOTALL)
-HEREDOC = re.compile(r"<<-?\s*[\"']?[A-Za-z_]\w*")
 
 Fetch = Callable[[Sequence[str]], bytes]
 
@@ -91,198 +99,6 @@ class ImageConfigError(ToolingError):
 
 class UnknownValue(ImageConfigError):
     """A word uses a build argument whose value the build chose and verify cannot know."""
-
-
-@dataclass(frozen=True)
-class Instruction:
-    line: int
-    keyword: str  # upper case
-    arguments: str  # continuation lines joined
-
-
-@dataclass
-class Stage:
-    image: str  # what FROM names, as written
-    name: str
-    instructions: list[Instruction] = field(default_factory=list)
-
-
-@dataclass
-class Dockerfile:
-    global_args: list[Instruction]
-    stages: list[Stage]
-
-
-# --- reading the Dockerfile ---------------------------------------------------------------
-
-
-def logical_lines(text: str) -> list[Instruction]:
-    """Instructions with their continuation lines joined; comments and blank lines dropped."""
-    instructions: list[Instruction] = []
-    pending: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not pending and re.fullmatch(r"#\s*escape\s*=.*", stripped, re.IGNORECASE):
-            if stripped.split("=", 1)[1].strip() != "\\":
-                raise ImageConfigError(f"Dockerfile:{number}: verify reads only the \\ escape")
-            continue
-        if stripped.startswith("#") or (not stripped and not pending):
-            continue  # inside an instruction too, as the engines do
-        if not pending:
-            start = number
-        if raw.rstrip().endswith("\\"):
-            pending.append(raw.rstrip()[:-1])
-            continue
-        pending.append(raw)
-        instructions.append(instruction(start, " ".join(part.strip() for part in pending)))
-        pending = []
-    if pending:
-        instructions.append(instruction(start, " ".join(part.strip() for part in pending)))
-    return instructions
-
-
-def instruction(line: int, text: str) -> Instruction:
-    keyword, _, arguments = text.strip().partition(" ")
-    return Instruction(line, keyword.upper(), arguments.strip())
-
-
-def parse(text: str) -> Dockerfile:
-    """The Dockerfile's global ARGs and its stages, in order."""
-    parsed = Dockerfile([], [])
-    for each in logical_lines(text):
-        if each.keyword in {"RUN", "COPY", "ADD"} and HEREDOC.search(each.arguments):
-            raise ImageConfigError(
-                f"Dockerfile:{each.line}: verify does not read heredocs: write the step without <<"
-            )
-        if each.keyword == "FROM":
-            words = [word for word in each.arguments.split() if not word.startswith("--")]
-            if len(words) not in (1, 3) or (len(words) == 3 and words[1].upper() != "AS"):
-                raise ImageConfigError(
-                    f"Dockerfile:{each.line}: FROM {each.arguments} is unreadable"
-                )
-            parsed.stages.append(Stage(words[0], words[2] if len(words) == 3 else ""))
-        elif parsed.stages:
-            parsed.stages[-1].instructions.append(each)
-        elif each.keyword == "ARG":
-            parsed.global_args.append(each)
-        else:
-            raise ImageConfigError(f"Dockerfile:{each.line}: {each.keyword} before the first FROM")
-    if not parsed.stages:
-        raise ImageConfigError("the Dockerfile has no FROM")
-    return parsed
-
-
-# --- words: quotes, escapes and ${VAR} ----------------------------------------------------
-
-Lookup = Callable[[str], str | None]  # a variable's value, None when unset
-
-
-def split_words(text: str) -> list[str]:
-    """Whitespace-separated words, quotes and escapes kept (processed by `expand`)."""
-    words, current, quote, index = [], "", "", 0
-    while index < len(text):
-        char = text[index]
-        if char == "\\" and quote != "'" and index + 1 < len(text):
-            current += text[index : index + 2]
-            index += 2
-            continue
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char.isspace():
-            if current:
-                words.append(current)
-            current = ""
-            index += 1
-            continue
-        current += char
-        index += 1
-    if quote:
-        raise ImageConfigError(f"unterminated quote in {text!r}")
-    if current:
-        words.append(current)
-    return words
-
-
-def expand(word: str, lookup: Lookup) -> str:
-    """A word as the engines read it: quotes removed, escapes applied, $VAR expanded."""
-    out, quote, index = [], "", 0
-    while index < len(word):
-        char = word[index]
-        if char == "'" and quote != '"':
-            quote = "" if quote == "'" else "'"
-        elif quote == "'":
-            out.append(char)
-        elif char == '"':
-            quote = "" if quote == '"' else '"'
-        elif char == "\\" and index + 1 < len(word):
-            following = word[index + 1]
-            if quote == '"' and following not in '"$\\`':
-                out.append(char)
-            else:
-                out.append(following)
-                index += 1
-        elif char == "$":
-            value, index = variable(word, index, lookup)
-            out.append(value)
-            continue
-        else:
-            out.append(char)
-        index += 1
-    return "".join(out)
-
-
-def variable(word: str, index: int, lookup: Lookup) -> tuple[str, int]:
-    """($NAME or ${NAME...} at `index`, expanded; the index after it)."""
-    bare = NAME.match(word, index + 1)
-    if bare:
-        return lookup(bare.group()) or "", bare.end()
-    if not word.startswith("${", index):
-        return "$", index + 1
-    end = word.find("}", index)
-    if end < 0:
-        raise ImageConfigError(f"missing }} in {word!r}")
-    found = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])(.*))?", word[index + 2 : end])
-    if found is None:
-        raise ImageConfigError(f"verify cannot expand {word[index : end + 1]!r}")
-    name, operator, alternative = found.groups()
-    value = lookup(name)
-    if operator is None:
-        return value or "", end + 1
-    is_set = value is not None and (value != "" or not operator.startswith(":"))
-    if operator.endswith("-"):
-        chosen = value if is_set else expand(alternative, lookup)
-    else:
-        chosen = expand(alternative, lookup) if is_set else ""
-    return chosen or "", end + 1
-
-
-def pairs(arguments: str, lookup: Lookup, keyword: str) -> list[tuple[str, str]]:
-    """KEY=VALUE pairs of ENV, LABEL or ARG; also the old `ENV KEY VALUE` form."""
-    words = split_words(arguments)
-    if words and "=" not in words[0] and keyword != "ARG":
-        key, _, rest = arguments.partition(" ")
-        return [(expand(key, lookup), expand(rest.strip(), lookup))]
-    found = []
-    for word in words:
-        key, equals, value = word.partition("=")
-        if not equals and keyword != "ARG":
-            raise ImageConfigError(f"{keyword} {arguments}: {word} is not KEY=VALUE")
-        found.append((expand(key, lookup), expand(value, lookup) if equals else ""))
-    return found
-
-
-def json_form(arguments: str) -> list[str] | None:
-    """The list of a JSON-form CMD, ENTRYPOINT, SHELL or VOLUME; None for the shell form."""
-    try:
-        value = json.loads(arguments)
-    except ValueError:
-        return None
-    if isinstance(value, list) and all(isinstance(part, str) for part in value):
-        return value
-    return None
 
 
 # --- applying the instructions ------------------------------------------------------------
@@ -377,7 +193,7 @@ def apply(build: Build, step: Instruction) -> None:
         INSTRUCTIONS[step.keyword](build, step.arguments)
     except UnknownValue:
         raise
-    except ImageConfigError as error:
+    except (ImageConfigError, DockerfileError) as error:
         raise ImageConfigError(f"Dockerfile:{step.line}: {error}") from None
 
 
@@ -714,5 +530,5 @@ def checked_config(
         return config_problems(text, known, image_config, fetch)
     except OSError as error:
         return base, [f"cannot read the Dockerfile to check the config: {error.strerror or error}"]
-    except ImageConfigError as error:
+    except (ImageConfigError, DockerfileError) as error:
         return base, [str(error)]
