@@ -21,17 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tooling import (
-    ToolingError,
-    atomic,
-    image_config,
-    image_venv,
-    lockfile,
-    provenance,
-    pulled_image,
-)
+from tooling import ToolingError, atomic, image_venv, lockfile, provenance, pulled_image
 from tooling.base_images import DIGEST
 from tooling.engines import Engine, ImageFacts
+from tooling.image_config import checked_config
 from tooling.image_sbom import compare_with_lock, dumps, image_sbom, lock_components_sbom, read_sbom
 from tooling.images import image_name, smoke_image
 from tooling.project import Project, tier_lock
@@ -424,7 +417,7 @@ def image_checks(
         problems.append("has no HEALTHCHECK (build with --format docker)")
     else:
         passed.append(f"HEALTHCHECK {' '.join(test[1:])}")
-    base, differences = image_config.checked_config(project, tier, config)
+    base, differences = checked_config(project, tier, config)
     problems += differences
     if not differences:
         passed.append(f"config: exactly what the Dockerfile makes of the base image {base}")
