@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tooling import dockerfile, image_config
+from tooling import base_config, dockerfile, image_config
 from tooling.image_config import ImageConfigError, checked_config, config_problems
 from tooling.project import Project
 
@@ -249,7 +249,7 @@ def test_an_unpinned_base_or_a_missing_platform_is_one_line() -> None:
 
 def test_a_base_the_registry_refuses_is_one_line() -> None:
     def refused(argv: Sequence[str]) -> bytes:
-        return image_config.skopeo_bytes(["sh", "-c", "echo 'manifest unknown' >&2; exit 1", "x"])
+        return base_config.skopeo_bytes(["sh", "-c", "echo 'manifest unknown' >&2; exit 1", "x"])
 
     pin = FakeRegistry().pin
     with pytest.raises(ImageConfigError) as raised:

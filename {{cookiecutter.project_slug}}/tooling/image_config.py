@@ -29,17 +29,15 @@ The Dockerfile is read by tooling/dockerfile.py.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import posixpath
 import re
-import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tooling import ToolingError
-from tooling.base_images import DIGEST
+from tooling.base_config import BaseConfigError, Fetch, base_config, skopeo_bytes
 from tooling.dockerfile import (
     Dockerfile,
     DockerfileError,
@@ -51,10 +49,8 @@ from tooling.dockerfile import (
     parse,
     split_words,
 )
-from tooling.engines import registry_failure
 from tooling.images import base_image_for_build
 from tooling.project import Project
-from tooling.registry import is_loopback
 
 # The fields an engine reads when it starts a container, or a build FROM the image.
 COMPARED = (
@@ -89,8 +85,6 @@ PASSED_BY_BUILD = {
     "CREATED",
 }
 HEALTHCHECK_FORM = re.compile(r"((?:--\S+\s+)*)(CMD|NONE)\b\s*(.*)", re.IGNORECASE | re.DOTALL)
-
-Fetch = Callable[[Sequence[str]], bytes]
 
 
 class ImageConfigError(ToolingError):
@@ -426,74 +420,6 @@ def label_differences(expected: Mapping[str, Any], found: Mapping[str, Any]) -> 
     return problems
 
 
-# --- the base image's config, by digest ---------------------------------------------------
-
-
-def skopeo_bytes(argv: Sequence[str]) -> bytes:
-    done = subprocess.run(list(argv), capture_output=True, check=False)
-    if done.returncode != 0:
-        raise ImageConfigError(
-            registry_failure(
-                done.stderr.decode(errors="replace"),
-                "pull",
-                argv[-1].removeprefix("docker://"),
-                "skopeo",
-            )
-        )
-    return done.stdout
-
-
-def repository(reference: str) -> str:
-    """NAME of NAME[:TAG]@sha256:...: skopeo takes a tag or a digest, not both."""
-    name = reference.partition("@")[0]
-    last = name.rsplit("/", 1)[-1]
-    return name[: len(name) - len(last)] + last.partition(":")[0]
-
-
-def registry_host(reference: str) -> str:
-    first, slash, _ = reference.partition("/")
-    return first if slash and ("." in first or ":" in first or first == "localhost") else ""
-
-
-def base_config(reference: str, platform: Mapping[str, str], fetch: Fetch = skopeo_bytes) -> Any:
-    """The config of `reference` (NAME@sha256:...) for `platform`, each blob checked by digest."""
-    pinned = DIGEST.match(reference)
-    if pinned is None:
-        raise ImageConfigError(
-            f"the base image {reference} is not pinned by digest, so its config cannot be "
-            "trusted: pin it with `invoke base-image --refresh` and rebuild"
-        )
-    host = registry_host(reference)
-    tls = f"--tls-verify={str(not (host and is_loopback(host))).lower()}"
-    name = repository(reference)
-
-    def fetched(manifest_digest: str, digest: str, *what: str) -> Any:
-        """The manifest (or with --config its config) of NAME@manifest_digest, if it is `digest`."""
-        reference = f"docker://{name}@{manifest_digest}"
-        data = fetch(["skopeo", "inspect", "--raw", *what, tls, reference])
-        if f"sha256:{hashlib.sha256(data).hexdigest()}" != digest:
-            raise ImageConfigError(f"the registry of {name} served a blob that is not {digest}")
-        return json.loads(data)
-
-    chosen = pinned["digest"]
-    manifest = fetched(chosen, chosen)
-    if "manifests" in manifest:
-        chosen = platform_entry(manifest, platform, reference)
-        manifest = fetched(chosen, chosen)
-    return fetched(chosen, str(manifest["config"]["digest"]), "--config")
-
-
-def platform_entry(index: Mapping[str, Any], platform: Mapping[str, str], reference: str) -> str:
-    """The digest of the index's manifest for `platform` (os, architecture, variant)."""
-    wanted = {key: platform.get(key) or "" for key in ("os", "architecture", "variant")}
-    for entry in index.get("manifests") or []:
-        offered = entry.get("platform") or {}
-        if all(not value or str(offered.get(key) or "") == value for key, value in wanted.items()):
-            return str(entry["digest"])
-    shown_platform = "/".join(value for value in wanted.values() if value)
-    raise ImageConfigError(f"the base image {reference} has no {shown_platform} image")
-
-
 def config_problems(
     dockerfile_text: str,
     known: Mapping[str, str],
@@ -510,7 +436,7 @@ def config_problems(
         fetched = base_config(base, image_config, fetch)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ImageConfigError(f"the base image {base}: unreadable manifest ({error!r})") from None
-    except ImageConfigError as error:
+    except BaseConfigError as error:
         raise ImageConfigError(
             f"cannot check the image config against the base image {base}: {error}"
         ) from None

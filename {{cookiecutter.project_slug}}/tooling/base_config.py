@@ -1,0 +1,92 @@
+"""The config of a base image, fetched with skopeo by the digest this checkout pins.
+
+Nothing the registry says is taken on its word: the manifest (or image index)
+must hash to the pinned digest, the platform's manifest to the digest the
+index names, and the config to the digest that manifest names
+(tooling/image_config.py compares an image's config with what the Dockerfile
+makes of this one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tooling import ToolingError
+from tooling.base_images import DIGEST
+from tooling.engines import registry_failure
+from tooling.registry import is_loopback
+
+Fetch = Callable[[Sequence[str]], bytes]
+
+
+class BaseConfigError(ToolingError):
+    pass
+
+
+def skopeo_bytes(argv: Sequence[str]) -> bytes:
+    done = subprocess.run(list(argv), capture_output=True, check=False)
+    if done.returncode != 0:
+        raise BaseConfigError(
+            registry_failure(
+                done.stderr.decode(errors="replace"),
+                "pull",
+                argv[-1].removeprefix("docker://"),
+                "skopeo",
+            )
+        )
+    return done.stdout
+
+
+def repository(reference: str) -> str:
+    """NAME of NAME[:TAG]@sha256:...: skopeo takes a tag or a digest, not both."""
+    name = reference.partition("@")[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.partition(":")[0]
+
+
+def registry_host(reference: str) -> str:
+    first, slash, _ = reference.partition("/")
+    return first if slash and ("." in first or ":" in first or first == "localhost") else ""
+
+
+def base_config(reference: str, platform: Mapping[str, str], fetch: Fetch = skopeo_bytes) -> Any:
+    """The config of `reference` (NAME@sha256:...) for `platform`, each blob checked by digest."""
+    pinned = DIGEST.match(reference)
+    if pinned is None:
+        raise BaseConfigError(
+            f"the base image {reference} is not pinned by digest, so its config cannot be "
+            "trusted: pin it with `invoke base-image --refresh` and rebuild"
+        )
+    host = registry_host(reference)
+    tls = f"--tls-verify={str(not (host and is_loopback(host))).lower()}"
+    name = repository(reference)
+
+    def fetched(manifest_digest: str, digest: str, *what: str) -> Any:
+        """The manifest (or with --config its config) of NAME@manifest_digest, if it is `digest`."""
+        reference = f"docker://{name}@{manifest_digest}"
+        data = fetch(["skopeo", "inspect", "--raw", *what, tls, reference])
+        if f"sha256:{hashlib.sha256(data).hexdigest()}" != digest:
+            raise BaseConfigError(f"the registry of {name} served a blob that is not {digest}")
+        return json.loads(data)
+
+    chosen = pinned["digest"]
+    manifest = fetched(chosen, chosen)
+    if "manifests" in manifest:
+        chosen = platform_entry(manifest, platform, reference)
+        manifest = fetched(chosen, chosen)
+    return fetched(chosen, str(manifest["config"]["digest"]), "--config")
+
+
+def platform_entry(index: Mapping[str, Any], platform: Mapping[str, str], reference: str) -> str:
+    """The digest of the index's manifest for `platform` (os, architecture, variant)."""
+    wanted = {key: platform.get(key) or "" for key in ("os", "architecture", "variant")}
+    for entry in index.get("manifests") or []:
+        offered = entry.get("platform") or {}
+        if all(not value or str(offered.get(key) or "") == value for key, value in wanted.items()):
+            return str(entry["digest"])
+    shown_platform = "/".join(value for value in wanted.values() if value)
+    raise BaseConfigError(f"the base image {reference} has no {shown_platform} image")
