@@ -26,8 +26,15 @@ def smoke_test(
     return run(project, "nox", "-s", "smoke-test", "--", *arguments, env=env)
 
 
-def build_with(engine: containers.Engine, project: Path, ca_bundle: Path, *arguments: str) -> str:
-    """`invoke build` on the local base image, the CA bundle passed as a secret; its output."""
+def build_with(
+    engine: containers.Engine,
+    project: Path,
+    ca_bundle: Path,
+    *arguments: str,
+    base: str | None = None,
+) -> str:
+    """`invoke build` on the local base image (or `base`), the CA bundle passed as a secret;
+    its output."""
     result = run(
         project,
         "invoke",
@@ -36,7 +43,7 @@ def build_with(engine: containers.Engine, project: Path, ca_bundle: Path, *argum
         "--engine",
         engine.name,
         "--base-image",
-        engine.ensure_base("3.11"),
+        base or engine.ensure_base("3.11"),
         "--ca-bundle",
         str(ca_bundle),
         env={**engine.env, "GITHUB_STEP_SUMMARY": str(project.parent / "build-summary.md")},
