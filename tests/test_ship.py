@@ -685,7 +685,7 @@ def test_outside_the_venv_only_the_pinned_base_and_the_dockerfile_s_layers_verif
     reference, repository, base = published["reference"], published["repository"], published["base"]
     good = verify(engine, project, "--image", reference)
     assert good.returncode == 0, good.stdout[-2000:] + good.stderr[-2000:]
-    assert f"{reference}: its lowest 1 layers are {base}'s (base-images.lock)" in good.stdout
+    assert f"{reference}: its base layers (1) are {base}'s, as base-images.lock pins" in good.stdout
 
     pth = f"{repository}:base-pth"
     push_with_layer(
@@ -711,7 +711,7 @@ def test_outside_the_venv_only_the_pinned_base_and_the_dockerfile_s_layers_verif
     try:
         pins.write_text(f"{other}\n")
         assert one_line(verify(engine, project, "--image", reference)) == (
-            f"error: {reference}: its lowest layers are not the 2 layers of {other}, the base "
+            f"error: {reference}: its base layers are not those of {other} (2), the base "
             f"base-images.lock pins (it says it is built on {base}): it is built on another base"
         )
         gone = f"{base.partition('@')[0]}@sha256:{'0' * 64}"

@@ -204,7 +204,7 @@ def test_an_image_on_another_base_or_labelled_with_another_is_named(tmp_path: Pa
     ]
     other = Base(PIN, ["sha256:" + "d" * 64])
     assert base_layers.layer_problems(image, other) == [
-        f"its lowest layers are not the 1 layers of {PIN}, the base base-images.lock pins "
+        f"its base layers are not those of {PIN} (1), the base base-images.lock pins "
         "(it says it is built on python:3.11-slim): it is built on another base"
     ]
 

@@ -128,7 +128,7 @@ def layer_problems(image: PulledImage, base: Base) -> list[str]:
     if not on_base(image, base):
         says = f" (it says it is built on {labelled})" if labelled != base.pin else ""
         return [
-            f"its lowest layers are not the {count} layers of {base.pin}, the base "
+            f"its base layers are not those of {base.pin} ({count}), the base "
             f"base-images.lock pins{says}: it is built on another base"
         ]
     problems = []
@@ -309,6 +309,6 @@ def base_problems(
     if problems:
         return [], problems
     return [
-        f"its lowest {len(base.diff_ids)} layers are {base.pin}'s (base-images.lock); the "
+        f"its base layers ({len(base.diff_ids)}) are {base.pin}'s, as base-images.lock pins; the "
         "layers above change nothing outside /opt/venv but the app user useradd adds"
     ], []
