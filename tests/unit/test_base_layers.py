@@ -225,7 +225,7 @@ def test_the_base_is_fetched_by_its_pinned_digest_for_the_image_s_platform() -> 
     config = {"os": "linux", "architecture": "arm64", "variant": "v8"}
     base = base_layers.fetch_base(PIN, config, True, skopeo)
     assert base.diff_ids == ["sha256:" + "e" * 64]
-    assert skopeo.argv[-1] == f"docker://{PIN}"
+    assert skopeo.argv[-1] == f"docker://127.0.0.1:5000/base@sha256:{'a' * 64}"  # no tag
     assert "--tls-verify=false" in skopeo.argv  # a loopback registry
     options = skopeo.argv[1 : skopeo.argv.index("inspect")]
     assert options == [

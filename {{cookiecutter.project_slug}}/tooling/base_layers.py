@@ -74,6 +74,14 @@ def registry_host(reference: str) -> str:
     return "docker.io"
 
 
+def by_digest(pin: str) -> str:
+    """REPOSITORY@DIGEST of a pin (skopeo takes no tag beside a digest, and needs none)."""
+    reference, _, digest = pin.rpartition("@")
+    if reference.rfind(":") > reference.rfind("/"):
+        reference = reference[: reference.rfind(":")]
+    return f"{reference}@{digest}"
+
+
 def platform_options(config: Mapping[str, Any]) -> list[str]:
     """skopeo's options choosing, from an index, the image for the platform of `config`."""
     options = []
@@ -93,7 +101,7 @@ def fetch_base(
     shown = run(
         [
             "skopeo", *platform_options(image_config), "inspect", "--config",
-            f"--tls-verify={str(tls).lower()}", f"docker://{pin}",
+            f"--tls-verify={str(tls).lower()}", f"docker://{by_digest(pin)}",
         ]
     )  # fmt: skip
     if shown.returncode != 0:
