@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from tooling import base_layers
 from tooling.base_layers import Base, BaseLayerError
+from tooling.project import load
 from tooling.pulled_image import PulledImage
 
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[2] / "{{cookiecutter.project_slug}}"
@@ -265,3 +266,34 @@ def test_upper_layers_matches_the_dockerfile_s_runtime_stage() -> None:
     assert len(kept) == 2
     made = sum(len(re.findall(r"(?m)^(?:RUN|COPY) ", stage)) for stage in kept)
     assert made == base_layers.UPPER_LAYERS
+
+
+def test_the_base_is_the_one_base_images_lock_pins_never_the_one_the_image_names(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".python-version").write_text("3.11\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n[tool.lockstep]\n')
+    (tmp_path / "requirements").mkdir()
+    project = load(tmp_path)
+    image, base = pulled(tmp_path, *built(), label=f"python:3.11-slim@sha256:{'f' * 64}")
+    skopeo = Skopeo(0, json.dumps({"rootfs": {"diff_ids": base.diff_ids}}))
+    assert base_layers.base_problems(project, "sniper", image, True, skopeo) == (
+        [],
+        [
+            "base image python:3.11-slim is not pinned in base-images.lock: run `invoke "
+            "base-image --refresh` to pin its digest; verify proves the layers below "
+            "/opt/venv against that pin"
+        ],
+    )
+    assert skopeo.argv == []  # nothing the image says was fetched
+    pin = f"python:3.11-slim@sha256:{'f' * 64}"
+    (tmp_path / "base-images.lock").write_text(f"{pin}\n")
+    passed, problems = base_layers.base_problems(project, "sniper", image, True, skopeo)
+    assert (passed, problems) == (
+        [
+            f"its base layers (1) are {pin}'s, as base-images.lock pins; the layers above "
+            "change nothing outside /opt/venv but the app user useradd adds"
+        ],
+        [],
+    )
+    assert skopeo.argv[-1] == f"docker://python@sha256:{'f' * 64}"
