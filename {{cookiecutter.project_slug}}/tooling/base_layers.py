@@ -237,7 +237,7 @@ def what_changed(path: str, old: Node | None, new: Node) -> str:
 
 
 def walked(old: Node | None, new: Node, path: str) -> Iterator[tuple[str, Node | None, Node]]:
-    """(path, the base's node or None, the node now) under `path`, paths of the base first."""
+    """(path, the base's node or None, the node now) for each entry of the folder `path`."""
     for name, child in sorted(new.children.items()):
         below = old.children.get(name) if old is not None and old.kind == "dir" else None
         yield f"{path}/{name}".lstrip("/"), below, child
