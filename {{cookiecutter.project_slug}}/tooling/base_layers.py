@@ -26,6 +26,7 @@ from tooling.engines import registry_failure
 from tooling.images import base_image_for_build
 from tooling.layers import Filesystem, LayerError, Node
 from tooling.project import Project
+from tooling.provenance import BASE_LABEL
 from tooling.pulled_image import PulledImage, Runner, need_skopeo, run_captured
 from tooling.registry import is_loopback
 
@@ -53,7 +54,6 @@ EMPTY_FILES = {
 }  # fmt: skip
 # Folders an upper layer may make (when the base has none): the mount points and their parents.
 NEW_FOLDERS = {"opt", "opt/uv", "root", "root/.cache", "run", "run/secrets", "var", "var/log"}
-BASE_LABEL = "org.opencontainers.image.base.name"
 
 
 class BaseLayerError(ToolingError):
