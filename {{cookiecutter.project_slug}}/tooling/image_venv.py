@@ -1,6 +1,6 @@
 """What `invoke verify` proves of an image's /opt/venv: it is what the lock and the commit make.
 
-tooling/expected.py derives what the venv must hold; this module gathers its
+tooling/expected/ derives what the venv must hold; this module gathers its
 trusted inputs for one pulled image and compares: the tier's pylock (wheels
 fetched by the lock's URL into a cache keyed by sha256, used only when the
 hash is the lock's), the platform from the image's config and its glibc from
