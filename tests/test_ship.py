@@ -771,13 +771,23 @@ def test_outside_the_venv_only_the_pinned_base_and_the_dockerfile_s_layers_verif
     kept = pins.read_text()
     try:
         pins.write_text(f"{other}\n")
-        assert one_line(verify(engine, project, "--image", reference)) == (
+        # Two checks see it: the base's layers, and the config's label naming the base.
+        assert verify(engine, project, "--image", reference).stderr.strip().splitlines() == [
+            f"error: {reference}: config Labels org.opencontainers.image.base.name: "
+            f'expected "{other}", found "{base}"',
             f"error: {reference}: its base layers are not those of {other} (2), the base "
-            f"base-images.lock pins (it says it is built on {base}): it is built on another base"
-        )
+            f"base-images.lock pins (it says it is built on {base}): it is built on another base",
+        ]
         gone = f"{base.partition('@')[0]}@sha256:{'0' * 64}"
         pins.write_text(f"{gone}\n")
-        assert one_line(verify(engine, project, "--image", reference)) == (
+        gone_result = verify(engine, project, "--image", reference)
+        errors = gone_result.stderr.strip().splitlines()
+        assert gone_result.returncode == 1 and "verified" not in gone_result.stdout
+        assert len(errors) == 2, errors  # neither the config nor the layers can be compared
+        assert errors[0].startswith(
+            f"error: {reference}: cannot check the image config against the base image {gone}: "
+        ), errors
+        assert errors[1] == (
             f"error: {reference}: the base image cannot be fetched to compare layers: "
             f"cannot pull {gone}: {gone} is not in the registry"
         )
