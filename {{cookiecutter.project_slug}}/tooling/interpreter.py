@@ -15,9 +15,13 @@ import sys
 from collections.abc import Callable
 
 from tooling.project import Project
-from tooling.smoke import python_matches
 
 Run = Callable[[list[str]], subprocess.CompletedProcess[str]]
+
+
+def python_matches(found: str, wanted: str) -> bool:
+    """3.11.9 matches a .python-version of 3.11 or 3.11.9, not 3.12."""
+    return found == wanted or found.startswith(wanted + ".")
 
 
 def run_captured(argv: list[str]) -> subprocess.CompletedProcess[str]:
