@@ -62,8 +62,10 @@ LOCK_IN_PROCESS = (
 )
 # The same lock keeping every hash uv lists (what every lock held before wheels no
 # allowed Python can install were left out).
+# (patched where resolve looks it up: the package's name only points at it)
 LOCK_EVERY_HASH_IN_PROCESS = LOCK_IN_PROCESS.replace(
-    "lock.lock(", "lock.only_installable = lambda *a: list(a[3]); lock.lock("
+    "lock.lock(",
+    "import tooling.lock.resolve as r; r.only_installable = lambda *a: list(a[3]); lock.lock(",
 )
 CHECK_IN_PROCESS = (
     "import sys, time; from pathlib import Path; sys.path.insert(0, '.');"

@@ -85,7 +85,26 @@ HOME = {
     "uv_reason": "uv",
 }
 
-__all__ = sorted(HOME)
+__all__ = [
+    "UNION_CONSTRAINTS",
+    "LockError",
+    "Union",
+    "YankedPins",
+    "advice",
+    "check",
+    "find_uv",
+    "header",
+    "lock",
+    "main",
+    "only_installable",
+    "parse_arguments",
+    "pinned",
+    "recorded",
+    "render_pin",
+    "requirement_digest",
+    "tier_packages",
+    "uv_reason",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from tooling.lock import fresh
@@ -19,6 +18,7 @@ from tooling.summary import append as step_summary
 
 if TYPE_CHECKING:
     from tooling.lock.uv import Runner
+
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(

@@ -2,8 +2,8 @@
 
 A full lock that succeeds records one digest of everything a lock reads (the
 `.in` and `-c` files, every lock and pylock in requirements/, pyproject.toml,
-.python-version, the index variables pylocks are checked against, and the
-tooling's own code) in .lockstep_cache/. A later lock whose digest is the same
+.python-version, the index variables pylocks are checked against, and the size
+and modification time of the tooling's own files) in .lockstep_cache/. A later lock whose digest is the same
 would read the same bytes and write nothing, so it stops there: no resolution,
 no lock parsed, no pylock derived again. Any byte that differs runs the full
 lock. The drift check (`--check`) never takes this shortcut: it is the guard.
@@ -45,7 +45,10 @@ def state(project: Project) -> str:
     add("index variables", "\n".join(environment_indexes()).encode())
     for path in sorted(TOOLING.rglob("*.py")):  # the code: any edit or checkout changes these
         stat = path.stat()
-        add(f"tooling/{path.relative_to(TOOLING).as_posix()}", b"%d %d" % (stat.st_size, stat.st_mtime_ns))
+        add(
+            f"tooling/{path.relative_to(TOOLING).as_posix()}",
+            b"%d %d" % (stat.st_size, stat.st_mtime_ns),
+        )
     return digest.hexdigest()
 
 
@@ -82,4 +85,3 @@ def record(project: Project) -> None:
         os.replace(partial, folder / STAMP)
     except OSError:
         return
-
