@@ -69,8 +69,8 @@ LOCK_EVERY_HASH_IN_PROCESS = LOCK_IN_PROCESS.replace(
 )
 CHECK_IN_PROCESS = (
     "import sys, time; from pathlib import Path; sys.path.insert(0, '.');"
-    "from tooling import lock, project; p = project.load(Path('.'));"
-    "start = time.perf_counter(); problems = lock.check(p);"
+    "from tooling import project; from tooling.lock import check; p = project.load(Path('.'));"
+    "start = time.perf_counter(); problems = check(p);"
     "print(time.perf_counter() - start); assert not problems, problems"
 )
 
@@ -351,7 +351,7 @@ def tiers_rows(arguments: argparse.Namespace, work: Path) -> list[str]:
     def reset() -> None:
         clean(requirements)
 
-    rows = size_rows(project, reset)
+    rows = [] if arguments.only_noop else size_rows(project, reset)
     if arguments.only_size:
         return rows
     if not arguments.only_noop:
@@ -385,6 +385,15 @@ def tiers_rows(arguments: argparse.Namespace, work: Path) -> list[str]:
     return rows
 
 
+EMPTY_NOXFILE = """import nox
+
+
+@nox.session(venv_backend="none")
+def empty(session: nox.Session) -> None:
+    session.log("nothing")
+"""
+
+
 def noop_rows(runs: int, project: Path) -> list[str]:
     """The no-op lock against nox's own start-up, run by run, and the drift check alone.
 
@@ -393,27 +402,37 @@ def noop_rows(runs: int, project: Path) -> list[str]:
     Each run times both back to back (the machine's load drifts); the ratio is
     the median of the per-run ratios. The run without a record is the first no-op
     after a fresh clone (tooling.lock.fresh): the full lock that finds nothing to do.
+    An empty session shows what nox itself adds to any session (it runs `uv self
+    version` to learn its backends, even for venv_backend="none").
     """
     nox = str(BIN / "nox")
     record = project / ".lockstep_cache"
     run([nox, "-s", "lock"], project)  # records the locks as current, warms the bytecode
-    samples: dict[str, list[float]] = {"noop": [], "version": [], "unrecorded": []}
+    empty = project.parent / "empty-noxfile"
+    empty.mkdir(exist_ok=True)
+    (empty / "noxfile.py").write_text(EMPTY_NOXFILE)
+    run([nox, "-s", "empty"], empty)
+    samples: dict[str, list[float]] = {"noop": [], "version": [], "empty": [], "unrecorded": []}
 
-    def once(name: str, command: list[str]) -> None:
+    def once(name: str, command: list[str], cwd: Path = project) -> None:
         start = time.perf_counter()
-        run(command, project)
+        run(command, cwd)
         samples[name].append(time.perf_counter() - start)
 
     for _ in range(max(runs, 7)):
         once("noop", [nox, "-s", "lock"])
         once("version", [nox, "--version"])
+        once("empty", [nox, "-s", "empty"], empty)
         shutil.rmtree(record)
         once("unrecorded", [nox, "-s", "lock"])
         if not (record / "locks-current").is_file():
             raise SystemExit("benchmark step failed: the lock recorded no state")
-    noop, version, unrecorded = (statistics.median(samples[k]) for k in samples)
+    noop, version, session, unrecorded = (statistics.median(samples[k]) for k in samples)
     ratio = statistics.median(
         n / v for n, v in zip(samples["noop"], samples["version"], strict=True)
+    )
+    nox_own = statistics.median(
+        e / v for e, v in zip(samples["empty"], samples["version"], strict=True)
     )
     full = statistics.median(
         u / v for u, v in zip(samples["unrecorded"], samples["version"], strict=True)
@@ -424,6 +443,8 @@ def noop_rows(runs: int, project: Path) -> list[str]:
     return [
         f"| no-op `nox -s lock` (with nox start-up) | {noop:.3f} | {ratio:.2f}x | <= 1.3x, <= 0.3 s |",
         f"| `nox --version` alone (nox start-up, same runs) | {version:.3f} | 1.00 | |",
+        f"| `nox -s` of an empty session (nox's own session cost) | {session:.3f} "
+        f"| {nox_own:.2f}x | |",
         f"| no-op `nox -s lock` with no record (fresh clone) | {unrecorded:.3f} | {full:.2f}x | |",
         f"| drift check alone (`lock.check`) | {check:.4f} | | <= 0.05 s |",
     ]
