@@ -39,6 +39,9 @@ How it works:
    pins as constraints, only when its shared packages came out different
    (first offline, from the index pages this run has just fetched). Then it takes the shared packages' lines (hashes included) from the
    owner, so a shared tier is locked the same everywhere.
+8. A lock that succeeds records a digest of every file it read and wrote
+   (tooling.lock.fresh); the next lock that finds the same digest has
+   nothing to do and stops without parsing anything. The check never does.
 
 The package, by layer (each module imports only those before it): inputs,
 fresh (the no-op test), headers, render, uv (the process and its failures),
