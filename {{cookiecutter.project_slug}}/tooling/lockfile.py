@@ -103,7 +103,7 @@ def parse_pin(text: str) -> tuple[str, str, str, tuple[str, ...]]:
     )
 
 
-@lru_cache(maxsize=32)  # the drift check reads each tier lock twice: itself, then its pylock's source
+@lru_cache(maxsize=32)  # the drift check reads each tier lock twice (itself, its pylock's source)
 def parse(text: str, source: str = "lock") -> LockFile:
     """Parse a lock's text; `source` names it in errors ("requirements/base.txt")."""
     header: list[str] = []
