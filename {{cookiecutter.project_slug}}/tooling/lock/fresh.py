@@ -43,12 +43,11 @@ def state(project: Project) -> str:
     for name in ("pyproject.toml", ".python-version"):
         add(name, (project.root / name).read_bytes())
     add("index variables", "\n".join(environment_indexes()).encode())
-    for path in sorted(TOOLING.rglob("*.py")):  # the code: any edit or checkout changes these
-        stat = path.stat()
-        add(
-            f"tooling/{path.relative_to(TOOLING).as_posix()}",
-            b"%d %d" % (stat.st_size, stat.st_mtime_ns),
-        )
+    for folder, children, files in os.walk(TOOLING):  # the code: an edit or checkout moves these
+        children[:] = sorted(child for child in children if child != "__pycache__")
+        for name in sorted(file for file in files if file.endswith(".py")):
+            stat = os.stat(os.path.join(folder, name))
+            add(os.path.join(folder, name), b"%d %d" % (stat.st_size, stat.st_mtime_ns))
     return digest.hexdigest()
 
 
