@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from conftest import PROJECT_TEMPLATE
@@ -78,3 +79,17 @@ def test_a_pylock_edited_with_its_digest_recomputed_is_still_written_again(
     assert "wrote requirements/pylock.hunter.toml" in run_main(project, run=FakeUv())
     assert locks(project) == before
     assert lock_in_a_new_python(project)[1] & HEAVY == set()  # the locks are recorded again
+
+
+def test_an_input_edited_while_the_lock_runs_is_locked_by_the_next_lock(
+    project: Path,  # noqa: F811
+) -> None:
+    hunter = project / "requirements" / "hunter.in"
+
+    def edit_while_resolving(argv: Sequence[str], cwd: Path) -> None:
+        hunter.write_text("-r base.in\nnumpy>=2\n# edited while uv ran\nrich\n")
+
+    run_main(project, run=FakeUv(during=edit_while_resolving))
+    uv = FakeUv()
+    assert "inputs unchanged: nothing to resolve" not in run_main(project, run=uv)
+    assert uv.calls  # resolved what hunter.in says now

@@ -78,8 +78,9 @@ def main(
         log("inputs unchanged: nothing to resolve")
         log_changes(log, Changes(tiers=[]))
         return
+    inputs = fresh.inputs_before_lock(project)
     lock_all(project, arguments, log, run)
-    fresh.record(project)
+    fresh.record(project, inputs)
 
 
 def check_locks(project: Project, log: Callable[[str], None]) -> None:
