@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,13 +62,15 @@ LOCK_IN_PROCESS = (
 )
 # The same lock keeping every hash uv lists (what every lock held before wheels no
 # allowed Python can install were left out).
+# (patched where resolve looks it up: the package's name only points at it)
 LOCK_EVERY_HASH_IN_PROCESS = LOCK_IN_PROCESS.replace(
-    "lock.lock(", "lock.only_installable = lambda *a: list(a[3]); lock.lock("
+    "lock.lock(",
+    "import tooling.lock.resolve as r; r.only_installable = lambda *a: list(a[3]); lock.lock(",
 )
 CHECK_IN_PROCESS = (
     "import sys, time; from pathlib import Path; sys.path.insert(0, '.');"
-    "from tooling import lock, project; p = project.load(Path('.'));"
-    "start = time.perf_counter(); problems = lock.check(p);"
+    "from tooling import project; from tooling.lock import check; p = project.load(Path('.'));"
+    "start = time.perf_counter(); problems = check(p);"
     "print(time.perf_counter() - start); assert not problems, problems"
 )
 
@@ -76,8 +79,26 @@ CHECK_IN_PROCESS = (
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
-def run(command: list[str], cwd: Path) -> str:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, env=ENV)
+def cooldown_of(project: Path) -> str:
+    """The project's `cooldown` setting ("7 days"), or "" when it has none."""
+    settings = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["lockstep"]
+    return str(settings.get("cooldown") or "")
+
+
+def peer_env(project: Path) -> dict[str, str]:
+    """The peers' environment: uv cuts off at the project's cooldown, as our lock does.
+
+    Our lock passes the cooldown to uv as --exclude-newer; every uv a peer runs
+    (pip-compile-multi's too) reads the same relative cutoff from UV_EXCLUDE_NEWER.
+    """
+    cooldown = cooldown_of(project)
+    return {**ENV, "UV_EXCLUDE_NEWER": cooldown} if cooldown else ENV
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, check=False, env=env or ENV
+    )
     if result.returncode != 0:
         raise SystemExit(f"benchmark step failed: {' '.join(command)}\n{result.stderr[-2000:]}")
     return result.stdout
@@ -107,6 +128,7 @@ def peers(
     runs = arguments.runs
     python = sys.executable
     uv = str(BIN / "uv")
+    env = peer_env(project)
     ours = timed(runs, reset, lambda: run([python, "-c", LOCK_IN_PROCESS], project))
     union = timed(
         runs,
@@ -126,6 +148,7 @@ def peers(
                 "requirements/union.txt",
             ],
             project,
+            env,
         ),
     )
     hashes = [arg for name in TIERS for arg in ("-g", name)]
@@ -144,6 +167,7 @@ def peers(
                 *hashes,
             ],
             project,
+            env,
         ),
     )
 
@@ -196,7 +220,10 @@ def grouped(runs: int, work: Path, tiers: dict[str, str]) -> dict[str, float | s
         return [*command, "3.11", "--generate-hashes", "--quiet", "-o", f"bare-{group}.txt"]
 
     def all_at_once() -> None:
-        started = [subprocess.Popen(bare(group), cwd=project, env=ENV) for group in GROUP_MEMBERS]
+        started = [
+            subprocess.Popen(bare(group), cwd=project, env=peer_env(project))
+            for group in GROUP_MEMBERS
+        ]
         if any(process.wait() != 0 for process in started):
             raise SystemExit("benchmark step failed: three bare compiles at once")
 
@@ -210,7 +237,10 @@ def grouped(runs: int, work: Path, tiers: dict[str, str]) -> dict[str, float | s
 
     contenders: dict[str, Callable[[], object]] = {
         "ours": lambda: run([python, "-c", LOCK_IN_PROCESS], project),
-        **{group: lambda group=group: run(bare(group), project) for group in GROUP_MEMBERS},
+        **{
+            group: lambda group=group: run(bare(group), project, peer_env(project))
+            for group in GROUP_MEMBERS
+        },
         "at once": all_at_once,
     }
     for action in contenders.values():  # warm the caches
@@ -297,7 +327,12 @@ def main() -> None:
                 )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"lock benchmark: median of {runs} warm runs\n")
+    print(f"lock benchmark: median of {runs} warm runs")
+    print(
+        "cooldown: the project's own setting (new projects: 7 days) is kept; our lock passes it "
+        "to uv as --exclude-newer and every uv peer gets the same relative cutoff "
+        "(UV_EXCLUDE_NEWER), so both resolve against the same releases; pip-tools has none\n"
+    )
     print("| measurement | seconds | ratio | target |")
     print("|---|---|---|---|")
     print("\n".join(rows))
@@ -316,7 +351,7 @@ def tiers_rows(arguments: argparse.Namespace, work: Path) -> list[str]:
     def reset() -> None:
         clean(requirements)
 
-    rows = size_rows(project, reset)
+    rows = [] if arguments.only_noop else size_rows(project, reset)
     if arguments.only_size:
         return rows
     if not arguments.only_noop:
@@ -346,15 +381,73 @@ def tiers_rows(arguments: argparse.Namespace, work: Path) -> list[str]:
         )
     reset()
     run([python, "-c", LOCK_IN_PROCESS], project)
-    noop = timed(runs, lambda: None, lambda: run([str(BIN / "nox"), "-s", "lock"], project))
-    nox_alone = timed(runs, lambda: None, lambda: run([str(BIN / "nox"), "--list"], project))
-    check = statistics.median(
-        float(run([python, "-c", CHECK_IN_PROCESS], project)) for _ in range(max(runs, 5))
-    )
-    rows.append(f"| no-op `nox -s lock` (with nox start-up) | {noop:.3f} | | <= 0.3 s |")
-    rows.append(f"| `nox --list` alone (nox start-up) | {nox_alone:.3f} | | |")
-    rows.append(f"| drift check alone (`lock.check`) | {check:.4f} | | <= 0.05 s |")
+    rows += noop_rows(runs, project)
     return rows
+
+
+EMPTY_NOXFILE = """import nox
+
+
+@nox.session(venv_backend="none")
+def empty(session: nox.Session) -> None:
+    session.log("nothing")
+"""
+
+
+def noop_rows(runs: int, project: Path) -> list[str]:
+    """The no-op lock against nox's own start-up, run by run, and the drift check alone.
+
+    `nox --version` is nox starting and stopping; the no-op `nox -s lock` adds the
+    noxfile, the project's settings and the digest of every file a lock reads.
+    Each run times both back to back (the machine's load drifts); the ratio is
+    the median of the per-run ratios. The run without a record is the first no-op
+    after a fresh clone (tooling.lock.fresh): the full lock that finds nothing to do.
+    An empty session shows what nox itself adds to any session (it runs `uv self
+    version` to learn its backends, even for venv_backend="none").
+    """
+    nox = str(BIN / "nox")
+    record = project / ".lockstep_cache"
+    run([nox, "-s", "lock"], project)  # records the locks as current, warms the bytecode
+    empty = project.parent / "empty-noxfile"
+    empty.mkdir(exist_ok=True)
+    (empty / "noxfile.py").write_text(EMPTY_NOXFILE)
+    run([nox, "-s", "empty"], empty)
+    samples: dict[str, list[float]] = {"noop": [], "version": [], "empty": [], "unrecorded": []}
+
+    def once(name: str, command: list[str], cwd: Path = project) -> None:
+        start = time.perf_counter()
+        run(command, cwd)
+        samples[name].append(time.perf_counter() - start)
+
+    for _ in range(max(runs, 7)):
+        once("noop", [nox, "-s", "lock"])
+        once("version", [nox, "--version"])
+        once("empty", [nox, "-s", "empty"], empty)
+        shutil.rmtree(record)
+        once("unrecorded", [nox, "-s", "lock"])
+        if not (record / "locks-current").is_file():
+            raise SystemExit("benchmark step failed: the lock recorded no state")
+    noop, version, session, unrecorded = (statistics.median(samples[k]) for k in samples)
+    ratio = statistics.median(
+        n / v for n, v in zip(samples["noop"], samples["version"], strict=True)
+    )
+    nox_own = statistics.median(
+        e / v for e, v in zip(samples["empty"], samples["version"], strict=True)
+    )
+    full = statistics.median(
+        u / v for u, v in zip(samples["unrecorded"], samples["version"], strict=True)
+    )
+    check = statistics.median(
+        float(run([sys.executable, "-c", CHECK_IN_PROCESS], project)) for _ in range(max(runs, 5))
+    )
+    return [
+        f"| no-op `nox -s lock` (with nox start-up) | {noop:.3f} | {ratio:.2f}x | <= 1.3x, <= 0.3 s |",
+        f"| `nox --version` alone (nox start-up, same runs) | {version:.3f} | 1.00 | |",
+        f"| `nox -s` of an empty session (nox's own session cost) | {session:.3f} "
+        f"| {nox_own:.2f}x | |",
+        f"| no-op `nox -s lock` with no record (fresh clone) | {unrecorded:.3f} | {full:.2f}x | |",
+        f"| drift check alone (`lock.check`) | {check:.4f} | | <= 0.05 s |",
+    ]
 
 
 def size_rows(project: Path, reset: Callable[[], None]) -> list[str]:

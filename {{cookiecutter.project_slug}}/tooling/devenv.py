@@ -104,7 +104,7 @@ def differences(project: Project, venv: Path, lock_path: Path, run: Run) -> list
     if not venv_python(venv).is_file():
         return [f"{VENV} has no {venv_python(venv).relative_to(venv).as_posix()}"]
     found = venv_version(venv) or "unknown"
-    if not smoke.python_matches(found, project.python_version):
+    if not interpreter.python_matches(found, project.python_version):
         return [f"{VENV} runs Python {found} but .python-version says {project.python_version}"]
     report = inventory(venv, run)
     app = (project.name, read_version(project))
@@ -161,7 +161,7 @@ def step(argv: Sequence[str], root: Path, run: Run, log: Log) -> None:
 def fresh_venv_needed(project: Project, venv: Path) -> bool:
     found = venv_version(venv)
     return not venv_python(venv).is_file() or not (
-        found and smoke.python_matches(found, project.python_version)
+        found and interpreter.python_matches(found, project.python_version)
     )
 
 

@@ -14,11 +14,14 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from tooling import lock
 from tooling.project import Project
-from tooling.smoke import python_matches
 
 Run = Callable[[list[str]], subprocess.CompletedProcess[str]]
+
+
+def python_matches(found: str, wanted: str) -> bool:
+    """3.11.9 matches a .python-version of 3.11 or 3.11.9, not 3.12."""
+    return found == wanted or found.startswith(wanted + ".")
 
 
 def run_captured(argv: list[str]) -> subprocess.CompletedProcess[str]:
@@ -30,7 +33,9 @@ def session_python(project: Project, run: Run = run_captured) -> tuple[str, str 
     wanted = project.python_version
     if python_matches(platform.python_version(), wanted):
         return sys.executable, None
-    found = run([lock.find_uv(), "python", "find", "--no-python-downloads", wanted])
+    from tooling.lock.uv import find_uv  # only when nox's own Python does not fit
+
+    found = run([find_uv(), "python", "find", "--no-python-downloads", wanted])
     path = found.stdout.strip()
     if found.returncode == 0 and path:
         return path, None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from packaging.markers import Marker
@@ -102,6 +103,7 @@ def parse_pin(text: str) -> tuple[str, str, str, tuple[str, ...]]:
     )
 
 
+@lru_cache(maxsize=32)  # the drift check reads each tier lock twice (itself, its pylock's source)
 def parse(text: str, source: str = "lock") -> LockFile:
     """Parse a lock's text; `source` names it in errors ("requirements/base.txt")."""
     header: list[str] = []

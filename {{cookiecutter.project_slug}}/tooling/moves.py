@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
-from tooling.lockfile import Pin
+if TYPE_CHECKING:
+    from tooling.lockfile import Pin
 
 
 def version_key(version: str) -> tuple[int, Version | str]:

@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tooling import ToolingError, lockfile
+from tooling.interpreter import python_matches
 
 INVENTORY_SCRIPT = Path(__file__).with_name("inventory.py")
 
@@ -60,11 +61,6 @@ def same_version(installed: str, pinned: str) -> bool:
         return Version(installed) == Version(pinned)
     except InvalidVersion:
         return installed == pinned
-
-
-def python_matches(found: str, wanted: str) -> bool:
-    """3.11.9 matches a .python-version of 3.11 or 3.11.9, not 3.12."""
-    return found == wanted or found.startswith(wanted + ".")
 
 
 def lock_problems(

@@ -39,22 +39,54 @@ How it works:
    pins as constraints, only when its shared packages came out different
    (first offline, from the index pages this run has just fetched). Then it takes the shared packages' lines (hashes included) from the
    owner, so a shared tier is locked the same everywhere.
+8. A lock that succeeds records a digest of every file it read and wrote
+   (tooling.lock.fresh); the next lock that finds the same digest has
+   nothing to do and stops without parsing anything. The check never does.
 
 The package, by layer (each module imports only those before it): inputs,
-headers, render, uv (the process and its failures), pylocks, resolve (one
-group), groups (solve groups together), drift (the check), command (`nox -s
-lock`); `python -m tooling.lock` runs the command in the current folder.
+fresh (the no-op test), headers, render, uv (the process and its failures),
+pylocks, resolve (one group), groups (solve groups together), drift (the
+check), command (the full lock), cli (`nox -s lock`: a no-op stops before the
+modules after fresh are imported); `python -m tooling.lock` runs the command in
+the current folder. Importing this package imports none of them: each name
+below is imported from its module when it is first used.
 """
 
 from __future__ import annotations
 
-from tooling.lock.command import lock, main, parse_arguments
-from tooling.lock.drift import advice, check
-from tooling.lock.headers import header, recorded
-from tooling.lock.inputs import UNION_CONSTRAINTS, LockError, requirement_digest
-from tooling.lock.render import Union, pinned, render_pin, tier_packages
-from tooling.lock.resolve import only_installable
-from tooling.lock.uv import YankedPins, find_uv, uv_reason
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tooling.lock.cli import main, parse_arguments
+    from tooling.lock.command import lock
+    from tooling.lock.drift import advice, check
+    from tooling.lock.headers import header, recorded
+    from tooling.lock.inputs import UNION_CONSTRAINTS, LockError, requirement_digest
+    from tooling.lock.render import Union, pinned, render_pin, tier_packages
+    from tooling.lock.resolve import only_installable
+    from tooling.lock.uv import YankedPins, find_uv, uv_reason
+
+HOME = {
+    "main": "cli",
+    "parse_arguments": "cli",
+    "lock": "command",
+    "advice": "drift",
+    "check": "drift",
+    "header": "headers",
+    "recorded": "headers",
+    "UNION_CONSTRAINTS": "inputs",
+    "LockError": "inputs",
+    "requirement_digest": "inputs",
+    "Union": "render",
+    "pinned": "render",
+    "render_pin": "render",
+    "tier_packages": "render",
+    "only_installable": "resolve",
+    "YankedPins": "uv",
+    "find_uv": "uv",
+    "uv_reason": "uv",
+}
 
 __all__ = [
     "UNION_CONSTRAINTS",
@@ -76,3 +108,12 @@ __all__ = [
     "tier_packages",
     "uv_reason",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`lock.check` and the rest, imported on first use (a no-op lock needs few of them)."""
+    if name not in HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{HOME[name]}"), name)
+    globals()[name] = value
+    return value

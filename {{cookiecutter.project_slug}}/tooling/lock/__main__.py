@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from tooling import ToolingError, project
-from tooling.lock.command import main
+from tooling.lock.cli import main
 
 
 def run(argv: list[str]) -> int:

@@ -1,19 +1,18 @@
-"""`nox -s lock` / `invoke lock`: bring every lock up to date atomically, or check them."""
+"""The full lock: bring every lock up to date atomically (`nox -s lock` runs it through cli)."""
 
 from __future__ import annotations
 
-import argparse
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 from tooling import lockfile, without_secrets
-from tooling.atomic import shown, write_all
+from tooling.atomic import write_all
 from tooling.cooldown import Cooldown
-from tooling.lock.drift import advice, check, generated_orphans, orphan_reason, tier_staleness
+from tooling.lock.drift import generated_orphans, tier_staleness
 from tooling.lock.groups import adopt, resolve_stale_groups, shared_pins
 from tooling.lock.headers import body_damage, lock_damage, read_lock, stale_reasons
 from tooling.lock.inputs import PACKAGE_NAME, LockError, project_groups, read_inputs, unique
@@ -27,7 +26,6 @@ from tooling.project import (
     Project,
     pyproject_rewrites,
 )
-from tooling.summary import append as step_summary
 from tooling.tiers import SolveGroup
 
 
@@ -210,83 +208,3 @@ def last_good_pins(
         note = f"{source} was damaged ({damage}): re-derived; what moved is against its last commit"
         return versions_by_name(lockfile.parse(committed, source).pins), note
     return None, f"{source} was damaged ({damage}): re-derived"
-
-
-def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="nox -s lock --", description="Lock every tier with hashes, or check the locks."
-    )
-    parser.add_argument("--check", action="store_true", help="only check; exit 1 if stale")
-    parser.add_argument("--upgrade", "-U", action="store_true", help="upgrade every package")
-    parser.add_argument(
-        "--upgrade-package",
-        "-P",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="upgrade NAME in every tier (repeatable)",
-    )
-    parser.add_argument(
-        "--skip-cooldown",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="upgrade NAME ignoring the cooldown, this run only (a security fix; repeatable)",
-    )
-    parser.add_argument(
-        "--report", metavar="PATH", help="also write what moved, per tier, as Markdown to PATH"
-    )
-    arguments = parser.parse_args(argv)
-    updating = arguments.upgrade or arguments.upgrade_package or arguments.skip_cooldown
-    if arguments.check and (updating or arguments.report):
-        parser.error(
-            "--check cannot be combined with --upgrade, --upgrade-package, --skip-cooldown "
-            "or --report"
-        )
-    return arguments
-
-
-def main(
-    project: Project,
-    argv: Sequence[str],
-    log: Callable[[str], None] = print,
-    run: Runner = run_uv,
-) -> None:
-    """The lock command shared by nox and invoke; raises LockError when it fails."""
-    arguments = parse_arguments(argv)
-    if arguments.check:
-        problems = check(project)
-        if problems:
-            for problem in problems:
-                log(problem)
-            bullets = "\n".join(f"- {problem}" for problem in problems)
-            step_summary(f"## Lock drift check failed\n\n{bullets}\n\n{advice(problems)}")
-            raise LockError(advice(problems))
-        log("locks are current: every tier matches its inputs and the union")
-        return
-    report = Path(arguments.report) if arguments.report else None
-    result = lock(
-        project,
-        arguments.upgrade,
-        arguments.upgrade_package,
-        run,
-        report,
-        arguments.skip_cooldown,
-    )
-    for note in result.notes:
-        log(note)
-    if not result.resolved:
-        log("inputs unchanged: nothing to resolve")
-    for path in result.written:
-        log(f"wrote {path.relative_to(project.root).as_posix()}")
-    for path in result.removed:
-        log(f"deleted {shown(path)}: {orphan_reason(path)}")
-    for use in project.removed_tier_entries:
-        log(f"dropped {use.key} from pyproject.toml: requirements/{use.tier}.in is gone")
-    if result.resolved and not result.written:
-        log("resolved again: every lock already matched")
-    for line in result.changes.lines():
-        log(line)
-    step_summary(result.changes.markdown())
-    if report is not None:
-        log(f"wrote the report {report}")
