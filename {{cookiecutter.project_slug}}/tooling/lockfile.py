@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from packaging.markers import Marker
@@ -52,6 +52,11 @@ class Pin:
     line: int  # line number of the requirement line
     lines: tuple[str, ...]  # the requirement line and its hash lines, as written
 
+    @cached_property
+    def hash_set(self) -> frozenset[str]:
+        """The hashes, for membership tests (a pin of a big package has dozens)."""
+        return frozenset(self.hashes)
+
     def applies(self, environment: Mapping[str, str] | None = None) -> bool:
         """Whether an installer in `environment` (default: this Python) installs this pin."""
         if not self.marker:
@@ -70,6 +75,7 @@ class LockFile:
         return {(pin.name, pin.version) for pin in self.pins}
 
 
+@lru_cache(maxsize=1024)  # a pin is in the union and in every tier that has it
 def parse_pin(text: str) -> tuple[str, str, str, tuple[str, ...]]:
     """(name, version, marker, extras) of a `name[extras]==version ; marker` line.
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import lru_cache
 
 from tooling import lockfile
 from tooling.lockfile import Pin
 from tooling.pylock.headers import problem, split_header
 from tooling.pylock.reading import Package, packages_as_written, read_packages
-from tooling.pylock.sources import ForeignFile, Source, Underivable, file_problem, source_of
+from tooling.pylock.sources import (
+    ForeignFile,
+    Source,
+    Sources,
+    Underivable,
+    file_problem,
+    source_of,
+)
 from tooling.pylock.writing import UnlistedFiles, derive
 
 PACKAGE_NAME = re.compile(r'^name = "(.*)"$')  # a [[packages]] table's name line
@@ -111,6 +120,8 @@ def named_files(source: Source, packages: Sequence[Package]) -> list[str]:
 
 
 def file_problems(pin: Pin, package: Package, source: Source) -> list[str]:
+    if sound_files(replace(pin, via=(), line=0), package, source.sources):
+        return []
     found = [
         why
         for file in package.files
@@ -119,6 +130,15 @@ def file_problems(pin: Pin, package: Package, source: Source) -> list[str]:
     if not package.files and pin.hashes:
         found.append(f"names no file for {pin.name} {pin.version}")
     return found
+
+
+@lru_cache(maxsize=1024)  # tiers share most packages: the drift check checks each one once
+def sound_files(pin: Pin, package: Package, sources: Sources) -> bool:
+    """Whether a pylock may name every file of this package for this pin (and names one when
+    the pin has hashes). `pin` without what differs between tiers (its via and line)."""
+    if not package.files:
+        return not pin.hashes
+    return not any(file_problem(pin, file, sources, "") for file in package.files)
 
 
 def first_difference(text: str, expected: str, lock_name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from tooling.project import GENERATED_BY
@@ -25,10 +26,12 @@ def tier_of(path: Path) -> str | None:
     return None
 
 
+@lru_cache(maxsize=64)  # the check digests each body twice (its damage, then its problems)
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@lru_cache(maxsize=64)  # read for every digest of the same few texts
 def split_header(text: str) -> tuple[str, str]:
     """(the leading comment lines, the rest): a generated lock's header and body."""
     lines = text.splitlines(keepends=True)

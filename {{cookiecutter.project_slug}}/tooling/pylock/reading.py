@@ -7,6 +7,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -31,11 +32,14 @@ class Package:
         return (canonicalize_name(self.name), self.version, self.marker)
 
 
-WRITTEN_FIELD = re.compile(r'^(name|version|marker) = ("(?:[^"\\]|\\.)*")$')
+STRING = r'("[^"\\]*(?:\\.[^"\\]*)*")'  # a basic string, escapes included
+WRITTEN_FIELD = re.compile(rf"^(name|version|marker) = {STRING}$")
 WRITTEN_FILE = re.compile(
-    r'^(?:sdist = |    )\{ name = ("(?:[^"\\]|\\.)*"), (url|path) = ("(?:[^"\\]|\\.)*"), '
+    rf"^(?:sdist = |    )\{{ name = {STRING}, (url|path) = {STRING}, "
     r'hashes = \{ ((?:\w+ = "[0-9a-f]+", )*\w+ = "[0-9a-f]+") \} \},?$'
 )
+FILE_STARTS = ("sdist = ", "    {")
+HASH_ENTRY = re.compile(r'(\w+) = "([0-9a-f]+)"')
 WRITTEN_OTHER = {"[[packages]]", "wheels = [", "]", ""}
 
 
@@ -44,29 +48,38 @@ def packages_as_written(text: str) -> list[Package] | None:
     (a TOML parser takes most of a no-op lock's time); None for any other layout, which
     problems() then reads with tomllib. Only a pylock equal to its derivation passes, so a
     misread one is never accepted: it is read again properly."""
-    body = split_header(text)[1].split("\n[[packages]]\n")
     packages = []
-    for table in body[1:]:
-        fields: dict[str, str] = {}
-        files: list[File] = []
-        for line in table.splitlines():
-            if found := WRITTEN_FIELD.match(line):
-                fields[found[1]] = json.loads(found[2])
-            elif found := WRITTEN_FILE.match(line):
-                hashes = tuple(
-                    f"{kind}:{value}"
-                    for kind, value in sorted(re.findall(r'(\w+) = "([0-9a-f]+)"', found[4]))
-                )
-                files.append(File(json.loads(found[1]), json.loads(found[3]), hashes))
-            elif line not in WRITTEN_OTHER:
-                return None
-        packages.append(
-            Package(
-                fields.get("name", ""), fields.get("version", ""), fields.get("marker", ""),
-                tuple(files),
-            )
-        )  # fmt: skip
+    for table in split_header(text)[1].split("\n[[packages]]\n")[1:]:
+        package = package_as_written(table)
+        if package is None:
+            return None
+        packages.append(package)
     return packages
+
+
+@lru_cache(maxsize=1024)  # tiers share most packages: the drift check reads each table once
+def package_as_written(table: str) -> Package | None:
+    """One [[packages]] table (after its header line) as render() writes it; else None."""
+    fields: dict[str, str] = {}
+    files: list[File] = []
+    for line in table.splitlines():
+        if line.startswith(FILE_STARTS) and (found := WRITTEN_FILE.match(line)):
+            hashes = tuple(
+                f"{kind}:{value}" for kind, value in sorted(HASH_ENTRY.findall(found[4]))
+            )
+            files.append(File(string_value(found[1]), string_value(found[3]), hashes))
+        elif found := WRITTEN_FIELD.match(line):
+            fields[found[1]] = string_value(found[2])
+        elif line not in WRITTEN_OTHER:
+            return None
+    return Package(
+        fields.get("name", ""), fields.get("version", ""), fields.get("marker", ""), tuple(files)
+    )
+
+
+def string_value(quoted: str) -> str:
+    """A basic string as render() writes it (JSON's escapes): only one with escapes is parsed."""
+    return json.loads(quoted) if "\\" in quoted else quoted[1:-1]
 
 
 def read_packages(text: str) -> list[Package]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name, canonicalize_version
@@ -53,8 +54,15 @@ def sources_of(options: Sequence[str], environment: Sequence[str] = ()) -> Sourc
 
 def origin(url: str) -> str | None:
     """scheme://host[:port] of a URL, without any login; None when it has no host."""
+    scheme, _, rest = public_url(url).partition("://")
+    return origin_of_location(scheme, rest.split("/", 1)[0])
+
+
+@cache  # a lock's thousands of file URLs are on one or two hosts
+def origin_of_location(scheme: str, location: str) -> str | None:
+    """origin() of the part of a public URL between `://` and its path."""
     try:
-        parts = urlsplit(public_url(url))
+        parts = urlsplit(f"{scheme}://{location}")
         port = parts.port
     except ValueError:
         return None
@@ -66,10 +74,13 @@ def origin(url: str) -> str | None:
 def is_file_of(file_name: str, pin: Pin) -> bool:
     """Whether a wheel or sdist file name is one of this pinned name and version."""
     found = name_and_version(file_name)
-    return found is not None and (
-        canonicalize_name(found[0]) == canonicalize_name(pin.name)
-        and canonicalize_version(found[1]) == canonicalize_version(pin.version)
-    )
+    return found is not None and canonical(*found) == canonical(pin.name, pin.version)
+
+
+@cache  # the same few names and versions, once per file of every tier
+def canonical(name: str, version: str) -> tuple[str, str]:
+    """A name and version as they compare (PEP 503 name, normalized version)."""
+    return canonicalize_name(name), canonicalize_version(version)
 
 
 def name_and_version(file_name: str) -> tuple[str, str] | None:
@@ -91,7 +102,7 @@ def name_and_version(file_name: str) -> tuple[str, str] | None:
 def file_problem(pin: Pin, file: File, sources: Sources, lock_name: str) -> str | None:
     """Why a pylock may not name this file for this pin (a phrase); None when it may."""
     what = f"{file.name} for {pin.name} {pin.version}"
-    if not file.hashes or any(digest not in pin.hashes for digest in file.hashes):
+    if not file.hashes or not pin.hash_set.issuperset(file.hashes):
         return f"names {what} with a hash {lock_name} does not pin"
     if not is_file_of(file.name, pin):
         return f"names {file.name}, which is not a file of {pin.name} {pin.version}"
@@ -104,10 +115,17 @@ def file_problem(pin: Pin, file: File, sources: Sources, lock_name: str) -> str 
             f"names {what} at {where or file.url}, which is not an index {named} "
             f"({', '.join(sources.origins)})"
         )
-    last = unquote(urlsplit(file.url).path).rsplit("/", 1)[-1]
+    last = last_segment(file.url)
     if last != file.name:
         return f"names {what} at the URL of another file ({last})"
     return None
+
+
+def last_segment(url: str) -> str:
+    """The last segment of a URL's path, unquoted."""
+    if url.count("/") >= 3 and not any(mark in url for mark in "%?#\t\r\n"):
+        return url.rsplit("/", 1)[1]  # what urlsplit finds, which a plain URL does not need
+    return unquote(urlsplit(url).path).rsplit("/", 1)[-1]
 
 
 class Underivable(Exception):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import PurePosixPath
 
 from tooling import public_url
@@ -30,8 +30,9 @@ def by_hash(listed: Files) -> dict[str, File]:
 
 
 def _string(value: str) -> str:
-    # A JSON string (ASCII, escapes \" \\ \n \uXXXX...) is a TOML basic string.
-    return json.dumps(value)
+    # A JSON string (ASCII, escapes \" \\ \n \uXXXX...) is a TOML basic string: json.dumps'
+    # own encoder for a str, without its dispatch (a pylock has thousands of strings).
+    return encode_basestring_ascii(value)
 
 
 @cache  # a file shared by several tiers is written once
@@ -50,19 +51,25 @@ def files_of(pin: Pin, files: Mapping[str, File]) -> list[File]:
     """The listed files a pin hashes, one per file name, with only the hashes the pin has."""
     listed = [files[digest] for digest in pin.hashes if digest in files]
     return [
-        File(file.name, file.url, tuple(h for h in file.hashes if h in pin.hashes))
+        file
+        if pin.hash_set.issuperset(file.hashes)
+        else File(file.name, file.url, tuple(h for h in file.hashes if h in pin.hash_set))
         for file in {file.name: file for file in listed}.values()
     ]
 
 
-def render_package(pin: Pin, files: Mapping[str, File]) -> list[str]:
+def render_package(pin: Pin, files: Mapping[str, File]) -> tuple[str, ...]:
     """One [[packages]] table: the pin's sdist and wheels, one entry per listed file it hashes."""
-    chosen = files_of(pin, files)
+    return package_lines(pin.name, pin.version, pin.marker, tuple(files_of(pin, files)))
+
+
+@lru_cache(maxsize=1024)  # a package shared by several tiers is written once
+def package_lines(name: str, version: str, marker: str, chosen: tuple[File, ...]) -> tuple[str, ...]:
     sdists = [file for file in chosen if not file.name.endswith(".whl")]
     wheels = sorted((file for file in chosen if file.name.endswith(".whl")), key=lambda f: f.name)
-    lines = ["[[packages]]", f"name = {_string(pin.name)}", f"version = {_string(pin.version)}"]
-    if pin.marker:
-        lines.append(f"marker = {_string(pin.marker)}")
+    lines = ["[[packages]]", f"name = {_string(name)}", f"version = {_string(version)}"]
+    if marker:
+        lines.append(f"marker = {_string(marker)}")
     if sdists:  # PEP 751 has room for one sdist: prefer .tar.gz (PEP 625)
         sdists.sort(key=lambda f: (not f.name.endswith(".tar.gz"), f.name))
         lines.append(f"sdist = {_file_table(sdists[0])}")
@@ -70,7 +77,7 @@ def render_package(pin: Pin, files: Mapping[str, File]) -> list[str]:
         lines.append("wheels = [")
         lines += [f"    {_file_table(wheel)}," for wheel in wheels]
         lines.append("]")
-    return lines
+    return tuple(lines)
 
 
 def render(
