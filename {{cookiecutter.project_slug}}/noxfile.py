@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # nox does not put the noxfile's folder on sys.path
 
 from tooling import ToolingError, interpreter, lock, project, summary  # noqa: E402
+from tooling.lock import fresh  # noqa: E402
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -29,7 +30,8 @@ AUDIT_TOOLS = ROOT / "requirements" / "tools" / "audit.txt"
 SAFETY_TOOLS = ROOT / "requirements" / "tools" / "safety.txt"
 
 try:
-    PROJECT = project.load(ROOT)
+    # LOCKS_CURRENT: the last `nox -s lock` left every file as it is (a no-op lock stops there)
+    PROJECT, LOCKS_CURRENT = fresh.load_project(ROOT)
     PYTHON, NO_PYTHON = interpreter.session_python(PROJECT)
 except ToolingError as error:
     sys.exit(f"error: {error}")
@@ -95,7 +97,7 @@ def lint(session: nox.Session) -> None:
 
 def run_lock(session: nox.Session, argv: list[str]) -> None:
     try:
-        lock.main(PROJECT, argv, log=session.log)
+        lock.main(PROJECT, argv, log=session.log, unchanged=LOCKS_CURRENT)
     except ToolingError as error:
         session.error(str(error))
 

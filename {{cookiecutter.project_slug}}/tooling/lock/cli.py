@@ -59,10 +59,12 @@ def main(
     argv: Sequence[str],
     log: Callable[[str], None] = print,
     run: Runner | None = None,
+    unchanged: bool | None = None,
 ) -> None:
     """The lock command shared by nox and invoke; raises LockError when it fails.
 
-    `run` runs uv (default: tooling.lock.uv.run_uv).
+    `run` runs uv (default: tooling.lock.uv.run_uv); `unchanged` is what
+    fresh.load_project found when it read the project (None: look now).
     """
     arguments = parse_arguments(argv)
     if arguments.check:
@@ -74,7 +76,9 @@ def main(
         or arguments.skip_cooldown
         or arguments.report
     )
-    if plain and fresh.unchanged(project):
+    if unchanged is None:
+        unchanged = plain and fresh.unchanged(project)
+    if plain and unchanged:
         log("inputs unchanged: nothing to resolve")
         log_changes(log, Changes(tiers=[]))
         return

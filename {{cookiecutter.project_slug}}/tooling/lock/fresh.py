@@ -9,6 +9,11 @@ nothing, so it stops there: no resolution, no lock parsed, no pylock derived
 again. Any byte that differs runs the full lock. The drift check (`--check`)
 never takes this shortcut: it is the guard.
 
+The noxfile reads the project through load_project: when the digest is the
+same, the settings the last full lock checked are not checked again (nor is
+their schema imported). Any changed byte of pyproject.toml, .python-version,
+a tier file or the tooling loads the project as always, errors included.
+
 Only light modules are imported here: a no-op must not pay for the lock's.
 """
 
@@ -20,7 +25,7 @@ from pathlib import Path
 
 from tooling import ToolingError
 from tooling.lock.inputs import environment_indexes, read_inputs
-from tooling.project import Project
+from tooling.project import Project, load, read
 
 CACHE = ".lockstep_cache"
 STAMP = "locks-current"
@@ -83,6 +88,17 @@ def unchanged(project: Project) -> bool:
         return recorded == state(project)
     except (OSError, ToolingError):
         return False  # something unreadable: the full lock names it
+
+
+def load_project(root: Path) -> tuple[Project, bool]:
+    """The project at root, and whether the last full lock left every file as it is now
+    (unchanged): then its settings, checked by that lock, are not checked again."""
+    if unchanged(Project(root, python_version="")):  # the digest reads files only
+        try:
+            return read(root), True
+        except (OSError, ToolingError):
+            pass  # the record names files that are no longer readable: load says why
+    return load(root), False
 
 
 def record(project: Project, inputs_before: str | None) -> None:
