@@ -13,9 +13,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from conftest import PROJECT_TEMPLATE
 from test_lock import run_main
 from test_pylock import EVIL, FakeUv, locks, project, with_digest  # noqa: F401  (a fixture)
+from tooling import ToolingError
+from tooling.lock import fresh
 
 # What a full lock or the drift check needs and a no-op does not.
 HEAVY = {
@@ -31,14 +34,17 @@ HEAVY = {
     "tooling.lock.uv",
     "tooling.lockfile",
     "tooling.pylock",
+    "tooling.settings",  # the schema: the lock that made the record checked these settings
 }
 LOCK_IN_A_NEW_PYTHON = f"""
 import json, sys
 from pathlib import Path
 sys.path.insert(0, {str(PROJECT_TEMPLATE)!r})
-from tooling import lock, project
+from tooling import lock
+from tooling.lock import fresh
 logged = []
-lock.main(project.load(Path(sys.argv[1])), [], log=logged.append)
+project, unchanged = fresh.load_project(Path(sys.argv[1]))  # as noxfile.py does
+lock.main(project, [], log=logged.append, unchanged=unchanged)
 print(json.dumps([logged, sorted(name for name in sys.modules if name.startswith("tooling"))]))
 """
 
@@ -67,6 +73,17 @@ def test_a_lock_with_nothing_to_do_imports_nothing_that_resolves_or_checks(
     assert modules & HEAVY == set()
     # the record of the last lock stays out of git without a line in the project's .gitignore
     assert (project / ".lockstep_cache" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_a_setting_broken_after_the_lock_is_still_refused_in_one_line(
+    project: Path,  # noqa: F811
+) -> None:
+    run_main(project, run=FakeUv())
+    assert fresh.load_project(project)[1]  # recorded: the settings are not checked again
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text('[tool.lockstep]\ndev-tier = "nope"\n')
+    with pytest.raises(ToolingError, match=r"^pyproject.toml: \[tool.lockstep\] dev-tier names"):
+        fresh.load_project(project)
 
 
 def test_a_pylock_edited_with_its_digest_recomputed_is_still_written_again(
