@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -109,18 +109,40 @@ def parse_pin(text: str) -> tuple[str, str, str, tuple[str, ...]]:
     )
 
 
+@dataclass
+class Block:
+    """A pin being read: its requirement line, then its hash and via lines."""
+
+    name: str
+    version: str
+    marker: str
+    extras: tuple[str, ...]
+    line: int
+    lines: list[str]
+    hashes: list[str] = field(default_factory=list)
+    via: list[str] = field(default_factory=list)
+
+    def pin(self) -> Pin:
+        return Pin(
+            self.name,
+            self.version,
+            self.marker,
+            self.extras,
+            tuple(self.hashes),
+            tuple(self.via),
+            self.line,
+            tuple(self.lines),
+        )
+
+
 @lru_cache(maxsize=32)  # the drift check reads each tier lock twice (itself, its pylock's source)
 def parse(text: str, source: str = "lock") -> LockFile:
     """Parse a lock's text; `source` names it in errors ("requirements/base.txt")."""
     header: list[str] = []
     options: list[str] = []
     pins: list[Pin] = []
-    current: dict[str, object] | None = None
+    current: Block | None = None
     in_via = False
-
-    def finish() -> None:
-        if current is not None:
-            pins.append(Pin(**current))  # type: ignore[arg-type]
 
     def damaged(number: int, reason: str) -> LockFileError:
         return LockFileError(f"{source}:{number}: {reason}", number, reason)
@@ -134,41 +156,33 @@ def parse(text: str, source: str = "lock") -> LockFile:
         elif line.startswith("--") and current is None:
             options.append(stripped)
         elif not line[0].isspace() and not line.startswith("#"):
-            finish()
+            if current is not None:
+                pins.append(current.pin())
             requirement = stripped.removesuffix("\\").strip()
             try:
-                name, version, marker, extras = parse_pin(requirement)
+                current = Block(*parse_pin(requirement), line=number, lines=[line])
             except LockFileError as error:
                 raise damaged(number, error.reason) from None
-            current = {
-                "name": name,
-                "version": version,
-                "marker": marker,
-                "extras": extras,
-                "hashes": (),
-                "via": (),
-                "line": number,
-                "lines": (line,),
-            }
             in_via = False
         elif current is None:
             if line.startswith("#"):
                 continue
             raise damaged(number, f"unexpected line before the first package: {stripped!r}")
         elif match := HASH.match(stripped):
-            current["hashes"] = (*current["hashes"], match.group(1))  # type: ignore[misc]
-            current["lines"] = (*current["lines"], line)  # type: ignore[misc]
+            current.hashes.append(match.group(1))
+            current.lines.append(line)
         elif stripped == "# via":
             in_via = True
         elif stripped.startswith("# via "):
-            current["via"] = (*current["via"], stripped.removeprefix("# via ").strip())  # type: ignore[misc]
+            current.via.append(stripped.removeprefix("# via ").strip())
         elif in_via and stripped.startswith("#   "):
-            current["via"] = (*current["via"], stripped.removeprefix("#   ").strip())  # type: ignore[misc]
+            current.via.append(stripped.removeprefix("#   ").strip())
         elif stripped.startswith("#"):
             in_via = False
         else:
             raise damaged(number, f"unexpected line in a lock: {stripped!r}")
-    finish()
+    if current is not None:
+        pins.append(current.pin())
     return LockFile(tuple(header), tuple(options), tuple(pins))
 
 
