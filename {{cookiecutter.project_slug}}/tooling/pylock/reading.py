@@ -34,9 +34,8 @@ class Package:
 
 STRING = r'("[^"\\]*(?:\\.[^"\\]*)*")'  # a basic string, escapes included
 WRITTEN_FIELD = re.compile(rf"^(name|version|marker) = {STRING}$")
-WRITTEN_FILE = re.compile(
-    rf"^(?:sdist = |    )\{{ name = {STRING}, (url|path) = {STRING}, "
-    r'hashes = \{ ((?:\w+ = "[0-9a-f]+", )*\w+ = "[0-9a-f]+") \} \},?$'
+WRITTEN_FILE = re.compile(  # its hashes are read by HASH_ENTRY (and any other text compared)
+    rf"^(?:sdist = |    )\{{ name = {STRING}, (url|path) = {STRING}, hashes = \{{ (.*) \}} \}},?$"
 )
 FILE_STARTS = ("sdist = ", "    {")
 HASH_ENTRY = re.compile(r'(\w+) = "([0-9a-f]+)"')
@@ -44,8 +43,8 @@ WRITTEN_OTHER = {"[[packages]]", "wheels = [", "]", ""}
 
 
 def packages_as_written(text: str) -> list[Package] | None:
-    """The packages of a pylock in exactly the layout render() writes, read line by line
-    (a TOML parser takes most of a no-op lock's time); None for any other layout, which
+    """The packages of a pylock in the layout render() writes, read line by line (a TOML
+    parser takes most of the drift check's time); None for any other layout, which
     problems() then reads with tomllib. Only a pylock equal to its derivation passes, so a
     misread one is never accepted: it is read again properly."""
     packages = []
@@ -64,9 +63,7 @@ def package_as_written(table: str) -> Package | None:
     files: list[File] = []
     for line in table.splitlines():
         if line.startswith(FILE_STARTS) and (found := WRITTEN_FILE.match(line)):
-            hashes = tuple(
-                f"{kind}:{value}" for kind, value in sorted(HASH_ENTRY.findall(found[4]))
-            )
+            hashes = tuple([f"{kind}:{value}" for kind, value in sorted(HASH_ENTRY.findall(found[4]))])
             files.append(File(string_value(found[1]), string_value(found[3]), hashes))
         elif found := WRITTEN_FIELD.match(line):
             fields[found[1]] = string_value(found[2])
