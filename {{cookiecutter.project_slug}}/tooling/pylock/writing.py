@@ -37,9 +37,8 @@ def _string(value: str) -> str:
 
 @cache  # a file shared by several tiers is written once
 def _file_table(file: File) -> str:
-    hashes = ", ".join(
-        f"{kind} = {_string(value)}" for kind, value in (h.split(":", 1) for h in file.hashes)
-    )
+    pairs = [digest.partition(":") for digest in file.hashes]
+    hashes = ", ".join([f"{kind} = {_string(value)}" for kind, _, value in pairs])
     if "://" in file.url:
         where = f"url = {_string(public_url(file.url))}"  # never a login or token of the index
     else:
