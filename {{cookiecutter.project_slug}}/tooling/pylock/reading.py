@@ -63,7 +63,9 @@ def package_as_written(table: str) -> Package | None:
     files: list[File] = []
     for line in table.splitlines():
         if line.startswith(FILE_STARTS) and (found := WRITTEN_FILE.match(line)):
-            hashes = tuple([f"{kind}:{value}" for kind, value in sorted(HASH_ENTRY.findall(found[4]))])
+            hashes = tuple(
+                [f"{kind}:{value}" for kind, value in sorted(HASH_ENTRY.findall(found[4]))]
+            )
             files.append(File(string_value(found[1]), string_value(found[3]), hashes))
         elif found := WRITTEN_FIELD.match(line):
             fields[found[1]] = string_value(found[2])

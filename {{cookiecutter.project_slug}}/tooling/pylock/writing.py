@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from collections.abc import Mapping, Sequence
 from functools import cache, lru_cache
+from json.encoder import encode_basestring_ascii
 from pathlib import PurePosixPath
 
 from tooling import public_url
@@ -63,7 +63,9 @@ def render_package(pin: Pin, files: Mapping[str, File]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1024)  # a package shared by several tiers is written once
-def package_lines(name: str, version: str, marker: str, chosen: tuple[File, ...]) -> tuple[str, ...]:
+def package_lines(
+    name: str, version: str, marker: str, chosen: tuple[File, ...]
+) -> tuple[str, ...]:
     sdists = [file for file in chosen if not file.name.endswith(".whl")]
     wheels = sorted((file for file in chosen if file.name.endswith(".whl")), key=lambda f: f.name)
     lines = ["[[packages]]", f"name = {_string(name)}", f"version = {_string(version)}"]
