@@ -24,7 +24,7 @@ def public_url(url: str) -> str:
 
     Everything up to the last @ goes, so a password holding a / is not half shown.
     """
-    if "://" in url and not any(mark in url for mark in "@?#"):
+    if "://" in url and "@" not in url and "?" not in url and "#" not in url:
         return url  # nothing to take out (most URLs: a lock's thousands of file URLs)
     scheme, _, rest = url.partition("://")
     rest = re.split(r"[?#]", rest, maxsplit=1)[0]

@@ -18,6 +18,7 @@ from tooling.tiers import INDEX
 
 PYTHON_VERSION = re.compile(r"^# options: .*--python-version (\d+\.\d+)", re.MULTILINE)
 SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tbz", ".tar")
+NOT_PLAIN = re.compile(r"[%?#\t\r\n]")  # what urlsplit and unquote read in a URL's path
 PYPI_ORIGINS = ("https://pypi.org", "https://files.pythonhosted.org")  # pip's default index
 
 
@@ -123,7 +124,7 @@ def file_problem(pin: Pin, file: File, sources: Sources, lock_name: str) -> str 
 
 def last_segment(url: str) -> str:
     """The last segment of a URL's path, unquoted."""
-    if url.count("/") >= 3 and not any(mark in url for mark in "%?#\t\r\n"):
+    if url.count("/") >= 3 and not NOT_PLAIN.search(url):
         return url.rsplit("/", 1)[1]  # what urlsplit finds, which a plain URL does not need
     return unquote(urlsplit(url).path).rsplit("/", 1)[-1]
 
