@@ -4,6 +4,7 @@ versions with one line from every entry point, and `.python-version` alone moves
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -188,6 +189,35 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert "s3cr3t" not in result.stdout + result.stderr
     assert "alice" not in result.stdout + result.stderr
     assert tree(project) == before
+
+
+RECORD_THE_LOCKS_AS_CURRENT = (
+    "from pathlib import Path\n"
+    "from tooling import project\n"
+    "from tooling.lock import fresh\n"
+    "current = project.load(Path('.'))\n"
+    "fresh.record(current, fresh.inputs_digest(current))\n"
+    "print(fresh.load_project(Path('.'))[1])\n"
+)
+
+
+@pytest.mark.parametrize(
+    "case", ["a typo in a key", "dev-tier names no tier", ".python-version names no release"]
+)
+@pytest.mark.parametrize(
+    "command", [("nox", "--list"), ("nox", "-s", "lock")], ids=["nox list", "nox lock"]
+)
+def test_a_setting_broken_after_a_lock_is_refused_in_one_line(
+    project: Path, case: str, command: tuple[str, ...]
+) -> None:
+    # what a lock that succeeded leaves: the record a no-op lock stops at (tooling.lock.fresh)
+    recorded = run(project, sys.executable, "-c", RECORD_THE_LOCKS_AS_CURRENT)
+    assert recorded.stdout.strip() == "True", recorded.stderr  # read without checking again
+    assert run(project, "nox", "--list").returncode == 0
+    change, line = BAD_INPUTS[case]
+    change(project)
+    result = run(project, *command)
+    assert (result.returncode, result.stderr.strip()) == (1, line)
 
 
 def test_byte_order_marks_are_accepted(project: Path) -> None:
