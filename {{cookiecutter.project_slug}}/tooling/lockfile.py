@@ -149,9 +149,13 @@ def parse(text: str, source: str = "lock") -> LockFile:
 
     for number, line in enumerate(lines_of(text), start=1):
         stripped = line.strip()
-        if not stripped:
+        # A pin's hash line (most lines) first: no branch below would take it.
+        if current is not None and line[:1].isspace() and (match := HASH.match(stripped)):
+            current.hashes.append(match.group(1))
+            current.lines.append(line)
+        elif not stripped:
             continue
-        if current is None and not options and line.startswith("#"):
+        elif current is None and not options and line.startswith("#"):
             header.append(line)
         elif line.startswith("--") and current is None:
             options.append(stripped)
@@ -168,9 +172,6 @@ def parse(text: str, source: str = "lock") -> LockFile:
             if line.startswith("#"):
                 continue
             raise damaged(number, f"unexpected line before the first package: {stripped!r}")
-        elif match := HASH.match(stripped):
-            current.hashes.append(match.group(1))
-            current.lines.append(line)
         elif stripped == "# via":
             in_via = True
         elif stripped.startswith("# via "):
