@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name, canonicalize_version
@@ -78,7 +78,7 @@ def is_file_of(file_name: str, pin: Pin) -> bool:
     return found is not None and canonical(*found) == canonical(pin.name, pin.version)
 
 
-@cache  # the same few names and versions, once per file of every tier
+@lru_cache(maxsize=4096)  # the same few names and versions, once per file of every tier
 def canonical(name: str, version: str) -> tuple[str, str]:
     """A name and version as they compare (PEP 503 name, normalized version)."""
     return canonicalize_name(name), canonicalize_version(version)
