@@ -131,6 +131,34 @@ def test_the_lock_writes_a_pylock_per_tier_and_the_check_names_an_edited_one(
     assert check_of(project) == ["hunter: requirements/pylock.hunter.toml is missing"]
 
 
+def test_the_check_checks_a_file_that_several_tiers_name_once(
+    project: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lock.lock(load(project), run=FakeUv())
+    pylock.reading.package_as_written.cache_clear()  # as in a new process
+    pylock.check.sound_files.cache_clear()
+    checked: list[str] = []
+    real = pylock.check.file_problem
+
+    def counted(pin: lockfile.Pin, file: File, sources: pylock.Sources, name: str) -> str | None:
+        checked.append(file.name)
+        return real(pin, file, sources, name)
+
+    monkeypatch.setattr(pylock.check, "file_problem", counted)
+    assert check_of(project) == []
+    named = [
+        entry["name"]
+        for text in locks(project).values()
+        if text.startswith("# requirements/pylock.")
+        for package in tomllib.loads(text)["packages"]
+        for entry in [package.get("sdist", {}), *package.get("wheels", [])]
+        if entry
+    ]
+    assert len(named) > len(set(named))  # tiers share packages
+    assert sorted(checked) == sorted(set(named))
+
+
 def test_the_lock_writes_a_missing_or_edited_pylock_again_without_resolving(
     project: Path,  # noqa: F811
 ) -> None:
