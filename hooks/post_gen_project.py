@@ -218,6 +218,8 @@ def rendered_again_by_cruft(project: Path, answers: dict[str, str]) -> bool:
 
 def main() -> None:
     project = Path.cwd()
+    for cache in sorted(project.rglob("__pycache__")):  # a template checkout's own, from its tests
+        shutil.rmtree(cache, ignore_errors=True)
     write_tier_inputs(project, ANSWERS)
     record_template(project, ANSWERS)
     if ANSWERS["with_container"] != "yes":
@@ -244,6 +246,10 @@ def main() -> None:
             "tooling/image_sbom.py",
             "tooling/image_scan.py",
             "tooling/local_images.py",
+            "tooling/base_config.py",
+            "tooling/base_layers.py",
+            "tooling/image_config.py",
+            "tooling/dockerfile.py",
             ".github/workflows/release.yml",
         )
     if ANSWERS["ci_provider"] != "github":

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 # The tier-graph rules are the project's own (tooling/tier_rules.py, standard library only),
 # imported from the template this bake renders.
+sys.dont_write_bytecode = True  # no __pycache__ in the template, which the bake would copy
 sys.path.insert(0, json.loads(r'''{{ None | project_template | tojson }}'''))  # fmt: skip
 from tooling import tier_rules  # noqa: E402
 

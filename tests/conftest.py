@@ -116,6 +116,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture
+def template_repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A git repository holding a copy of this template, with one commit; its tools' env."""
+    from tests.offline_tools import template_checkout
+
+    return template_checkout(tmp_path)
+
+
 @pytest.hookimpl(trylast=True)  # after the session's fixtures (dockerd) are torn down
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     containers.remove_run_stores()  # every image and container this run built

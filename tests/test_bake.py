@@ -313,7 +313,7 @@ def test_readme_installs_the_tools_and_then_the_locked_versions_into_dot_venv(ba
 def test_template_job_installs_only_cruft_from_a_hashed_lock(bake: Bake) -> None:
     project = bake()
     pins = {pin["name"]: pin for pin in read_lock(project, ".github/cruft-requirements.txt")}
-    # The set whose `cruft update` tests/test_lifecycle.py runs, prompt and all.
+    # The set whose `cruft update` tests/test_cruft_updates.py runs, prompt and all.
     tested = {name: importlib.metadata.version(name) for name in ("cruft", "typer", "click")}
     assert {name: pins[name]["version"] for name in tested} == tested
     assert all(pin["hashes"] for pin in pins.values())

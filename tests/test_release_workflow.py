@@ -1,6 +1,6 @@
 """The release workflow, read as GitHub would run it (no scanner or registry can run here).
 
-Schemas and zizmor cover every workflow in tests/test_lifecycle.py; this file
+Schemas and zizmor cover every workflow in tests/test_ci_files.py; this file
 checks what the release promises: per tier, build, smoke-test and scan before
 anything is pushed, only the publish job can write, every action pinned to a
 commit, the scan's severity and accepted findings from the project's own

@@ -35,7 +35,12 @@ class Package:
 STRING = r'("[^"\\]*(?:\\.[^"\\]*)*")'  # a basic string, escapes included
 WRITTEN_FIELD = re.compile(rf"^(name|version|marker) = {STRING}$")
 WRITTEN_FILE = re.compile(  # its hashes are read by HASH_ENTRY (and any other text compared)
-    rf"^(?:sdist = |    )\{{ name = {STRING}, (url|path) = {STRING}, hashes = \{{ (.*) \}} \}},?$"
+    # (concatenated, not an f-string: doubled braces would read as template text)
+    r"^(?:sdist = |    )\{ name = "
+    + STRING
+    + ", (url|path) = "
+    + STRING
+    + r", hashes = \{ (.*) \} \},?$"
 )
 FILE_STARTS = ("sdist = ", "    {")
 HASH_ENTRY = re.compile(r'(\w+) = "([0-9a-f]+)"')

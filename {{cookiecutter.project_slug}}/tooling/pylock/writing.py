@@ -43,7 +43,7 @@ def _file_table(file: File) -> str:
         where = f"url = {_string(public_url(file.url))}"  # never a login or token of the index
     else:
         where = f"path = {_string(file.url)}"  # a local file (--find-links), as uv wrote it
-    return f"{{ name = {_string(file.name)}, {where}, hashes = {{ {hashes} }} }}"
+    return "{ name = " + _string(file.name) + f", {where}, hashes = " + "{ " + hashes + " } }"
 
 
 def files_of(pin: Pin, files: Mapping[str, File]) -> list[File]:
