@@ -30,6 +30,7 @@ from tooling import (
     provenance,
     pulled_image,
 )
+from tooling.base_config import BaseConfigError, PinnedBase, pinned_base
 from tooling.base_images import DIGEST
 from tooling.engines import Engine, ImageFacts
 from tooling.image_config import checked_config
@@ -375,9 +376,10 @@ def verify_one(
         differences = image_venv.venv_problems(
             project, result.tier, tree, report["markers"], report["python"]
         )
-        # Outside /opt/venv: the pinned base's layers, then only what the Dockerfile adds.
-        outside_passed, outside = base_layers.base_problems(project, result.tier, image, tls_verify)
-    passed, problems = image_checks(project, result.tier, facts, report, version, image.config)
+        base, outside_passed, outside = outside_venv(project, result.tier, image, tls_verify)
+    passed, problems = image_checks(
+        project, result.tier, facts, report, version, image.config, base
+    )
     if not differences:
         passed.append(
             f"{VENV} is exactly what requirements/pylock.{result.tier}.toml's wheels, the "
@@ -390,6 +392,19 @@ def verify_one(
     return result
 
 
+def outside_venv(
+    project: Project, tier: str, image: pulled_image.PulledImage, tls_verify: bool
+) -> tuple[PinnedBase | None, list[str], list[str]]:
+    """(the base this checkout pins, fetched once for the config and layer checks; checks
+    passed, problems) outside /opt/venv: the base's layers, then only what the Dockerfile adds."""
+    try:
+        base = pinned_base(project, tier, image.config, tls_verify)
+    except BaseConfigError as error:
+        return None, [], [str(error)]
+    passed, problems = base_layers.base_problems(image, base)
+    return base, passed, problems
+
+
 def image_checks(
     project: Project,
     tier: str,
@@ -397,9 +412,11 @@ def image_checks(
     report: dict[str, Any],
     version: str,
     config: dict[str, Any],
+    base: PinnedBase | None,
 ) -> tuple[list[str], list[str]]:
     """(checks passed, problems) of an image read from its layers: the lock, user, entrypoint,
-    and its whole config against what the Dockerfile makes of the pinned base's."""
+    and its whole config against what the Dockerfile makes of the pinned base's (None: the
+    base could not be fetched, a problem said once by the caller)."""
     lock_name = f"requirements/{tier}.txt"
     lock = lockfile.read(project.requirements_dir / f"{tier}.txt", lock_name)
     # Files are proven against the lock's wheels (tooling/image_venv.py), never the image's
@@ -427,8 +444,10 @@ def image_checks(
         problems.append("has no HEALTHCHECK (build with --format docker)")
     else:
         passed.append(f"HEALTHCHECK {' '.join(test[1:])}")
-    base, differences = checked_config(project, tier, config)
+    if base is None:
+        return passed, problems
+    differences = checked_config(project, tier, config, base)
     problems += differences
     if not differences:
-        passed.append(f"config: exactly what the Dockerfile makes of the base image {base}")
+        passed.append(f"config: exactly what the Dockerfile makes of the base image {base.pin}")
     return passed, problems
