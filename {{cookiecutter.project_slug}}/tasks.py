@@ -485,19 +485,19 @@ def base_image(
     c: Context, refresh: bool = False, local: bool = False, engine: str | None = None
 ) -> None:
     """Show the base image each tier builds from; --refresh pins them by digest."""
-    from tooling import base_images, engines, images
+    from tooling import base_image, engines
 
     the_project = load_project()
     with one_line_errors():
         names = list(tiers.read_tiers(the_project.requirements_dir))
         if refresh:
             chosen_engine = engines.get(engines.choose_engine(engine, os.environ), os.environ)
-            pins = images.refresh_base_pins(the_project, names, chosen_engine, pull=not local)
+            pins = base_image.refresh_base_pins(the_project, names, chosen_engine, pull=not local)
             for pinned in pins.values():
                 print(f"pinned {pinned}")
-            print(f"wrote {base_images.BASE_IMAGES}")
+            print(f"wrote {base_image.BASE_IMAGES}")
             return
         for name in names:
-            base, note = images.base_image_for_build(the_project, name, None)
+            base, note = base_image.base_image_for_build(the_project, name, None)
             print(f"{name}: {base}" + (" (not pinned yet)" if note else ""))
 {%- endif %}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from tooling import base_layers
-from tooling.base_config import PinnedBase
+from tooling.base_image import PinnedBase
 from tooling.base_layers import Base, BaseLayerError
 from tooling.pulled_image import PulledImage
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tooling import base_config, dockerfile, image_config
-from tooling.base_config import BaseConfigError, PinnedBase, pinned_base
+from tooling import base_image, dockerfile, image_config
+from tooling.base_image import BaseConfigError, PinnedBase, pinned_base
 from tooling.image_config import ImageConfigError, checked_config, config_problems
 from tooling.project import Project
 
@@ -117,7 +117,7 @@ def known(pin: str) -> dict[str, str]:
 
 def check(found: dict[str, Any], registry: FakeRegistry | None = None) -> list[str]:
     registry = registry or FakeRegistry()
-    fetched = base_config.base_config(registry.pin, found, registry)
+    fetched = base_image.base_config(registry.pin, found, registry)
     return config_problems(DOCKERFILE, known(registry.pin), found, fetched)
 
 
@@ -260,7 +260,7 @@ def test_an_unpinned_base_or_a_missing_platform_is_one_line(tmp_path: Path) -> N
     )
     assert registry.calls == []  # nothing the image says is fetched
     with pytest.raises(BaseConfigError, match=r"python:3\.11-slim is not pinned by digest"):
-        base_config.base_config("python:3.11-slim", BASE_CONFIG, registry)
+        base_image.base_config("python:3.11-slim", BASE_CONFIG, registry)
     found = {**built_config(registry.pin), "architecture": "s390x"}
     with pytest.raises(BaseConfigError, match=r"has no linux/s390x image$"):
         pinned_base(pinning(tmp_path, registry.pin), "sniper", found, True, registry)
@@ -268,7 +268,7 @@ def test_an_unpinned_base_or_a_missing_platform_is_one_line(tmp_path: Path) -> N
 
 def test_a_base_the_registry_refuses_is_one_line(tmp_path: Path) -> None:
     def refused(argv: Sequence[str]) -> bytes:
-        return base_config.skopeo_bytes(["sh", "-c", "echo 'manifest unknown' >&2; exit 1", "x"])
+        return base_image.skopeo_bytes(["sh", "-c", "echo 'manifest unknown' >&2; exit 1", "x"])
 
     pin = FakeRegistry().pin
     with pytest.raises(BaseConfigError) as raised:
@@ -282,12 +282,12 @@ def test_a_base_unreadable_once_fetched_is_one_line() -> None:
     registry.pin = registry.pin.replace(registry.index, digest(b"[]"))
     registry.blobs[digest(b"[]")] = b"[]"
     with pytest.raises(BaseConfigError, match=r"^the base image .*: unreadable manifest"):
-        base_config.base_config(registry.pin, BASE_CONFIG, registry)
+        base_image.base_config(registry.pin, BASE_CONFIG, registry)
 
 
 def test_the_base_is_fetched_once_with_the_tls_verify_asked() -> None:
     registry = FakeRegistry()
-    base_config.base_config(registry.pin, BASE_CONFIG, registry, tls_verify=False)
+    base_image.base_config(registry.pin, BASE_CONFIG, registry, tls_verify=False)
     assert len(registry.calls) == 3
     assert all("--tls-verify=false" in call for call in registry.calls)
 

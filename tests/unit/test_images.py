@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 from tooling import pipconf_to_uv
-from tooling.base_images import BaseImageError, read_base_pins
-from tooling.engines import Engine, ImageError, ImageFacts, Secrets
-from tooling.images import (
+from tooling.base_image import (
+    BaseImageError,
     base_image_for_build,
+    read_base_pins,
     refresh_base_pins,
     resolve_digest,
-    secret_files,
-    uv_requirements,
 )
+from tooling.engines import Engine, ImageError, ImageFacts, Secrets
+from tooling.images import secret_files, uv_requirements
 from tooling.lockfile import parse
 from tooling.project import Project, base_image_problems, load
 from tooling.smoke import inventory_argv, lock_problems

@@ -3,7 +3,7 @@
 `invoke verify` proves /opt/venv file by file elsewhere (tooling/image_venv.py).
 Here: the image's lowest layers are exactly the layers of the base image that
 this checkout's base-images.lock pins (its config fetched by that digest by
-tooling/base_config.py, the layers compared by diff_id), and the layers above them change nothing outside
+tooling/base_image/, the layers compared by diff_id), and the layers above them change nothing outside
 /opt/venv but what the Dockerfile's runtime stage makes: the app user and
 group added to the account files by `useradd`, and the empty mount points and
 folders a `RUN --mount` leaves. Anything else an upper layer adds, changes or
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tooling import ToolingError
-from tooling.base_config import PinnedBase
+from tooling.base_image import PinnedBase
 from tooling.layers import Filesystem, LayerError, Node
 from tooling.provenance import BASE_LABEL
 from tooling.pulled_image import PulledImage
@@ -62,7 +62,7 @@ class Base:
 
 
 def base_of(pinned: PinnedBase) -> Base:
-    """The pinned base's diff_ids, read from its config (fetched by tooling/base_config.py)."""
+    """The pinned base's diff_ids, read from its config (fetched by tooling/base_image/)."""
     try:
         diff_ids = pinned.config["rootfs"]["diff_ids"]
         if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 
-from tooling import engines, images, lock, project, provenance, summary, tiers
+from tooling import base_image, engines, images, lock, project, provenance, summary, tiers
 from tooling.engines import ImageError, Secrets
 
 
@@ -39,7 +39,9 @@ def build_tiers(
     if problems:
         raise ImageError(f"locks are not current: {'; '.join(problems)}")
     chosen_engine = engines.get(engines.choose_engine(engine, env), env)
-    bases = {name: images.base_image_for_build(the_project, name, base_override) for name in chosen}
+    bases = {
+        name: base_image.base_image_for_build(the_project, name, base_override) for name in chosen
+    }
     version = project.read_version(the_project)
     if not build_wheel():
         raise ImageError("building the wheel (nox -s build) failed; see the output above")

@@ -5,7 +5,7 @@ files: the entrypoint and command, the user, the environment (PYTHONPATH,
 PYTHONSTARTUP, LD_PRELOAD...), the working directory, the health check.
 verify trusts none of what the image says: the expected config is the base
 image's (fetched with skopeo by the digest this checkout pins, each manifest
-and the config checked against its digest by tooling/base_config.py) with the instructions of
+and the config checked against its digest by tooling/base_image/) with the instructions of
 this checkout's Dockerfile applied, stage by stage from that base to the
 last stage (the one `invoke build` ships). Each field that differs is one
 line.
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tooling import ToolingError
-from tooling.base_config import PinnedBase
+from tooling.base_image import PinnedBase
 from tooling.dockerfile import (
     Dockerfile,
     DockerfileError,
@@ -445,7 +445,7 @@ def checked_config(
     project: Project, tier: str, image_config: Mapping[str, Any], base: PinnedBase
 ) -> list[str]:
     """One line per difference: `image_config` against this checkout's Dockerfile on the base
-    image it pins for `tier` (fetched by tooling/base_config.py)."""
+    image it pins for `tier` (fetched by tooling/base_image/)."""
     known = {"BASE_IMAGE": base.pin, "PYTHON_VERSION": project.python_version, "TIER": tier}
     try:
         text = (project.root / "Dockerfile").read_text(encoding="utf-8")

@@ -30,8 +30,7 @@ from tooling import (
     provenance,
     pulled_image,
 )
-from tooling.base_config import BaseConfigError, PinnedBase, pinned_base
-from tooling.base_images import DIGEST
+from tooling.base_image import DIGEST, BaseConfigError, PinnedBase, pinned_base
 from tooling.engines import Engine, ImageFacts
 from tooling.image_config import checked_config
 from tooling.image_sbom import compare_with_lock, dumps, image_sbom, lock_components_sbom, read_sbom

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tooling import ToolingError
-from tooling.base_images import DIGEST
+from tooling.base_image.choice import base_image_for_build
+from tooling.base_image.pins import DIGEST
 from tooling.engines import registry_failure
-from tooling.images import base_image_for_build
 from tooling.project import Project
 from tooling.registry import is_loopback
 
