@@ -238,7 +238,7 @@ def main() -> None:
             "tooling/base_layers.py",
             "tooling/image_config.py",
             "tooling/dockerfile.py",
-            "tooling/pipconf_to_uv.py",
+            "tooling/in_image",
             "tooling/provenance.py",
             "tooling/registry.py",
             "tooling/ship.py",

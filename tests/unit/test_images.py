@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tooling import pipconf_to_uv
+from tooling.in_image import pipconf_to_uv
 from tooling.base_image import (
     BaseImageError,
     base_image_for_build,
