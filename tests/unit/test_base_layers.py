@@ -1,4 +1,4 @@
-"""tooling.base_layers: what verify proves outside /opt/venv, from the pinned base's layers."""
+"""tooling.shipping.base_layers: what verify proves outside /opt/venv, from the pinned base's layers."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from tooling import base_layers
 from tooling.base_image import PinnedBase
-from tooling.base_layers import Base, BaseLayerError
-from tooling.pulled_image import PulledImage
+from tooling.shipping import base_layers
+from tooling.shipping.base_layers import Base, BaseLayerError
+from tooling.shipping.pulled_image import PulledImage
 
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[2] / "{{cookiecutter.project_slug}}"
 PIN = f"127.0.0.1:5000/base:3.11@sha256:{'a' * 64}"

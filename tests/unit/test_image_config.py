@@ -1,4 +1,4 @@
-"""tooling.image_config: the config verify expects, from the pinned base's and the Dockerfile.
+"""tooling.shipping.image_config: the config verify expects, from the pinned base's and the Dockerfile.
 
 The project's own Dockerfile (its slug rendered as `app`) on a base image served
 by a fake registry: the config a build writes passes, each tampered field is
@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tooling import base_image, dockerfile, image_config
+from tooling import base_image
 from tooling.base_image import BaseConfigError, PinnedBase, pinned_base
-from tooling.image_config import ImageConfigError, checked_config, config_problems
 from tooling.project import Project
+from tooling.shipping import dockerfile, image_config
+from tooling.shipping.image_config import ImageConfigError, checked_config, config_problems
 
 TEMPLATE_DOCKERFILE = (
     Path(__file__).resolve().parents[2] / "{{cookiecutter.project_slug}}" / "Dockerfile"

@@ -6,7 +6,7 @@
 - refresh.py: the pins written from the digests a container engine has;
 - config.py: the pinned base's config, fetched with skopeo by that digest and
   checked blob by blob, that `invoke verify` checks an image's config and
-  layers against (tooling/image_config.py, tooling/base_layers.py).
+  layers against (tooling/shipping/image_config.py, tooling/shipping/base_layers.py).
 
 Each module imports only the ones listed before it; other modules import this face.
 """

@@ -3,8 +3,8 @@
 Nothing the registry says is taken on its word: the manifest (or image index)
 must hash to the pinned digest, the platform's manifest to the digest the
 index names, and the config to the digest that manifest names
-(tooling/image_config.py compares an image's config with what the Dockerfile
-makes of this one, tooling/base_layers.py its layers with the base's diff_ids).
+(tooling/shipping/image_config.py compares an image's config with what the Dockerfile
+makes of this one, tooling/shipping/base_layers.py its layers with the base's diff_ids).
 `invoke verify` fetches it once per image and hands it to both checks.
 """
 

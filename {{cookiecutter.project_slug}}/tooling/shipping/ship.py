@@ -6,7 +6,7 @@ dist/images/<tier>.json beside an SBOM of the image's contents.
 `invoke verify` fetches a reference from its registry with skopeo and proves,
 from the layers it fetched and without running anything from the image, that
 /opt/venv is what the lock's wheels and this checkout make
-(tooling/image_venv.py); it trusts neither the registry, nor a local copy,
+(tooling/shipping/image_venv.py); it trusts neither the registry, nor a local copy,
 nor what the image says of itself (RECORD).
 """
 
@@ -21,22 +21,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tooling import (
-    ToolingError,
-    atomic,
-    base_layers,
-    image_venv,
-    lockfile,
-    provenance,
-    pulled_image,
-)
+from tooling import ToolingError, atomic, lockfile
 from tooling.base_image import DIGEST, BaseConfigError, PinnedBase, pinned_base
 from tooling.engines import Engine, ImageFacts
-from tooling.image_config import checked_config
-from tooling.image_sbom import compare_with_lock, dumps, image_sbom, lock_components_sbom, read_sbom
-from tooling.images import image_name, smoke_image
+from tooling.images import provenance
+from tooling.images.tier_image import image_name, smoke_image
 from tooling.project import Project, tier_lock
 from tooling.registry import Registry, parse_reference
+from tooling.shipping import base_layers, image_venv, pulled_image
+from tooling.shipping.image_config import checked_config
+from tooling.shipping.image_sbom import (
+    compare_with_lock,
+    dumps,
+    image_sbom,
+    lock_components_sbom,
+    read_sbom,
+)
 from tooling.smoke import inventory_argv, lock_problems, parse_inventory
 
 RECORDS = Path("dist") / "images"
@@ -418,7 +418,7 @@ def image_checks(
     base could not be fetched, a problem said once by the caller)."""
     lock_name = f"requirements/{tier}.txt"
     lock = lockfile.read(project.requirements_dir / f"{tier}.txt", lock_name)
-    # Files are proven against the lock's wheels (tooling/image_venv.py), never the image's
+    # Files are proven against the lock's wheels (tooling/shipping/image_venv.py), never the image's
     # RECORD: here only which distributions and versions the image names.
     named = {**report, "record_problems": [], "unlisted": []}
     problems = lock_problems(

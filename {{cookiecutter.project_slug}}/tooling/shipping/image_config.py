@@ -23,7 +23,7 @@ a label set from one is compared by its key, any other field using one is
 named. buildah and podman add their `io.buildah.version` label. A base not
 pinned by digest, or that cannot be fetched, is one line: nothing verified.
 
-The Dockerfile is read by tooling/dockerfile.py.
+The Dockerfile is read by tooling/shipping/dockerfile.py.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from typing import Any
 
 from tooling import ToolingError
 from tooling.base_image import PinnedBase
-from tooling.dockerfile import (
+from tooling.project import Project
+from tooling.shipping.dockerfile import (
     Dockerfile,
     DockerfileError,
     Instruction,
@@ -49,7 +50,6 @@ from tooling.dockerfile import (
     parse,
     split_words,
 )
-from tooling.project import Project
 
 # The fields an engine reads when it starts a container, or a build FROM the image.
 COMPARED = (

@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 
-from tooling import base_image, engines, images, lock, project, provenance, summary, tiers
+from tooling import base_image, engines, lock, project, summary, tiers
 from tooling.engines import ImageError, Secrets
+from tooling.images import provenance
+from tooling.images import tier_image as images
 
 
 def build_tiers(

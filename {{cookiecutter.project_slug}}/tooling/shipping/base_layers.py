@@ -1,6 +1,6 @@
 """Everything outside /opt/venv: the pinned base image's layers, and what the Dockerfile adds.
 
-`invoke verify` proves /opt/venv file by file elsewhere (tooling/image_venv.py).
+`invoke verify` proves /opt/venv file by file elsewhere (tooling/shipping/image_venv.py).
 Here: the image's lowest layers are exactly the layers of the base image that
 this checkout's base-images.lock pins (its config fetched by that digest by
 tooling/base_image/, the layers compared by diff_id), and the layers above them change nothing outside
@@ -21,9 +21,9 @@ from pathlib import Path
 
 from tooling import ToolingError
 from tooling.base_image import PinnedBase
-from tooling.layers import Filesystem, LayerError, Node
-from tooling.provenance import BASE_LABEL
-from tooling.pulled_image import PulledImage
+from tooling.images.provenance import BASE_LABEL
+from tooling.shipping.layers import Filesystem, LayerError, Node
+from tooling.shipping.pulled_image import PulledImage
 
 VENV = "opt/venv"
 # Layers the Dockerfile's runtime stage puts on the base: RUN test -n (buildah and podman
