@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from tooling.engines import ImageError, Secrets
-from tooling.images.tier_image import secret_files, uv_requirements
+from tooling.images import secret_files, uv_requirements
 from tooling.in_image import pipconf_to_uv
 from tooling.lockfile import parse
 from tooling.project import Project, load

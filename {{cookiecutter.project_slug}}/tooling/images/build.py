@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from tooling import base_image, engines, lock, project, summary, tiers
 from tooling.engines import ImageError, Secrets
 from tooling.images import provenance
-from tooling.images import tier_image as images
+from tooling.images.tier_image import image_name, summarize_images
 
 
 def build_tiers(
@@ -56,7 +56,7 @@ def build_tiers(
         labels = provenance.for_build(root, the_project.requirements_dir / f"{name}.txt", version)
         request = engines.BuildRequest(
             tier=name,
-            tag=images.image_name(the_project.name, name),
+            tag=image_name(the_project.name, name),
             python_version=the_project.python_version,
             source_date_epoch=epoch,
             base_image=base,
@@ -70,9 +70,9 @@ def build_tiers(
         engines.record_build(root, request.tag, chosen_engine.name, image_ids[name], name)
         log(f"built {request.tag}: image ID {image_ids[name]} (SOURCE_DATE_EPOCH={epoch})")
     if env.get(summary.VARIABLE):  # size is one more inspect: only when asked
-        tags = {name: images.image_name(the_project.name, name) for name in image_ids}
+        tags = {name: image_name(the_project.name, name) for name in image_ids}
         facts = [(name, tag, chosen_engine.facts(tag)) for name, tag in tags.items()]
-        images.summarize_images(the_project, "Images built", facts)
+        summarize_images(the_project, "Images built", facts)
     return image_ids
 
 

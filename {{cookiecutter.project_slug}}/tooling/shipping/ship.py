@@ -24,8 +24,7 @@ from typing import Any
 from tooling import ToolingError, atomic, lockfile
 from tooling.base_image import DIGEST, BaseConfigError, PinnedBase, pinned_base
 from tooling.engines import Engine, ImageFacts
-from tooling.images import provenance
-from tooling.images.tier_image import image_name, smoke_image
+from tooling.images import image_name, provenance, smoke_image
 from tooling.project import Project, tier_lock
 from tooling.registry import Registry, parse_reference
 from tooling.shipping import base_layers, image_venv, pulled_image
