@@ -112,7 +112,7 @@ def test_the_scan_settings_step_reads_the_project(
         f'reason = "Not reachable: no TLS server runs in the image."\nexpires = {expires}\n'
     )
     done = subprocess.run(
-        [sys.executable, "-m", "tooling.image_scan", "sniper"],
+        [sys.executable, "-m", "tooling.images.image_scan", "sniper"],
         cwd=project, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -131,7 +131,7 @@ def test_the_scan_settings_step_reads_the_project(
 
     allowlist.write_text(allowlist.read_text().replace(str(expires), "2020-01-01"))
     expired = subprocess.run(
-        [sys.executable, "-m", "tooling.image_scan", "sniper"],
+        [sys.executable, "-m", "tooling.images.image_scan", "sniper"],
         cwd=project, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert expired.returncode == 1
@@ -151,7 +151,7 @@ def test_ci_scans_every_image_it_builds_with_the_same_settings(bake: Bake) -> No
     assert scan["with"]["severity"] == "${{ steps.scan.outputs.severity }}"
     assert scan["with"]["trivyignores"] == "${{ steps.scan.outputs.trivyignore }}"
     runs = [str(step.get("run", "")) for step in steps(image)]
-    assert any(run.startswith("python -m tooling.image_scan") for run in runs)
+    assert any(run.startswith("python -m tooling.images.image_scan") for run in runs)
 
 
 def test_scan_without_a_scanner_says_how_to_get_one(bake: Bake) -> None:

@@ -282,7 +282,7 @@ def build_images(
     network: str | None = None,
 ) -> dict[str, str]:
     """Check the locks, build the wheel, then each tier's image; return tier -> image ID."""
-    from tooling import build
+    from tooling.images import build
 
     def build_wheel() -> bool:
         built = c.run("nox -s build", warn=True, pty=sys.stdout.isatty())
@@ -319,20 +319,20 @@ def publish(
     insecure: bool = False,
 ) -> None:
     """Push a smoke-tested tier image as :<tier> and :<tier>-<commit>; print it by digest."""
-    from tooling import engines, images, ship
+    from tooling import engines, images, shipping
     from tooling import registry as registries
 
     the_project = load_project()
     with one_line_errors():
         if not tier or not registry:
-            raise ship.ShipError("name the tier and the registry: --tier NAME --registry HOST")
+            raise shipping.ShipError("name the tier and the registry: --tier NAME --registry HOST")
         where = registries.parse_registry(registry)
         names = list(tiers.read_tiers(the_project.requirements_dir))
         project.tier_lock(the_project, tier, names)
         image = images.image_name(the_project.name, tier)
-        ship.check_record_writable(ROOT, tier)  # before anything, the engine's choice included
+        shipping.check_record_writable(ROOT, tier)  # before anything, the engine's choice included
         chosen = engines.locate(image, ROOT, engine, os.environ)
-        reference = ship.publish(
+        reference = shipping.publish(
             chosen,
             the_project,
             tier,
@@ -366,14 +366,17 @@ def verify(
     platform: str | None = None,
 ) -> None:
     """Fetch an image from its registry and prove it is exactly this checkout's tier lock."""
-    from tooling import build, images, ship
+    from tooling import images, shipping
+    from tooling.images import build
 
     the_project = load_project()
     with one_line_errors():
         if not image:
-            raise ship.ShipError("name the image: --image HOST/NAME:TAG or HOST/NAME@sha256:...")
+            raise shipping.ShipError(
+                "name the image: --image HOST/NAME:TAG or HOST/NAME@sha256:..."
+            )
         names = list(tiers.read_tiers(the_project.requirements_dir))
-        result = ship.verify(
+        result = shipping.verify(
             the_project,
             image,
             tier,
@@ -410,7 +413,8 @@ def scan(c: Context, tier: str | None = None, engine: str | None = None) -> None
     import subprocess
     import tempfile
 
-    from tooling import engines, image_scan, images
+    from tooling import engines, images
+    from tooling.images import image_scan
 
     the_project = load_project()
     with one_line_errors():
@@ -442,7 +446,8 @@ def run_image(
     c: Context, tier: str | None = None, env_file: str | None = None, engine: str | None = None
 ) -> None:
     """Run a tier's built image here; arguments after -- go to the app (`-- health`)."""
-    from tooling import engines, images, local_images
+    from tooling import engines, images
+    from tooling.images import local_images
 
     the_project = load_project()
     with one_line_errors():
@@ -464,7 +469,8 @@ def run_image(
 @task(help={"engine": "docker, podman or buildah (default: every engine present)"})
 def prune(c: Context, engine: str | None = None) -> None:
     """Remove the untagged (<none>) images this project's builds left; print what was freed."""
-    from tooling import engines, local_images
+    from tooling import engines
+    from tooling.images import local_images
 
     the_project = load_project()
     with one_line_errors():
@@ -485,19 +491,19 @@ def base_image(
     c: Context, refresh: bool = False, local: bool = False, engine: str | None = None
 ) -> None:
     """Show the base image each tier builds from; --refresh pins them by digest."""
-    from tooling import base_images, engines, images
+    from tooling import base_image, engines
 
     the_project = load_project()
     with one_line_errors():
         names = list(tiers.read_tiers(the_project.requirements_dir))
         if refresh:
             chosen_engine = engines.get(engines.choose_engine(engine, os.environ), os.environ)
-            pins = images.refresh_base_pins(the_project, names, chosen_engine, pull=not local)
+            pins = base_image.refresh_base_pins(the_project, names, chosen_engine, pull=not local)
             for pinned in pins.values():
                 print(f"pinned {pinned}")
-            print(f"wrote {base_images.BASE_IMAGES}")
+            print(f"wrote {base_image.BASE_IMAGES}")
             return
         for name in names:
-            base, note = images.base_image_for_build(the_project, name, None)
+            base, note = base_image.base_image_for_build(the_project, name, None)
             print(f"{name}: {base}" + (" (not pinned yet)" if note else ""))
 {%- endif %}

@@ -1,22 +1,19 @@
-"""tooling.base_layers: what verify proves outside /opt/venv, from the pinned base's layers."""
+"""tooling.shipping.base_layers: what verify proves outside /opt/venv, from the pinned base's layers."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import io
-import json
 import re
-import subprocess
 import tarfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from tooling import base_layers
-from tooling.base_layers import Base, BaseLayerError
-from tooling.project import load
-from tooling.pulled_image import PulledImage
+from tooling.base_image import PinnedBase
+from tooling.shipping import base_layers
+from tooling.shipping.base_layers import Base, BaseLayerError
+from tooling.shipping.pulled_image import PulledImage
 
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[2] / "{{cookiecutter.project_slug}}"
 PIN = f"127.0.0.1:5000/base:3.11@sha256:{'a' * 64}"
@@ -210,48 +207,11 @@ def test_an_image_on_another_base_or_labelled_with_another_is_named(tmp_path: Pa
     ]
 
 
-class Skopeo:
-    def __init__(self, returncode: int, stdout: str = "", stderr: str = "") -> None:
-        self.answer = (returncode, stdout, stderr)
-        self.argv: list[str] = []
-
-    def __call__(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        self.argv = list(argv)
-        returncode, stdout, stderr = self.answer
-        return subprocess.CompletedProcess(argv, returncode, stdout, stderr)
-
-
-def test_the_base_is_fetched_by_its_pinned_digest_for_the_image_s_platform() -> None:
-    skopeo = Skopeo(0, json.dumps({"rootfs": {"diff_ids": ["sha256:" + "e" * 64]}}))
-    config = {"os": "linux", "architecture": "arm64", "variant": "v8"}
-    base = base_layers.fetch_base(PIN, config, True, skopeo)
-    assert base.diff_ids == ["sha256:" + "e" * 64]
-    assert skopeo.argv[-1] == f"docker://127.0.0.1:5000/base@sha256:{'a' * 64}"  # no tag
-    assert "--tls-verify=false" in skopeo.argv  # a loopback registry
-    options = skopeo.argv[1 : skopeo.argv.index("inspect")]
-    assert options == [
-        "--override-os",
-        "linux",
-        "--override-arch",
-        "arm64",
-        "--override-variant",
-        "v8",
-    ]
-    hub = f"python:3.11-slim@sha256:{'a' * 64}"
-    base_layers.fetch_base(hub, config, True, skopeo)
-    assert "--tls-verify=true" in skopeo.argv
-
-
-def test_a_base_that_cannot_be_fetched_is_one_line() -> None:
-    refused = Skopeo(1, stderr='time=x level=fatal msg="manifest unknown"\n')
-    with pytest.raises(BaseLayerError) as error:
-        base_layers.fetch_base(PIN, {}, True, refused)
-    assert str(error.value).startswith(
-        f"the base image cannot be fetched to compare layers: cannot pull {PIN}"
-    )
-    assert "\n" not in str(error.value)
+def test_the_base_s_layers_are_read_from_the_config_fetched_once() -> None:
+    pinned = PinnedBase(PIN, {"rootfs": {"diff_ids": ["sha256:" + "e" * 64]}})
+    assert base_layers.base_of(pinned) == Base(PIN, ["sha256:" + "e" * 64])
     with pytest.raises(BaseLayerError, match=r"^the base image .* has no config verify can read$"):
-        base_layers.fetch_base(PIN, {}, True, Skopeo(0, "{}"))
+        base_layers.base_of(PinnedBase(PIN, {}))
 
 
 def test_upper_layers_matches_the_dockerfile_s_runtime_stage() -> None:
@@ -268,32 +228,20 @@ def test_upper_layers_matches_the_dockerfile_s_runtime_stage() -> None:
     assert made == base_layers.UPPER_LAYERS
 
 
-def test_the_base_is_the_one_base_images_lock_pins_never_the_one_the_image_names(
+def test_the_layers_are_checked_against_the_base_fetched_not_the_one_the_image_names(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / ".python-version").write_text("3.11\n")
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n[tool.lockstep]\n')
-    (tmp_path / "requirements").mkdir()
-    project = load(tmp_path)
     image, base = pulled(tmp_path, *built(), label=f"python:3.11-slim@sha256:{'f' * 64}")
-    skopeo = Skopeo(0, json.dumps({"rootfs": {"diff_ids": base.diff_ids}}))
-    assert base_layers.base_problems(project, "sniper", image, True, skopeo) == (
-        [],
-        [
-            "base image python:3.11-slim is not pinned in base-images.lock: run `invoke "
-            "base-image --refresh` to pin its digest; verify proves the layers below "
-            "/opt/venv against that pin"
-        ],
-    )
-    assert skopeo.argv == []  # nothing the image says was fetched
     pin = f"python:3.11-slim@sha256:{'f' * 64}"
-    (tmp_path / "base-images.lock").write_text(f"{pin}\n")
-    passed, problems = base_layers.base_problems(project, "sniper", image, True, skopeo)
-    assert (passed, problems) == (
+    pinned = PinnedBase(pin, {"rootfs": {"diff_ids": base.diff_ids}})
+    assert base_layers.base_problems(image, pinned) == (
         [
             f"its base layers (1) are {pin}'s, as base-images.lock pins; the layers above "
             "change nothing outside /opt/venv but the app user useradd adds"
         ],
         [],
     )
-    assert skopeo.argv[-1] == f"docker://python@sha256:{'f' * 64}"
+    assert base_layers.base_problems(image, PinnedBase(pin, {"rootfs": {}})) == (
+        [],
+        [f"the base image {pin} has no config verify can read"],
+    )

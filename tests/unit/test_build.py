@@ -1,4 +1,4 @@
-"""`invoke build`'s order of work (tooling/build.py): nothing is built before the locks are sound."""
+"""`invoke build`'s order of work (tooling/images/build.py): nothing is built before the locks are sound."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from tooling import ToolingError
-from tooling.build import build_tiers, rebuild_problem
 from tooling.engines import Secrets
+from tooling.images.build import build_tiers, rebuild_problem
 from tooling.project import load
 
 

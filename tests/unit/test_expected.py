@@ -1,4 +1,4 @@
-"""tooling.expected: what /opt/venv must hold, from the lock's wheels, and each way an image differs."""
+"""tooling.shipping.expected: what /opt/venv must hold, from the lock's wheels, and each way an image differs."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from tooling import expected
-from tooling.expected import ExpectedError, Found, Layout
+from tooling.shipping import expected
+from tooling.shipping.expected import ExpectedError, Found, Layout
 
 MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
@@ -617,7 +617,7 @@ def test_the_apps_wheel_installed_by_pip_has_its_own_expectations(tmp_path: Path
 
 @dataclass
 class Node:
-    """A layer reader's node (tooling/layers.py's Node has these fields)."""
+    """A layer reader's node (tooling/shipping/layers.py's Node has these fields)."""
 
     kind: str
     mode: int

@@ -1,4 +1,4 @@
-"""tooling.image_config: the config verify expects, from the pinned base's and the Dockerfile.
+"""tooling.shipping.image_config: the config verify expects, from the pinned base's and the Dockerfile.
 
 The project's own Dockerfile (its slug rendered as `app`) on a base image served
 by a fake registry: the config a build writes passes, each tampered field is
@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tooling import base_config, dockerfile, image_config
-from tooling.image_config import ImageConfigError, checked_config, config_problems
+from tooling import base_image
+from tooling.base_image import BaseConfigError, PinnedBase, pinned_base
 from tooling.project import Project
+from tooling.shipping import dockerfile, image_config
+from tooling.shipping.image_config import ImageConfigError, checked_config, config_problems
 
 TEMPLATE_DOCKERFILE = (
     Path(__file__).resolve().parents[2] / "{{cookiecutter.project_slug}}" / "Dockerfile"
@@ -116,9 +118,20 @@ def known(pin: str) -> dict[str, str]:
 
 def check(found: dict[str, Any], registry: FakeRegistry | None = None) -> list[str]:
     registry = registry or FakeRegistry()
-    base, problems = config_problems(DOCKERFILE, known(registry.pin), found, registry)
-    assert base == registry.pin
-    return problems
+    fetched = base_image.base_config(registry.pin, found, registry)
+    return config_problems(DOCKERFILE, known(registry.pin), found, fetched)
+
+
+def pinning(root: Path, pin: str) -> Project:
+    """A project whose sniper tier is built on `pin`."""
+    return Project(root, "3.11", {"tool": {"lockstep": {"base-images": {"sniper": pin}}}})
+
+
+def unfetched(pin: str, fault: str) -> str:
+    return (
+        f"the base image {pin} cannot be fetched to check the config and the layers against "
+        f"it: {fault}"
+    )
 
 
 def test_the_config_a_build_writes_matches_what_the_dockerfile_makes_of_the_base() -> None:
@@ -223,40 +236,74 @@ def test_what_the_base_sets_is_expected_too() -> None:
     assert check(found, registry) == []
 
 
-def test_a_base_that_is_not_what_its_digest_names_is_refused() -> None:
+def test_a_base_that_is_not_what_its_digest_names_is_refused(tmp_path: Path) -> None:
     registry = FakeRegistry()
     config_digest = next(
         each for each, data in registry.blobs.items() if json.loads(data) == BASE_CONFIG
     )
     registry.blobs[config_digest] = json.dumps({"config": {"Env": ["PYTHONPATH=/x"]}}).encode()
-    with pytest.raises(ImageConfigError) as raised:
-        check(built_config(registry.pin), registry)
-    assert str(raised.value) == (
-        f"cannot check the image config against the base image {registry.pin}: the registry "
-        f"of registry.example/python served a blob that is not {config_digest}"
+    with pytest.raises(BaseConfigError) as raised:
+        pinned_base(pinning(tmp_path, registry.pin), "sniper", BASE_CONFIG, True, registry)
+    assert str(raised.value) == unfetched(
+        registry.pin,
+        f"the registry of registry.example/python served a blob that is not {config_digest}",
     )
 
 
-def test_an_unpinned_base_or_a_missing_platform_is_one_line() -> None:
+def test_an_unpinned_base_or_a_missing_platform_is_one_line(tmp_path: Path) -> None:
     registry = FakeRegistry()
-    unpinned = {**known(registry.pin), "BASE_IMAGE": "python:3.11-slim"}
-    with pytest.raises(ImageConfigError, match=r"python:3\.11-slim is not pinned by digest"):
-        config_problems(DOCKERFILE, unpinned, built_config(registry.pin), registry)
+    with pytest.raises(BaseConfigError) as raised:
+        pinned_base(Project(tmp_path, "3.11", {}), "sniper", BASE_CONFIG, True, registry)
+    assert str(raised.value) == (
+        "base image python:3.11-slim is not pinned in base-images.lock: run `invoke "
+        "base-image --refresh` to pin its digest; verify checks the config and the layers "
+        "below /opt/venv against that pin"
+    )
+    assert registry.calls == []  # nothing the image says is fetched
+    with pytest.raises(BaseConfigError, match=r"python:3\.11-slim is not pinned by digest"):
+        base_image.base_config("python:3.11-slim", BASE_CONFIG, registry)
     found = {**built_config(registry.pin), "architecture": "s390x"}
-    with pytest.raises(ImageConfigError, match=r"has no linux/s390x image$"):
-        check(found, registry)
+    with pytest.raises(BaseConfigError, match=r"has no linux/s390x image$"):
+        pinned_base(pinning(tmp_path, registry.pin), "sniper", found, True, registry)
 
 
-def test_a_base_the_registry_refuses_is_one_line() -> None:
+def test_a_base_the_registry_refuses_is_one_line(tmp_path: Path) -> None:
     def refused(argv: Sequence[str]) -> bytes:
-        return base_config.skopeo_bytes(["sh", "-c", "echo 'manifest unknown' >&2; exit 1", "x"])
+        return base_image.skopeo_bytes(["sh", "-c", "echo 'manifest unknown' >&2; exit 1", "x"])
 
     pin = FakeRegistry().pin
+    with pytest.raises(BaseConfigError) as raised:
+        pinned_base(pinning(tmp_path, pin), "sniper", BASE_CONFIG, True, refused)
+    assert str(raised.value) == unfetched(pin, "cannot pull x: x is not in the registry")
+
+
+def test_a_base_unreadable_once_fetched_is_one_line() -> None:
+    registry = FakeRegistry()
+    registry.blobs[registry.index] = b"[]"
+    registry.pin = registry.pin.replace(registry.index, digest(b"[]"))
+    registry.blobs[digest(b"[]")] = b"[]"
+    with pytest.raises(BaseConfigError, match=r"^the base image .*: unreadable manifest"):
+        base_image.base_config(registry.pin, BASE_CONFIG, registry)
+
+
+def test_the_base_is_fetched_once_with_the_tls_verify_asked() -> None:
+    registry = FakeRegistry()
+    base_image.base_config(registry.pin, BASE_CONFIG, registry, tls_verify=False)
+    assert len(registry.calls) == 3
+    assert all("--tls-verify=false" in call for call in registry.calls)
+
+
+def test_an_image_the_dockerfile_builds_on_another_base_is_one_line() -> None:
+    registry = FakeRegistry()
+    other = DOCKERFILE.replace(
+        "FROM ${BASE_IMAGE} AS environment", "FROM python:3.12 AS environment"
+    )
     with pytest.raises(ImageConfigError) as raised:
-        config_problems(DOCKERFILE, known(pin), built_config(pin), refused)
-    message = str(raised.value)
-    assert message.startswith(f"cannot check the image config against the base image {pin}: ")
-    assert message.endswith("cannot pull x: x is not in the registry")
+        config_problems(other, known(registry.pin), built_config(registry.pin), BASE_CONFIG)
+    assert str(raised.value) == (
+        f"the Dockerfile builds the image on python:3.12, not on the base base-images.lock pins "
+        f"({registry.pin}): build FROM ${{BASE_IMAGE}}"
+    )
 
 
 def test_a_loopback_base_is_fetched_without_tls_and_without_its_tag() -> None:
@@ -332,24 +379,11 @@ def test_what_engines_do_differently_is_refused_not_guessed() -> None:
 
 def test_checked_config_reads_this_checkout(tmp_path: Path) -> None:
     registry = FakeRegistry()
-    project = Project(
-        tmp_path, "3.11", {"tool": {"lockstep": {"base-images": {"sniper": registry.pin}}}}
-    )
-    base, problems = checked_config(project, "sniper", built_config(registry.pin))
-    assert (base, problems) == (
-        registry.pin,
-        ["cannot read the Dockerfile to check the config: No such file or directory"],
-    )
-    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
-    assert checked_config(project, "sniper", built_config(registry.pin), registry) == (
-        registry.pin,
-        [],
-    )
-    unpinned = Project(tmp_path, "3.11", {})
-    base, problems = checked_config(unpinned, "sniper", built_config(registry.pin), registry)
-    assert base == "python:3.11-slim"
-    assert problems == [
-        "cannot check the image config against the base image python:3.11-slim: the base "
-        "image python:3.11-slim is not pinned by digest, so its config cannot be trusted: pin "
-        "it with `invoke base-image --refresh` and rebuild"
+    project = pinning(tmp_path, registry.pin)
+    base = pinned_base(project, "sniper", BASE_CONFIG, True, registry)
+    assert base == PinnedBase(registry.pin, BASE_CONFIG)
+    assert checked_config(project, "sniper", built_config(registry.pin), base) == [
+        "cannot read the Dockerfile to check the config: No such file or directory"
     ]
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    assert checked_config(project, "sniper", built_config(registry.pin), base) == []

@@ -1,4 +1,4 @@
-"""tooling.image_venv: the trusted inputs verify gathers for one image's /opt/venv."""
+"""tooling.shipping.image_venv: the trusted inputs verify gathers for one image's /opt/venv."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from tooling import image_venv, layers
-from tooling.expected import ExpectedError
-from tooling.layers import Filesystem
+from tooling.shipping import image_venv, layers
+from tooling.shipping.expected import ExpectedError
+from tooling.shipping.layers import Filesystem
 
 LIBC6 = "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u10\n"
 

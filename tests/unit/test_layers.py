@@ -1,4 +1,4 @@
-"""tooling.layers: image layers stacked as engines extract them, streamed, in linear time."""
+"""tooling.shipping.layers: image layers stacked as engines extract them, streamed, in linear time."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_TEMPLATE
-from tooling import layers
-from tooling.layers import Filesystem, LayerError, Node
+from tooling.shipping import layers
+from tooling.shipping.layers import Filesystem, LayerError, Node
 
 SITE = "opt/venv/lib/python3.11/site-packages"
 Member = tuple[tarfile.TarInfo, bytes | None]
@@ -353,7 +353,8 @@ def big_image(layout: Path) -> None:
 
 VERIFY = """\
 import sys
-from tooling import ToolingError, pulled_image
+from tooling import ToolingError
+from tooling.shipping import pulled_image
 try:
     with pulled_image.fetched("127.0.0.1:5000/app:big", False) as image:
         print("reading", flush=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from tooling.engines import ImageError, get
-from tooling.local_images import env_file_for_run, prune, run_argv, run_with_buildah
+from tooling.images.local_images import env_file_for_run, prune, run_argv, run_with_buildah
 
 TIER = "lockstep.tier"
 TITLE = "org.opencontainers.image.title"

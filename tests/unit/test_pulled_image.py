@@ -1,4 +1,4 @@
-"""tooling.pulled_image: an image read from the blobs skopeo fetched, never run."""
+"""tooling.shipping.pulled_image: an image read from the blobs skopeo fetched, never run."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from tooling import lockfile, pulled_image
-from tooling.pulled_image import PulledImage, PulledImageError
+from tooling import lockfile
+from tooling.shipping import pulled_image
+from tooling.shipping.pulled_image import PulledImage, PulledImageError
 from tooling.smoke import lock_problems
 
 SITE = "opt/venv/lib/python3.11/site-packages"

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tooling import lockfile, provenance
+from tooling import lockfile
 from tooling.engines import ImageError, registry_failure
-from tooling.image_sbom import compare_with_lock, image_sbom
+from tooling.images import provenance
 from tooling.project import Project
 from tooling.registry import RegistryError, is_loopback, parse_reference, parse_registry
-from tooling.ship import ShipError, check_publishable, push_and_record
+from tooling.shipping.image_sbom import compare_with_lock, image_sbom
+from tooling.shipping.ship import ShipError, check_publishable, push_and_record
 
 DIGEST = "sha256:" + "ab" * 32
 

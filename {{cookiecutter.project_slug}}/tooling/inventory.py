@@ -78,7 +78,7 @@ def check_record(
 
     `locate` gives the path of a RECORD entry; `file_hash(path, algorithm)` the
     file's hash as RECORD writes it, None when there is no such file. The image
-    check of `invoke verify` reads layers with the same rules (tooling.pulled_image).
+    check of `invoke verify` reads layers with the same rules (tooling.shipping.pulled_image).
     """
     if text is None:
         return [{"distribution": name, "file": "RECORD", "problem": "no RECORD"}], set()

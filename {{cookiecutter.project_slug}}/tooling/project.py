@@ -270,11 +270,13 @@ def wheel_requirement_problems(project: Project, root_tier: str) -> list[str]:
 
 def base_image_problems(project: Project) -> list[str]:
     """base-images.lock pins for python:<version> images must name .python-version's version."""
-    try:  # absent from projects generated without containers; it imports nothing from here
-        base_images = importlib.import_module("tooling.base_images")
+    # Imported when called: absent from projects generated without containers, and it
+    # imports this module.
+    try:
+        base_image = importlib.import_module("tooling.base_image")
     except ModuleNotFoundError:
         return []
-    problems: list[str] = base_images.base_image_problems(project.root, project.python_version)
+    problems: list[str] = base_image.base_image_problems(project.root, project.python_version)
     return problems
 
 

@@ -55,7 +55,7 @@ class BuildRequest:
     secrets: Secrets = Secrets()
     target: str | None = None
     network: str | None = None  # e.g. host: RUN steps reach an index on this machine's loopback
-    # Build arguments of the Dockerfile's LABEL lines (tooling/provenance.py), "" left out.
+    # Build arguments of the Dockerfile's LABEL lines (tooling/images/provenance.py), "" left out.
     label_args: Mapping[str, str] = field(default_factory=dict)
 
     def common_argv(self) -> list[str]:

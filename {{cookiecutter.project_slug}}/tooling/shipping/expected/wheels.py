@@ -13,7 +13,7 @@ from packaging.utils import parse_wheel_filename
 
 from tooling import public_url
 from tooling.distfiles import File
-from tooling.expected.wants import ExpectedError, sha256_hex
+from tooling.shipping.expected.wants import ExpectedError, sha256_hex
 
 ARCHITECTURES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
 Fetch = Callable[[str], bytes]

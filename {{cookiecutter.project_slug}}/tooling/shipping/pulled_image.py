@@ -5,7 +5,7 @@ image under test takes part in its own check (a changed interpreter cannot
 report clean hashes), and no engine's store is touched. skopeo checks every
 blob against the digest the manifest names and the manifest against the
 reference's digest; the layers are then read in order, as an engine extracts
-them (tooling/layers.py): each file's sha256, mode and links, the text of
+them (tooling/shipping/layers.py): each file's sha256, mode and links, the text of
 the small files that describe distributions and the base's packages, and the
 bytes of the environment's bytecode. The temporary folder goes
 however verify ends, SIGTERM and Ctrl-C included.
@@ -34,10 +34,10 @@ from typing import Any
 from tooling import ToolingError
 from tooling.engines import ImageFacts, healthcheck_test, registry_failure
 from tooling.inventory import check_record, unlisted_among
-from tooling.layers import Filesystem, LayerError, Node, stack
+from tooling.shipping.layers import Filesystem, LayerError, Node, stack
 
 # Read whole (a name, or a path: the base's packages); every other file is hashed only,
-# but for the bytes of the environment's bytecode (see tooling/layers.py).
+# but for the bytes of the environment's bytecode (see tooling/shipping/layers.py).
 KEPT_TEXT = {"METADATA", "RECORD", "pyvenv.cfg", "var/lib/dpkg/status"}
 MACHINES = {"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "ppc64le": "ppc64le"}
 BLOB = re.compile(r"sha256:([0-9a-f]{64})")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from tooling import ToolingError
 
 VENV = "/opt/venv"
-FILE, FOLDER, LINK = "file", "dir", "symlink"  # as tooling/layers.py names a node's kind
+FILE, FOLDER, LINK = "file", "dir", "symlink"  # as tooling/shipping/layers.py names a node's kind
 RECORD, BYTECODE = "RECORD", "bytecode"  # files checked by rule, not by their bytes
 
 

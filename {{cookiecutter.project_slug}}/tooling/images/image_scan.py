@@ -4,7 +4,7 @@ The blocking severity is [tool.lockstep] image-scan-severity (default:
 critical). Accepted findings live in audit-allowlist.toml, as Python findings
 do (id, reason, expiry); an expired entry fails the scan. They are written as
 the scanner's own ignore file under dist/images/, the one CI's Trivy step
-reads too (`python -m tooling.image_scan TIER` prints its path and the
+reads too (`python -m tooling.images.image_scan TIER` prints its path and the
 severities for a workflow's outputs).
 """
 
@@ -100,7 +100,7 @@ def main(argv: list[str]) -> int:
     from tooling import project as projects
 
     if len(argv) != 1:
-        print("usage: python -m tooling.image_scan TIER", file=sys.stderr)
+        print("usage: python -m tooling.images.image_scan TIER", file=sys.stderr)
         return 2
     try:
         found = projects.load(Path.cwd())

@@ -6,7 +6,7 @@ dist/images/<tier>.json beside an SBOM of the image's contents.
 `invoke verify` fetches a reference from its registry with skopeo and proves,
 from the layers it fetched and without running anything from the image, that
 /opt/venv is what the lock's wheels and this checkout make
-(tooling/image_venv.py); it trusts neither the registry, nor a local copy,
+(tooling/shipping/image_venv.py); it trusts neither the registry, nor a local copy,
 nor what the image says of itself (RECORD).
 """
 
@@ -21,22 +21,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tooling import (
-    ToolingError,
-    atomic,
-    base_layers,
-    image_venv,
-    lockfile,
-    provenance,
-    pulled_image,
-)
-from tooling.base_images import DIGEST
+from tooling import ToolingError, atomic, lockfile
+from tooling.base_image import DIGEST, BaseConfigError, PinnedBase, pinned_base
 from tooling.engines import Engine, ImageFacts
-from tooling.image_config import checked_config
-from tooling.image_sbom import compare_with_lock, dumps, image_sbom, lock_components_sbom, read_sbom
-from tooling.images import image_name, smoke_image
+from tooling.images import image_name, provenance, smoke_image
 from tooling.project import Project, tier_lock
 from tooling.registry import Registry, parse_reference
+from tooling.shipping import base_layers, image_venv, pulled_image
+from tooling.shipping.image_config import checked_config
+from tooling.shipping.image_sbom import (
+    compare_with_lock,
+    dumps,
+    image_sbom,
+    lock_components_sbom,
+    read_sbom,
+)
 from tooling.smoke import inventory_argv, lock_problems, parse_inventory
 
 RECORDS = Path("dist") / "images"
@@ -375,9 +374,10 @@ def verify_one(
         differences = image_venv.venv_problems(
             project, result.tier, tree, report["markers"], report["python"]
         )
-        # Outside /opt/venv: the pinned base's layers, then only what the Dockerfile adds.
-        outside_passed, outside = base_layers.base_problems(project, result.tier, image, tls_verify)
-    passed, problems = image_checks(project, result.tier, facts, report, version, image.config)
+        base, outside_passed, outside = outside_venv(project, result.tier, image, tls_verify)
+    passed, problems = image_checks(
+        project, result.tier, facts, report, version, image.config, base
+    )
     if not differences:
         passed.append(
             f"{VENV} is exactly what requirements/pylock.{result.tier}.toml's wheels, the "
@@ -390,6 +390,19 @@ def verify_one(
     return result
 
 
+def outside_venv(
+    project: Project, tier: str, image: pulled_image.PulledImage, tls_verify: bool
+) -> tuple[PinnedBase | None, list[str], list[str]]:
+    """(the base this checkout pins, fetched once for the config and layer checks; checks
+    passed, problems) outside /opt/venv: the base's layers, then only what the Dockerfile adds."""
+    try:
+        base = pinned_base(project, tier, image.config, tls_verify)
+    except BaseConfigError as error:
+        return None, [], [str(error)]
+    passed, problems = base_layers.base_problems(image, base)
+    return base, passed, problems
+
+
 def image_checks(
     project: Project,
     tier: str,
@@ -397,12 +410,14 @@ def image_checks(
     report: dict[str, Any],
     version: str,
     config: dict[str, Any],
+    base: PinnedBase | None,
 ) -> tuple[list[str], list[str]]:
     """(checks passed, problems) of an image read from its layers: the lock, user, entrypoint,
-    and its whole config against what the Dockerfile makes of the pinned base's."""
+    and its whole config against what the Dockerfile makes of the pinned base's (None: the
+    base could not be fetched, a problem said once by the caller)."""
     lock_name = f"requirements/{tier}.txt"
     lock = lockfile.read(project.requirements_dir / f"{tier}.txt", lock_name)
-    # Files are proven against the lock's wheels (tooling/image_venv.py), never the image's
+    # Files are proven against the lock's wheels (tooling/shipping/image_venv.py), never the image's
     # RECORD: here only which distributions and versions the image names.
     named = {**report, "record_problems": [], "unlisted": []}
     problems = lock_problems(
@@ -427,8 +442,10 @@ def image_checks(
         problems.append("has no HEALTHCHECK (build with --format docker)")
     else:
         passed.append(f"HEALTHCHECK {' '.join(test[1:])}")
-    base, differences = checked_config(project, tier, config)
+    if base is None:
+        return passed, problems
+    differences = checked_config(project, tier, config, base)
     problems += differences
     if not differences:
-        passed.append(f"config: exactly what the Dockerfile makes of the base image {base}")
+        passed.append(f"config: exactly what the Dockerfile makes of the base image {base.pin}")
     return passed, problems

@@ -5,7 +5,7 @@ files: the entrypoint and command, the user, the environment (PYTHONPATH,
 PYTHONSTARTUP, LD_PRELOAD...), the working directory, the health check.
 verify trusts none of what the image says: the expected config is the base
 image's (fetched with skopeo by the digest this checkout pins, each manifest
-and the config checked against its digest here) with the instructions of
+and the config checked against its digest by tooling/base_image/) with the instructions of
 this checkout's Dockerfile applied, stage by stage from that base to the
 last stage (the one `invoke build` ships). Each field that differs is one
 line.
@@ -23,7 +23,7 @@ a label set from one is compared by its key, any other field using one is
 named. buildah and podman add their `io.buildah.version` label. A base not
 pinned by digest, or that cannot be fetched, is one line: nothing verified.
 
-The Dockerfile is read by tooling/dockerfile.py.
+The Dockerfile is read by tooling/shipping/dockerfile.py.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tooling import ToolingError
-from tooling.base_config import BaseConfigError, Fetch, base_config, skopeo_bytes
-from tooling.dockerfile import (
+from tooling.base_image import PinnedBase
+from tooling.project import Project
+from tooling.shipping.dockerfile import (
     Dockerfile,
     DockerfileError,
     Instruction,
@@ -49,8 +50,6 @@ from tooling.dockerfile import (
     parse,
     split_words,
 )
-from tooling.images import base_image_for_build
-from tooling.project import Project
 
 # The fields an engine reads when it starts a container, or a build FROM the image.
 COMPARED = (
@@ -424,37 +423,34 @@ def config_problems(
     dockerfile_text: str,
     known: Mapping[str, str],
     image_config: Mapping[str, Any],
-    fetch: Fetch = skopeo_bytes,
-) -> tuple[str, list[str]]:
-    """(the base the config was checked against, one line per difference from the expected).
+    base_config: Mapping[str, Any],
+) -> list[str]:
+    """One line per difference from what the Dockerfile makes of `base_config`.
 
-    `known`: the build arguments verify knows (BASE_IMAGE as this checkout pins it...).
+    `known`: the build arguments verify knows (BASE_IMAGE as this checkout pins it, the
+    base `base_config` was fetched by...).
     """
     dockerfile = parse(dockerfile_text)
     base, chain = base_reference(dockerfile, known)
-    try:
-        fetched = base_config(base, image_config, fetch)
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ImageConfigError(f"the base image {base}: unreadable manifest ({error!r})") from None
-    except BaseConfigError as error:
+    if base != known["BASE_IMAGE"]:
         raise ImageConfigError(
-            f"cannot check the image config against the base image {base}: {error}"
-        ) from None
-    expected, problems = expected_config(chain, fetched.get("config") or {}, known)
-    return base, [*problems, *differences(expected, image_config.get("config") or {})]
+            f"the Dockerfile builds the image on {base}, not on the base base-images.lock "
+            f"pins ({known['BASE_IMAGE']}): build FROM ${{BASE_IMAGE}}"
+        )
+    expected, problems = expected_config(chain, base_config.get("config") or {}, known)
+    return [*problems, *differences(expected, image_config.get("config") or {})]
 
 
 def checked_config(
-    project: Project, tier: str, image_config: Mapping[str, Any], fetch: Fetch = skopeo_bytes
-) -> tuple[str, list[str]]:
-    """(the base image, one line per difference): `image_config` against this checkout's
-    Dockerfile on the base image it pins for `tier`."""
-    base, _ = base_image_for_build(project, tier, None)
-    known = {"BASE_IMAGE": base, "PYTHON_VERSION": project.python_version, "TIER": tier}
+    project: Project, tier: str, image_config: Mapping[str, Any], base: PinnedBase
+) -> list[str]:
+    """One line per difference: `image_config` against this checkout's Dockerfile on the base
+    image it pins for `tier` (fetched by tooling/base_image/)."""
+    known = {"BASE_IMAGE": base.pin, "PYTHON_VERSION": project.python_version, "TIER": tier}
     try:
         text = (project.root / "Dockerfile").read_text(encoding="utf-8")
-        return config_problems(text, known, image_config, fetch)
+        return config_problems(text, known, image_config, base.config)
     except OSError as error:
-        return base, [f"cannot read the Dockerfile to check the config: {error.strerror or error}"]
+        return [f"cannot read the Dockerfile to check the config: {error.strerror or error}"]
     except (ImageConfigError, DockerfileError) as error:
-        return base, [str(error)]
+        return [str(error)]

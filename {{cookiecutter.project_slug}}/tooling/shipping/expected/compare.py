@@ -6,9 +6,9 @@ import posixpath
 import stat
 from collections.abc import Mapping
 
-from tooling.expected.bytecode import Judge, bytecode_verdicts, judge_apart
-from tooling.expected.install import with_folders
-from tooling.expected.wants import BYTECODE, FILE, FOLDER, LINK, VENV, Found, Want
+from tooling.shipping.expected.bytecode import Judge, bytecode_verdicts, judge_apart
+from tooling.shipping.expected.install import with_folders
+from tooling.shipping.expected.wants import BYTECODE, FILE, FOLDER, LINK, VENV, Found, Want
 
 
 def differences(
@@ -20,7 +20,7 @@ def differences(
     Bytecode is compared with this Python's compile of the locked source: run it
     with the image's CPython minor (expected_site_packages checks that). `judge`
     compares the bytecode that is not byte for byte this Python's (default: in a
-    Python process of its own, see tooling/pyc_shape.py).
+    Python process of its own, see tooling/shipping/pyc_shape.py).
     """
     wanted = with_folders(dict(expected))
     verdicts = bytecode_verdicts(wanted, actual, judge or judge_apart)

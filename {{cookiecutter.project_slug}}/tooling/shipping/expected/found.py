@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-from tooling.expected.wants import FILE, FOLDER, LINK, Found, sha256_hex
+from tooling.shipping.expected.wants import FILE, FOLDER, LINK, Found, sha256_hex
 
 KEPT_SUFFIXES = (".pyc", "pyvenv.cfg")  # files whose bytes differences() reads
 
 
 class LayerNode(Protocol):
-    """What a layer reader knows of one path (tooling/layers.py's Node has these)."""
+    """What a layer reader knows of one path (tooling/shipping/layers.py's Node has these)."""
 
     kind: str
     mode: int

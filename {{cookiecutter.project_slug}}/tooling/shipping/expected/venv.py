@@ -10,8 +10,8 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from tooling.distfiles import read_pylock
-from tooling.expected.install import installed_files
-from tooling.expected.wants import (
+from tooling.shipping.expected.install import installed_files
+from tooling.shipping.expected.wants import (
     FILE,
     FOLDER,
     LINK,
@@ -22,7 +22,14 @@ from tooling.expected.wants import (
     Want,
     text_want,
 )
-from tooling.expected.wheels import Fetch, applies, choose_wheel, fetch_url, image_tags, wheel_bytes
+from tooling.shipping.expected.wheels import (
+    Fetch,
+    applies,
+    choose_wheel,
+    fetch_url,
+    image_tags,
+    wheel_bytes,
+)
 
 
 def expected_site_packages(

@@ -1,4 +1,4 @@
-"""Container images per tier: base image pins, what the build needs, and the smoke checks.
+"""Container images per tier: what the build needs, and the smoke checks.
 
 One Dockerfile serves every tier (`--build-arg TIER=...`); the Python version
 comes from .python-version as `--build-arg PYTHON_VERSION=...`, so the image
@@ -7,7 +7,8 @@ credentials reaches the build only as a build secret, never as an argument or
 a layer. How each engine builds, inspects and runs is in tooling/engines/.
 
 Images are reproducible: every timestamp comes from SOURCE_DATE_EPOCH (the
-last commit's time), the base image is pinned by digest in base-images.lock,
+last commit's time), the base image is pinned by digest in base-images.lock
+(tooling/base_image/),
 and the smoke test proves an image holds exactly its tier's lock.
 """
 
@@ -18,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tooling import lockfile, summary
-from tooling.base_images import BASE_IMAGES, DIGEST, read_base_pins, write_base_pins
 from tooling.engines import Engine, ImageError, ImageFacts, Secrets, last_line
 from tooling.project import Project
 from tooling.smoke import check_environment
@@ -93,76 +93,6 @@ def write_uv_requirements(project: Project) -> Path:
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
     return path
-
-
-# --- base images pinned by digest -------------------------------------------------------
-
-
-def default_base_image(project: Project) -> str:
-    return f"python:{project.python_version}-slim"
-
-
-def tier_base_image(project: Project, tier: str) -> str:
-    """The tier's base image as written: [tool.lockstep] base-images, else python:<version>-slim."""
-    named = project.settings.get("base-images", {})
-    return str(named.get(tier) or default_base_image(project))
-
-
-def base_image_for_build(
-    project: Project, tier: str, override: str | None
-) -> tuple[str, str | None]:
-    """(image to build from, a note when it is not pinned). --base-image / BASE_IMAGE win."""
-    if override:
-        return override, None
-    reference = tier_base_image(project, tier)
-    if DIGEST.match(reference):
-        return reference, None
-    pinned = read_base_pins(project.root).get(reference)
-    if pinned:
-        return pinned, None
-    return reference, (
-        f"base image {reference} is not pinned in {BASE_IMAGES}: "
-        "run `invoke base-image --refresh` to pin its digest"
-    )
-
-
-def resolve_digest(engine: Engine, reference: str, pull: bool) -> str:
-    """reference@sha256:... of the image the engine has (pulled first unless pull=False)."""
-    if pull:
-        pulled = engine.run(engine.command("pull", "--quiet", reference))
-        if pulled.returncode != 0:
-            raise ImageError(
-                f"{engine.name} cannot pull {reference} ({last_line(pulled.stderr)}); "
-                "use --local to pin the copy this machine already has"
-            )
-    facts = engine.inspect(reference)
-    if facts is None:
-        raise ImageError(
-            f"{engine.name} has no image {reference}: pull or load it first, "
-            "or build from another image with --base-image"
-        )
-    if not facts.digest.startswith("sha256:"):
-        # docker knows a registry digest only for an image pulled from a registry.
-        raise ImageError(
-            f"{engine.name} knows no registry digest for {reference} (a loaded or locally "
-            "built image has none): build with --base-image "
-            f"{reference} to use it unpinned, or pin it with --engine podman or buildah"
-        )
-    return f"{reference}@{facts.digest}"
-
-
-def refresh_base_pins(
-    project: Project, tiers: Sequence[str], engine: Engine, pull: bool
-) -> dict[str, str]:
-    """Pin every tier's base image by digest in base-images.lock; return the new pins."""
-    references = sorted({tier_base_image(project, tier) for tier in tiers})
-    pins = {
-        reference: resolve_digest(engine, reference, pull)
-        for reference in references
-        if not DIGEST.match(reference)
-    }
-    write_base_pins(project.root, pins)
-    return pins
 
 
 # --- the smoke test of a built image ----------------------------------------------------

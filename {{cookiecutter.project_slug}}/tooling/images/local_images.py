@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tooling.engines import Engine, ImageError, last_line
-from tooling.provenance import TIER_LABEL
+from tooling.images.provenance import TIER_LABEL
 
 TITLE_LABEL = "org.opencontainers.image.title"  # the project's name, set in the Dockerfile
 DEFAULT_ENV_FILE = ".env"

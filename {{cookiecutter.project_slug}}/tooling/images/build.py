@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 
-from tooling import engines, images, lock, project, provenance, summary, tiers
+from tooling import base_image, engines, lock, project, summary, tiers
 from tooling.engines import ImageError, Secrets
+from tooling.images import provenance
+from tooling.images.tier_image import image_name, summarize_images
 
 
 def build_tiers(
@@ -39,7 +41,9 @@ def build_tiers(
     if problems:
         raise ImageError(f"locks are not current: {'; '.join(problems)}")
     chosen_engine = engines.get(engines.choose_engine(engine, env), env)
-    bases = {name: images.base_image_for_build(the_project, name, base_override) for name in chosen}
+    bases = {
+        name: base_image.base_image_for_build(the_project, name, base_override) for name in chosen
+    }
     version = project.read_version(the_project)
     if not build_wheel():
         raise ImageError("building the wheel (nox -s build) failed; see the output above")
@@ -52,7 +56,7 @@ def build_tiers(
         labels = provenance.for_build(root, the_project.requirements_dir / f"{name}.txt", version)
         request = engines.BuildRequest(
             tier=name,
-            tag=images.image_name(the_project.name, name),
+            tag=image_name(the_project.name, name),
             python_version=the_project.python_version,
             source_date_epoch=epoch,
             base_image=base,
@@ -66,9 +70,9 @@ def build_tiers(
         engines.record_build(root, request.tag, chosen_engine.name, image_ids[name], name)
         log(f"built {request.tag}: image ID {image_ids[name]} (SOURCE_DATE_EPOCH={epoch})")
     if env.get(summary.VARIABLE):  # size is one more inspect: only when asked
-        tags = {name: images.image_name(the_project.name, name) for name in image_ids}
+        tags = {name: image_name(the_project.name, name) for name in image_ids}
         facts = [(name, tag, chosen_engine.facts(tag)) for name, tag in tags.items()]
-        images.summarize_images(the_project, "Images built", facts)
+        summarize_images(the_project, "Images built", facts)
     return image_ids
 
 

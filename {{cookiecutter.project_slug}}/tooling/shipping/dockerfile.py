@@ -4,7 +4,7 @@ A parser of our own rather than a maintained one (dockerfile-parse on PyPI):
 that one would be a new dependency of every generated project's dev lock, and
 it stops at instructions, while verify needs the words of ENV, LABEL, ARG and
 the like as the engines read them (quotes, escapes, ${VAR} expansion) and the
-engines' config rules on top (tooling/image_config.py), which no parser
+engines' config rules on top (tooling/shipping/image_config.py), which no parser
 applies. This one reads comments, line continuations, the escape directive
 (the default backslash only), stages and words; a heredoc is refused in one
 line rather than misread.

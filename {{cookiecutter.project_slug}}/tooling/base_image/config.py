@@ -3,8 +3,9 @@
 Nothing the registry says is taken on its word: the manifest (or image index)
 must hash to the pinned digest, the platform's manifest to the digest the
 index names, and the config to the digest that manifest names
-(tooling/image_config.py compares an image's config with what the Dockerfile
-makes of this one).
+(tooling/shipping/image_config.py compares an image's config with what the Dockerfile
+makes of this one, tooling/shipping/base_layers.py its layers with the base's diff_ids).
+`invoke verify` fetches it once per image and hands it to both checks.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import hashlib
 import json
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tooling import ToolingError
-from tooling.base_images import DIGEST
+from tooling.base_image.choice import base_image_for_build
+from tooling.base_image.pins import DIGEST
 from tooling.engines import registry_failure
+from tooling.project import Project
 from tooling.registry import is_loopback
 
 Fetch = Callable[[Sequence[str]], bytes]
@@ -25,6 +29,34 @@ Fetch = Callable[[Sequence[str]], bytes]
 
 class BaseConfigError(ToolingError):
     pass
+
+
+@dataclass(frozen=True)
+class PinnedBase:
+    pin: str  # REFERENCE@sha256:DIGEST, as base-images.lock pins it
+    config: Mapping[str, Any]  # its config, every blob on the way checked by digest
+
+
+def pinned_base(
+    project: Project,
+    tier: str,
+    platform: Mapping[str, str],
+    tls_verify: bool = True,
+    fetch: Fetch | None = None,
+) -> PinnedBase:
+    """The base base-images.lock pins for `tier` (never the one an image names), fetched once."""
+    pin, unpinned = base_image_for_build(project, tier, None)
+    if unpinned:
+        raise BaseConfigError(
+            f"{unpinned}; verify checks the config and the layers below /opt/venv against that pin"
+        )
+    try:
+        return PinnedBase(pin, base_config(pin, platform, fetch or skopeo_bytes, tls_verify))
+    except BaseConfigError as error:
+        raise BaseConfigError(
+            f"the base image {pin} cannot be fetched to check the config and the layers "
+            f"against it: {error}"
+        ) from None
 
 
 def skopeo_bytes(argv: Sequence[str]) -> bytes:
@@ -53,8 +85,27 @@ def registry_host(reference: str) -> str:
     return first if slash and ("." in first or ":" in first or first == "localhost") else ""
 
 
-def base_config(reference: str, platform: Mapping[str, str], fetch: Fetch = skopeo_bytes) -> Any:
+def base_config(
+    reference: str,
+    platform: Mapping[str, str],
+    fetch: Fetch = skopeo_bytes,
+    tls_verify: bool = True,
+) -> dict[str, Any]:
     """The config of `reference` (NAME@sha256:...) for `platform`, each blob checked by digest."""
+    try:
+        config = unchecked_base_config(reference, platform, fetch, tls_verify)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise BaseConfigError(
+            f"the base image {reference}: unreadable manifest ({error!r})"
+        ) from None
+    if not isinstance(config, dict):
+        raise BaseConfigError(f"the base image {reference}: its config is not a JSON object")
+    return config
+
+
+def unchecked_base_config(
+    reference: str, platform: Mapping[str, str], fetch: Fetch, tls_verify: bool
+) -> Any:
     pinned = DIGEST.match(reference)
     if pinned is None:
         raise BaseConfigError(
@@ -62,7 +113,7 @@ def base_config(reference: str, platform: Mapping[str, str], fetch: Fetch = skop
             "trusted: pin it with `invoke base-image --refresh` and rebuild"
         )
     host = registry_host(reference)
-    tls = f"--tls-verify={str(not (host and is_loopback(host))).lower()}"
+    tls = f"--tls-verify={str(tls_verify and not (host and is_loopback(host))).lower()}"
     name = repository(reference)
 
     def fetched(manifest_digest: str, digest: str, *what: str) -> Any:

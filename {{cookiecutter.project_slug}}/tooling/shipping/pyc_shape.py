@@ -1,6 +1,6 @@
 """Whether .pyc bodies hold the code their sources compile to; standard library only.
 
-tooling.expected runs this file's text in a Python of its own (`python -I -c`)
+tooling.shipping.expected runs this file's text in a Python of its own (`python -I -c`)
 with JSON on stdin: `marshal` is not meant for untrusted data, so bytecode
 read from an image is only ever unmarshalled in a process whose crash costs
 nothing but a line saying so. Each item is compared field by field and

@@ -1,6 +1,6 @@
 """What `invoke verify` proves of an image's /opt/venv: it is what the lock and the commit make.
 
-tooling/expected/ derives what the venv must hold; this module gathers its
+tooling/shipping/expected/ derives what the venv must hold; this module gathers its
 trusted inputs for one pulled image and compares: the tier's pylock (wheels
 fetched by the lock's URL into a cache keyed by sha256, used only when the
 hash is the lock's), the platform from the image's config and its glibc from
@@ -18,9 +18,10 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from tooling import expected, images, interpreter, lock, project
-from tooling.expected import Expected, ExpectedError, Installer, Layout
-from tooling.layers import Filesystem, Node
+from tooling import images, interpreter, lock, project
+from tooling.shipping import expected
+from tooling.shipping.expected import Expected, ExpectedError, Installer, Layout
+from tooling.shipping.layers import Filesystem, Node
 
 VENV = "/opt/venv"
 DPKG_STATUS = "var/lib/dpkg/status"

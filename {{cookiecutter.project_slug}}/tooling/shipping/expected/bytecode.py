@@ -13,7 +13,7 @@ name; only the line table (which lines tracebacks show) may differ. A .pyc
 of no locked source, or one that differs in anything else, is named. A
 missing .pyc is not a difference: Python then compiles the verified source.
 Bytecode whose bytes are not this Python's is unmarshalled only in a Python
-process of its own (tooling/pyc_shape.py): marshal is not safe for untrusted data.
+process of its own (tooling/shipping/pyc_shape.py): marshal is not safe for untrusted data.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from tooling.expected.wants import BYTECODE, FILE, Found, Want, sha256_hex
+from tooling.shipping.expected.wants import BYTECODE, FILE, Found, Want, sha256_hex
 
 PYC_FLAGS_CHECKED_HASH = 0b11
 Judge = Callable[[Sequence[tuple[str, Want, bytes]]], dict[str, str | None]]
@@ -88,7 +88,7 @@ def pyc_digests(expected: Mapping[str, Want]) -> set[str]:
 
 
 def judge_apart(items: Sequence[tuple[str, Want, bytes]]) -> dict[str, str | None]:
-    """tooling/pyc_shape.py's verdicts, from a Python process of its own (marshal is unsafe)."""
+    """tooling/shipping/pyc_shape.py's verdicts, from a Python process of its own (marshal is unsafe)."""
     request = [
         {
             "path": path,

@@ -11,7 +11,7 @@ from email.parser import HeaderParser
 
 from packaging.utils import parse_wheel_filename
 
-from tooling.expected.wants import (
+from tooling.shipping.expected.wants import (
     BYTECODE,
     FILE,
     FOLDER,
@@ -188,7 +188,7 @@ def bytecode_of(
     layout: Layout,
     installer: Installer,
 ) -> Expected:
-    """The .pyc each source in site-packages may have (see tooling/expected/bytecode.py)."""
+    """The .pyc each source in site-packages may have (see tooling/shipping/expected/bytecode.py)."""
     expected: Expected = {}
     for info in members:
         path, _ = target_of(info.filename, data_dir, layout, "")

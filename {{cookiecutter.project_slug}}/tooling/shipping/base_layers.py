@@ -1,9 +1,9 @@
 """Everything outside /opt/venv: the pinned base image's layers, and what the Dockerfile adds.
 
-`invoke verify` proves /opt/venv file by file elsewhere (tooling/image_venv.py).
+`invoke verify` proves /opt/venv file by file elsewhere (tooling/shipping/image_venv.py).
 Here: the image's lowest layers are exactly the layers of the base image that
-this checkout's base-images.lock pins (its config fetched by that digest, the
-layers compared by diff_id), and the layers above them change nothing outside
+this checkout's base-images.lock pins (its config fetched by that digest by
+tooling/base_image/, the layers compared by diff_id), and the layers above them change nothing outside
 /opt/venv but what the Dockerfile's runtime stage makes: the app user and
 group added to the account files by `useradd`, and the empty mount points and
 folders a `RUN --mount` leaves. Anything else an upper layer adds, changes or
@@ -14,21 +14,16 @@ file) is named, one line each.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tooling import ToolingError
-from tooling.engines import registry_failure
-from tooling.images import base_image_for_build
-from tooling.layers import Filesystem, LayerError, Node
-from tooling.project import Project
-from tooling.provenance import BASE_LABEL
-from tooling.pulled_image import PulledImage, Runner, need_skopeo, run_captured
-from tooling.registry import is_loopback
+from tooling.base_image import PinnedBase
+from tooling.images.provenance import BASE_LABEL
+from tooling.shipping.layers import Filesystem, LayerError, Node
+from tooling.shipping.pulled_image import PulledImage
 
 VENV = "opt/venv"
 # Layers the Dockerfile's runtime stage puts on the base: RUN test -n (buildah and podman
@@ -66,56 +61,15 @@ class Base:
     diff_ids: list[str]
 
 
-def registry_host(reference: str) -> str:
-    """The registry a reference names: its first part when that is a host, else Docker Hub."""
-    first, _, rest = reference.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
-
-
-def by_digest(pin: str) -> str:
-    """REPOSITORY@DIGEST of a pin (skopeo takes no tag beside a digest, and needs none)."""
-    reference, _, digest = pin.rpartition("@")
-    if reference.rfind(":") > reference.rfind("/"):
-        reference = reference[: reference.rfind(":")]
-    return f"{reference}@{digest}"
-
-
-def platform_options(config: Mapping[str, Any]) -> list[str]:
-    """skopeo's options choosing, from an index, the image for the platform of `config`."""
-    options = []
-    for key, option in (("os", "--override-os"), ("architecture", "--override-arch")):
-        options += [option, str(config.get(key) or "")] if config.get(key) else []
-    if config.get("variant"):
-        options += ["--override-variant", str(config["variant"])]
-    return options
-
-
-def fetch_base(
-    pin: str, image_config: Mapping[str, Any], tls_verify: bool, run: Runner = run_captured
-) -> Base:
-    """The diff_ids of the pinned base, its config fetched by the pin's digest (skopeo checks it)."""
-    need_skopeo()
-    tls = tls_verify and not is_loopback(registry_host(pin))
-    shown = run(
-        [
-            "skopeo", *platform_options(image_config), "inspect", "--config",
-            f"--tls-verify={str(tls).lower()}", f"docker://{by_digest(pin)}",
-        ]
-    )  # fmt: skip
-    if shown.returncode != 0:
-        raise BaseLayerError(
-            f"the base image cannot be fetched to compare layers: "
-            f"{registry_failure(shown.stderr, 'pull', pin, 'skopeo')}"
-        )
+def base_of(pinned: PinnedBase) -> Base:
+    """The pinned base's diff_ids, read from its config (fetched by tooling/base_image/)."""
     try:
-        diff_ids = json.loads(shown.stdout)["rootfs"]["diff_ids"]
+        diff_ids = pinned.config["rootfs"]["diff_ids"]
         if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
             raise TypeError
-    except (ValueError, KeyError, TypeError):
-        raise BaseLayerError(f"the base image {pin} has no config verify can read") from None
-    return Base(pin, diff_ids)
+    except (KeyError, TypeError):
+        raise BaseLayerError(f"the base image {pinned.pin} has no config verify can read") from None
+    return Base(pinned.pin, diff_ids)
 
 
 def diff_ids(image: PulledImage) -> list[str]:
@@ -293,22 +247,10 @@ def upper_layer_problems(image: PulledImage, count: int) -> list[str]:
     return tree_problems(base, tree)
 
 
-def pinned_base(project: Project, tier: str) -> str:
-    """The base image base-images.lock pins for `tier`: what verify trusts, never the image."""
-    pin, unpinned = base_image_for_build(project, tier, None)
-    if unpinned:
-        raise BaseLayerError(
-            f"{unpinned}; verify proves the layers below /opt/venv against that pin"
-        )
-    return pin
-
-
-def base_problems(
-    project: Project, tier: str, image: PulledImage, tls_verify: bool, run: Runner = run_captured
-) -> tuple[list[str], list[str]]:
+def base_problems(image: PulledImage, pinned: PinnedBase) -> tuple[list[str], list[str]]:
     """(checks passed, problems) of everything outside /opt/venv: the base's layers, the rest."""
     try:
-        base = fetch_base(pinned_base(project, tier), image.config, tls_verify, run)
+        base = base_of(pinned)
     except BaseLayerError as error:
         return [], [str(error)]
     problems = layer_problems(image, base)

@@ -8,7 +8,7 @@ the image says about itself (RECORD, METADATA, a .pyc header) is believed:
 every file is compared with the bytes the installer would have written, and
 the files the installer generates are checked by rule.
 
-Bytecode is proven by meaning, not by its bytes (see tooling/expected/bytecode.py).
+Bytecode is proven by meaning, not by its bytes (see tooling/shipping/expected/bytecode.py).
 
 The package, by layer (each module imports only those before it): wants (Want,
 Found, Layout, Installer), wheels (the wheel an installer takes, fetched by
@@ -19,12 +19,12 @@ holds) and compare (`differences`).
 
 from __future__ import annotations
 
-from tooling.expected.bytecode import Judge, pyc_digests
-from tooling.expected.compare import differences
-from tooling.expected.found import found_in_layers, found_tree, glibc_of
-from tooling.expected.install import installed_files
-from tooling.expected.venv import expected_site_packages, venv_skeleton
-from tooling.expected.wants import (
+from tooling.shipping.expected.bytecode import Judge, pyc_digests
+from tooling.shipping.expected.compare import differences
+from tooling.shipping.expected.found import found_in_layers, found_tree, glibc_of
+from tooling.shipping.expected.install import installed_files
+from tooling.shipping.expected.venv import expected_site_packages, venv_skeleton
+from tooling.shipping.expected.wants import (
     FILE,
     FOLDER,
     LINK,
@@ -40,7 +40,7 @@ from tooling.expected.wants import (
     sha256_hex,
     text_want,
 )
-from tooling.expected.wheels import Fetch, fetch_url
+from tooling.shipping.expected.wheels import Fetch, fetch_url
 
 __all__ = [
     "FILE",
