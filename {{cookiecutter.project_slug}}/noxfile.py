@@ -259,7 +259,7 @@ def smoke_test(session: nox.Session) -> None:
             try:
                 from tooling import images
             except ImportError:
-                session.error("image checks need tooling/images.py; this project has no containers")
+                session.error("image checks need tooling/images/; this project has no containers")
             image = arguments.image or images.image_name(PROJECT.name, tier)
             check_image(session, arguments.engine, image, tier)
             return
