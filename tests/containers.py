@@ -131,6 +131,7 @@ def remove_run_stores() -> None:
 def _remove_stores(folder: Path) -> None:
     if not folder.exists():
         return
+    _stop_leftover_dockerd(folder / "docker" / "docker.pid")
     for conf in folder.glob("*/storage.conf"):
         env = {**_plain_env(), "CONTAINERS_STORAGE_CONF": str(conf)}
         if (conf.parent / "containers.conf").exists():
@@ -140,6 +141,19 @@ def _remove_stores(folder: Path) -> None:
             run_quiet(["buildah", "--storage-driver", storage_driver(), *args], env, check=False)
     unmount_inside(folder)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stop_leftover_dockerd(pidfile: Path) -> None:
+    """The dockerd of a killed run (started in a session of its own, so it outlived the run)."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
 
 
 def unmount_inside(folder: Path) -> None:
