@@ -7,6 +7,7 @@ it (test_image_config.py).
 from pathlib import Path
 
 import pytest
+from project_files import make_project
 from tooling.base_image import (
     BaseImageError,
     base_image_for_build,
@@ -15,18 +16,9 @@ from tooling.base_image import (
     resolve_digest,
 )
 from tooling.engines import Engine, ImageError, ImageFacts
-from tooling.project import Project, base_image_problems, load
+from tooling.project import base_image_problems
 
 DIGEST = "sha256:" + "ab" * 32
-
-
-def make_project(tmp_path: Path, python: str = "3.11", lockstep: str = "") -> Project:
-    (tmp_path / ".python-version").write_text(python + "\n")
-    (tmp_path / "pyproject.toml").write_text(
-        f'[project]\nname = "app"\n[tool.lockstep]\n{lockstep}'
-    )
-    (tmp_path / "requirements").mkdir(exist_ok=True)
-    return load(tmp_path)
 
 
 def test_base_image_pins_overrides_and_tier_bases(tmp_path: Path) -> None:

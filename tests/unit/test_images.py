@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from project_files import make_project
 from tooling.engines import ImageError, Secrets
 from tooling.images import secret_files, uv_requirements
 from tooling.in_image import pipconf_to_uv
 from tooling.lockfile import parse
-from tooling.project import Project, load
 from tooling.smoke import inventory_argv, lock_problems
 
 DIGEST = "sha256:" + "ab" * 32
@@ -53,15 +53,6 @@ def test_pip_conf_index_settings_become_uv_settings(tmp_path: Path) -> None:
         broken.stderr.strip()
         == "pipconf secret is not a valid pip.conf (MissingSectionHeaderError)"
     )
-
-
-def make_project(tmp_path: Path, python: str = "3.11", lockstep: str = "") -> Project:
-    (tmp_path / ".python-version").write_text(python + "\n")
-    (tmp_path / "pyproject.toml").write_text(
-        f'[project]\nname = "app"\n[tool.lockstep]\n{lockstep}'
-    )
-    (tmp_path / "requirements").mkdir(exist_ok=True)
-    return load(tmp_path)
 
 
 def test_uv_for_the_build_comes_from_the_dev_lock(tmp_path: Path) -> None:
