@@ -256,7 +256,11 @@ def run_pre_gen_hook(**answers: str) -> subprocess.CompletedProcess[str]:
     }
     context.update({"project_slug": "my-service", "package_name": "my_service", **answers})
     hook = (TEMPLATE / "hooks" / "pre_gen_project.py").read_text()
-    environment = StrictEnvironment(context={"cookiecutter": context}, keep_trailing_newline=True)
+    # The hook uses the template's own Jinja filters (local_extensions.py), as cookiecutter loads them.
+    extensions = {"_extensions": defaults["_extensions"]}
+    environment = StrictEnvironment(
+        context={"cookiecutter": {**context, **extensions}}, keep_trailing_newline=True
+    )
     rendered = environment.from_string(hook).render(cookiecutter=context)
     return subprocess.run(
         [sys.executable, "-c", rendered], capture_output=True, text=True, check=False
