@@ -98,6 +98,12 @@ def check_host(host: str, option: str) -> None:
         )
 
 
+def registry_host(reference: str) -> str:
+    """The registry a reference names (its first part, when that is a host), else ""."""
+    first, slash, _ = reference.partition("/")
+    return first if slash and ("." in first or ":" in first or first == "localhost") else ""
+
+
 def check_path(path: str, shown: str, what: str) -> None:
     if not path or not all(PATH_COMPONENT.fullmatch(part) for part in path.split("/")):
         raise RegistryError(
@@ -156,7 +162,7 @@ def parse_reference(text: str) -> Reference:
     refuse_secrets(text, option, form, VERIFY_LOGIN, digest_allowed=True)
     name, _, digest = text.partition("@")
     host, _, rest = name.partition("/")
-    if not rest or not ("." in host or ":" in host or host == "localhost"):
+    if not rest or not registry_host(name):
         raise RegistryError(f"{option}: name the registry, as in {form}")
     check_host(host, option)
     shown = f"{option} {host}/..."

@@ -22,7 +22,7 @@ from tooling.base_image.choice import base_image_for_build
 from tooling.base_image.pins import DIGEST
 from tooling.engines import registry_failure
 from tooling.project import Project
-from tooling.registry import is_loopback
+from tooling.registry import is_loopback, registry_host
 
 Fetch = Callable[[Sequence[str]], bytes]
 
@@ -78,11 +78,6 @@ def repository(reference: str) -> str:
     name = reference.partition("@")[0]
     last = name.rsplit("/", 1)[-1]
     return name[: len(name) - len(last)] + last.partition(":")[0]
-
-
-def registry_host(reference: str) -> str:
-    first, slash, _ = reference.partition("/")
-    return first if slash and ("." in first or ":" in first or first == "localhost") else ""
 
 
 def base_config(
