@@ -121,7 +121,9 @@ def record(project: Project, inputs_before: str | None) -> None:
         ignore = folder / ".gitignore"  # like ruff's and mypy's caches: no project file to edit
         if not ignore.is_file():
             ignore.write_text("# written by `nox -s lock`\n*\n", encoding="ascii")
-        partial = folder / f".{STAMP}.{os.getpid()}.tmp"
+        from tooling.atomic import temporary_beside  # not on the no-op path
+
+        partial = temporary_beside(folder / STAMP)
         partial.write_text(current, encoding="ascii")
         os.replace(partial, folder / STAMP)
     except OSError:
