@@ -86,10 +86,12 @@ def storage_conf(directory: Path) -> Path:
     """A storage.conf for a containers-storage root in `directory` (created)."""
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "storage.conf"
-    conf.write_text(
+    text = (
         f'[storage]\ndriver = "{storage_driver()}"\n'
         f'graphroot = "{directory / "store"}"\nrunroot = "{directory / "run"}"\n'
     )
+    if not conf.is_file() or conf.read_text() != text:  # buildah_env() asks on every call
+        conf.write_text(text)
     return conf
 
 
@@ -452,13 +454,8 @@ class Podman(Engine):
         return image
 
     def store_spec(self) -> str:
-        conf = Path(self.env["CONTAINERS_STORAGE_CONF"]).read_text()
-        values = dict(
-            line.replace(" ", "").replace('"', "").split("=", 1)
-            for line in conf.splitlines()
-            if "=" in line
-        )
-        return f"{values['driver']}@{values['graphroot']}+{values['runroot']}"
+        # Every storage.conf here is written by storage_conf(), beside the store it names.
+        return store_spec(Path(self.env["CONTAINERS_STORAGE_CONF"]).parent)
 
 
 class Docker(Engine):
