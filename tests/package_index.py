@@ -23,6 +23,7 @@ import hashlib
 import html
 import json
 import os
+import secrets
 import subprocess
 import threading
 import zipfile
@@ -89,6 +90,9 @@ class PackageIndex:
         self.uploaded: dict[Path, datetime.datetime] = {}
         self.requests: list[tuple[str, bool]] = []  # (path, authorized)
         self.yanked: dict[str, str] = {}  # wheel file name -> the reason ("" for none)
+        # uv caches a wheel's metadata by index URL and file name, in a cache every test
+        # shares: a later index on a reused port must not answer from an earlier one's.
+        self.prefix = "/" + secrets.token_hex(8)
         index = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -103,7 +107,8 @@ class PackageIndex:
 
             def respond(self, with_body: bool) -> None:
                 authorized = index.authorized(self.headers.get("Authorization"))
-                index.requests.append((self.path, authorized))
+                path = self.path.removeprefix(index.prefix)
+                index.requests.append((path, authorized))
                 if not authorized:
                     self.send_response(HTTPStatus.UNAUTHORIZED)
                     self.send_header("WWW-Authenticate", 'Basic realm="test index"')
@@ -111,7 +116,9 @@ class PackageIndex:
                     self.end_headers()
                     return
                 wants_json = JSON_PAGE in (self.headers.get("Accept") or "")
-                found = index.find(self.path.split("?", 1)[0], wants_json)
+                found = None
+                if self.path.startswith(index.prefix + "/"):
+                    found = index.find(path.split("?", 1)[0], wants_json)
                 if found is None:
                     self.send_error(HTTPStatus.NOT_FOUND)
                     return
@@ -134,7 +141,7 @@ class PackageIndex:
         auth = ""
         if with_credentials and self.credentials:
             auth = f"{self.credentials[0]}:{self.credentials[1]}@"
-        return f"http://{auth}127.0.0.1:{self.port}/{index}/simple"
+        return f"http://{auth}127.0.0.1:{self.port}{self.prefix}/{index}/simple"
 
     def netrc(self, path: Path) -> Path:
         """A netrc file giving this index's credentials, for uv and pip (NETRC=path)."""
@@ -153,7 +160,7 @@ class PackageIndex:
         files = [
             {
                 "filename": wheel.name,
-                "url": f"/{index}/files/{wheel.name}",
+                "url": f"{self.prefix}/{index}/files/{wheel.name}",
                 "hashes": {"sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()},
                 "upload-time": self.uploaded[wheel].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "yanked": self.yanked.get(wheel.name, "") or wheel.name in self.yanked,
@@ -201,7 +208,7 @@ class PackageIndex:
             if wants_json:
                 return self.json_page(index, canonicalize_name(project), wheels), JSON_PAGE
             links = [
-                f'<a href="/{index}/files/{html.escape(wheel.name)}'
+                f'<a href="{self.prefix}/{index}/files/{html.escape(wheel.name)}'
                 f'#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}"'
                 f"{self.yank_attribute(wheel)}>{html.escape(wheel.name)}</a><br>"
                 for wheel in wheels
