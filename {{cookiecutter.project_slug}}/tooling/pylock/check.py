@@ -127,18 +127,31 @@ def file_problems(pin: Pin, package: Package, source: Source) -> list[str]:
         for file in package.files
         if (why := file_problem(pin, file, source.sources, source.name))
     ]
+    if found:
+        return found
     if not package.files and pin.hashes:
-        found.append(f"names no file for {pin.name} {pin.version}")
-    return found
+        return [f"names no file for {pin.name} {pin.version}"]
+    return [
+        f"lacks the file with hash {digest} of {pin.name} {pin.version}, "
+        f"which {source.name} hashes"
+        for digest in unnamed_hashes(pin, package)
+    ]
 
 
 @lru_cache(maxsize=1024)  # tiers share most packages: the drift check checks each one once
 def sound_files(pin: Pin, package: Package, sources: Sources) -> bool:
-    """Whether a pylock may name every file of this package for this pin (and names one when
-    the pin has hashes). `pin` without what differs between tiers (its via and line)."""
-    if not package.files:
-        return not pin.hashes
+    """Whether a pylock may name every file of this package for this pin and names one for
+    every hash of the pin. `pin` without what differs between tiers (its via and line)."""
+    if unnamed_hashes(pin, package):
+        return False
     return not any(file_problem(pin, file, sources, "") for file in package.files)
+
+
+def unnamed_hashes(pin: Pin, package: Package) -> list[str]:
+    """The hashes of a pin that no file of the package carries: the files a pylock leaves out
+    (an installer reading it would never pick them)."""
+    named = {digest for file in package.files for digest in file.hashes}
+    return [digest for digest in pin.hashes if digest not in named]
 
 
 def first_difference(text: str, expected: str, lock_name: str) -> str:
