@@ -229,9 +229,13 @@ def drop_unlisted_hashes(
 ) -> list[str]:
     """A group's pins without the hashes of files uv lists as not installable (a lock from
     an older lockstep kept them, and no pylock can name their files); a note when any went."""
-    kept = [listed_installable(pin, listing, project.python_minor) for pin in pins[group.name]]
-    dropped = [f"{old.name} {old.version}" for old, new in zip(pins[group.name], kept) if old != new]
-    pins[group.name] = kept
+    before = pins[group.name]
+    pins[group.name] = [listed_installable(pin, listing, project.python_minor) for pin in before]
+    dropped = [
+        f"{old.name} {old.version}"
+        for old, new in zip(before, pins[group.name], strict=True)
+        if old != new
+    ]
     if not dropped:
         return []
     return [

@@ -72,9 +72,7 @@ def pylock_is_current(current: str, tier: str, text: str) -> bool:
 
 
 @lru_cache(maxsize=32)  # the lock asks before and after it repairs a union (see command)
-def derived_problems(
-    current: str, lock_name: str, text: str, *environment: str
-) -> tuple[str, ...]:
+def derived_problems(current: str, lock_name: str, text: str, *environment: str) -> tuple[str, ...]:
     return tuple(pylock.problems(current, lock_name, text, environment))
 
 

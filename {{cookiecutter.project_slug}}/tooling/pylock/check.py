@@ -132,8 +132,7 @@ def file_problems(pin: Pin, package: Package, source: Source) -> list[str]:
     if not package.files and pin.hashes:
         return [f"names no file for {pin.name} {pin.version}"]
     return [
-        f"lacks the file with hash {digest} of {pin.name} {pin.version}, "
-        f"which {source.name} hashes"
+        f"lacks the file with hash {digest} of {pin.name} {pin.version}, which {source.name} hashes"
         for digest in unnamed_hashes(pin, package)
     ]
 
