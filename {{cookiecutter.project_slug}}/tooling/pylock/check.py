@@ -31,8 +31,8 @@ def problems(
 
     The file names and URLs come from the pylock itself (the `.txt` has hashes only):
     each must be a file of its pin, hashed by the `.txt`, on an index the `.txt` names
-    (or `environment` does, see sources_of), and the pylock written from those files
-    must be this one, byte for byte.
+    (or `environment` does, see sources_of), every hash of the `.txt` must have its file,
+    and the pylock written from those files must be this one, byte for byte.
     """
     if why := problem(text, lock_name, lock_text):
         return [why]
