@@ -202,13 +202,15 @@ def list_kept_groups(
     names (their union's hashes uv lists no file for are then dropped: see
     drop_unlisted_hashes)."""
     listed: set[str] = set()
+    owner_of = {tier: group.name for group in groups for tier in group.members}
     for group in groups:
         if group.name in resolved or group.name not in texts:
             continue
         if all(digest in listing for pin in pins[group.name] for digest in pin.hashes):
             continue
         union = Union(f"requirements/{group.union}.txt", pins[group.name])
-        if all(tier_is_current(project, inputs, name, union) for name in group.members):
+        tiers = [name for name in group.members if owner_of[name] == group.name]
+        if all(tier_is_current(project, inputs, name, union) for name in tiers):
             continue
         listing.update(union_files(project, inputs, group, texts[group.name], run))
         listed.add(group.name)
@@ -227,8 +229,8 @@ def tier_is_current(project: Project, inputs: Inputs, name: str, union: Union) -
 def drop_unlisted_hashes(
     project: Project, group: SolveGroup, pins: dict[str, list[Pin]], listing: Listing
 ) -> list[str]:
-    """A group's pins without the hashes of files uv lists as not installable (a lock from
-    an older lockstep kept them, and no pylock can name their files); a note when any went."""
+    """A group's pins without the hashes uv lists no installable file for (a lock from an
+    older lockstep kept them, and no pylock can name their files); a note when any went."""
     before = pins[group.name]
     pins[group.name] = [listed_installable(pin, listing, project.python_minor) for pin in before]
     dropped = [
