@@ -27,6 +27,8 @@ How it works:
    resolved). It records a digest of its tier lock's body and of its own, but
    the drift check derives it again from the `.txt` and the files it names
    (pylock.problems), and the lock writes again any pylock that check refuses.
+   A union from before uninstallable hashes were left out loses the hashes
+   uv lists no installable file for then (so every hash has its pylock file).
 6. Locks (with pyproject.toml and the --report file) are written to
    temporary files and moved into place only after all of them were
    produced; any failure puts every file back as it was.

@@ -31,8 +31,8 @@ def problems(
 
     The file names and URLs come from the pylock itself (the `.txt` has hashes only):
     each must be a file of its pin, hashed by the `.txt`, on an index the `.txt` names
-    (or `environment` does, see sources_of), and the pylock written from those files
-    must be this one, byte for byte.
+    (or `environment` does, see sources_of), every hash of the `.txt` must have its file,
+    and the pylock written from those files must be this one, byte for byte.
     """
     if why := problem(text, lock_name, lock_text):
         return [why]
@@ -127,18 +127,30 @@ def file_problems(pin: Pin, package: Package, source: Source) -> list[str]:
         for file in package.files
         if (why := file_problem(pin, file, source.sources, source.name))
     ]
+    if found:
+        return found
     if not package.files and pin.hashes:
-        found.append(f"names no file for {pin.name} {pin.version}")
-    return found
+        return [f"names no file for {pin.name} {pin.version}"]
+    return [
+        f"lacks the file with hash {digest} of {pin.name} {pin.version}, which {source.name} hashes"
+        for digest in unnamed_hashes(pin, package)
+    ]
 
 
 @lru_cache(maxsize=1024)  # tiers share most packages: the drift check checks each one once
 def sound_files(pin: Pin, package: Package, sources: Sources) -> bool:
-    """Whether a pylock may name every file of this package for this pin (and names one when
-    the pin has hashes). `pin` without what differs between tiers (its via and line)."""
-    if not package.files:
-        return not pin.hashes
+    """Whether a pylock may name every file of this package for this pin and names one for
+    every hash of the pin. `pin` without what differs between tiers (its via and line)."""
+    if unnamed_hashes(pin, package):
+        return False
     return not any(file_problem(pin, file, sources, "") for file in package.files)
+
+
+def unnamed_hashes(pin: Pin, package: Package) -> list[str]:
+    """The hashes of a pin that no file of the package carries: the files a pylock leaves out
+    (an installer reading it would never pick them)."""
+    named = {digest for file in package.files for digest in file.hashes}
+    return [digest for digest in pin.hashes if digest not in named]
 
 
 def first_difference(text: str, expected: str, lock_name: str) -> str:
