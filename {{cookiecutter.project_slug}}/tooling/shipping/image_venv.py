@@ -13,6 +13,7 @@ checkout with `uv build`, as pip installs it. Nothing is taken from RECORD.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from tooling.shipping.layers import Filesystem, Node
 
 VENV = "/opt/venv"
 DPKG_STATUS = "var/lib/dpkg/status"
+MUSL_LOADER = re.compile(r"ld-musl-[A-Za-z0-9_]+\.so\.1")
 HOMES = ("/usr/local/bin", "/usr/bin")  # where a base image's python3 lives: python:*, Debian's
 APP_WHEELS = "/tmp/dist"  # where the Dockerfile's app stage copies the wheel pip installs
 
@@ -35,6 +37,18 @@ def wheel_cache(env: Mapping[str, str] = os.environ) -> Path:
 
 
 def glibc(tree: Filesystem) -> tuple[int, int]:
+    """The glibc of the image's base, which chooses among the lock's manylinux wheels.
+
+    A musl base (Alpine) installs musllinux wheels, whose choice verify does not
+    compute: it is refused in one line rather than compared with the wrong wheels.
+    """
+    musl = musl_loader(tree)
+    if musl is not None:
+        raise ExpectedError(
+            f"the image is built on a musl base (/lib/{musl}, as Alpine's): verify computes "
+            "the environment of glibc bases only (musllinux wheels are not derived), so "
+            "nothing is verified; build on a Debian-based base such as python:*-slim"
+        )
     status = file_node(tree, DPKG_STATUS)
     found = expected.glibc_of(status.text or "") if status is not None else None
     if found is None:
@@ -43,6 +57,13 @@ def glibc(tree: Filesystem) -> tuple[int, int]:
             "Debian-based image installs (the Dockerfile's python:*-slim and Debian bases)"
         )
     return found
+
+
+def musl_loader(tree: Filesystem) -> str | None:
+    """The name of musl's dynamic loader in /lib (ld-musl-x86_64.so.1), None without one."""
+    folder = tree.folder(["lib"], create=False)
+    names = sorted(folder.children) if folder is not None else []
+    return next((name for name in names if MUSL_LOADER.fullmatch(name)), None)
 
 
 def file_node(tree: Filesystem, path: str) -> Node | None:
