@@ -63,7 +63,7 @@ def test_a_musl_base_is_one_line_saying_verify_cannot_derive_its_environment(
     )
     project = Project(tmp_path, "3.11.9")
     with pytest.raises(ToolingError) as raised:  # tasks.py: `error: ...`, exit 1
-        image_venv.venv_problems(project, "base", alpine, {}, "3.11.9")
+        image_venv.venv_problems(project, "base", alpine, {}, "3.11.9", "0")
     message = str(raised.value)
     assert message.startswith(
         "the image is built on a musl base (/lib/ld-musl-x86_64.so.1, as Alpine's): verify "
