@@ -347,7 +347,7 @@ def test_the_old_label_key_value_form_is_one_label_as_docker_reads_it() -> None:
         'LABEL vendor "ACME Inc." and\tfriends\n'
         "LABEL\tmaintainer\t  a b\n"
         "LABEL revision $REVISION\n"
-        "LABEL new=form other=\"x y\"\n"
+        'LABEL new=form other="x y"\n'
     )
     assert problems == []
     assert config["Labels"] == {

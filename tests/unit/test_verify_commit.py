@@ -72,13 +72,13 @@ def test_a_clean_checkout_has_nothing_to_ignore(tmp_path: Path) -> None:
 
 def test_outside_a_commit_verify_says_so_in_one_line(tmp_path: Path) -> None:
     make_project(tmp_path)
-    with pytest.raises(CommitError, match=r"is not a git checkout: verify checks an image against"):
-        with commit.exported(tmp_path):
-            pass
+    not_git = r"is not a git checkout: verify checks an image against"
+    with pytest.raises(CommitError, match=not_git), commit.exported(tmp_path):
+        pass
     git(tmp_path, "init", "--quiet")
-    with pytest.raises(CommitError, match=r"^the checkout has no commit yet: verify checks"):
-        with commit.exported(tmp_path):
-            pass
+    no_commit = r"^the checkout has no commit yet: verify checks"
+    with pytest.raises(CommitError, match=no_commit), commit.exported(tmp_path):
+        pass
 
 
 def test_an_image_of_another_commit_is_one_line_naming_both(tmp_path: Path) -> None:
