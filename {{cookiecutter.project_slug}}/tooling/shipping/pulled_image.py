@@ -56,7 +56,9 @@ class Stopped(PulledImageError):
 
     def __init__(self, signal_number: int) -> None:
         name = signal.Signals(signal_number).name
-        super().__init__(f"stopped by {name}: nothing was verified, the fetched layers are removed")
+        super().__init__(
+            f"stopped by {name}: nothing was verified, its temporary files are removed"
+        )
         self.exit_code = 128 + signal_number
 
 
