@@ -131,7 +131,7 @@ def lint(c: Context) -> None:
     iterable=["upgrade_package", "skip_cooldown"],
     help={
         "check": "only check that every lock is current (no network)",
-        "tools": "lock the tools instead (requirements/tools/*.in, .github/cruft-requirements.in)",
+        "tools": "lock the tools' own locks instead (requirements/tools/ and the like)",
         "upgrade": "upgrade every package",
         "upgrade-package": "upgrade this package in every tier (repeatable)",
         "report": "also write what moved, per tier, as Markdown to this file",

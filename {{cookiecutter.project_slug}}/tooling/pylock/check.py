@@ -29,9 +29,12 @@ PACKAGES = "\n[[packages]]\n"
 # public_url and unquote leave as they are (no " \\ @ ? # %) and it has one hash: reading
 # it and writing it again gives the same line, so the line need not be written again.
 PLAIN = r"[!$&-.0-9:;<=>A-Z\[\]^_`a-z{|}~]"  # (no / either)
-PLAIN_ENTRY = re.compile(
-    rf'\{{ name = "({PLAIN}+)", url = "([A-Za-z][A-Za-z0-9+.-]*://(?:{PLAIN}|/)+)", '
-    r'hashes = \{ ([a-z0-9]+) = "([0-9a-f]+)" \} \}'
+PLAIN_ENTRY = re.compile(  # (concatenated: an f-string's doubled braces read as template text)
+    r'\{ name = "('
+    + PLAIN
+    + r'+)", url = "([A-Za-z][A-Za-z0-9+.-]*://(?:'
+    + PLAIN
+    + r'|/)+)", hashes = \{ ([a-z0-9]+) = "([0-9a-f]+)" \} \}'
 )
 
 
