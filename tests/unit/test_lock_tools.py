@@ -12,9 +12,9 @@ import pytest
 from tooling import lock
 from tooling.project import load
 
-# name -> (the newest release older than the cooldown, the newest release)
-RELEASES = {"pip-audit": ("2.9.0", "2.10.1"), "certifi": ("2025.1.1", "2026.12.1")}
-RELEASES |= {"safety": ("3.6.0", "3.7.0"), "cruft": ("2.16.0", "2.16.0")}
+# name -> its releases: the newest one older than the cooldown, then the younger ones
+RELEASES = {"pip-audit": ("2.9.0", "2.10.1", "2.11.0"), "certifi": ("2025.1.1", "2026.12.1")}
+RELEASES |= {"safety": ("3.6.0", "3.7.0"), "cruft": ("2.16.0",)}
 
 
 class ToolUv:
@@ -43,11 +43,11 @@ class ToolUv:
             kept = dict(line.split(" ")[0].split("==") for line in pinned_lines(output))
         body = [f"#    uv pip compile {options['--python-version']} {source} -o {output.name}"]
         for name in (cwd / source).read_text().split():
-            old, new = RELEASES[name]
-            newest = new if "--exclude-newer" not in options or name in lifted else old
-            version = kept.get(name, newest) if name not in upgraded else newest
-            if version == new != newest:  # a preference the cutoff filters out
-                version = newest
+            allowed = RELEASES[name]
+            if "--exclude-newer" in options and name not in lifted:
+                allowed = allowed[:1]
+            version = kept.get(name, "") if name not in upgraded else ""
+            version = version if version in allowed else allowed[-1]
             digest = hashlib.sha256(f"{name}{version}".encode()).hexdigest()
             body.append(f"{name}=={version} \\\n    --hash=sha256:{digest}")
         output.write_text("\n".join(body) + "\n")
@@ -119,6 +119,15 @@ def test_a_tool_pin_younger_than_the_cooldown_is_kept(project: Path) -> None:
     assert "pip-audit=false" in again  # compiled again with its cooldown lifted
 
 
+def test_an_upgrade_keeps_a_tool_pin_younger_than_the_cooldown(project: Path) -> None:
+    audit = project / "requirements" / "tools" / "audit.txt"
+    audit.write_text("pip-audit==2.10.1 \\\n    --hash=sha256:" + "a" * 64 + "\n")
+    logged = tools_lock(project, "--upgrade", run=ToolUv())
+    # not 2.9.0 (moved back), nor 2.11.0 (younger still, taken once the cooldown is lifted)
+    assert pinned_lines(audit) == ["pip-audit==2.10.1 \\", "certifi==2026.12.1 \\"]
+    assert "kept pip-audit 2.10.1: the cooldown never moves a pin back" in logged
+
+
 def test_upgrade_and_skip_cooldown_reach_uv(project: Path) -> None:
     uv = ToolUv()
     tools_lock(project, "--upgrade-package", "certifi", "--skip-cooldown", "safety", run=uv)
@@ -131,7 +140,9 @@ def test_upgrade_and_skip_cooldown_reach_uv(project: Path) -> None:
     ]
     assert pinned_lines(project / "requirements" / "tools" / "safety.txt") == ["safety==3.7.0 \\"]
     tools_lock(project, "--upgrade", run=(upgraded := ToolUv()))
-    assert all("--upgrade" in call for call in upgraded.calls)
+    assert all("--upgrade" in call for call in upgraded.calls[:3])
+    # safety 3.7.0, taken inside the cooldown by --skip-cooldown, is not moved back later
+    assert pinned_lines(project / "requirements" / "tools" / "safety.txt") == ["safety==3.7.0 \\"]
 
 
 def test_a_failed_tool_lock_leaves_every_tool_lock_as_it_was(project: Path) -> None:

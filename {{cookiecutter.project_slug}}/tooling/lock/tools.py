@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from tooling import lockfile
 from tooling.cooldown import Cooldown, newest
 from tooling.lock.inputs import LockError
@@ -83,13 +85,12 @@ def lock_tools(
     """Compile every tool lock again; raises LockError (every lock as it was) when uv fails."""
     cooldown = Cooldown.of(project, skipped)
     names = [*upgrade_packages, *skipped]
-    upgrading = ["--upgrade"] if upgrade else [o for n in names for o in ("--upgrade-package", n)]
     before = {path: read_bytes(path.with_suffix(".txt")) for path in tool_inputs(project)}
     done = ToolLocks()
     try:
         for path, old_data in before.items():
             source = path.relative_to(project.root).as_posix()
-            kept = compile_tool(project, source, cooldown, upgrading, run, old_data)
+            kept = compile_tool(project, source, cooldown, (upgrade, names), run, old_data)
             done.kept.update(kept)
             if read_bytes(path.with_suffix(".txt")) != old_data:
                 done.written.append(path.with_suffix(".txt"))
@@ -104,20 +105,30 @@ def compile_tool(
     project: Project,
     source: str,
     cooldown: Cooldown,
-    upgrading: Sequence[str],
+    upgrading: tuple[bool, Sequence[str]],
     run: Runner,
     old_data: bytes | None,
 ) -> dict[str, str]:
-    """One tool lock; a pin the cooldown moved back is kept (compiled again, lifted for it)."""
+    """One tool lock (`upgrading`: --upgrade, and the packages to upgrade); a pin the cooldown
+    moved back is kept: compiled again from the old lock, the cooldown lifted for it and
+    everything but it upgraded as asked (lifted and upgraded, it would take a younger one)."""
     output = project.root / (source.removesuffix(".in") + ".txt")
     before = pins_of(output)
-    run_compile(project, source, compile_argv(project, source, cooldown, upgrading), cooldown, run)
+    upgrade, names = upgrading
+    options = ["--upgrade"] if upgrade else upgrade_options(names)
+    run_compile(project, source, compile_argv(project, source, cooldown, options), cooldown, run)
     lower = moved_lower(before, pins_of(output))
     if lower:
         restore(output, old_data)  # the old pins are uv's preferences again
-        argv = compile_argv(project, source, cooldown, upgrading, lifted=sorted(lower))
+        asked = [pin.name for pin in before] if upgrade else names
+        options = upgrade_options([n for n in asked if canonicalize_name(n) not in lower])
+        argv = compile_argv(project, source, cooldown, options, lifted=sorted(lower))
         run_compile(project, source, argv, cooldown, run)
     return lower
+
+
+def upgrade_options(names: Sequence[str]) -> list[str]:
+    return [option for name in dict.fromkeys(names) for option in ("--upgrade-package", name)]
 
 
 def run_compile(
