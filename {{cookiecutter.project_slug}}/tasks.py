@@ -131,6 +131,7 @@ def lint(c: Context) -> None:
     iterable=["upgrade_package", "skip_cooldown"],
     help={
         "check": "only check that every lock is current (no network)",
+        "tools": "lock the tools' own locks instead (requirements/tools/ and the like)",
         "upgrade": "upgrade every package",
         "upgrade-package": "upgrade this package in every tier (repeatable)",
         "report": "also write what moved, per tier, as Markdown to this file",
@@ -144,9 +145,11 @@ def lock_(
     upgrade_package: list[str] | None = None,
     report: str | None = None,
     skip_cooldown: list[str] | None = None,
+    tools: bool = False,
 ) -> None:
     """Lock every tier with hashes, or check the locks."""
     argv = ["--check"] if check else []
+    argv += ["--tools"] if tools else []
     argv += ["--upgrade"] if upgrade else []
     for name in upgrade_package or []:
         argv += ["--upgrade-package", name]

@@ -139,6 +139,7 @@ def test_the_check_checks_a_file_that_several_tiers_name_once(
     lock.lock(load(project), run=FakeUv())
     pylock.reading.package_as_written.cache_clear()  # as in a new process
     pylock.check.sound_files.cache_clear()
+    pylock.check.table_as_derived.cache_clear()
     checked: list[str] = []
     real = pylock.check.file_problem
 
@@ -286,6 +287,20 @@ def test_a_pylock_edited_with_its_digest_recomputed_is_named_and_written_again(
     lock.lock(load(project), run=FakeUv())  # the .txt locks are current: only the pylock moves
     assert locks(project) == before
     assert check_of(project) == []
+
+
+def test_a_pylock_with_an_escape_json_does_not_read_is_one_line(
+    project: Path,  # noqa: F811
+) -> None:
+    """The quick reader reads JSON's escapes; one it does not read is left to tomllib."""
+    lock.lock(load(project), run=FakeUv())
+    path = project / "requirements" / "pylock.hunter.toml"
+    text = path.read_text()
+    path.write_text(with_digest(text.replace('name = "structlog"', 'name = "struct\\qlog"')))
+    assert check_of(project) == [
+        "hunter: requirements/pylock.hunter.toml cannot be derived: it is not TOML (Unescaped "
+        "'\\' in a string (at line 17, column 17))"
+    ]
 
 
 def test_a_file_on_a_host_of_the_tiers_own_index_is_accepted(project: Path) -> None:  # noqa: F811

@@ -47,7 +47,7 @@ How it works:
 
 The package, by layer (each module imports only those before it): inputs,
 fresh (the no-op test), headers, render, uv (the process and its failures),
-pylocks, resolve (one group), groups (solve groups together), drift (the
+tools (the tools' own locks, `--tools`), pylocks, resolve (one group), groups (solve groups together), drift (the
 check), command (the full lock), cli (`nox -s lock`: a no-op stops before the
 modules after fresh are imported); `python -m tooling.lock` runs the command in
 the current folder. Importing this package imports none of them: each name
