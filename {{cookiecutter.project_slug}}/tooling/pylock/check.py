@@ -112,8 +112,8 @@ def table_as_derived(
         return False
     if not all(n.endswith(".whl") for n in names) or names != sorted(set(names)):
         return False  # render() writes an sdist, then wheels by name, each once
-    if not files:
-        return not hashes
+    if {digest for file in files for digest in file.hashes} != hashes:
+        return False  # a hash of the lock without its file (or the reverse): named by problems()
     pin = Pin(name, version, marker, (), tuple(hashes), (), 0, ())
     return not any(file_problem(pin, file, sources, "") for file in files)
 
