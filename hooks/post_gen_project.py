@@ -218,7 +218,9 @@ def rendered_again_by_cruft(project: Path, answers: dict[str, str]) -> bool:
 
 def main() -> None:
     project = Path.cwd()
-    for cache in sorted(project.rglob("__pycache__")):  # a template checkout's own, from its tests
+    # a template checkout's own caches, from its tests and linters (cookiecutter copies them)
+    caches = [*project.rglob("__pycache__"), *project.glob(".*_cache")]  # ruff, mypy, pytest
+    for cache in sorted(caches):
         shutil.rmtree(cache, ignore_errors=True)
     write_tier_inputs(project, ANSWERS)
     record_template(project, ANSWERS)
