@@ -11,6 +11,7 @@ import io
 import json
 import marshal
 import os
+import platform
 import py_compile
 import sys
 import zipfile
@@ -657,3 +658,30 @@ def test_glibc_comes_from_the_base_images_libc6_package() -> None:
     )
     assert expected.glibc_of(status) == (2, 41)
     assert expected.glibc_of("Package: musl\nVersion: 1.2.4\n") is None
+
+
+def test_bytecode_is_judged_by_the_python_release_that_wrote_it(
+    built: tuple[Path, expected.Expected], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Patch releases compile some functions to other instructions (3.11.2 and 3.11.7 differ
+    on one of numpy's): a .pyc is judged by the image's own release wherever one is found."""
+    venv, want = built
+    malicious_init(venv)
+    this = platform.python_version()
+    assert expected.bytecode.python_of_release(this) == sys.executable
+    # No interpreter of the image's release here: the line says which one to install.
+    [line] = expected.differences(want, found(venv), expected.judge_for("3.11.99"))
+    assert line.endswith(
+        f"bytecode that is not what Python {this} compiles from its source, and the image's "
+        "Python is 3.11.99: install it (`uv python install 3.11.99`) so verify compiles the "
+        "source as the image did"
+    )
+    # One found: the bytecode is judged in that interpreter.
+    used = tmp_path / "used"
+    release_python = tmp_path / "python3.11"
+    release_python.write_text(f'#!/bin/sh\ntouch {used}\nexec {sys.executable} "$@"\n')
+    release_python.chmod(0o755)
+    monkeypatch.setattr(expected.bytecode, "python_of_release", lambda release: str(release_python))
+    [line] = expected.differences(want, found(venv), expected.judge_for("3.11.99"))
+    assert line.endswith("bytecode that is not its source's (Python would run it, not the source)")
+    assert used.exists()

@@ -165,4 +165,5 @@ def venv_problems(
         for path, node in nodes.items()
         if node.data is not None and node.sha256 not in digests
     }
-    return expected.differences(want, expected.found_in_layers(nodes, VENV, kept))
+    found = expected.found_in_layers(nodes, VENV, kept)
+    return expected.differences(want, found, expected.judge_for(python_version))

@@ -19,7 +19,7 @@ holds) and compare (`differences`).
 
 from __future__ import annotations
 
-from tooling.shipping.expected.bytecode import Judge, pyc_digests
+from tooling.shipping.expected.bytecode import Judge, judge_for, pyc_digests
 from tooling.shipping.expected.compare import differences
 from tooling.shipping.expected.found import found_in_layers, found_tree, glibc_of
 from tooling.shipping.expected.install import installed_files
@@ -64,6 +64,7 @@ __all__ = [
     "found_tree",
     "glibc_of",
     "installed_files",
+    "judge_for",
     "pyc_digests",
     "sha256_hex",
     "text_want",

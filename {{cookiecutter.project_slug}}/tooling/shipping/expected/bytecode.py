@@ -14,6 +14,11 @@ of no locked source, or one that differs in anything else, is named. A
 missing .pyc is not a difference: Python then compiles the verified source.
 Bytecode whose bytes are not this Python's is unmarshalled only in a Python
 process of its own (tooling/shipping/pyc_shape.py): marshal is not safe for untrusted data.
+That process is the image's own CPython release when one is found here (this Python, or
+one `uv python find` knows): patch releases also change the code of a few functions
+(3.11.2 and 3.11.7 compile one function of numpy's _arraypad_impl.py to different
+instructions), so a .pyc is proven against the release that wrote it. Without that
+release, a .pyc that differs is named with the release to install; never "verified".
 """
 
 from __future__ import annotations
@@ -23,16 +28,20 @@ import functools
 import importlib.util
 import json
 import marshal
+import os
+import platform
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from tooling import ToolingError, lock
 from tooling.shipping.expected.wants import BYTECODE, FILE, Found, Want, sha256_hex
 
 PYC_FLAGS_CHECKED_HASH = 0b11
 Judge = Callable[[Sequence[tuple[str, Want, bytes]]], dict[str, str | None]]
 PYC_SHAPE = Path(__file__).parent.parent / "pyc_shape.py"
+NOT_ITS_SOURCES = "bytecode that is not its source's (Python would run it, not the source)"
 
 
 def bytecode_verdicts(
@@ -87,7 +96,47 @@ def pyc_digests(expected: Mapping[str, Want]) -> set[str]:
     return {sha256_hex(data) for data in digests if data is not None}
 
 
-def judge_apart(items: Sequence[tuple[str, Want, bytes]]) -> dict[str, str | None]:
+def judge_for(release: str) -> Judge:
+    """judge_apart in the image's CPython `release` (3.11.2) when found, else in this Python,
+    naming the release to install in the verdicts its compile could not prove."""
+    python = python_of_release(release)
+    if python is not None:
+        return functools.partial(judge_apart, python=python)
+    this = platform.python_version()
+
+    def judge(items: Sequence[tuple[str, Want, bytes]]) -> dict[str, str | None]:
+        return {
+            path: verdict if verdict != NOT_ITS_SOURCES else (
+                f"bytecode that is not what Python {this} compiles from its source, and the "
+                f"image's Python is {release}: install it (`uv python install {release}`) so "
+                "verify compiles the source as the image did"
+            )
+            for path, verdict in judge_apart(items).items()
+        }  # fmt: skip
+
+    return judge
+
+
+@functools.cache
+def python_of_release(release: str) -> str | None:
+    """An interpreter of exactly this CPython release: this one, or one uv finds (no download)."""
+    if platform.python_implementation() == "CPython" and platform.python_version() == release:
+        return sys.executable
+    try:
+        found = subprocess.run(
+            [lock.find_uv(), "python", "find", "--no-project", f"cpython@{release}"],
+            capture_output=True, text=True, check=False, timeout=30,
+            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired, ToolingError):
+        return None
+    path = found.stdout.strip()
+    return path if found.returncode == 0 and path else None
+
+
+def judge_apart(
+    items: Sequence[tuple[str, Want, bytes]], python: str = sys.executable
+) -> dict[str, str | None]:
     """tooling/shipping/pyc_shape.py's verdicts, from a Python process of its own (marshal is unsafe)."""
     request = [
         {
@@ -99,7 +148,7 @@ def judge_apart(items: Sequence[tuple[str, Want, bytes]]) -> dict[str, str | Non
         for path, want, data in items
     ]
     done = subprocess.run(
-        [sys.executable, "-I", "-c", PYC_SHAPE.read_text(encoding="utf-8")],
+        [python, "-I", "-c", PYC_SHAPE.read_text(encoding="utf-8")],
         input=json.dumps(request), capture_output=True, text=True, check=False,
     )  # fmt: skip
     try:
