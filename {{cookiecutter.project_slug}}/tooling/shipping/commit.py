@@ -32,8 +32,6 @@ from tooling import ToolingError, project
 from tooling.images import provenance
 from tooling.shipping.pulled_image import scratch_folder
 
-FIRST_EPOCH = "315532800"  # 1980-01-01, what `invoke build` uses without a commit time
-
 
 class CommitError(ToolingError):
     pass
@@ -81,14 +79,6 @@ def uncommitted(root: Path) -> int:
     return len([line for line in shown.stdout.splitlines() if line.strip()])
 
 
-def commit_epoch(root: Path, sha: str, env: Mapping[str, str]) -> str:
-    """SOURCE_DATE_EPOCH as `invoke build` of this commit sets it: the variable, else its time."""
-    if env.get("SOURCE_DATE_EPOCH"):
-        return env["SOURCE_DATE_EPOCH"]
-    shown = git(root, "log", "-1", "--format=%ct", sha)
-    return shown.stdout.strip() if shown.returncode == 0 and shown.stdout.strip() else FIRST_EPOCH
-
-
 def export(root: Path, sha: str, folder: Path) -> Path:
     """The project's files at commit `sha`, written under `folder`: the project's root there."""
     top = git(root, "rev-parse", "--show-toplevel").stdout.strip()
@@ -118,7 +108,7 @@ def exported(root: Path, env: Mapping[str, str] = os.environ) -> Iterator[Commit
     sha = head(root)
     with scratch_folder("verify-commit-") as folder:
         the_project = project.load(export(root, sha, folder))
-        yield Commit(sha, the_project, commit_epoch(root, sha, env), uncommitted(root))
+        yield Commit(sha, the_project, project.source_date_epoch(root, env), uncommitted(root))
 
 
 def revision_problem(shown: str, labels: Mapping[str, str], sha: str) -> str | None:
