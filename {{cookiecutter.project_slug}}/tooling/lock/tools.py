@@ -17,7 +17,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from tooling import lockfile
-from tooling.cooldown import Cooldown, newest
+from tooling.cooldown import Cooldown, moved_back
 from tooling.lock.inputs import LockError
 from tooling.lock.uv import Runner, run_uninterrupted, uv_reason
 from tooling.lockfile import Pin
@@ -67,12 +67,8 @@ def pins_of(path: Path) -> list[Pin]:
 
 def moved_lower(before: Sequence[Pin], after: Sequence[Pin]) -> dict[str, str]:
     """Packages pinned lower after than before (a package no longer required is not)."""
-    lower = {}
-    for name in sorted({pin.name for pin in after}):
-        old, new = newest(before, name), newest(after, name)
-        if old is not None and new is not None and new < old:
-            lower[name] = str(old)
-    return lower
+    still_pinned = {pin.name for pin in after}
+    return {name: old for name, old in moved_back(before, after).items() if name in still_pinned}
 
 
 def lock_tools(
