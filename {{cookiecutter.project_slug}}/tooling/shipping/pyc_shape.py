@@ -18,6 +18,7 @@ import sys
 import types
 from typing import Any
 
+NOT_ITS_SOURCES = "bytecode that is not its source's (Python would run it, not the source)"
 CODE_FIELDS = (
     "co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_nlocals", "co_stacksize",
     "co_flags", "co_firstlineno", "co_code", "co_names", "co_varnames", "co_freevars",
@@ -47,7 +48,7 @@ def verdict(source: bytes, compiled_as: str, body: bytes) -> str | None:
     except (EOFError, ValueError, TypeError):
         return "bytecode that cannot be read (Python would refuse or run it)"
     if not isinstance(loaded, types.CodeType) or shape(loaded) != shape(compiled):
-        return "bytecode that is not its source's (Python would run it, not the source)"
+        return NOT_ITS_SOURCES
     return None
 
 

@@ -37,11 +37,11 @@ from pathlib import Path
 
 from tooling import ToolingError, lock
 from tooling.shipping.expected.wants import BYTECODE, FILE, Found, Want, sha256_hex
+from tooling.shipping.pyc_shape import NOT_ITS_SOURCES
 
 PYC_FLAGS_CHECKED_HASH = 0b11
 Judge = Callable[[Sequence[tuple[str, Want, bytes]]], dict[str, str | None]]
 PYC_SHAPE = Path(__file__).parent.parent / "pyc_shape.py"
-NOT_ITS_SOURCES = "bytecode that is not its source's (Python would run it, not the source)"
 
 
 def bytecode_verdicts(
