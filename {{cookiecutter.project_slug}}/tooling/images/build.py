@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from tooling import base_image, engines, lock, project, summary, tiers
 from tooling.engines import ImageError, Secrets
-from tooling.images import provenance
+from tooling.images import layering, provenance
 from tooling.images.tier_image import image_name, summarize_images
 
 
@@ -48,24 +48,48 @@ def build_tiers(
     if not build_wheel():
         raise ImageError("building the wheel (nox -s build) failed; see the output above")
     epoch = project.source_date_epoch(root, env)
-    image_ids = {}
-    for name in chosen:
-        base, note = bases[name]
-        if note:
-            warn(f"warning: {note}")
+    starts = layering.plan(the_project, graph)
+    image_ids: dict[str, str] = {}
+    environments: set[str] = set()  # tiers whose environment image this run built
+
+    def request_for(name: str, tag: str, target: str | None) -> engines.BuildRequest:
         labels = provenance.for_build(root, the_project.requirements_dir / f"{name}.txt", version)
-        request = engines.BuildRequest(
+        return engines.BuildRequest(
             tier=name,
-            tag=image_name(the_project.name, name),
+            tag=tag,
             python_version=the_project.python_version,
             source_date_epoch=epoch,
-            base_image=base,
+            base_image=base_of(name),
             secrets=secrets,
             target=target,
             network=network,
             label_args=labels.build_args(epoch),
+            environment_base=layering.environment_base(the_project.name, starts[name]),
+            environment=starts[name].stage,
         )
-        log(f"building {request.tag} with {chosen_engine.name} from {base}")
+
+    def base_of(name: str) -> str:
+        if name not in bases:
+            bases[name] = base_image.base_image_for_build(the_project, name, base_override)
+        return bases[name][0]
+
+    for name in chosen:
+        note = bases[name][1]
+        if note:
+            warn(f"warning: {note}")
+        for parent in layering.ancestors(starts, name):
+            if parent in environments:
+                continue
+            request = request_for(
+                parent, layering.environment_image(the_project.name, parent), "environment"
+            )
+            log(f"building {request.tag} (the environment tier {name} starts from)")
+            chosen_engine.build(request, root)
+            environments.add(parent)
+        request = request_for(name, image_name(the_project.name, name), target)
+        start = starts[name].parent
+        on = f" (on tier {start}'s environment)" if start else ""
+        log(f"building {request.tag} with {chosen_engine.name} from {base_of(name)}{on}")
         image_ids[name] = chosen_engine.build(request, root)
         engines.record_build(root, request.tag, chosen_engine.name, image_ids[name], name)
         log(f"built {request.tag}: image ID {image_ids[name]} (SOURCE_DATE_EPOCH={epoch})")
