@@ -6,8 +6,9 @@ Bakes a project, gives it a realistic tier set (a few dozen packages with
 heavy ones such as pandas, scipy and boto3), warms every tool's cache once,
 then times each contender N times on the same inputs and prints medians and
 ratios. Peers: pip-compile-multi --uv --autoresolve (hashes on every tier),
-pip-compile (pip-tools) layer by layer, and one bare `uv pip compile` of the
-union of all tiers.
+pip-compile (pip-tools) layer by layer, one bare `uv pip compile` of the
+union of all tiers, and `uv lock` plus one `uv export` per tier of the same
+tiers as PEP 735 dependency groups (the peer a uv user would pick instead).
 """
 
 from __future__ import annotations
@@ -121,10 +122,40 @@ def timed(runs: int, prepare: Callable[[], None], action: Callable[[], object]) 
     return statistics.median(samples)
 
 
+def uv_project(folder: Path) -> Path:
+    """The tiers as PEP 735 dependency groups of a project that is not a package."""
+    folder.mkdir()
+    groups = []
+    for name, text in TIERS.items():
+        members = [
+            f'{{include-group = "{line[3:].removesuffix(".in")}"}}'
+            if line.startswith("-r ")
+            else f'"{line}"'
+            for line in text.splitlines()
+        ]
+        groups.append(f"{name} = [{', '.join(members)}]")
+    (folder / "pyproject.toml").write_text(
+        '[project]\nname = "peer"\nversion = "0"\nrequires-python = ">=3.11"\n'
+        "dependencies = []\n\n[dependency-groups]\n" + "\n".join(groups) + "\n"
+    )
+    return folder
+
+
+def lock_and_export(folder: Path, env: dict[str, str]) -> None:
+    """`uv lock` from scratch, then one hashed requirements file per tier."""
+    (folder / "uv.lock").unlink(missing_ok=True)
+    uv = str(BIN / "uv")
+    run([uv, "lock", "--quiet"], folder, env)
+    for name in TIERS:
+        export = [uv, "export", "--quiet", "--frozen", "--no-emit-project", "--only-group", name]
+        run([*export, "--format", "requirements-txt", "-o", f"{name}.txt"], folder, env)
+
+
 def peers(
     arguments: argparse.Namespace, project: Path, ins: list[str], reset: Callable[[], None]
-) -> tuple[float, float, float, float | None]:
-    """Full locks: ours, one bare union compile, pip-compile-multi, pip-tools (optional)."""
+) -> tuple[float, float, float, float | None, float]:
+    """Full locks: ours, one bare union compile, pip-compile-multi, pip-tools (optional),
+    uv lock plus uv export."""
     runs = arguments.runs
     python = sys.executable
     uv = str(BIN / "uv")
@@ -187,8 +218,9 @@ def peers(
             )
 
     plain = timed(1, reset, pip_tools) if arguments.with_pip_tools else None
-
-    return ours, union, multi, plain
+    folder = uv_project(project.parent / "uv-project")
+    exported = timed(runs, lambda: None, lambda: lock_and_export(folder, env))
+    return ours, union, multi, plain, exported
 
 
 def grouped(runs: int, work: Path, tiers: dict[str, str]) -> dict[str, float | str | int]:
@@ -355,7 +387,7 @@ def tiers_rows(arguments: argparse.Namespace, work: Path) -> list[str]:
     if arguments.only_size:
         return rows
     if not arguments.only_noop:
-        ours, union, multi, plain = peers(arguments, project, ins, reset)
+        ours, union, multi, plain, exported = peers(arguments, project, ins, reset)
         reset()
         run([python, "-c", LOCK_IN_PROCESS], project)
         packages = sum(
@@ -378,6 +410,10 @@ def tiers_rows(arguments: argparse.Namespace, work: Path) -> list[str]:
         rows.append(
             f"| bare uv pip compile of the union | {union:.2f} | ours {ours / union:.2f}x "
             "| <= 1.2x |"
+        )
+        rows.append(
+            f"| uv lock + uv export per tier (tiers as dependency groups) | {exported:.2f} "
+            f"| ours {ours / exported:.2f}x | <= 1.0x |"
         )
     reset()
     run([python, "-c", LOCK_IN_PROCESS], project)

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -74,6 +75,18 @@ def read_lock(project: Path, relative: str) -> list[dict[str, object]]:
         check=True,
     )
     return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def run_temporaries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """This run's temporary files in a folder of its own, removed with its stores at the end:
+    cookiecutter (2.7) never deletes the hook scripts it renders, two per bake."""
+    tmp_path_factory.getbasetemp()  # pytest's folders stay where they are (kept on failure)
+    folder = containers.run_dir() / "tmp"
+    folder.mkdir(exist_ok=True)
+    previous, tempfile.tempdir = tempfile.tempdir, str(folder)
+    yield
+    tempfile.tempdir = previous
 
 
 @pytest.fixture

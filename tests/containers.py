@@ -102,7 +102,8 @@ def store_spec(directory: Path) -> str:
 
 @functools.cache
 def run_dir() -> Path:
-    """This test run's stores (buildah's, podman's, dockerd's), swept at its end or the next run's start."""
+    """This test run's stores (buildah's, podman's, dockerd's) and temporary files, swept at its
+    end or the next run's start."""
     RUNS.mkdir(parents=True, exist_ok=True)
     for folder in RUNS.iterdir():
         if folder.name.isdigit() and not _alive(int(folder.name)):
@@ -198,7 +199,8 @@ def base_image_name(python_version: str) -> str:
 @contextlib.contextmanager
 def exclusive(name: str) -> Iterator[None]:
     """One process at a time (pytest-xdist workers, two test runs)."""
-    with (Path(tempfile.gettempdir()) / f"lockstep-test-{name}.lock").open("w") as lock:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 

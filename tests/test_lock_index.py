@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import venv
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -171,6 +173,117 @@ def test_locks_keep_only_wheels_an_allowed_python_can_install(bake: Bake, tmp_pa
         assert kept == {tag for tag, installs in tags.items() if installs}, name
     checked = run(project, "nox", "-s", "lock", "--", "--check")
     assert checked.returncode == 0, checked.stderr
+
+
+def locks_of(project: Path) -> dict[str, bytes]:
+    folder = project / "requirements"
+    return {path.name: path.read_bytes() for path in sorted(folder.glob("*.t[xo][tm]*"))}
+
+
+def sha256_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def with_digest(text: str, line: str, digest: str) -> str:
+    """The text with the digest on its header line starting with `line` replaced."""
+    return re.sub(rf"(?m)^({re.escape(line)})[0-9a-f]{{64}}", rf"\g<1>{digest}", text, count=1)
+
+
+def split_header(text: str) -> tuple[str, str]:
+    lines = text.splitlines(keepends=True)
+    start = next(n for n, line in enumerate(lines) if not line.startswith("#"))
+    return "".join(lines[:start]), "".join(lines[start:])
+
+
+def with_older_hash(project: Path, tiers: Sequence[str], digest: str) -> None:
+    """The locks as a lockstep from before uninstallable hashes were left out wrote them:
+    tinypkg's pin in the union and every tier also hashes `digest` (each digest in their
+    headers recomputed), and each pylock, written from uv's listing, has no file for it."""
+    requirements = project / "requirements"
+    pin_line = "tinypkg==1.0 \\\n"
+
+    def with_hash(body: str) -> str:
+        assert body.count(pin_line) == 1
+        return body.replace(pin_line, f"{pin_line}    --hash=sha256:{digest} \\\n")
+
+    union = requirements / "_union.txt"
+    head, body = split_header(union.read_text())
+    body = with_hash(body)
+    union.write_text(with_digest(head, "# body sha256:", sha256_of(body)) + body)
+    after = body.splitlines()[body.splitlines().index(pin_line.rstrip("\n")) :]
+    pin = after[: 1 + next(n for n, line in enumerate(after) if not line.endswith("\\"))]
+    for tier in tiers:
+        head, body = split_header((requirements / f"{tier}.txt").read_text())
+        body = with_hash(body)
+        head = with_digest(head, "# union pins sha256:", sha256_of("\n".join(pin)))
+        (requirements / f"{tier}.txt").write_text(
+            with_digest(head, "# body sha256:", sha256_of(body)) + body
+        )
+        pylock = requirements / f"pylock.{tier}.toml"
+        from_line = f"# from requirements/{tier}.txt body sha256:"
+        pylock.write_text(with_digest(pylock.read_text(), from_line, sha256_of(body)))
+
+
+def test_a_pylock_file_left_out_is_named_and_an_older_locks_extra_hash_dropped(
+    bake: Bake, tmp_path: Path
+) -> None:
+    project = bake(with_container="no")
+    wheels = {}
+    with PackageIndex() as served:
+        for tag in ("py3-none-any", "cp311-cp311-linux_x86_64", "cp310-cp310-linux_x86_64"):
+            wheel = build_wheel(tmp_path / "wheels", "tinypkg", "1.0", tag=tag)
+            served.add("simple-index", wheel)
+            wheels[tag] = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        use_index(
+            project,
+            served.url("simple-index"),
+            {name: "tinypkg\n" if name == "base" else "-r base.in\n" for name in TIERS},
+        )
+        assert run(project, "nox", "-s", "lock").returncode == 0
+        locked = locks_of(project)
+        assert wheels["cp310-cp310-linux_x86_64"] not in locked["_union.txt"].decode()
+
+        # a wheel left out of a pylock, its own digest recomputed
+        pylock = project / "requirements" / "pylock.base.toml"
+        head, body = split_header(pylock.read_text())
+        body = "".join(
+            line
+            for line in body.splitlines(keepends=True)
+            if wheels["cp311-cp311-linux_x86_64"] not in line
+        )
+        pylock.write_text(with_digest(head, "# body sha256:", sha256_of(body)) + body)
+        check = run(project, "nox", "-s", "lock", "--", "--check")
+        assert check.returncode == 1
+        assert [line for line in check.stderr.splitlines() if "pylock" in line] == [
+            "nox > base: requirements/pylock.base.toml lacks the file with hash "
+            f"sha256:{wheels['cp311-cp311-linux_x86_64']} of tinypkg 1.0, which "
+            "requirements/base.txt hashes"
+        ], check.stderr
+        relock = run(project, "nox", "-s", "lock")
+        assert relock.returncode == 0, relock.stderr
+        assert "nox > wrote requirements/pylock.base.toml\n" in relock.stderr
+        assert locks_of(project) == locked
+        assert run(project, "nox", "-s", "lock", "--", "--check").returncode == 0
+
+        # a lock from an older lockstep: a hash of a wheel no allowed Python installs
+        older = wheels["cp310-cp310-linux_x86_64"]
+        with_older_hash(project, TIERS, older)
+        check = run(project, "nox", "-s", "lock", "--", "--check")
+        assert check.returncode == 1
+        assert sorted(line for line in check.stderr.splitlines() if "pylock" in line) == [
+            f"nox > {tier}: requirements/pylock.{tier}.toml lacks the file with hash "
+            f"sha256:{older} of tinypkg 1.0, which requirements/{tier}.txt hashes"
+            for tier in sorted(TIERS)
+        ], check.stderr
+        relock = run(project, "nox", "-s", "lock")
+        assert relock.returncode == 0, relock.stderr
+        assert (
+            "nox > requirements/_union.txt and its tiers: dropped the hashes uv lists no "
+            "installable file for, which an older lock kept (tinypkg 1.0)\n"
+        ) in relock.stderr
+        assert locks_of(project) == locked
+        checked = run(project, "nox", "-s", "lock", "--", "--check")
+        assert checked.returncode == 0, checked.stderr
 
 
 def test_a_yanked_pin_is_locked_with_uvs_warning_shown_and_reported(

@@ -245,11 +245,17 @@ def test_the_generated_readme_says_what_the_lock_does(baked: Path) -> None:
 def test_python_version_moves_everything_with_one_lock(project: Path) -> None:
     assert run(project, "nox", "-s", "lock").returncode == 0
     pyproject_before = (project / "pyproject.toml").read_text().splitlines()
+    devcontainer = project / ".devcontainer" / "devcontainer.json"
+    devcontainer_before = devcontainer.read_text()
 
     (project / ".python-version").write_text("3.12\n")
     stale = run(project, "nox", "-s", "lock", "--", "--check")
     assert stale.returncode == 1
     assert "requires-python is '>=3.11' but .python-version says 3.12" in stale.stderr
+    assert (
+        ".devcontainer/devcontainer.json passes PYTHON_VERSION '3.11' but .python-version says 3.12"
+        in stale.stderr
+    )
 
     locked = run(project, "nox", "-s", "lock")
     assert locked.returncode == 0, locked.stderr
@@ -266,9 +272,14 @@ def test_python_version_moves_everything_with_one_lock(project: Path) -> None:
         ('python_version = "3.11"', 'python_version = "3.12"'),
     ]
     assert "--python-version 3.12" in (project / "requirements" / "dev.txt").read_text()
+    assert devcontainer.read_text() == devcontainer_before.replace(
+        '"PYTHON_VERSION": "3.11"', '"PYTHON_VERSION": "3.12"'
+    )
+    assert devcontainer.read_text() != devcontainer_before
 
     (project / ".python-version").write_text("3.11\n")
     back = run(project, "invoke", "lock")
     assert back.returncode == 0, back.stderr
     assert (project / "pyproject.toml").read_text().splitlines() == pyproject_before
+    assert devcontainer.read_text() == devcontainer_before
     assert run(project, "invoke", "lock", "--check").returncode == 0

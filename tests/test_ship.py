@@ -202,7 +202,10 @@ def test_verify_fetches_the_image_and_proves_the_lock_without_running_it(
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         lines = result.stdout.strip().splitlines()
         digest = published["reference"].partition("@")[2]
-        assert lines[-1] == (f"verified {reference}: {digest} is exactly requirements/sniper.txt")
+        assert lines[-1] == (
+            f"verified {reference}: {digest} is exactly requirements/sniper.txt "
+            f"of commit {head(project)}"
+        )
         fetched = "with skopeo into a temporary folder (nothing is run)"
         assert f"fetched {reference} {fetched}: {digest}" in result.stdout
         assert f"{reference}: user: uid 1000" in result.stdout
@@ -212,6 +215,68 @@ def test_verify_fetches_the_image_and_proves_the_lock_without_running_it(
         assert f"{exactly} {base}" in result.stdout
         # Nothing pulled stays behind in the engine's usual store.
         assert not engine.has_image(reference)
+
+
+def committed_copy(project: Path, folder: Path, change: Callable[[Path], None]) -> tuple[Path, str]:
+    """A copy of the published project with `change` made in it and committed: (copy, commit)."""
+    copy = folder / project.name
+    shutil.copytree(project, copy, symlinks=True, ignore=shutil.ignore_patterns(".nox"))
+    change(copy)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "--all"], cwd=copy, check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-qm", "later"], cwd=copy, check=True, capture_output=True)
+    return copy, head(copy)
+
+
+@pytest.mark.parametrize("engine", ["buildah"], indirect=True)  # the checkout is the subject
+def test_verify_checks_the_commit_never_the_work_tree(
+    published: dict[str, str], engine: containers.Engine, tmp_path: Path
+) -> None:
+    project, reference = Path(published["project"]), published["reference"]
+    built_from = head(project)
+    verified = (
+        f"verified {reference}: {reference.partition('@')[2]} is exactly "
+        f"requirements/sniper.txt of commit {built_from}"
+    )
+    # An uncommitted edit of the app's sources changes nothing verify expects.
+    source = project / "src" / "ship_check" / "cli.py"
+    kept = source.read_text()
+    try:
+        source.write_text(kept + "print('not committed')\n")
+        dirty = verify(engine, project, "--image", reference)
+        assert dirty.returncode == 0, dirty.stdout[-2000:] + dirty.stderr[-2000:]
+        assert (
+            f"verify checks commit {built_from} (HEAD) and ignores the work tree's 1 "
+            "uncommitted change(s) (git status)"
+        ) in dirty.stdout
+        assert dirty.stdout.strip().splitlines()[-1] == verified
+        # --rebuild would build the work tree, not the commit: refused before building.
+        assert one_line(verify(engine, project, "--image", reference, "--rebuild")) == (
+            "error: --rebuild builds the work tree, whose uncommitted changes are not commit "
+            f"{built_from}: commit or stash them, then verify with --rebuild again"
+        )
+    finally:
+        source.write_text(kept)
+
+    # A later commit, even one the image would not show, is another commit.
+    later, commit = committed_copy(
+        project, tmp_path, lambda copy: (copy / "NOTES.txt").write_text("notes\n")
+    )
+    assert one_line(verify(engine, later, "--image", reference)) == (
+        f"error: {reference} was built from commit {built_from}, and verify checks commit "
+        f"{commit} (HEAD): run `git checkout {built_from}`, then verify again"
+    )
+    subprocess.run(["git", "checkout", "-q", built_from], cwd=later, check=True)
+    again = verify(engine, later, "--image", reference)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert again.stdout.strip().splitlines()[-1] == verified
+
+    # Not a git checkout: one line.
+    shutil.rmtree(later / ".git")
+    assert one_line(verify(engine, later, "--image", reference)) == (
+        f"error: {later} is not a git checkout: verify checks an image against a commit, "
+        "so run it in a clone of the project's repository"
+    )
 
 
 def test_rebuild_from_the_commit_gives_the_published_image_id(
@@ -765,33 +830,45 @@ def test_outside_the_venv_only_the_pinned_base_and_the_dockerfile_s_layers_verif
         f"error: {interpreter}: /usr/bin/python3.11: changed from the base image's"
     )
 
-    # The checkout pins another base than the one the image is built on.
+    # A later commit pins another base than the one the image is built on; the image is
+    # pushed again labelled with that commit (the label is whatever the pusher writes).
     other = push_other_base(base, tmp_path / "other")
-    pins = project / "base-images.lock"
-    kept = pins.read_text()
-    try:
-        pins.write_text(f"{other}\n")
-        # Two checks see it: the base's layers, and the config's label naming the base.
-        assert verify(engine, project, "--image", reference).stderr.strip().splitlines() == [
-            f"error: {reference}: config Labels org.opencontainers.image.base.name: "
-            f'expected "{other}", found "{base}"',
-            f"error: {reference}: its base layers are not those of {other} (2), the base "
-            f"base-images.lock pins (it says it is built on {base}): it is built on another base",
-        ]
-        gone = f"{base.partition('@')[0]}@sha256:{'0' * 64}"
-        pins.write_text(f"{gone}\n")
-        gone_result = verify(engine, project, "--image", reference)
-        errors = gone_result.stderr.strip().splitlines()
-        assert gone_result.returncode == 1 and "verified" not in gone_result.stdout
-        # fetched once for both the config and the layers: one line (skopeo is asked
-        # for the digest without the tag)
-        asked = re.sub(r":[^/]*$", "", gone.partition("@")[0]) + f"@sha256:{'0' * 64}"
-        assert errors == [
-            f"error: {reference}: the base image {gone} cannot be fetched to check the config "
-            f"and the layers against it: cannot pull {asked}: {asked} is not in the registry"
-        ]
-    finally:
-        pins.write_text(kept)
+    checkout, relabelled = pinning_commit(published, other, tmp_path / "other-pin")
+    # Two checks see it: the base's layers, and the config's label naming the base.
+    assert verify(engine, checkout, "--image", relabelled).stderr.strip().splitlines() == [
+        f"error: {relabelled}: config Labels org.opencontainers.image.base.name: "
+        f'expected "{other}", found "{base}"',
+        f"error: {relabelled}: its base layers are not those of {other} (2), the base "
+        f"base-images.lock pins (it says it is built on {base}): it is built on another base",
+    ]
+    gone = f"{base.partition('@')[0]}@sha256:{'0' * 64}"
+    checkout, relabelled = pinning_commit(published, gone, tmp_path / "gone-pin")
+    gone_result = verify(engine, checkout, "--image", relabelled)
+    errors = gone_result.stderr.strip().splitlines()
+    assert gone_result.returncode == 1 and "verified" not in gone_result.stdout
+    # fetched once for both the config and the layers: one line (skopeo is asked
+    # for the digest without the tag)
+    asked = re.sub(r":[^/]*$", "", gone.partition("@")[0]) + f"@sha256:{'0' * 64}"
+    assert errors == [
+        f"error: {relabelled}: the base image {gone} cannot be fetched to check the config "
+        f"and the layers against it: cannot pull {asked}: {asked} is not in the registry"
+    ]
+
+
+def pinning_commit(published: dict[str, str], pin: str, folder: Path) -> tuple[Path, str]:
+    """A later commit of the project pinning `pin` as its base, and the published image pushed
+    again with that commit in its revision label: (the checkout, the image's reference)."""
+    checkout, commit = committed_copy(
+        Path(published["project"]), folder,
+        lambda copy: (copy / "base-images.lock").write_text(f"{pin}\n"),
+    )  # fmt: skip
+    relabelled = f"{published['repository']}:{folder.name}"
+
+    def label(config: dict[str, Any]) -> None:
+        config["Labels"]["org.opencontainers.image.revision"] = commit
+
+    push_with_config(published["reference"], relabelled, label, folder / "image")
+    return checkout, relabelled
 
 
 def executable_layer(name: str, content: bytes) -> bytes:

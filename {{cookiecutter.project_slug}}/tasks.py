@@ -131,6 +131,7 @@ def lint(c: Context) -> None:
     iterable=["upgrade_package", "skip_cooldown"],
     help={
         "check": "only check that every lock is current (no network)",
+        "tools": "lock the tools' own locks instead (requirements/tools/ and the like)",
         "upgrade": "upgrade every package",
         "upgrade-package": "upgrade this package in every tier (repeatable)",
         "report": "also write what moved, per tier, as Markdown to this file",
@@ -144,9 +145,11 @@ def lock_(
     upgrade_package: list[str] | None = None,
     report: str | None = None,
     skip_cooldown: list[str] | None = None,
+    tools: bool = False,
 ) -> None:
     """Lock every tier with hashes, or check the locks."""
     argv = ["--check"] if check else []
+    argv += ["--tools"] if tools else []
     argv += ["--upgrade"] if upgrade else []
     for name in upgrade_package or []:
         argv += ["--upgrade-package", name]
@@ -365,7 +368,7 @@ def verify(
     insecure: bool = False,
     platform: str | None = None,
 ) -> None:
-    """Fetch an image from its registry and prove it is exactly this checkout's tier lock."""
+    """Fetch an image from its registry and prove it is exactly what HEAD's commit builds."""
     from tooling import images, shipping
     from tooling.images import build
 
@@ -375,18 +378,20 @@ def verify(
             raise shipping.ShipError(
                 "name the image: --image HOST/NAME:TAG or HOST/NAME@sha256:..."
             )
-        names = list(tiers.read_tiers(the_project.requirements_dir))
         result = shipping.verify(
-            the_project,
+            ROOT,
             image,
             tier,
-            names,
             insecure,
-            project.read_version(the_project),
             log=lambda line: print(line, flush=True),
             platform=platform,
         )
-    if rebuild and result.tier and not result.problems:
+    if rebuild and result.tier and not result.problems and result.uncommitted:
+        result.problems.append(
+            f"--rebuild builds the work tree, whose uncommitted changes are not commit "
+            f"{result.commit}: commit or stash them, then verify with --rebuild again"
+        )
+    elif rebuild and result.tier and not result.problems:
         secrets = images.secret_files(None, None, None, os.environ)
         built = build_images(c, the_project, [result.tier], engine, result.base or None, secrets)
         rebuilt = built[result.tier]
@@ -399,7 +404,10 @@ def verify(
         print(f"error: {problem}", file=sys.stderr)
     if result.problems:
         raise Exit(code=1)
-    print(f"verified {result.reference}: {result.digest} is exactly requirements/{result.tier}.txt")
+    print(
+        f"verified {result.reference}: {result.digest} is exactly requirements/{result.tier}.txt "
+        f"of commit {result.commit}"
+    )
 
 
 @task(

@@ -338,6 +338,27 @@ def test_env_is_expanded_against_the_base_and_earlier_env() -> None:
     # D: one ENV's values see the environment from before it, as in the engines
 
 
+def test_the_old_label_key_value_form_is_one_label_as_docker_reads_it() -> None:
+    config, problems = expected(
+        "FROM b\n"
+        "ARG REVISION\n"
+        'LABEL vendor "ACME Inc." and\tfriends\n'
+        "LABEL\tmaintainer\t  a b\n"
+        "LABEL revision $REVISION\n"
+        'LABEL new=form other="x y"\n'
+    )
+    assert problems == []
+    assert config["Labels"] == {
+        "vendor": "ACME Inc. and\tfriends",
+        "maintainer": "a b",
+        "revision": None,  # a build argument: compared by its key only
+        "new": "form",
+        "other": "x y",
+    }
+    with pytest.raises(ImageConfigError, match=r"^Dockerfile:2: LABEL lonely: write LABEL KEY="):
+        expected("FROM b\nLABEL lonely\n")
+
+
 def test_a_build_argument_verify_cannot_know_is_named() -> None:
     _, problems = expected("FROM b\nARG REVISION\nENV R=$REVISION\n")
     assert problems == [

@@ -8,6 +8,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from tooling import ToolingError
+from tooling.project import Project
 from tooling.shipping import image_venv, layers
 from tooling.shipping.expected import ExpectedError
 from tooling.shipping.layers import Filesystem
@@ -44,6 +46,30 @@ def test_an_image_verify_cannot_place_is_one_line(tmp_path: Path) -> None:
         image_venv.glibc(tree)
     with pytest.raises(ExpectedError, match=r"^the image has no python3.11 in /usr/local/bin or"):
         image_venv.interpreter_home(tree, "3.11")
+
+
+def test_a_musl_base_is_one_line_saying_verify_cannot_derive_its_environment(
+    tmp_path: Path,
+) -> None:
+    alpine = image(
+        tmp_path,
+        {
+            "etc/alpine-release": b"3.20.3\n",
+            "lib/ld-musl-x86_64.so.1": b"\x7fELF",
+            "usr/local/bin/python3.11": b"\x7fELF",
+            # even beside a dpkg status naming libc6: musl is what the interpreter loads
+            "var/lib/dpkg/status": LIBC6.encode(),
+        },
+    )
+    project = Project(tmp_path, "3.11.9")
+    with pytest.raises(ToolingError) as raised:  # tasks.py: `error: ...`, exit 1
+        image_venv.venv_problems(project, "base", alpine, {}, "3.11.9", "0")
+    message = str(raised.value)
+    assert message.startswith(
+        "the image is built on a musl base (/lib/ld-musl-x86_64.so.1, as Alpine's): verify "
+        "computes the environment of glibc bases only"
+    )
+    assert "nothing is verified" in message and "\n" not in message
 
 
 def test_wheels_are_cached_where_xdg_says(tmp_path: Path) -> None:

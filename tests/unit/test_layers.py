@@ -392,7 +392,7 @@ def test_a_stopped_verify_removes_its_temporary_folder_and_says_so_in_one_line(
     child.send_signal(stop)
     _, stderr = child.communicate(timeout=60)
     assert stderr == (
-        f"error: stopped by {stop.name}: nothing was verified, the fetched layers are removed\n"
+        f"error: stopped by {stop.name}: nothing was verified, its temporary files are removed\n"
     )
     assert child.returncode == 128 + stop
     assert list(scratch.iterdir()) == []

@@ -110,3 +110,16 @@ def test_an_input_edited_while_the_lock_runs_is_locked_by_the_next_lock(
     uv = FakeUv()
     assert "inputs unchanged: nothing to resolve" not in run_main(project, run=uv)
     assert uv.calls  # resolved what hunter.in says now
+
+
+def test_a_dev_container_edited_after_the_lock_is_rewritten_by_the_next_lock(
+    project: Path,  # noqa: F811
+) -> None:
+    run_main(project, run=FakeUv())
+    (project / ".devcontainer").mkdir()
+    devcontainer = project / ".devcontainer" / "devcontainer.json"
+    devcontainer.write_text('{"build": {"args": {"PYTHON_VERSION": "3.9"}}}\n')
+    logged, _ = lock_in_a_new_python(project)
+    assert "wrote .devcontainer/devcontainer.json" in "\n".join(logged)
+    python = (project / ".python-version").read_text().strip()
+    assert devcontainer.read_text() == '{"build": {"args": {"PYTHON_VERSION": "%s"}}}\n' % python

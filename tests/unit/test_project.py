@@ -302,3 +302,41 @@ def test_the_wheel_reads_its_requirements_from_the_root_tier() -> None:
         "requirements/core.in, which the wheel's requirements are read from: add it",
     ]
     assert wheel_requirement_problems(Project(Path("."), "3.11", {}), "core") == []
+
+
+DEVCONTAINER = """{
+  // VS Code builds the dev stage itself
+  "build": {
+    "args": {
+      "PYTHON_VERSION": "3.11",
+      "TIER": "dev"
+    }
+  }
+}
+"""
+
+
+def test_the_dev_containers_python_follows_python_version(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "3.12.4")
+    (root / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.12"\n')
+    (root / ".devcontainer").mkdir()
+    path = root / ".devcontainer" / "devcontainer.json"
+    path.write_bytes(DEVCONTAINER.replace("\n", "\r\n").encode())
+    project = load(root)
+    assert python_version_problems(project) == [
+        ".devcontainer/devcontainer.json passes PYTHON_VERSION '3.11' but .python-version says "
+        "3.12.4 (`nox -s lock` rewrites it)"
+    ]
+    rewritten = pyproject_rewrites(project)
+    assert list(rewritten) == [path]  # pyproject.toml already agrees
+    assert rewritten[path] == DEVCONTAINER.replace("3.11", "3.12.4").replace("\n", "\r\n")
+    path.write_bytes(rewritten[path].encode())
+    assert python_version_problems(load(root)) == []
+    assert pyproject_rewrites(load(root)) == {}
+
+
+def test_a_project_without_a_dev_container_has_nothing_to_follow(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "3.12")
+    (root / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.12"\n')
+    assert python_version_problems(load(root)) == []
+    assert pyproject_rewrites(load(root)) == {}

@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from test_lock import FakeUv, locks, project  # noqa: F401  (project is a fixture)
+import uv_stand_in
+from test_lock import HASHES, UNION_BODY, FakeUv, locks, project  # noqa: F401  (project is a fixture)
 from tooling import lock, lockfile, pylock
 from tooling.distfiles import File
 from tooling.project import load
@@ -138,6 +139,7 @@ def test_the_check_checks_a_file_that_several_tiers_name_once(
     lock.lock(load(project), run=FakeUv())
     pylock.reading.package_as_written.cache_clear()  # as in a new process
     pylock.check.sound_files.cache_clear()
+    pylock.check.table_as_derived.cache_clear()
     checked: list[str] = []
     real = pylock.check.file_problem
 
@@ -287,6 +289,20 @@ def test_a_pylock_edited_with_its_digest_recomputed_is_named_and_written_again(
     assert check_of(project) == []
 
 
+def test_a_pylock_with_an_escape_json_does_not_read_is_one_line(
+    project: Path,  # noqa: F811
+) -> None:
+    """The quick reader reads JSON's escapes; one it does not read is left to tomllib."""
+    lock.lock(load(project), run=FakeUv())
+    path = project / "requirements" / "pylock.hunter.toml"
+    text = path.read_text()
+    path.write_text(with_digest(text.replace('name = "structlog"', 'name = "struct\\qlog"')))
+    assert check_of(project) == [
+        "hunter: requirements/pylock.hunter.toml cannot be derived: it is not TOML (Unescaped "
+        "'\\' in a string (at line 17, column 17))"
+    ]
+
+
 def test_a_file_on_a_host_of_the_tiers_own_index_is_accepted(project: Path) -> None:  # noqa: F811
     (project / "pyproject.toml").write_text(
         '[tool.lockstep]\nindex-url = "https://pypi.example/simple"\n'
@@ -324,3 +340,75 @@ def test_a_file_on_an_index_the_environment_sets_is_accepted(
         "https://mirror.corp:8443, which is not an index requirements/hunter.txt names or the "
         "environment sets (https://pypi.org, https://files.pythonhosted.org, https://other.corp)"
     ]
+
+
+# --- every hash of the .txt has its file in the pylock --------------------------------------
+
+TWO_WHEELS = UNION_BODY.replace(  # numpy: a py3 wheel and a Linux one
+    f"    --hash=sha256:{HASHES['a']}\n",
+    f"    --hash=sha256:{HASHES['a']} \\\n    --hash=sha256:{HASHES['d']}\n",
+    1,
+)
+LINUX_WHEEL = "cp311-cp311-manylinux_2_17_x86_64"
+
+
+def without_file(text: str, digest: str) -> str:
+    """The pylock without the wheel of this hash, its own digest recomputed."""
+    kept = [line for line in text.splitlines(keepends=True) if digest not in line]
+    assert len(kept) == len(text.splitlines()) - 1
+    return with_digest("".join(kept))
+
+
+def test_a_pylock_that_leaves_out_a_file_of_its_lock_is_named_and_written_again(
+    project: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(uv_stand_in.WHEEL_TAGS, f"sha256:{HASHES['d']}", LINUX_WHEEL)
+    lock.lock(load(project), run=FakeUv(TWO_WHEELS))
+    before = locks(project)
+    assert f"numpy-2.0.0-{LINUX_WHEEL}.whl" in before["pylock.hunter.toml"]
+    path = project / "requirements" / "pylock.hunter.toml"
+    path.write_text(without_file(path.read_text(), HASHES["d"]))
+    assert check_of(project) == [
+        f"hunter: requirements/pylock.hunter.toml lacks the file with hash sha256:{HASHES['d']} "
+        "of numpy 2.0.0, which requirements/hunter.txt hashes"
+    ]
+    uv = FakeUv(TWO_WHEELS)
+    result = lock.lock(load(project), run=uv)
+    assert uv.calls == [] and not result.resolved
+    assert result.written == [path]
+    assert locks(project) == before
+    assert check_of(project) == []
+
+
+def test_a_hash_uv_lists_no_file_for_is_dropped_from_an_older_lock(
+    project: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lock from before uninstallable hashes were left out: its `.txt` hashes a file uv does
+    not list, and its pylock (written from uv's listing) names no file for that hash."""
+    monkeypatch.setitem(uv_stand_in.WHEEL_TAGS, f"sha256:{HASHES['d']}", LINUX_WHEEL)
+    lock.lock(load(project), run=FakeUv(TWO_WHEELS))
+    for tier in ("hunter", "strategist"):
+        path = project / "requirements" / f"pylock.{tier}.toml"
+        path.write_text(without_file(path.read_text(), HASHES["d"]))
+    assert check_of(project) == [
+        f"{tier}: requirements/pylock.{tier}.toml lacks the file with hash "
+        f"sha256:{HASHES['d']} of numpy 2.0.0, which requirements/{tier}.txt hashes"
+        for tier in ("hunter", "strategist")
+    ]
+    monkeypatch.setattr(uv_stand_in, "UNLISTED", {f"sha256:{HASHES['d']}"})
+    uv = FakeUv(TWO_WHEELS)
+    result = lock.lock(load(project), run=uv)
+    assert uv.calls == [] and not result.resolved
+    assert result.notes == [
+        "requirements/_union.txt and its tiers: dropped the hashes uv lists no installable file "
+        "for, which an older lock kept (numpy 2.0.0)"
+    ]
+    repaired = locks(project)
+    assert not [name for name, text in repaired.items() if HASHES["d"] in text]
+    assert check_of(project) == []
+    for name in repaired:  # what a lock from scratch writes
+        (project / "requirements" / name).unlink()
+    lock.lock(load(project), run=FakeUv(TWO_WHEELS))
+    assert locks(project) == repaired

@@ -38,8 +38,8 @@ def tier_compile(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
 def file_listing(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """uv's PEP 751 lock of a resolution given as constraints: one wheel per hash.
 
-    WHEEL_TAGS names a hash's wheel tags (default py3-none-any). The files are on the
-    --index-url's host when one is given, else on PyPI's file host.
+    WHEEL_TAGS names a hash's wheel tags (default py3-none-any); a hash in UNLISTED gets no
+    file. The files are on the --index-url's host when one is given, else on PyPI's file host.
     """
     constraints = (cwd / argv[argv.index("--constraint") + 1]).read_text()
     host = "https://files.pythonhosted.org/packages"
@@ -49,6 +49,8 @@ def file_listing(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
     for pin in lockfile.parse(constraints).pins:
         lines += ["[[packages]]", f'name = "{pin.name}"', f'version = "{pin.version}"']
         for digest in pin.hashes:
+            if digest in UNLISTED:
+                continue
             kind, value = digest.split(":")
             tags = WHEEL_TAGS.get(digest, "py3-none-any")
             wheel = f"{pin.name}-{pin.version}-{tags}.whl"
@@ -60,3 +62,4 @@ def file_listing(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
 
 
 WHEEL_TAGS: dict[str, str] = {}  # "sha256:<hex>" -> the tags of the wheel it names
+UNLISTED: set[str] = set()  # hashes uv lists no file for (as uv leaves out what no Python installs)

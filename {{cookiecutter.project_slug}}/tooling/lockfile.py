@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 from tooling import ToolingError, decode_utf8, lines_of
 
 HASH = re.compile(r"^--hash[=\s]([a-z0-9]+:[0-9a-fA-F]+)\s*\\?$")
+HASH_LINE = re.compile(r"\s+--hash[=\s]([a-z0-9]+:[0-9a-fA-F]+)\s*\\?\s*")  # HASH, indented
 CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7}|\|{7})(\s|$)")
 
 
@@ -148,12 +149,13 @@ def parse(text: str, source: str = "lock") -> LockFile:
         return LockFileError(f"{source}:{number}: {reason}", number, reason)
 
     for number, line in enumerate(lines_of(text), start=1):
-        stripped = line.strip()
         # A pin's hash line (most lines) first: no branch below would take it.
-        if current is not None and line[:1].isspace() and (match := HASH.match(stripped)):
+        if current is not None and (match := HASH_LINE.fullmatch(line)):
             current.hashes.append(match.group(1))
             current.lines.append(line)
-        elif not stripped:
+            continue
+        stripped = line.strip()
+        if not stripped:
             continue
         elif current is None and not options and line.startswith("#"):
             header.append(line)

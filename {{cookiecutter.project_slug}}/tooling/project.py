@@ -2,9 +2,9 @@
 
 `.python-version` is the one place the Python version is written. The other
 places that state it (requires-python, ruff's target-version and mypy's
-python_version in pyproject.toml) are rewritten by `nox -s lock` together
-with the locks (`python_version_rewrites`), and checked by the drift check
-(`python_version_problems`).
+python_version in pyproject.toml, the dev container's build argument) are
+rewritten by `nox -s lock` together with the locks (`pyproject_rewrites`), and
+checked by the drift check (`python_version_problems`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tooling import ToolingError, decode_utf8
+from tooling.devcontainer import devcontainer_problems, devcontainer_rewrites
 from tooling.tiers import TierError, read_tiers
 
 if TYPE_CHECKING:
@@ -242,6 +243,7 @@ def python_version_problems(project: Project) -> list[str]:
                     f"{project.python_version}; pass it as --build-arg PYTHON_VERSION instead"
                 )
     problems += base_image_problems(project)
+    problems += devcontainer_problems(project.root, project.python_version)
     return problems
 
 
@@ -333,12 +335,14 @@ def python_version_rewrites(project: Project) -> dict[Path, str]:
 
 
 def pyproject_rewrites(project: Project) -> dict[Path, str]:
-    """{pyproject.toml: new text} that follows .python-version and drops removed tiers' entries.
+    """{pyproject.toml: new text} that follows .python-version and drops removed tiers' entries,
+    and the dev container's file when its Python differs (tooling.devcontainer).
 
     Written by `nox -s lock` in the same all-or-nothing write as the locks.
     """
     path = project.root / "pyproject.toml"
     files = python_version_rewrites(project)
+    files |= devcontainer_rewrites(project.root, project.python_version)
     if project.removed_tier_entries:
         text = files.get(path) or decode_utf8(path.read_bytes(), "pyproject.toml")
         files[path] = without_entries(text, project.removed_tier_entries)

@@ -8,18 +8,14 @@
   checked blob by blob, that `invoke verify` checks an image's config and
   layers against (tooling/shipping/image_config.py, tooling/shipping/base_layers.py).
 
-Each module imports only the ones listed before it; other modules import this face.
+Each module imports only the ones listed before it; other modules import this face
+(config and refresh load on first use).
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from tooling.base_image.choice import base_image_for_build, default_base_image, tier_base_image
-from tooling.base_image.config import (
-    BaseConfigError,
-    Fetch,
-    PinnedBase,
-    base_config,
-    pinned_base,
-    skopeo_bytes,
-)
 from tooling.base_image.pins import (
     BASE_IMAGES,
     DIGEST,
@@ -28,7 +24,36 @@ from tooling.base_image.pins import (
     read_base_pins,
     write_base_pins,
 )
-from tooling.base_image.refresh import refresh_base_pins, resolve_digest
+
+if TYPE_CHECKING:
+    from tooling.base_image.config import (
+        BaseConfigError,
+        Fetch,
+        PinnedBase,
+        base_config,
+        pinned_base,
+        skopeo_bytes,
+    )
+    from tooling.base_image.refresh import refresh_base_pins, resolve_digest
+
+# config and refresh import the container engines and the registry client: loaded on
+# first use, so that the drift check, which reads only the pins, does not wait for them.
+LAZY = {
+    **dict.fromkeys(
+        ("BaseConfigError", "Fetch", "PinnedBase", "base_config", "pinned_base", "skopeo_bytes"),
+        "config",
+    ),
+    **dict.fromkeys(("refresh_base_pins", "resolve_digest"), "refresh"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(importlib.import_module(f"{__name__}.{LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BASE_IMAGES",

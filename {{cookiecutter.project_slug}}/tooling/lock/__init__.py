@@ -27,6 +27,8 @@ How it works:
    resolved). It records a digest of its tier lock's body and of its own, but
    the drift check derives it again from the `.txt` and the files it names
    (pylock.problems), and the lock writes again any pylock that check refuses.
+   A union from before uninstallable hashes were left out loses the hashes
+   uv lists no installable file for then (so every hash has its pylock file).
 6. Locks (with pyproject.toml and the --report file) are written to
    temporary files and moved into place only after all of them were
    produced; any failure puts every file back as it was.
@@ -45,7 +47,7 @@ How it works:
 
 The package, by layer (each module imports only those before it): inputs,
 fresh (the no-op test), headers, render, uv (the process and its failures),
-pylocks, resolve (one group), groups (solve groups together), drift (the
+tools (the tools' own locks, `--tools`), pylocks, resolve (one group), groups (solve groups together), drift (the
 check), command (the full lock), cli (`nox -s lock`: a no-op stops before the
 modules after fresh are imported); `python -m tooling.lock` runs the command in
 the current folder. Importing this package imports none of them: each name

@@ -25,6 +25,11 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         prog="nox -s lock --", description="Lock every tier with hashes, or check the locks."
     )
     parser.add_argument("--check", action="store_true", help="only check; exit 1 if stale")
+    parser.add_argument(
+        "--tools",
+        action="store_true",
+        help="lock the tools instead (requirements/tools/*.in, .github/cruft-requirements.in)",
+    )
     parser.add_argument("--upgrade", "-U", action="store_true", help="upgrade every package")
     parser.add_argument(
         "--upgrade-package",
@@ -51,6 +56,8 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
             "--check cannot be combined with --upgrade, --upgrade-package, --skip-cooldown "
             "or --report"
         )
+    if arguments.tools and (arguments.check or arguments.report):
+        parser.error("--tools cannot be combined with --check or --report")
     return arguments
 
 
@@ -69,6 +76,9 @@ def main(
     arguments = parse_arguments(argv)
     if arguments.check:
         check_locks(project, log)
+        return
+    if arguments.tools:
+        lock_tool_locks(project, arguments, log, run)
         return
     plain = not (
         arguments.upgrade
@@ -100,6 +110,31 @@ def check_locks(project: Project, log: Callable[[str], None]) -> None:
         step_summary(f"## Lock drift check failed\n\n{bullets}\n\n{advice(problems)}")
         raise LockError(advice(problems))
     log("locks are current: every tier matches its inputs and the union")
+
+
+def lock_tool_locks(
+    project: Project,
+    arguments: argparse.Namespace,
+    log: Callable[[str], None],
+    run: Runner | None,
+) -> None:
+    """`--tools`: every tool lock compiled again under the cooldown, and what that changed."""
+    from tooling.lock.tools import lock_tools
+    from tooling.lock.uv import run_uv
+
+    done = lock_tools(
+        project,
+        arguments.upgrade,
+        arguments.upgrade_package,
+        arguments.skip_cooldown,
+        run or run_uv,
+    )
+    for name, version in sorted(done.kept.items()):
+        log(f"kept {name} {version}: the cooldown never moves a pin back")
+    for path in done.written:
+        log(f"wrote {path.relative_to(project.root).as_posix()}")
+    if not done.written:
+        log("tool locks unchanged")
 
 
 def lock_all(

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from tooling import lockfile, without_secrets
+from tooling import lockfile, pylock, without_secrets
 from tooling.atomic import write_all
 from tooling.cooldown import Cooldown
 from tooling.lock.drift import generated_orphans, tier_staleness
 from tooling.lock.groups import adopt, resolve_stale_groups, shared_pins
 from tooling.lock.headers import body_damage, lock_damage, read_lock, stale_reasons
-from tooling.lock.inputs import PACKAGE_NAME, LockError, project_groups, read_inputs, unique
-from tooling.lock.pylocks import tier_pylocks
+from tooling.lock.inputs import (
+    PACKAGE_NAME,
+    Inputs,
+    LockError,
+    project_groups,
+    read_inputs,
+    unique,
+)
+from tooling.lock.pylocks import pylock_is_current, tier_pylocks, union_files
 from tooling.lock.render import Union, render_tier, render_union
-from tooling.lock.resolve import tier_closures
+from tooling.lock.resolve import listed_installable, tier_closures
 from tooling.lock.uv import Listing, Runner, YankedPins, run_uv
 from tooling.lockfile import Pin
 from tooling.moves import Changes, compare, versions_by_name
@@ -114,6 +121,9 @@ def lock(
         listing,
         cooling,
     )
+    listed_groups = list_kept_groups(project, inputs, groups, resolved, texts, pins, listing, run)
+    for group in groups:
+        notes += drop_unlisted_hashes(project, group, pins, listing)
     for _ in groups:  # owners first, however deep the chain of shared tiers
         for group in groups:
             pins[group.name] = adopt(pins[group.name], shared_pins(inputs, group, owner_of, pins))
@@ -144,7 +154,9 @@ def lock(
         tier_texts[name] = render_tier(project, inputs, name, unions[owner_of[name]], closure)
     for name in inputs.tiers:
         files[project.requirements_dir / f"{name}.txt"] = tier_texts[name]
-    files.update(tier_pylocks(project, inputs, group_of, files, tier_texts, listing, run))
+    files.update(
+        tier_pylocks(project, inputs, group_of, files, tier_texts, listing, run, listed_groups)
+    )
     orphans = generated_orphans(project, inputs, groups)
     changes = Changes(tiers=list(inputs.tiers))
     changes.cooldown = cooling.report(versions_by_name(p for found in pins.values() for p in found))
@@ -173,6 +185,65 @@ def lock(
     removed = [path for path in orphans if path in written]
     locks_written = [path for path in written if path not in removed and path != report]
     return LockResult(bool(resolved), locks_written, removed, notes, changes)
+
+
+def list_kept_groups(
+    project: Project,
+    inputs: Inputs,
+    groups: Sequence[SolveGroup],
+    resolved: set[str],
+    texts: Mapping[str, str],
+    pins: Mapping[str, list[Pin]],
+    listing: Listing,
+    run: Runner,
+) -> set[str]:
+    """The groups that did not resolve but whose files uv lists now (offline first): those
+    with a tier lock or pylock to write again and a hash the listing lacks. Returns their
+    names (their union's hashes uv lists no file for are then dropped: see
+    drop_unlisted_hashes)."""
+    listed: set[str] = set()
+    owner_of = {tier: group.name for group in groups for tier in group.members}
+    for group in groups:
+        if group.name in resolved or group.name not in texts:
+            continue
+        if all(digest in listing for pin in pins[group.name] for digest in pin.hashes):
+            continue
+        union = Union(f"requirements/{group.union}.txt", pins[group.name])
+        tiers = [name for name in group.members if owner_of[name] == group.name]
+        if all(tier_is_current(project, inputs, name, union) for name in tiers):
+            continue
+        listing.update(union_files(project, inputs, group, texts[group.name], run))
+        listed.add(group.name)
+    return listed
+
+
+def tier_is_current(project: Project, inputs: Inputs, name: str, union: Union) -> bool:
+    """Whether the lock would keep a tier's `.txt` and pylock as they are (for this union)."""
+    text = read_lock(project.requirements_dir / f"{name}.txt")
+    if text is None or tier_staleness(project, inputs, name, text, union):
+        return False
+    current = read_lock(pylock.path_of(project.requirements_dir, name))
+    return current is not None and pylock_is_current(current, name, text)
+
+
+def drop_unlisted_hashes(
+    project: Project, group: SolveGroup, pins: dict[str, list[Pin]], listing: Listing
+) -> list[str]:
+    """A group's pins without the hashes uv lists no installable file for (a lock from an
+    older lockstep kept them, and no pylock can name their files); a note when any went."""
+    before = pins[group.name]
+    pins[group.name] = [listed_installable(pin, listing, project.python_minor) for pin in before]
+    dropped = [
+        f"{old.name} {old.version}"
+        for old, new in zip(before, pins[group.name], strict=True)
+        if old != new
+    ]
+    if not dropped:
+        return []
+    return [
+        f"requirements/{group.union}.txt and its tiers: dropped the hashes uv lists no "
+        f"installable file for, which an older lock kept ({', '.join(unique(dropped))})"
+    ]
 
 
 def committed_text(project: Project, source: str) -> str | None:

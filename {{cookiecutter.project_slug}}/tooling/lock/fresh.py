@@ -2,7 +2,7 @@
 
 A full lock that succeeds records one digest of everything a lock reads (the
 `.in` and `-c` files, every lock and pylock in requirements/, pyproject.toml,
-.python-version, the index variables pylocks are checked against, and the
+.python-version, the dev container's file, the index variables pylocks are checked against, and the
 size and modification time of the tooling's own files) in .lockstep_cache/.
 A later lock whose digest is the same would read the same bytes and write
 nothing, so it stops there: no resolution, no lock parsed, no pylock derived
@@ -70,6 +70,9 @@ def state(project: Project) -> str:
     for path in sorted([*requirements.glob("*.txt"), *requirements.glob("pylock.*.toml")]):
         digest.add(f"requirements/{path.name}", path.read_bytes())
     digest.add("pyproject.toml", (project.root / "pyproject.toml").read_bytes())
+    devcontainer = project.root / ".devcontainer" / "devcontainer.json"  # its Python follows
+    if devcontainer.is_file():
+        digest.add("devcontainer.json", devcontainer.read_bytes())
     for folder, children, files in os.walk(TOOLING):  # the code: an edit or checkout moves these
         children[:] = sorted(child for child in children if child != "__pycache__")
         for name in sorted(file for file in files if file.endswith(".py")):

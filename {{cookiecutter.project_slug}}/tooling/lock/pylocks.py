@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 
 from tooling import distfiles, lockfile, pylock
@@ -22,27 +23,28 @@ def tier_pylocks(
     tier_texts: Mapping[str, str],
     listing: Listing,
     run: Runner,
+    listed_groups: set[str],
 ) -> dict[Path, str]:
     """requirements/pylock.<tier>.toml for every tier whose pylock is not the one derived
     from its `.txt` (pylock.problems: what the drift check names).
 
     The files of each hash come from this run's resolutions; a group that did not
-    resolve gets them from uv, offline first, with its union lock as constraints.
+    resolve gets them from uv, offline first, with its union lock as constraints
+    (unless it is in `listed_groups`, whose files were listed so already).
     """
     pylocks: dict[Path, str] = {}
-    listed_groups: set[str] = set()
     for name, text in tier_texts.items():
         path = pylock.path_of(project.requirements_dir, name)
-        lock_name = f"requirements/{name}.txt"
         current = read_lock(path)
-        if current and not pylock.problems(current, lock_name, text, environment_indexes()):
+        if current and pylock_is_current(current, name, text):
             pylocks[path] = current  # as read, with LF: a CRLF copy is rewritten
             continue
+        lock_name = f"requirements/{name}.txt"
         pins = lockfile.parse(text, lock_name).pins
         group = group_of[name]
         if group.name not in listed_groups and any(
             h not in listing for p in pins for h in p.hashes
-        ):  # (a lock from before uninstallable hashes were dropped always asks once)
+        ):
             union = locks[project.requirements_dir / f"{group.union}.txt"]
             listing.update(union_files(project, inputs, group, union, run))
             listed_groups.add(group.name)
@@ -62,6 +64,16 @@ def tier_pylocks(
         except pylock.Underivable as error:
             raise LockError(f"cannot write requirements/pylock.{name}.toml: {error}") from None
     return pylocks
+
+
+def pylock_is_current(current: str, tier: str, text: str) -> bool:
+    """Whether a tier's pylock is the one derived from its `.txt` text (pylock.problems)."""
+    return not derived_problems(current, f"requirements/{tier}.txt", text, *environment_indexes())
+
+
+@lru_cache(maxsize=32)  # the lock asks before and after it repairs a union (see command)
+def derived_problems(current: str, lock_name: str, text: str, *environment: str) -> tuple[str, ...]:
+    return tuple(pylock.problems(current, lock_name, text, environment))
 
 
 def union_files(

@@ -196,7 +196,23 @@ def without_uninstallable(pin: Pin, listed: distfiles.Files, python_minor: str) 
     if (pin.name, pin.version) not in listed:
         return pin
     keep = distfiles.installable_hashes(listed[pin.name, pin.version], python_minor)
-    hashes = tuple(digest for digest in pin.hashes if digest in keep)
+    return with_hashes(pin, tuple(digest for digest in pin.hashes if digest in keep))
+
+
+def listed_installable(pin: Pin, listing: Listing, python_minor: str) -> Pin:
+    """The pin with only the hashes of files uv lists and an allowed Python can install (those
+    uv lists, when it can install none): a lock written before such hashes were left out
+    still has them, and its pylock could name no file for them. A pin none of whose hashes
+    is listed is kept (its pylock cannot be written: the lock says so)."""
+    files = [listing[digest] for digest in pin.hashes if digest in listing]
+    keep = distfiles.installable_hashes(files, python_minor) or {
+        digest for file in files for digest in file.hashes
+    }
+    return with_hashes(pin, tuple(digest for digest in pin.hashes if digest in keep))
+
+
+def with_hashes(pin: Pin, hashes: tuple[str, ...]) -> Pin:
+    """The pin with only these of its hashes (unchanged when none is left)."""
     if hashes == pin.hashes or not hashes:
         return pin
     lines = [f"    --hash={digest} \\" for digest in hashes]

@@ -6,7 +6,8 @@ records a digest of the `.txt` body it came from and of its own body. Those
 digests only say that nobody edited it carelessly: the drift check derives
 the pylock again, without network, from the `.txt` and the files the pylock
 names (each must be a file of its pin, hashed by the `.txt`, on an index the
-`.txt` names), and names every difference. pip (26.1+), uv and
+`.txt` names; every hash of the `.txt` must have its file), and names every
+difference. pip (26.1+), uv and
 `pip-audit --locked` read it.
 
 The package, by layer (each module imports only those before it): headers (the

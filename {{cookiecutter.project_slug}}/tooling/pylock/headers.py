@@ -31,12 +31,18 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# The leading lines that start with "#", each with its line break: what str.splitlines
+# breaks lines at (CRLF as one), without splitting a body of thousands of lines.
+BREAK = "\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]"
+HEADER = re.compile(f"(?:#(?:(?!{BREAK}).)*(?:{BREAK}|\\Z))*", re.DOTALL)
+
+
 @lru_cache(maxsize=64)  # read for every digest of the same few texts
 def split_header(text: str) -> tuple[str, str]:
     """(the leading comment lines, the rest): a generated lock's header and body."""
-    lines = text.splitlines(keepends=True)
-    end = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
-    return "".join(lines[:end]), "".join(lines[end:])
+    found = HEADER.match(text)  # (always: it matches the empty string)
+    end = found.end() if found else 0
+    return text[:end], text[end:]
 
 
 def source_digest(lock_text: str) -> str:

@@ -54,7 +54,10 @@ def packages_as_written(text: str) -> list[Package] | None:
     misread one is never accepted: it is read again properly."""
     packages = []
     for table in split_header(text)[1].split("\n[[packages]]\n")[1:]:
-        package = package_as_written(table)
+        try:
+            package = package_as_written(table)
+        except ValueError:  # an escape JSON does not read (render() writes none): tomllib judges
+            return None
         if package is None:
             return None
         packages.append(package)

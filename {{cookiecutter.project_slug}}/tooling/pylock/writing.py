@@ -62,15 +62,37 @@ def render_package(pin: Pin, files: Mapping[str, File]) -> tuple[str, ...]:
     return package_lines(pin.name, pin.version, pin.marker, tuple(files_of(pin, files)))
 
 
+def package_fields(name: str, version: str, marker: str) -> list[str]:
+    """A [[packages]] table's lines before its files."""
+    lines = [f"name = {_string(name)}", f"version = {_string(version)}"]
+    return [*lines, f"marker = {_string(marker)}"] if marker else lines
+
+
+def preamble(requires_python: str) -> str:
+    """A pylock's body before its packages."""
+    return (
+        f'lock-version = "1.0"\nrequires-python = {_string(requires_python)}\n'
+        f"created-by = {_string(CREATED_BY)}\n"
+    )
+
+
+def head(header: Sequence[str], lock_name: str, lock_text: str, body_text: str) -> str:
+    """A pylock's header: `header`, then the digests of its tier lock's body and of its own."""
+    lines = [
+        *header,
+        f"# from {lock_name} body sha256:{source_digest(lock_text)}",
+        f"# body sha256:{sha256(body_text)} (of every line below)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 @lru_cache(maxsize=1024)  # a package shared by several tiers is written once
 def package_lines(
     name: str, version: str, marker: str, chosen: tuple[File, ...]
 ) -> tuple[str, ...]:
     sdists = [file for file in chosen if not file.name.endswith(".whl")]
     wheels = sorted((file for file in chosen if file.name.endswith(".whl")), key=lambda f: f.name)
-    lines = ["[[packages]]", f"name = {_string(name)}", f"version = {_string(version)}"]
-    if marker:
-        lines.append(f"marker = {_string(marker)}")
+    lines = ["[[packages]]", *package_fields(name, version, marker)]
     if sdists:  # PEP 751 has room for one sdist: prefer .tar.gz (PEP 625)
         sdists.sort(key=lambda f: (not f.name.endswith(".tar.gz"), f.name))
         lines.append(f"sdist = {_file_table(sdists[0])}")
@@ -107,20 +129,11 @@ def render(
         raise UnlistedFiles(unlisted)
     if sources is not None:
         only_from(sources, pins, files, lock_name)
-    body = [
-        'lock-version = "1.0"',
-        f"requires-python = {_string(requires_python)}",
-        f"created-by = {_string(CREATED_BY)}",
-    ]
+    body = [preamble(requires_python)]
     for pin in pins:
-        body += ["", *render_package(pin, files)]
-    body_text = "\n".join(body) + "\n"
-    lines = [
-        *header,
-        f"# from {lock_name} body sha256:{source_digest(lock_text)}",
-        f"# body sha256:{sha256(body_text)} (of every line below)",
-    ]
-    return "\n".join(lines) + "\n" + body_text
+        body += ["\n", "\n".join(render_package(pin, files)), "\n"]
+    body_text = "".join(body)
+    return head(header, lock_name, lock_text, body_text) + body_text
 
 
 def only_from(

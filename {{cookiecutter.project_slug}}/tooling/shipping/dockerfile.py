@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from tooling import ToolingError
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What separates the key from the value of the old `ENV KEY VALUE` form (buildkit's reWhitespace).
+LEGACY_SPLIT = re.compile(r"[\t\v\f\r ]+")
 HEREDOC = re.compile(r"<<-?\s*[\"']?[A-Za-z_]\w*")
 
 
@@ -77,8 +79,8 @@ def logical_lines(text: str) -> list[Instruction]:
 
 
 def instruction(line: int, text: str) -> Instruction:
-    keyword, _, arguments = text.strip().partition(" ")
-    return Instruction(line, keyword.upper(), arguments.strip())
+    keyword, *arguments = text.split(maxsplit=1) or [""]  # any whitespace, as the engines
+    return Instruction(line, keyword.upper(), arguments[0].strip() if arguments else "")
 
 
 def parse(text: str) -> Dockerfile:
@@ -194,17 +196,32 @@ def variable(word: str, index: int, lookup: Lookup) -> tuple[str, int]:
 
 
 def pairs(arguments: str, lookup: Lookup, keyword: str) -> list[tuple[str, str]]:
-    """KEY=VALUE pairs of ENV, LABEL or ARG; also the old `ENV KEY VALUE` form."""
+    """KEY=VALUE pairs of ENV, LABEL or ARG, expanded; also the old `ENV KEY VALUE` form."""
+    return [
+        (expand(key, lookup), expand(value, lookup) if value is not None else "")
+        for key, value in raw_pairs(arguments, keyword)
+    ]
+
+
+def raw_pairs(arguments: str, keyword: str) -> list[tuple[str, str | None]]:
+    """The (key, value) words of ENV, LABEL or ARG, not yet expanded (None: an ARG without =).
+
+    As the engines' parser reads them (buildkit's parseNameVal): when the first word has
+    no `=`, the instruction is the old `KEY VALUE` form, one pair whose value is the rest
+    of the line after the whitespace that follows the key, spaces and all.
+    """
     words = split_words(arguments)
     if words and "=" not in words[0] and keyword != "ARG":
-        key, _, rest = arguments.partition(" ")
-        return [(expand(key, lookup), expand(rest.strip(), lookup))]
-    found = []
+        parts = LEGACY_SPLIT.split(arguments.strip(), maxsplit=1)
+        if len(parts) < 2:
+            raise DockerfileError(f"{keyword} {arguments}: write {keyword} KEY=VALUE")
+        return [(parts[0], parts[1])]
+    found: list[tuple[str, str | None]] = []
     for word in words:
         key, equals, value = word.partition("=")
         if not equals and keyword != "ARG":
             raise DockerfileError(f"{keyword} {arguments}: {word} is not KEY=VALUE")
-        found.append((expand(key, lookup), expand(value, lookup) if equals else ""))
+        found.append((key, value if equals else None))
     return found
 
 

@@ -48,6 +48,7 @@ from tooling.shipping.dockerfile import (
     json_form,
     pairs,
     parse,
+    raw_pairs,
     split_words,
 )
 
@@ -280,12 +281,12 @@ def argument_value(name: str, default: str, known: Mapping[str, str]) -> str | N
 
 
 def label_pairs(build: Build, arguments: str) -> list[tuple[str, str | None]]:
-    """LABEL's pairs; None as the value of one set from a build argument verify cannot know."""
+    """LABEL's pairs (KEY=VALUE words, or the old `LABEL KEY VALUE` form); None as the value
+    of one set from a build argument verify cannot know."""
     found: list[tuple[str, str | None]] = []
-    for word in split_words(arguments):
-        key, _, value = word.partition("=")
+    for key, value in raw_pairs(arguments, "LABEL"):
         try:
-            found.append((expand(key, build.lookup), expand(value, build.lookup)))
+            found.append((expand(key, build.lookup), expand(value or "", build.lookup)))
         except UnknownValue:
             found.append((expand(key, build.lookup), None))
     return found

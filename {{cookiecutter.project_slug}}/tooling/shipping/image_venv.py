@@ -6,13 +6,15 @@ fetched by the lock's URL into a cache keyed by sha256, used only when the
 hash is the lock's), the platform from the image's config and its glibc from
 the base's dpkg status (both only choose among the lock's wheels, each of
 them hash-pinned), the venv that `python3 -m venv` makes, the files the
-Dockerfile copies beside it, and the project's own wheel built from this
-checkout with `uv build`, as pip installs it. Nothing is taken from RECORD.
+Dockerfile copies beside it, and the project's own wheel built with `uv build`
+from the commit verify checks (exported by tooling/shipping/commit.py), as pip
+installs it. Nothing is taken from RECORD.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -26,6 +28,7 @@ from tooling.shipping.layers import Filesystem, Node
 
 VENV = "/opt/venv"
 DPKG_STATUS = "var/lib/dpkg/status"
+MUSL_LOADER = re.compile(r"ld-musl-[A-Za-z0-9_]+\.so\.1")
 HOMES = ("/usr/local/bin", "/usr/bin")  # where a base image's python3 lives: python:*, Debian's
 APP_WHEELS = "/tmp/dist"  # where the Dockerfile's app stage copies the wheel pip installs
 
@@ -36,6 +39,18 @@ def wheel_cache(env: Mapping[str, str] = os.environ) -> Path:
 
 
 def glibc(tree: Filesystem) -> tuple[int, int]:
+    """The glibc of the image's base, which chooses among the lock's manylinux wheels.
+
+    A musl base (Alpine) installs musllinux wheels, whose choice verify does not
+    compute: it is refused in one line rather than compared with the wrong wheels.
+    """
+    musl = musl_loader(tree)
+    if musl is not None:
+        raise ExpectedError(
+            f"the image is built on a musl base (/lib/{musl}, as Alpine's): verify computes "
+            "the environment of glibc bases only (musllinux wheels are not derived), so "
+            "nothing is verified; build on a Debian-based base such as python:*-slim"
+        )
     status = file_node(tree, DPKG_STATUS)
     found = expected.glibc_of(status.text or "") if status is not None else None
     if found is None:
@@ -44,6 +59,13 @@ def glibc(tree: Filesystem) -> tuple[int, int]:
             "Debian-based image installs (the Dockerfile's python:*-slim and Debian bases)"
         )
     return found
+
+
+def musl_loader(tree: Filesystem) -> str | None:
+    """The name of musl's dynamic loader in /lib (ld-musl-x86_64.so.1), None without one."""
+    folder = tree.folder(["lib"], create=False)
+    names = sorted(folder.children) if folder is not None else []
+    return next((name for name in names if MUSL_LOADER.fullmatch(name)), None)
 
 
 def file_node(tree: Filesystem, path: str) -> Node | None:
@@ -76,12 +98,12 @@ def copied_files(root: Path, installed: Sequence[str], uv_requirements: str) -> 
     return want
 
 
-def build_app_wheel(the_project: project.Project, folder: Path) -> Path:
-    """The project's wheel, built from this checkout as `nox -s build` builds it."""
+def build_app_wheel(the_project: project.Project, folder: Path, epoch: str) -> Path:
+    """The project's wheel, built as `nox -s build` builds it from the project at its root
+    (verify's: the commit's export), SOURCE_DATE_EPOCH `epoch`."""
     python, problem = interpreter.session_python(the_project)
     if problem:
         raise ExpectedError(problem)
-    epoch = project.source_date_epoch(the_project.root, os.environ)
     argv = [lock.find_uv(), "build", "--wheel", "--python", python, "--out-dir", str(folder)]
     built = subprocess.run(
         argv, cwd=the_project.root, capture_output=True, text=True, check=False,
@@ -97,10 +119,10 @@ def build_app_wheel(the_project: project.Project, folder: Path) -> Path:
     return wheels[0]
 
 
-def app_files(the_project: project.Project, python_minor: str) -> Expected:
+def app_files(the_project: project.Project, python_minor: str, epoch: str) -> Expected:
     """What pip installs from the project's wheel in the Dockerfile's app stage."""
     with tempfile.TemporaryDirectory(prefix="verify-wheel-") as folder:
-        wheel = build_app_wheel(the_project, Path(folder))
+        wheel = build_app_wheel(the_project, Path(folder), epoch)
         pip = Installer(
             "pip", newline=True, compiled_prefix="/opt/app",
             direct_url=f"file://{APP_WHEELS}/{wheel.name}",
@@ -114,8 +136,10 @@ def expected_venv(
     tree: Filesystem,
     markers: Mapping[str, str],
     python_version: str,
+    epoch: str,
 ) -> Expected:
-    """Everything /opt/venv must hold, from the lock, the commit and the Dockerfile."""
+    """Everything /opt/venv must hold, from the lock, the commit and the Dockerfile (all read
+    from `the_project`: verify's is the commit's export)."""
     minor = the_project.python_minor
     pylock = the_project.requirements_dir / f"pylock.{tier}.toml"
     want = expected.expected_site_packages(
@@ -124,7 +148,7 @@ def expected_venv(
     want |= expected.venv_skeleton(minor, python_version, interpreter_home(tree, minor))
     installed = layering.installed_tiers(the_project, tier)
     want |= copied_files(the_project.root, installed, images.uv_requirements(the_project))
-    want |= app_files(the_project, minor)
+    want |= app_files(the_project, minor, epoch)
     return want
 
 
@@ -134,9 +158,11 @@ def venv_problems(
     tree: Filesystem,
     markers: Mapping[str, str],
     python_version: str,
+    epoch: str,
 ) -> list[str]:
-    """One line per path of the image's /opt/venv that the lock and the commit do not make."""
-    want = expected_venv(the_project, tier, tree, markers, python_version)
+    """One line per path of the image's /opt/venv that the lock and the commit do not make
+    (`epoch`: the SOURCE_DATE_EPOCH the project's wheel is built with)."""
+    want = expected_venv(the_project, tier, tree, markers, python_version, epoch)
     nodes = dict(tree.walk(VENV))
     digests = expected.pyc_digests(want)
     kept = {

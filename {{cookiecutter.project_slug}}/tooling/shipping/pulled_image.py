@@ -56,7 +56,9 @@ class Stopped(PulledImageError):
 
     def __init__(self, signal_number: int) -> None:
         name = signal.Signals(signal_number).name
-        super().__init__(f"stopped by {name}: nothing was verified, the fetched layers are removed")
+        super().__init__(
+            f"stopped by {name}: nothing was verified, its temporary files are removed"
+        )
         self.exit_code = 128 + signal_number
 
 
@@ -212,6 +214,25 @@ def stopped_by_signals() -> Iterator[None]:
 
 
 @contextmanager
+def scratch_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder that is gone when the block ends, however it ends: an error,
+    SIGTERM (a cancelled CI job) or Ctrl-C (each raised as one line) included."""
+    with stopped_by_signals():
+        try:
+            scratch = tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True)
+        except OSError as error:
+            raise PulledImageError(
+                f"verify cannot make a temporary folder: {error.strerror or error} "
+                "(TMPDIR chooses where it goes)"
+            ) from None
+        try:
+            yield Path(scratch.name)
+        finally:
+            ignore_stops()  # the folder goes whole, even when a signal comes now
+            scratch.cleanup()
+
+
+@contextmanager
 def fetched(
     reference: str, tls_verify: bool, run: Runner = run_captured, platform: str | None = None
 ) -> Iterator[PulledImage]:
@@ -220,23 +241,13 @@ def fetched(
     An error, SIGTERM (a cancelled CI job), Ctrl-C and running out of memory
     are each one line; the folder (and the layers in it) is removed first.
     """
-    with stopped_by_signals():
+    with scratch_folder("verify-") as folder:
         try:
-            scratch = tempfile.TemporaryDirectory(prefix="verify-", ignore_cleanup_errors=True)
-        except OSError as error:
-            raise PulledImageError(
-                f"verify cannot make a temporary folder: {error.strerror or error} "
-                "(TMPDIR chooses where it goes)"
-            ) from None
-        try:
-            yield fetch(reference, tls_verify, Path(scratch.name), run, platform)
+            yield fetch(reference, tls_verify, folder, run, platform)
         except MemoryError:
             raise PulledImageError(
                 f"verify ran out of memory checking {reference}: give it more memory"
             ) from None
-        finally:
-            ignore_stops()  # the folder goes whole, even when a signal comes now
-            scratch.cleanup()
 
 
 def marker_environment(config: Mapping[str, Any], python: str) -> dict[str, str]:

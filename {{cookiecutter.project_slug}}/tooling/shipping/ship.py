@@ -5,9 +5,9 @@ labels name this commit and this tier's lock, and records what it pushed in
 dist/images/<tier>.json beside an SBOM of the image's contents.
 `invoke verify` fetches a reference from its registry with skopeo and proves,
 from the layers it fetched and without running anything from the image, that
-/opt/venv is what the lock's wheels and this checkout make
-(tooling/shipping/image_venv.py); it trusts neither the registry, nor a local copy,
-nor what the image says of itself (RECORD).
+/opt/venv is what the lock's wheels and HEAD's commit make
+(tooling/shipping/image_venv.py, tooling/shipping/commit.py); it trusts neither the
+registry, nor a local copy, nor the work tree, nor what the image says of itself (RECORD).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from tooling import ToolingError, atomic, lockfile
 from tooling.base_image import DIGEST, BaseConfigError, PinnedBase, pinned_base
 from tooling.engines import Engine, ImageFacts
 from tooling.images import image_name, layering, provenance, smoke_image
-from tooling.project import Project, tier_lock
-from tooling.registry import Registry, parse_reference
-from tooling.shipping import base_layers, image_venv, pulled_image
+from tooling.project import Project, read_version, tier_lock
+from tooling.registry import Reference, Registry, parse_reference
+from tooling.shipping import base_layers, commit, image_venv, pulled_image
 from tooling.shipping.image_config import checked_config
 from tooling.shipping.image_sbom import (
     compare_with_lock,
@@ -37,6 +37,7 @@ from tooling.shipping.image_sbom import (
     read_sbom,
 )
 from tooling.smoke import inventory_argv, lock_problems, parse_inventory
+from tooling.tiers import read_tiers
 
 RECORDS = Path("dist") / "images"
 VENV = "/opt/venv"
@@ -276,6 +277,8 @@ class Verified:
     base: str = ""
     problems: list[str] = field(default_factory=list)
     platform: str = ""  # os/arch, or every platform checked in an index
+    commit: str = ""  # the commit the image was checked against
+    uncommitted: int = 0  # changes in the work tree, which verify ignored
 
 
 def image_platform(config: dict[str, Any]) -> str:
@@ -287,31 +290,53 @@ PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 
 
 def verify(
-    project: Project,
+    root: Path,
     text: str,
     tier: str | None,
-    tiers: list[str],
     insecure: bool,
-    version: str,
     log: Log,
     platform: str | None = None,
 ) -> Verified:
-    """Fetch `text` from its registry and check it against this checkout's tier lock.
+    """Fetch `text` from its registry and check it against HEAD of the checkout at `root`.
 
-    Nothing from the image is run, and no engine's store is used: the checks read
-    the layers skopeo fetched into a temporary folder. An image index is checked
-    platform by platform (every one, or `platform`): one bad platform fails it.
+    Every file of the project verify reads comes from HEAD, exported into a temporary
+    folder (tooling/shipping/commit.py), never from the work tree. Nothing from the
+    image is run, and no engine's store is used: the checks read the layers skopeo
+    fetched into a temporary folder. An image index is checked platform by platform
+    (every one, or `platform`): one bad platform fails it.
     """
     reference = parse_reference(text)
     if platform is not None and not PLATFORM.fullmatch(platform):
         raise ShipError(f"--platform {platform!r}: write it like linux/amd64 or linux/arm64/v8")
+    with commit.exported(root) as checked:
+        if checked.uncommitted:
+            log(
+                f"verify checks commit {checked.sha} (HEAD) and ignores the work tree's "
+                f"{checked.uncommitted} uncommitted change(s) (git status)"
+            )
+        result = verify_commit(checked, reference, tier, insecure, log, platform)
+    result.commit, result.uncommitted = checked.sha, checked.uncommitted
+    return result
+
+
+def verify_commit(
+    checked: commit.Commit,
+    reference: Reference,
+    tier: str | None,
+    insecure: bool,
+    log: Log,
+    platform: str | None,
+) -> Verified:
+    """verify() against the exported commit."""
+    project = checked.project
+    tiers = list(read_tiers(project.requirements_dir))
     if tier:
         tier_lock(project, tier, tiers)
     shown = str(reference)
     tls_verify = reference.tls_verify(insecure)
     index_digest, listed = pulled_image.index_platforms(shown, tls_verify)
     if not listed:
-        result = verify_one(project, shown, tls_verify, None, tier, tiers, version, log)
+        result = verify_one(checked, shown, tls_verify, None, tier, tiers, log)
         if platform and not result.problems and result.platform != platform:
             result.problems.append(f"{shown} is a {result.platform} image, not {platform}")
         return result
@@ -319,30 +344,30 @@ def verify(
         raise ShipError(f"{shown} has no {platform} image: its index holds {', '.join(listed)}")
     log(f"{shown} is an image index: checking {', '.join([platform] if platform else listed)}")
     results = [
-        verify_one(project, shown, tls_verify, each, tier, tiers, version, log)
+        verify_one(checked, shown, tls_verify, each, tier, tiers, log)
         for each in ([platform] if platform else listed)
     ]
-    checked = ", ".join(each.platform for each in results)
+    checked_platforms = ", ".join(each.platform for each in results)
     return replace(
         results[0],
-        reference=f"{shown} ({checked})",
+        reference=f"{shown} ({checked_platforms})",
         digest=index_digest,
         problems=[problem for each in results for problem in each.problems],
-        platform=checked,
+        platform=checked_platforms,
     )
 
 
 def verify_one(
-    project: Project,
+    checked: commit.Commit,
     shown: str,
     tls_verify: bool,
     platform: str | None,
     tier: str | None,
     tiers: list[str],
-    version: str,
     log: Log,
 ) -> Verified:
     """verify() for one image: the reference's own, or its index's image for `platform`."""
+    project = checked.project
     with pulled_image.fetched(shown, tls_verify, platform=platform) as image:
         if platform:
             shown = f"{shown} ({platform})"
@@ -359,30 +384,36 @@ def verify_one(
         if not result.tier:
             result.problems.append(f"{shown} has no {provenance.TIER_LABEL} label: give --tier")
             return result
+        other_commit = commit.revision_problem(shown, labels, checked.sha)
+        if other_commit:
+            result.problems.append(other_commit)
+            return result
         lock_path = tier_lock(project, result.tier, tiers)
         built_with = labels.get(provenance.LOCK_DIGEST_LABEL, "")
         if built_with and built_with != provenance.file_digest(lock_path):
             built_from = labels.get(provenance.REVISION_LABEL, "") or "(unknown)"
             result.problems.append(
-                f"{shown} was built from another requirements/{result.tier}.txt than this "
-                f"checkout's: check out its commit {built_from} to verify it"
+                f"{shown} was built from another requirements/{result.tier}.txt than commit "
+                f"{checked.sha}'s: check out its commit {built_from} to verify it"
             )
         result.base = labels.get(provenance.BASE_LABEL, "")
         tree = pulled_image.stacked(image, VENV)
         report = pulled_image.environment_report(image, VENV, tree)
         # In the block: SIGTERM and Ctrl-C remove the wheel it builds too.
         differences = image_venv.venv_problems(
-            project, result.tier, tree, report["markers"], report["python"]
-        )
+            project, result.tier, tree, report["markers"], report["python"],
+            checked.source_date_epoch,
+        )  # fmt: skip
         base, outside_passed, outside = outside_venv(project, result.tier, image, tls_verify)
+    version = read_version(project)
     passed, problems = image_checks(
         project, result.tier, facts, report, version, image.config, base
     )
     if not differences:
         passed.append(
             f"{VENV} is exactly what requirements/pylock.{result.tier}.toml's wheels, the "
-            "project's wheel built from this checkout and the Dockerfile make: every file, "
-            "link, mode and bytecode"
+            f"project's wheel built from commit {checked.sha} and the Dockerfile make: every "
+            "file, link, mode and bytecode"
         )
     for line in [*passed, *outside_passed]:
         log(f"{shown}: {line}")
