@@ -215,7 +215,7 @@ def test_verify_proves_a_layered_image_and_finds_a_tamper(
     project, store, reference = published
     proven = verify(project, store, reference)
     assert proven[0] == "exit 0", [line for line in proven if "error" in line]
-    assert proven[-1].endswith("is exactly requirements/scout.txt"), proven[-5:]
+    assert "is exactly requirements/scout.txt of commit " in proven[-1], proven[-5:]
     assert any("layers above change nothing outside /opt/venv" in line for line in proven)
 
     # The parent's layer changed under the child's tag: structlog lives in base's layers.
