@@ -226,8 +226,8 @@ def test_upper_layers_match_the_dockerfile_s_stages() -> None:
         return len(re.findall(r"(?m)^(?:RUN|COPY) ", kept[0]))
 
     assert made("${BASE_IMAGE} AS bare") == base_layers.BARE_LAYERS
-    assert made("${ENVIRONMENT_BASE} AS environment-installed") == base_layers.TIER_LAYERS
-    assert made("${ENVIRONMENT_BASE} AS environment-inherited") == 0
+    assert made("${ENVIRONMENT_BASE:-bare} AS environment-installed") == base_layers.TIER_LAYERS
+    assert made("${ENVIRONMENT_BASE:-bare} AS environment-inherited") == 0
     assert made("environment AS runtime") == base_layers.RUNTIME_LAYERS
     assert base_layers.upper_layers(1) == base_layers.UPPER_LAYERS == 5
     assert base_layers.upper_layers(3) == 9
