@@ -457,7 +457,9 @@ def test_a_runtime_that_refuses_the_host_is_one_line_naming_the_fix(
         refused = run(project, *build, env=refusing_env(store, runtime))
         assert refused.returncode == 1
         last = refused.stderr.strip().splitlines()[-1]
-        assert last.startswith(f"error: building {NAME}:sniper with {store_engine} failed (exit ")
+        # sniper is layered on the base tier's environment, the first image built.
+        first = f"localhost/{NAME}-environment:base"
+        assert last.startswith(f"error: building {first} with {store_engine} failed (exit ")
         assert last.endswith(FIXES[store_engine])
 
         built_once = run(project, *build, env=store.env)

@@ -214,18 +214,23 @@ def test_the_base_s_layers_are_read_from_the_config_fetched_once() -> None:
         base_layers.base_of(PinnedBase(PIN, {}))
 
 
-def test_upper_layers_matches_the_dockerfile_s_runtime_stage() -> None:
-    """RUN and COPY lines of the stages the runtime image is made of: each one layer."""
+def test_upper_layers_match_the_dockerfile_s_stages() -> None:
+    """RUN and COPY lines of the stages an image is made of: each one layer. The bare stage
+    once, a tier's own environment stage once per tier the image installs, the runtime stage."""
     text = (PROJECT_TEMPLATE / "Dockerfile").read_text()
     stages = re.split(r"(?m)^FROM ", text)
-    kept = [
-        stage
-        for stage in stages
-        if stage.startswith(("${BASE_IMAGE} AS environment", "environment AS runtime"))
-    ]
-    assert len(kept) == 2
-    made = sum(len(re.findall(r"(?m)^(?:RUN|COPY) ", stage)) for stage in kept)
-    assert made == base_layers.UPPER_LAYERS
+
+    def made(start: str) -> int:
+        kept = [stage for stage in stages if stage.startswith(start)]
+        assert len(kept) == 1, start
+        return len(re.findall(r"(?m)^(?:RUN|COPY) ", kept[0]))
+
+    assert made("${BASE_IMAGE} AS bare") == base_layers.BARE_LAYERS
+    assert made("${ENVIRONMENT_BASE:-bare} AS environment-installed") == base_layers.TIER_LAYERS
+    assert made("${ENVIRONMENT_BASE:-bare} AS environment-inherited") == 0
+    assert made("environment AS runtime") == base_layers.RUNTIME_LAYERS
+    assert base_layers.upper_layers(1) == base_layers.UPPER_LAYERS == 5
+    assert base_layers.upper_layers(3) == 9
 
 
 def test_the_layers_are_checked_against_the_base_fetched_not_the_one_the_image_names(

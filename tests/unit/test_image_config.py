@@ -295,9 +295,7 @@ def test_the_base_is_fetched_once_with_the_tls_verify_asked() -> None:
 
 def test_an_image_the_dockerfile_builds_on_another_base_is_one_line() -> None:
     registry = FakeRegistry()
-    other = DOCKERFILE.replace(
-        "FROM ${BASE_IMAGE} AS environment", "FROM python:3.12 AS environment"
-    )
+    other = DOCKERFILE.replace("FROM ${BASE_IMAGE} AS bare", "FROM python:3.12 AS bare")
     with pytest.raises(ImageConfigError) as raised:
         config_problems(other, known(registry.pin), built_config(registry.pin), BASE_CONFIG)
     assert str(raised.value) == (

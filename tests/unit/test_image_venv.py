@@ -82,10 +82,15 @@ def test_wheels_are_cached_where_xdg_says(tmp_path: Path) -> None:
 def test_the_files_the_dockerfile_copies_beside_the_venv_are_the_checkouts(
     tmp_path: Path,
 ) -> None:
+    """The lock of every tier the image installed: a layered child holds its parent's too."""
     (tmp_path / "requirements").mkdir()
     (tmp_path / "requirements" / "base.txt").write_text("structlog==25.4.0\n")
-    want = image_venv.copied_files(tmp_path, "base", "uv==0.8.0\n")
+    (tmp_path / "requirements" / "hunter.txt").write_text("numpy==2.3.0\nstructlog==25.4.0\n")
+    want = image_venv.copied_files(tmp_path, ["base"], "uv==0.8.0\n")
     assert want["lock/base.txt"].sha256 == image_venv.expected.sha256_hex(b"structlog==25.4.0\n")
     assert want["lock/uv-requirements.txt"].sha256 == image_venv.expected.sha256_hex(b"uv==0.8.0\n")
-    with pytest.raises(ExpectedError, match=r"^cannot read requirements/hunter.txt: "):
-        image_venv.copied_files(tmp_path, "hunter", "")
+    assert "lock/hunter.txt" not in want
+    layered = image_venv.copied_files(tmp_path, ["base", "hunter"], "uv==0.8.0\n")
+    assert set(layered) == {"lock", "lock/base.txt", "lock/hunter.txt", "lock/uv-requirements.txt"}
+    with pytest.raises(ExpectedError, match=r"^cannot read requirements/strategist.txt: "):
+        image_venv.copied_files(tmp_path, ["base", "strategist"], "")

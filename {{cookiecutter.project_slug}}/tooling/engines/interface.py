@@ -57,6 +57,10 @@ class BuildRequest:
     network: str | None = None  # e.g. host: RUN steps reach an index on this machine's loopback
     # Build arguments of the Dockerfile's LABEL lines (tooling/images/provenance.py), "" left out.
     label_args: Mapping[str, str] = field(default_factory=dict)
+    # Layered tiers (tooling/images/layering.py): the parent tier's environment image this
+    # one starts from (None: the base image), and whether it adds a layer ("installed").
+    environment_base: str | None = None
+    environment: str | None = None
 
     def common_argv(self) -> list[str]:
         """The build arguments every engine passes the same way."""
@@ -68,6 +72,10 @@ class BuildRequest:
             argv += ["--build-arg", f"{name}={value}"] if value else []
         if self.base_image:
             argv += ["--build-arg", f"BASE_IMAGE={self.base_image}"]
+        if self.environment_base:
+            argv += ["--build-arg", f"ENVIRONMENT_BASE={self.environment_base}"]
+        if self.environment:
+            argv += ["--build-arg", f"ENVIRONMENT={self.environment}"]
         argv += self.secrets.argv()
         if self.target:
             argv += ["--target", self.target]

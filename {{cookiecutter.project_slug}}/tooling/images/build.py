@@ -5,17 +5,20 @@ tier's lock must exist and every lock be current before anything is built,
 the engine is chosen once, each tier's base image is resolved (the pin in
 base-images.lock, or an override), the project's wheel is built once
 (`nox -s build`, handed in as `build_wheel`), then each image is built with
-reproducible labels and recorded as built by that engine.
+reproducible labels and recorded as built by that engine. A layered tier
+(tooling/images/layering.py) has the environment images of the tiers it
+builds on made first, each once a run.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from tooling import base_image, engines, lock, project, summary, tiers
 from tooling.engines import ImageError, Secrets
-from tooling.images import provenance
+from tooling.images import layering, provenance
 from tooling.images.tier_image import image_name, summarize_images
 
 
@@ -47,33 +50,83 @@ def build_tiers(
     version = project.read_version(the_project)
     if not build_wheel():
         raise ImageError("building the wheel (nox -s build) failed; see the output above")
-    epoch = project.source_date_epoch(root, env)
-    image_ids = {}
+    run = Run(
+        the_project, chosen_engine, layering.plan(the_project, graph), bases, base_override,
+        project.source_date_epoch(root, env), version, secrets, network, log,
+    )  # fmt: skip
+    image_ids: dict[str, str] = {}
     for name in chosen:
-        base, note = bases[name]
+        note = bases[name][1]
         if note:
             warn(f"warning: {note}")
-        labels = provenance.for_build(root, the_project.requirements_dir / f"{name}.txt", version)
-        request = engines.BuildRequest(
-            tier=name,
-            tag=image_name(the_project.name, name),
-            python_version=the_project.python_version,
-            source_date_epoch=epoch,
-            base_image=base,
-            secrets=secrets,
-            target=target,
-            network=network,
-            label_args=labels.build_args(epoch),
-        )
-        log(f"building {request.tag} with {chosen_engine.name} from {base}")
-        image_ids[name] = chosen_engine.build(request, root)
-        engines.record_build(root, request.tag, chosen_engine.name, image_ids[name], name)
-        log(f"built {request.tag}: image ID {image_ids[name]} (SOURCE_DATE_EPOCH={epoch})")
+        run.build_environments_under(name)
+        image_ids[name] = run.build_tier(name, target)
     if env.get(summary.VARIABLE):  # size is one more inspect: only when asked
         tags = {name: image_name(the_project.name, name) for name in image_ids}
         facts = [(name, tag, chosen_engine.facts(tag)) for name, tag in tags.items()]
         summarize_images(the_project, "Images built", facts)
     return image_ids
+
+
+@dataclass
+class Run:
+    """One `invoke build`: what every image of it shares, and the parents' environments built."""
+
+    the_project: project.Project
+    engine: engines.Engine
+    starts: Mapping[str, layering.Start]
+    bases: dict[str, tuple[str, str | None]]
+    base_override: str | None
+    epoch: str
+    version: str
+    secrets: Secrets
+    network: str | None
+    log: Callable[[str], None]
+    environments: set[str] = field(default_factory=set)  # tiers whose environment is built
+
+    def base_of(self, name: str) -> str:
+        if name not in self.bases:
+            found = base_image.base_image_for_build(self.the_project, name, self.base_override)
+            self.bases[name] = found
+        return self.bases[name][0]
+
+    def request(self, name: str, tag: str, target: str | None) -> engines.BuildRequest:
+        lock_path = self.the_project.requirements_dir / f"{name}.txt"
+        labels = provenance.for_build(self.the_project.root, lock_path, self.version)
+        return engines.BuildRequest(
+            tier=name,
+            tag=tag,
+            python_version=self.the_project.python_version,
+            source_date_epoch=self.epoch,
+            base_image=self.base_of(name),
+            secrets=self.secrets,
+            target=target,
+            network=self.network,
+            label_args=labels.build_args(self.epoch),
+            environment_base=layering.environment_base(self.the_project.name, self.starts[name]),
+            environment=self.starts[name].stage,
+        )
+
+    def build_environments_under(self, name: str) -> None:
+        """The environment image of each tier `name` is layered on, parents first, once a run."""
+        for parent in layering.ancestors(self.starts, name):
+            if parent in self.environments:
+                continue
+            tag = layering.environment_image(self.the_project.name, parent)
+            self.log(f"building {tag} (the environment tier {name} starts from)")
+            self.engine.build(self.request(parent, tag, "environment"), self.the_project.root)
+            self.environments.add(parent)
+
+    def build_tier(self, name: str, target: str | None) -> str:
+        """The tier's image, recorded as built by this engine; its image ID."""
+        request = self.request(name, image_name(self.the_project.name, name), target)
+        parent = self.starts[name].parent
+        on = f" (on tier {parent}'s environment)" if parent else ""
+        self.log(f"building {request.tag} with {self.engine.name} from {request.base_image}{on}")
+        image_id = self.engine.build(request, self.the_project.root)
+        engines.record_build(self.the_project.root, request.tag, self.engine.name, image_id, name)
+        self.log(f"built {request.tag}: image ID {image_id} (SOURCE_DATE_EPOCH={self.epoch})")
+        return image_id
 
 
 def rebuild_problem(rebuilt: str, published: str) -> str | None:

@@ -26,9 +26,14 @@ from tooling.shipping.layers import Filesystem, LayerError, Node
 from tooling.shipping.pulled_image import PulledImage
 
 VENV = "opt/venv"
-# Layers the Dockerfile's runtime stage puts on the base: RUN test -n (buildah and podman
-# leave /etc/hosts there), COPY of the locks, RUN making /opt/venv, RUN useradd, COPY --from=app.
-UPPER_LAYERS = 5
+# Layers the Dockerfile puts on the base: the bare stage's RUN test -n (buildah and podman
+# leave /etc/hosts there); for each tier whose lock the image installs (the tier and the
+# tiers it is layered on, tooling/images/layering.py) a COPY of the locks and a RUN
+# installing into /opt/venv; the runtime stage's RUN useradd and COPY --from=app.
+BARE_LAYERS = 1
+TIER_LAYERS = 2
+RUNTIME_LAYERS = 2
+UPPER_LAYERS = BARE_LAYERS + TIER_LAYERS + RUNTIME_LAYERS  # a tier built on the base alone
 # useradd's files: the base's lines, then exactly the app's (days since 1970 in shadow's).
 ACCOUNT_LINES = {
     "etc/passwd": re.compile(r"app:x:1000:1000::/nonexistent:/usr/sbin/nologin"),
@@ -45,7 +50,8 @@ LOGS = {"var/log/lastlog", "var/log/faillog", "var/log/tallylog", "etc/.pwd.lock
 # gets): left behind empty.
 EMPTY_FILES = {
     "etc/hosts", "etc/hostname", "etc/resolv.conf", "run/.containerenv",
-    "opt/pipconf_to_uv.py", "run/secrets/ca", "run/secrets/pipconf", "run/secrets/netrc",
+    "opt/pipconf_to_uv.py", "opt/compile_new.py",
+    "run/secrets/ca", "run/secrets/pipconf", "run/secrets/netrc",
 }  # fmt: skip
 # Folders an upper layer may make (when the base has none): the mount points and their parents.
 NEW_FOLDERS = {"opt", "opt/uv", "root", "root/.cache", "run", "run/secrets", "var", "var/log"}
@@ -84,7 +90,12 @@ def on_base(image: PulledImage, base: Base) -> bool:
     return diff_ids(image)[: len(base.diff_ids)] == base.diff_ids
 
 
-def layer_problems(image: PulledImage, base: Base) -> list[str]:
+def upper_layers(installed: int) -> int:
+    """The layers the Dockerfile puts on the base for an image that installed `installed` locks."""
+    return BARE_LAYERS + TIER_LAYERS * installed + RUNTIME_LAYERS
+
+
+def layer_problems(image: PulledImage, base: Base, installed: int = 1) -> list[str]:
     """The image's layers and label against the pinned base's (diff_ids: uncompressed layers)."""
     count, labelled = len(base.diff_ids), built_on(image)
     if not on_base(image, base):
@@ -99,10 +110,10 @@ def layer_problems(image: PulledImage, base: Base) -> list[str]:
             f"it says it is built on {labelled or '(no label)'}, but base-images.lock "
             f"pins {base.pin}"
         )
-    upper = len(diff_ids(image)) - count
-    if upper > UPPER_LAYERS:
+    upper, made = len(diff_ids(image)) - count, upper_layers(installed)
+    if upper > made:
         problems.append(
-            f"{upper} layers above the base, the Dockerfile makes {UPPER_LAYERS}: "
+            f"{upper} layers above the base, the Dockerfile makes {made}: "
             "the image has layers no build of this Dockerfile makes"
         )
     if len(image.layers) != len(diff_ids(image)):
@@ -247,13 +258,18 @@ def upper_layer_problems(image: PulledImage, count: int) -> list[str]:
     return tree_problems(base, tree)
 
 
-def base_problems(image: PulledImage, pinned: PinnedBase) -> tuple[list[str], list[str]]:
-    """(checks passed, problems) of everything outside /opt/venv: the base's layers, the rest."""
+def base_problems(
+    image: PulledImage, pinned: PinnedBase, installed: int = 1
+) -> tuple[list[str], list[str]]:
+    """(checks passed, problems) of everything outside /opt/venv: the base's layers, the rest.
+
+    `installed`: how many tiers' locks the image installed, one layer pair each.
+    """
     try:
         base = base_of(pinned)
     except BaseLayerError as error:
         return [], [str(error)]
-    problems = layer_problems(image, base)
+    problems = layer_problems(image, base, installed)
     if on_base(image, base) and len(image.layers) == len(diff_ids(image)):
         problems += upper_layer_problems(image, len(base.diff_ids))
     if problems:

@@ -17,10 +17,11 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tooling import images, interpreter, lock, project
+from tooling.images import layering
 from tooling.shipping import expected
 from tooling.shipping.expected import Expected, ExpectedError, Installer, Layout
 from tooling.shipping.layers import Filesystem, Node
@@ -81,17 +82,20 @@ def interpreter_home(tree: Filesystem, minor: str) -> str:
     raise ExpectedError(f"the image has no python{minor} in {' or '.join(HOMES)}")
 
 
-def copied_files(root: Path, tier: str, uv_requirements: str) -> Expected:
-    """What the Dockerfile copies into /opt/venv/lock beside the environment."""
-    try:
-        tier_lock = (root / "requirements" / f"{tier}.txt").read_bytes()
-    except OSError as error:
-        raise ExpectedError(f"cannot read requirements/{tier}.txt: {error.strerror}") from None
-    return {
+def copied_files(root: Path, installed: Sequence[str], uv_requirements: str) -> Expected:
+    """What the Dockerfile copies into /opt/venv/lock beside the environment: the lock of
+    each tier the image installed (itself and the tiers it is layered on), and uv's pin."""
+    want = {
         "lock": expected.Want(expected.FOLDER, 0o755),
-        f"lock/{tier}.txt": expected.file_want(tier_lock),
         "lock/uv-requirements.txt": expected.file_want(uv_requirements.encode()),
     }
+    for tier in installed:
+        try:
+            tier_lock = (root / "requirements" / f"{tier}.txt").read_bytes()
+        except OSError as error:
+            raise ExpectedError(f"cannot read requirements/{tier}.txt: {error.strerror}") from None
+        want[f"lock/{tier}.txt"] = expected.file_want(tier_lock)
+    return want
 
 
 def build_app_wheel(the_project: project.Project, folder: Path, epoch: str) -> Path:
@@ -142,7 +146,8 @@ def expected_venv(
         pylock, minor, markers, glibc(tree), wheel_cache(), expected.fetch_url
     )
     want |= expected.venv_skeleton(minor, python_version, interpreter_home(tree, minor))
-    want |= copied_files(the_project.root, tier, images.uv_requirements(the_project))
+    installed = layering.installed_tiers(the_project, tier)
+    want |= copied_files(the_project.root, installed, images.uv_requirements(the_project))
     want |= app_files(the_project, minor, epoch)
     return want
 

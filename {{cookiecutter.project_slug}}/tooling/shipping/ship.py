@@ -24,7 +24,7 @@ from typing import Any
 from tooling import ToolingError, atomic, lockfile
 from tooling.base_image import DIGEST, BaseConfigError, PinnedBase, pinned_base
 from tooling.engines import Engine, ImageFacts
-from tooling.images import image_name, provenance, smoke_image
+from tooling.images import image_name, layering, provenance, smoke_image
 from tooling.project import Project, read_version, tier_lock
 from tooling.registry import Reference, Registry, parse_reference
 from tooling.shipping import base_layers, commit, image_venv, pulled_image
@@ -430,7 +430,8 @@ def outside_venv(
         base = pinned_base(project, tier, image.config, tls_verify)
     except BaseConfigError as error:
         return None, [], [str(error)]
-    passed, problems = base_layers.base_problems(image, base)
+    installed = len(layering.installed_tiers(project, tier))
+    passed, problems = base_layers.base_problems(image, base, installed)
     return base, passed, problems
 
 
