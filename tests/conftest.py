@@ -80,13 +80,20 @@ def read_lock(project: Path, relative: str) -> list[dict[str, object]]:
 @pytest.fixture(scope="session", autouse=True)
 def run_temporaries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """This run's temporary files in a folder of its own, removed with its stores at the end:
-    cookiecutter (2.7) never deletes the hook scripts it renders, two per bake."""
+    cookiecutter (2.7) never deletes the hook scripts it renders, two per bake, and the
+    commands the tests run (cookiecutter, cruft, nox) bake too, so TMPDIR points there."""
     tmp_path_factory.getbasetemp()  # pytest's folders stay where they are (kept on failure)
     folder = containers.run_dir() / "tmp"
     folder.mkdir(exist_ok=True)
     previous, tempfile.tempdir = tempfile.tempdir, str(folder)
+    previous_env = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(folder)
     yield
     tempfile.tempdir = previous
+    if previous_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = previous_env
 
 
 @pytest.fixture
