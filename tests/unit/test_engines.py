@@ -18,6 +18,7 @@ from tooling.engines import (
     record_build,
 )
 from tooling.engines.containers_storage import reproducible_config
+from tooling.engines.interface import BuildPlan, Engine
 from tooling.engines.docker import registry_digest
 
 Answer = tuple[int, str, str]
@@ -327,3 +328,24 @@ def test_reproducible_config_drops_only_what_a_build_container_randomises() -> N
         "history": [{"created_by": "RUN x"}, {"comment": "kept"}],
     }
     assert reproducible_config(reproducible_config(config)) == reproducible_config(config)
+
+
+def test_an_engine_notes_once_however_many_images_it_builds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A layered tier builds its parent's environment first: the engine's note is still one line."""
+
+    class Noting(Engine):
+        name = "noting"
+
+        def plan_build(self, request: BuildRequest, context: Path) -> BuildPlan:
+            return BuildPlan(["true"], {}, "image IDs differ between builds of one commit")
+
+        def finish_build(self, image: str) -> str:
+            return f"id-of-{image}"
+
+    engine = Noting({})
+    assert engine.build(REQUEST, Path("/ctx")) == "id-of-app:hunter"
+    engine.build(REQUEST, Path("/ctx"))
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == ["note: image IDs differ between builds of one commit"]

@@ -115,6 +115,7 @@ class Engine:
     def __init__(self, env: Mapping[str, str], run: Runner = run_captured) -> None:
         self.env = dict(env)
         self.run = run
+        self.notes_shown: set[str] = set()  # one note per engine, however many images it builds
 
     def command(self, *args: str) -> list[str]:
         return [self.name, *args]
@@ -127,8 +128,9 @@ class Engine:
     def build(self, request: BuildRequest, context: Path) -> str:
         """Build the image (its output shown as it goes) and return its image ID."""
         plan = self.plan_build(request, context)
-        if plan.note:
+        if plan.note and plan.note not in self.notes_shown:
             print(f"note: {plan.note}", file=sys.stderr, flush=True)
+            self.notes_shown.add(plan.note)
         code, output = stream(plan.argv, {**self.env, **plan.env})
         if code != 0:
             reason = self.explain(output)
