@@ -1,0 +1,213 @@
+"""One tier for two platforms: linux/amd64 natively and linux/arm64 under qemu, with buildah.
+
+The base is a multi-platform index (the test's amd64 and arm64 bases in one
+manifest list) pushed to a loopback registry and pinned by its one digest in
+base-images.lock, as `python:3.x-slim` would be. `invoke build --platform`
+builds sniper for both, the smoke test runs both images, `invoke publish`
+pushes one image index, and `invoke verify` checks each platform against the
+lock with that platform's wheels. Under CI=true a machine without qemu fails
+these tests (a skip is a failure there).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+from tests import containers
+from tests import registry as registries
+from tests.conftest import TEMPLATE
+from tests.containers import Registry
+from tests.images import git_commit, run
+
+pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
+
+NAME = "platform-check"
+BOTH = "linux/amd64,linux/arm64"
+SITE = "/opt/venv/lib/python3.11/site-packages"
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[Registry]:
+    missing = [tool for tool in ("docker-registry", "skopeo") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"needs {' and '.join(missing)} (`.ci/run` installs them as root with apt)")
+    started = Registry()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def qemu() -> None:
+    missing = containers.emulation_missing("arm64")
+    if missing:
+        pytest.skip(missing)  # a failure under CI=true (tests/conftest.py)
+
+
+def buildah_env(registry: Registry, folder: Path) -> dict[str, str]:
+    """buildah's environment, which reaches the loopback registry over plain HTTP (as a
+    registries.conf entry lets it), so a build pulls each platform's base by itself."""
+    conf = folder / "registries.conf"
+    conf.write_text(f'[[registry]]\nlocation = "{registry.host}"\ninsecure = true\n')
+    return {**containers.buildah_env(), "CONTAINERS_REGISTRIES_CONF": str(conf)}
+
+
+@pytest.fixture(scope="module")
+def project(
+    registry: Registry, qemu: None, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, str]]:
+    """Baked, locked, its sniper tier built on the base index pinned by digest, committed:
+    the project and buildah's environment."""
+    output = tmp_path_factory.mktemp("platforms")
+    baked = Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(output),
+            extra_context={"project_name": "Platform Check"},
+        )
+    )
+    env = buildah_env(registry, output)
+    locked = run(baked, "nox", "-s", "lock", env=env)
+    assert locked.returncode == 0, locked.stderr[-2000:]
+    index = containers.ensure_base_index("3.11")
+    reference = f"{registry.host}/base/lockstep-test-base"
+    containers.buildah(
+        "manifest", "push", "--all", "--format", "v2s2", "--tls-verify=false", index,
+        f"docker://{reference}:3.11",
+    )  # fmt: skip
+    pinned = f"{reference}:3.11@{registries.digest(f'{reference}:3.11')}"
+    with (baked / "pyproject.toml").open("a") as pyproject:
+        pyproject.write(f'\n[tool.lockstep.base-images]\nsniper = "{reference}:3.11"\n')
+    (baked / "base-images.lock").write_text(f"{pinned}\n")  # one pin for every platform
+    git_commit(baked)
+    return baked, env
+
+
+@pytest.fixture(scope="module")
+def built(project: tuple[Path, dict[str, str]], ca_bundle: Path) -> dict[str, Any]:
+    """`invoke build --tier sniper --platform linux/amd64,linux/arm64`: its output and time."""
+    path, env = project
+    started = time.monotonic()
+    result = run(
+        path, "invoke", "build", "--tier", "sniper", "--engine", "buildah",
+        "--platform", BOTH, "--ca-bundle", str(ca_bundle), env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {"output": result.stdout, "seconds": time.monotonic() - started}
+
+
+def architecture(image: str) -> str:
+    shown = containers.buildah(
+        "inspect", "--type", "image", "--format", "{{.OCIv1.Architecture}}", image
+    )
+    return shown.stdout.strip()
+
+
+def test_each_platform_is_built_and_listed_in_one_manifest_list(built: dict[str, Any]) -> None:
+    output = built["output"]
+    assert f"building {NAME}:sniper-linux-amd64 for linux/amd64 with buildah" in output
+    assert f"building {NAME}:sniper-linux-arm64 for linux/arm64 with buildah" in output
+    assert architecture(f"{NAME}:sniper-linux-amd64") == "amd64"
+    assert architecture(f"{NAME}:sniper-linux-arm64") == "arm64"
+    assert f"built {NAME}:sniper-index: a manifest list of linux/amd64, linux/arm64" in output
+    listed = json.loads(containers.buildah("manifest", "inspect", f"{NAME}:sniper-index").stdout)
+    shown = sorted(entry["platform"]["architecture"] for entry in listed["manifests"])
+    assert shown == ["amd64", "arm64"]
+
+
+def test_the_smoke_test_runs_each_platform_s_image(
+    project: tuple[Path, dict[str, str]], built: dict[str, Any]
+) -> None:
+    path, env = project
+    result = run(path, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"{NAME}:sniper-linux-amd64: checked in buildah\n" in result.stderr
+    assert f"{NAME}:sniper-linux-arm64: checked in buildah under qemu" in result.stderr
+    for platform in ("amd64", "arm64"):
+        assert f"{NAME}:sniper-linux-{platform}: --version: " in result.stderr
+        assert f"{NAME}:sniper-linux-{platform}: exactly requirements/sniper.txt" in result.stderr
+
+
+def test_a_platform_s_own_budget_is_checked_against_its_image(
+    project: tuple[Path, dict[str, str]], built: dict[str, Any]
+) -> None:
+    """The arm64 base is larger: one budget for both fails arm64 alone, until it has its own."""
+    path, env = project
+    pyproject = path / "pyproject.toml"
+    original = pyproject.read_text()
+    sizes = {
+        arch: containers.Buildah(env).inspect(f"{NAME}:sniper-linux-{arch}")["size"] / 1e6
+        for arch in ("amd64", "arm64")
+    }
+    assert sizes["arm64"] > sizes["amd64"] + 5
+    shared = int(sizes["amd64"]) + 2
+    try:
+        pyproject.write_text(original + f"\n[tool.lockstep.image-budget-mb]\nsniper = {shared}\n")
+        over = run(path, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", env=env)
+        assert over.returncode != 0
+        assert f"{NAME}:sniper-linux-amd64: size: " in over.stderr
+        assert (
+            f"{NAME}:sniper-linux-arm64 is {sizes['arm64']:.0f} MB, over its {shared} MB budget "
+            f'([tool.lockstep.image-budget-mb] sniper or [tool.lockstep.platform-budget-mb."linux/arm64"] '
+            "sniper in pyproject.toml)"
+        ) in over.stderr
+        own = int(sizes["arm64"]) + 2
+        pyproject.write_text(
+            original
+            + f"\n[tool.lockstep.image-budget-mb]\nsniper = {shared}\n"
+            + f'\n[tool.lockstep.platform-budget-mb."linux/arm64"]\nsniper = {own}\n'
+        )
+        within = run(path, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", env=env)
+        assert within.returncode == 0, within.stderr[-3000:]
+        assert (
+            f"{NAME}:sniper-linux-arm64: size: {sizes['arm64']:.0f} MB of a {own} MB budget"
+            in within.stderr
+        )
+    finally:
+        pyproject.write_text(original)
+
+
+def test_docker_refuses_several_platforms_in_one_line(
+    project: tuple[Path, dict[str, str]],
+) -> None:
+    path, env = project
+    if shutil.which("docker") is None:
+        pytest.skip("needs the docker client (`.ci/run` installs docker.io as root with apt)")
+    result = run(
+        path, "invoke", "build", "--tier", "sniper", "--engine", "docker", "--platform", BOTH,
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: docker builds one platform at a time here: build several platforms with "
+        "--engine buildah or --engine podman (manifest lists), or name one with --platform"
+    )
+
+
+def test_a_bad_platform_is_one_line(project: tuple[Path, dict[str, str]]) -> None:
+    path, env = project
+    result = run(path, "invoke", "build", "--tier", "sniper", "--platform", "arm64", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: --platform: 'arm64' is not a platform; write it like linux/amd64 or linux/arm64"
+    )
+    assert (
+        not (path / "dist" / "images" / "built.json").exists()
+        or "arm64'" not in (path / "dist" / "images" / "built.json").read_text()
+    )
+
+
+def subprocess_ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout

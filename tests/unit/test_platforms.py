@@ -1,0 +1,133 @@
+"""tooling.images.platforms and what depends on a platform: the platforms chosen, qemu,
+image names, base-image pins per platform, budgets per platform, build options."""
+
+from pathlib import Path
+
+import pytest
+from project_files import make_project
+from tooling import ToolingError
+from tooling.base_image import base_image_for_build, read_base_pins, write_base_pins
+from tooling.engines import BuildRequest, engine_class
+from tooling.images import budget_mb, platforms
+from tooling.images.tier_image import budget_setting
+
+DIGEST = "sha256:" + "ab" * 32
+ARM = "sha256:" + "cd" * 32
+
+
+def test_the_platforms_are_the_option_then_the_setting_then_this_machine(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    plain = make_project(tmp_path / "plain")
+    assert platforms.chosen_platforms(plain, None, host="linux/arm64") == ["linux/arm64"]
+    (tmp_path / "both").mkdir()
+    both = make_project(tmp_path / "both", lockstep='platforms = ["linux/amd64", "linux/arm64"]\n')
+    assert platforms.chosen_platforms(both, None) == ["linux/amd64", "linux/arm64"]
+    assert platforms.chosen_platforms(both, "linux/arm64") == ["linux/arm64"]
+    assert platforms.chosen_platforms(both, "linux/arm64, linux/arm64,linux/amd64") == [
+        "linux/arm64",
+        "linux/amd64",
+    ]
+    assert platforms.host_platform("x86_64") == "linux/amd64"
+    assert platforms.host_platform("aarch64") == "linux/arm64"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "arm64",
+            "--platform: 'arm64' is not a platform; write it like linux/amd64 or linux/arm64",
+        ),
+        (",", "--platform is empty: name platforms like linux/amd64,linux/arm64"),
+        ("linux/ARM64", "--platform: 'linux/ARM64' is not a platform"),
+    ],
+)
+def test_a_bad_platform_is_one_line(text: str, message: str) -> None:
+    with pytest.raises(platforms.PlatformError) as raised:
+        platforms.parse_platforms(text)
+    assert str(raised.value).startswith(message)
+
+
+def test_a_bad_platforms_setting_is_refused_on_load(tmp_path: Path) -> None:
+    with pytest.raises(ToolingError, match=r"platforms.*a platform like linux/amd64"):
+        make_project(tmp_path, lockstep='platforms = ["arm64"]\n')
+
+
+def test_several_platforms_have_an_image_each_and_one_index() -> None:
+    assert platforms.tagged("app:sniper", ["linux/arm64"]) == {"linux/arm64": "app:sniper"}
+    assert platforms.tagged("app:sniper", ["linux/amd64", "linux/arm64"]) == {
+        "linux/amd64": "app:sniper-linux-amd64",
+        "linux/arm64": "app:sniper-linux-arm64",
+    }
+    assert platforms.index_image("app:sniper") == "app:sniper-index"
+
+
+def test_a_foreign_platform_needs_qemu_registered(tmp_path: Path) -> None:
+    host = "linux/amd64"
+    assert platforms.emulation_problem("linux/amd64", host, tmp_path) is None
+    problem = platforms.emulation_problem("linux/arm64", host, tmp_path)
+    assert problem == (
+        "building linux/arm64 on this linux/amd64 machine runs its programs under qemu, and "
+        "qemu-aarch64 is not registered with binfmt_misc: run `apt-get install "
+        "qemu-user-static binfmt-support` as root (or `update-binfmts --enable qemu-aarch64`)"
+    )
+    (tmp_path / "qemu-aarch64").write_text("disabled\ninterpreter /usr/bin/qemu-aarch64\n")
+    assert platforms.emulation_problem("linux/arm64", host, tmp_path) == problem
+    (tmp_path / "qemu-aarch64").write_text("enabled\ninterpreter /usr/bin/qemu-aarch64\n")
+    assert platforms.emulation_problem("linux/arm64", host, tmp_path) is None
+
+
+def test_a_base_is_pinned_per_platform_and_old_pins_still_read(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    (tmp_path / "base-images.lock").write_text(f"python:3.11-slim@{DIGEST}\n")  # before platforms
+    assert base_image_for_build(project, "sniper", None, "linux/arm64")[0].endswith(DIGEST)
+    (tmp_path / "base-images.lock").write_text(
+        f"python:3.11-slim@{DIGEST}\npython:3.11-slim@{ARM} linux/arm64\n"
+    )
+    assert base_image_for_build(project, "sniper", None, "linux/arm64") == (
+        f"python:3.11-slim@{ARM}",
+        None,
+    )
+    assert base_image_for_build(project, "sniper", None, "linux/amd64")[0].endswith(DIGEST)
+    assert base_image_for_build(project, "sniper", None)[0].endswith(DIGEST)
+    pins = read_base_pins(tmp_path)
+    write_base_pins(tmp_path, pins)
+    assert read_base_pins(tmp_path) == pins
+    assert f"python:3.11-slim@{ARM} linux/arm64\n" in (tmp_path / "base-images.lock").read_text()
+    (tmp_path / "base-images.lock").write_text(f"python:3.11-slim@{ARM} arm64\n")
+    with pytest.raises(ToolingError, match=r"is not IMAGE@sha256:DIGEST \[PLATFORM\]"):
+        read_base_pins(tmp_path)
+
+
+def test_a_platform_s_budget_wins_over_the_tier_s(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path,
+        lockstep=(
+            "image-budget-mb = { sniper = 250 }\n"
+            'platform-budget-mb = { "linux/arm64" = { sniper = 280 } }\n'
+        ),
+    )
+    assert budget_mb(project, "sniper") == 250
+    assert budget_mb(project, "sniper", "linux/amd64") == 250
+    assert budget_mb(project, "sniper", "linux/arm64") == 280
+    assert budget_mb(project, "hunter", "linux/arm64") == 500
+    assert budget_setting(project, "sniper", "linux/arm64") == (
+        '[tool.lockstep.platform-budget-mb."linux/arm64"] sniper'
+    )
+    assert budget_setting(project, "sniper", None) == "[tool.lockstep.image-budget-mb] sniper"
+
+
+def test_the_build_asks_the_engine_for_the_platform() -> None:
+    request = BuildRequest("sniper", "app:sniper-linux-arm64", "3.11", "0", platform="linux/arm64")
+    argv = request.common_argv()
+    assert argv[argv.index("--platform") + 1] == "linux/arm64"
+    assert "--platform" not in BuildRequest("sniper", "app:sniper", "3.11", "0").common_argv()
+
+
+def test_docker_names_the_engines_that_build_several_platforms() -> None:
+    docker = engine_class("docker")({})
+    assert docker.several_platforms_problem() == (
+        "docker builds one platform at a time here: build several platforms with "
+        "--engine buildah or --engine podman (manifest lists), or name one with --platform"
+    )
+    assert engine_class("buildah")({}).several_platforms_problem() is None
