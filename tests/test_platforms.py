@@ -11,6 +11,7 @@ these tests (a skip is a failure there).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -208,6 +209,107 @@ def test_a_bad_platform_is_one_line(project: tuple[Path, dict[str, str]]) -> Non
     )
 
 
-def subprocess_ok(result: subprocess.CompletedProcess[str]) -> str:
+@pytest.fixture(scope="module")
+def published(
+    project: tuple[Path, dict[str, str]], built: dict[str, Any], registry: Registry
+) -> dict[str, str]:
+    """`invoke publish --tier sniper` of the two-platform build: its output and reference."""
+    path, env = project
+    namespace = f"{registry.host}/team"
+    result = run(path, "invoke", "publish", "--tier", "sniper", "--registry", namespace, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
+    return {
+        "stdout": result.stdout,
+        "reference": result.stdout.strip().splitlines()[-1],
+        "repository": f"{namespace}/{NAME}",
+    }
+
+
+def raw_manifest(reference: str) -> tuple[str, dict[str, Any]]:
+    """(digest, manifest) of `reference` as the loopback registry serves it."""
+    shown = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}"],
+        capture_output=True,
+        check=True,
+    )
+    return f"sha256:{hashlib.sha256(shown.stdout).hexdigest()}", json.loads(shown.stdout)
+
+
+def test_publish_pushes_one_index_with_both_platforms_and_records_each(
+    project: tuple[Path, dict[str, str]], published: dict[str, str]
+) -> None:
+    path, _ = project
+    repository, output = published["repository"], published["stdout"]
+    for arch in ("amd64", "arm64"):  # each platform smoke-tested before anything is pushed
+        smoked = output.index(f"{NAME}:sniper-linux-{arch}: user: uid 1000")
+        assert smoked < output.index(f"pushed {repository}:sniper with buildah")
+    digest, index = raw_manifest(f"{repository}:sniper")
+    assert published["reference"] == f"{repository}@{digest}"
+    assert "manifest.list" in index["mediaType"] or "image.index" in index["mediaType"]
+    listed = {
+        f"{entry['platform']['os']}/{entry['platform']['architecture']}": entry["digest"]
+        for entry in index["manifests"]
+    }
+    assert sorted(listed) == ["linux/amd64", "linux/arm64"]
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True
+    ).stdout.strip()
+    assert raw_manifest(f"{repository}:sniper-{commit}")[0] == digest
+    record = json.loads((path / "dist" / "images" / "sniper.json").read_text())
+    assert record["reference"] == published["reference"]
+    for platform, entry in record["platforms"].items():
+        assert entry["digest"] == listed[platform]
+        sbom = json.loads((path / entry["sbom"]).read_text())
+        assert sbom["metadata"]["component"]["version"] == listed[platform]
+    assert sorted(record["platforms"]) == ["linux/amd64", "linux/arm64"]
+
+
+def verify(path: Path, env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    return run(path, "invoke", "verify", *arguments, env=env)
+
+
+def test_verify_finds_a_tampered_arm64_image_while_its_amd64_twin_verifies(
+    project: tuple[Path, dict[str, str]], published: dict[str, str]
+) -> None:
+    path, env = project
+    repository = published["repository"]
+    good = verify(path, env, "--image", f"{repository}:sniper")
+    assert good.returncode == 0, good.stdout[-3000:] + good.stderr[-3000:]
+    assert "is an image index: checking linux/amd64, linux/arm64" in good.stdout
+    assert (
+        good.stdout.strip()
+        .splitlines()[-1]
+        .startswith(f"verified {repository}:sniper (linux/amd64, linux/arm64): sha256:")
+    )
+
+    engine = containers.Buildah(env)
+    arm = f"{NAME}:sniper-linux-arm64"
+    original = engine.changed_image(arm, f"echo 'import os' > {SITE}/evil.pth")  # under qemu
+    index = f"localhost/{NAME}-tampered:index"
+    try:
+        engine.cli("manifest", "create", index)
+        engine.cli("manifest", "add", index, f"{NAME}:sniper-linux-amd64")
+        engine.cli("manifest", "add", index, arm)
+        engine.cli(
+            "manifest", "push", "--all", "--format", "v2s2", "--tls-verify=false", index,
+            f"docker://{repository}:tampered",
+        )  # fmt: skip
+    finally:
+        engine.cli("manifest", "rm", index, check=False)
+        engine.restore(original, arm)
+
+    every = verify(path, env, "--image", f"{repository}:tampered")
+    assert every.returncode == 1, every.stdout[-2000:]
+    errors = every.stderr.strip().splitlines()
+    assert errors and all(
+        line.startswith(f"error: {repository}:tampered (linux/arm64): ") for line in errors
+    ), errors
+    assert any("evil.pth" in line for line in errors), errors
+
+    amd64 = verify(path, env, "--image", f"{repository}:tampered", "--platform", "linux/amd64")
+    assert amd64.returncode == 0, amd64.stdout[-2000:] + amd64.stderr[-2000:]
+    assert (
+        amd64.stdout.strip()
+        .splitlines()[-1]
+        .startswith(f"verified {repository}:tampered (linux/amd64): sha256:")
+    )
