@@ -10,6 +10,7 @@ a foreign platform's under qemu.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -73,3 +74,58 @@ def smoke_every_platform(
             log(f"{each}: {line}")
         held[platform] = engine
     return held
+
+
+def load_archives(
+    project: Project, engine: engines.Engine, tier: str, archives: Mapping[str, Path], log: Log
+) -> None:
+    """Each platform's image of `tier`, saved as a docker-archive by a build on a runner of
+    that platform, loaded into `engine` and recorded as one build of several platforms
+    (then `invoke publish` pushes them as one index)."""
+    image = image_name(project.name, tier)
+    wanted = list(archives)
+    each = platforms.tagged(image, wanted)
+    image_ids = {}
+    for platform, archive in archives.items():
+        loaded = engine.load(archive)
+        if loaded.returncode != 0:
+            raise engines.ImageError(f"cannot load {archive}: {engines.last_line(loaded.stderr)}")
+        tagged = engine.run(engine.command("tag", image, each[platform]))
+        if tagged.returncode != 0:
+            raise engines.ImageError(
+                f"cannot tag {each[platform]}: {engines.last_line(tagged.stderr)}"
+            )
+        facts = engine.facts(each[platform])
+        engines.record_build(project.root, each[platform], engine.name, facts.id, tier, platform)
+        image_ids[each[platform]] = facts.id
+        log(f"loaded {archive} as {each[platform]} ({platform}): image ID {facts.id}")
+    make_tier_index(project, engine, tier, wanted, image_ids, log)
+
+
+def main(argv: list[str]) -> int:
+    """For a workflow: `python -m tooling.images.index ENGINE TIER PLATFORM=ARCHIVE...`."""
+    from tooling import ToolingError
+    from tooling import project as projects
+
+    if len(argv) < 3 or not all("=" in each for each in argv[2:]):
+        print(
+            "usage: python -m tooling.images.index ENGINE TIER PLATFORM=ARCHIVE...",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        archives = {}
+        for each in argv[2:]:
+            platform, _, archive = each.partition("=")
+            archives[platforms.parse_platforms(platform, "PLATFORM")[0]] = Path(archive)
+        found = projects.load(Path.cwd())
+        engine = engines.get(argv[0], os.environ)
+        load_archives(found, engine, argv[1], archives, print)
+    except ToolingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
