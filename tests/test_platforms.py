@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -153,28 +154,27 @@ def test_a_platform_s_own_budget_is_checked_against_its_image(
     }
     assert sizes["arm64"] > sizes["amd64"] + 5
     shared = int(sizes["amd64"]) + 2
+    one_budget = re.sub(r"(?m)^sniper = \d+$", f"sniper = {shared}", original)
+    assert one_budget != original
     try:
-        pyproject.write_text(original + f"\n[tool.lockstep.image-budget-mb]\nsniper = {shared}\n")
+        pyproject.write_text(one_budget)
         over = run(path, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", env=env)
         assert over.returncode != 0
         assert f"{NAME}:sniper-linux-amd64: size: " in over.stderr
         assert (
             f"{NAME}:sniper-linux-arm64 is {sizes['arm64']:.0f} MB, over its {shared} MB budget "
-            f'([tool.lockstep.image-budget-mb] sniper or [tool.lockstep.platform-budget-mb."linux/arm64"] '
-            "sniper in pyproject.toml)"
+            "([tool.lockstep.image-budget-mb] sniper or "
+            '[tool.lockstep.platform-budget-mb."linux/arm64"] sniper in pyproject.toml)'
         ) in over.stderr
         own = int(sizes["arm64"]) + 2
         pyproject.write_text(
-            original
-            + f"\n[tool.lockstep.image-budget-mb]\nsniper = {shared}\n"
-            + f'\n[tool.lockstep.platform-budget-mb."linux/arm64"]\nsniper = {own}\n'
+            one_budget + f'\n[tool.lockstep.platform-budget-mb."linux/arm64"]\nsniper = {own}\n'
         )
         within = run(path, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", env=env)
         assert within.returncode == 0, within.stderr[-3000:]
         assert (
             f"{NAME}:sniper-linux-arm64: size: {sizes['arm64']:.0f} MB of a {own} MB budget"
-            in within.stderr
-        )
+        ) in within.stderr
     finally:
         pyproject.write_text(original)
 
