@@ -520,9 +520,12 @@ def base_image(
         names = list(tiers.read_tiers(the_project.requirements_dir))
         if refresh:
             chosen_engine = engines.get(engines.choose_engine(engine, os.environ), os.environ)
-            pins = base_image.refresh_base_pins(the_project, names, chosen_engine, pull=not local)
-            for pinned in pins.values():
-                print(f"pinned {pinned}")
+            configured = the_project.settings.get("platforms") or []
+            pins = base_image.refresh_base_pins(
+                the_project, names, chosen_engine, pull=not local, platforms=configured
+            )
+            for key, pinned in pins.items():
+                print(f"pinned {pinned}" + (f" for {key.split(' ')[1]}" if " " in key else ""))
             print(f"wrote {base_image.BASE_IMAGES}")
             return
         for name in names:

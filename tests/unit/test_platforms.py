@@ -1,13 +1,20 @@
 """tooling.images.platforms and what depends on a platform: the platforms chosen, qemu,
 image names, base-image pins per platform, budgets per platform, build options."""
 
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from project_files import make_project
 from tooling import ToolingError
-from tooling.base_image import base_image_for_build, read_base_pins, write_base_pins
-from tooling.engines import BuildRequest, engine_class
+from tooling.base_image import (
+    base_image_for_build,
+    read_base_pins,
+    refresh_base_pins,
+    write_base_pins,
+)
+from tooling.engines import BuildRequest, Engine, ImageFacts, engine_class
 from tooling.images import budget_mb, platforms
 from tooling.images.tier_image import budget_setting
 
@@ -131,3 +138,38 @@ def test_docker_names_the_engines_that_build_several_platforms() -> None:
         "--engine buildah or --engine podman (manifest lists), or name one with --platform"
     )
     assert engine_class("buildah")({}).several_platforms_problem() is None
+
+
+class PlatformStub(Engine):
+    """An engine that pulls `python:3.11-slim` for a platform: its digest is that platform's."""
+
+    name = "stub"
+
+    def __init__(self) -> None:
+        super().__init__({}, run=self.answer)
+        self.platform = ""
+
+    def answer(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        if "--platform" in argv:
+            self.platform = argv[argv.index("--platform") + 1]
+        return subprocess.CompletedProcess(list(argv), 0, "", "")
+
+    def inspect(self, image: str) -> ImageFacts | None:
+        digest = ARM if self.platform == "linux/arm64" else DIGEST
+        return ImageFacts("1" * 64, [], [], "", [], {}, 0, digest)
+
+
+def test_refresh_pins_each_platform_s_base_when_several_are_built(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    both = ["linux/amd64", "linux/arm64"]
+    pins = refresh_base_pins(project, ["base"], PlatformStub(), pull=True, platforms=both)
+    assert pins == {
+        "python:3.11-slim linux/amd64": f"python:3.11-slim@{DIGEST}",
+        "python:3.11-slim linux/arm64": f"python:3.11-slim@{ARM}",
+    }
+    assert base_image_for_build(project, "sniper", None, "linux/arm64")[0].endswith(ARM)
+    assert base_image_for_build(project, "sniper", None, "linux/amd64")[0].endswith(DIGEST)
+    with pytest.raises(ToolingError, match=r"^--local pins the one image the engine has"):
+        refresh_base_pins(project, ["base"], PlatformStub(), pull=False, platforms=both)
+    one = refresh_base_pins(project, ["base"], PlatformStub(), pull=True, platforms=both[1:])
+    assert one == {"python:3.11-slim": f"python:3.11-slim@{DIGEST}"}
