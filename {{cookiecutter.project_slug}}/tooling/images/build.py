@@ -71,11 +71,10 @@ def build_tiers(
     if len(wanted) > 1:
         for name in chosen:
             index.make_tier_index(the_project, chosen_engine, name, wanted, image_ids, log)
-    if env.get(summary.VARIABLE):  # size is one more inspect: only when asked
-        facts = [
-            (run.tier_of[tag], tag, chosen_engine.facts(tag)) for run in runs for tag in run.tier_of
-        ]
-        summarize_images(the_project, "Images built", facts)
+    for run in runs if env.get(summary.VARIABLE) else []:  # one more inspect: only when asked
+        facts = [(tier, tag, chosen_engine.facts(tag)) for tag, tier in run.tier_of.items()]
+        shown = f" for {run.platform}" if run.platform else ""
+        summarize_images(the_project, f"Images built{shown}", facts, run.platform)
     return image_ids
 
 
