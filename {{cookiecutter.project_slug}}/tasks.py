@@ -407,13 +407,17 @@ def verify(
         )
     elif rebuild and result.tier and not result.problems:
         secrets = images.secret_files(None, None, None, os.environ)
-        built = build_images(c, the_project, [result.tier], engine, result.base or None, secrets)
-        rebuilt = built[images.image_name(the_project.name, result.tier)]
-        problem = build.rebuild_problem(rebuilt, result.image_id)
-        if problem is None:
-            print(f"rebuilt from this commit: image ID {rebuilt}, the same as {result.reference}")
-        else:
-            result.problems.append(problem)
+        # An index is rebuilt for each platform it holds, on the bases base-images.lock pins.
+        published = result.image_ids or {"": result.image_id}
+        built = build_images(
+            c, the_project, [result.tier], engine, None if result.image_ids else result.base or None,
+            secrets, platform=",".join(result.image_ids) or None,
+        )  # fmt: skip
+        image = images.image_name(the_project.name, result.tier)
+        same, problems = build.rebuild_lines(image, result.reference, built, published)
+        for line in same:
+            print(line)
+        result.problems += problems
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
     if result.problems:

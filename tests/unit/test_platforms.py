@@ -16,6 +16,7 @@ from tooling.base_image import (
 )
 from tooling.engines import BuildRequest, Engine, ImageFacts, engine_class
 from tooling.images import budget_mb, platforms
+from tooling.images.build import rebuild_lines
 from tooling.images.tier_image import budget_setting
 
 DIGEST = "sha256:" + "ab" * 32
@@ -173,3 +174,23 @@ def test_refresh_pins_each_platform_s_base_when_several_are_built(tmp_path: Path
         refresh_base_pins(project, ["base"], PlatformStub(), pull=False, platforms=both)
     one = refresh_base_pins(project, ["base"], PlatformStub(), pull=True, platforms=both[1:])
     assert one == {"python:3.11-slim": f"python:3.11-slim@{DIGEST}"}
+
+
+def test_a_rebuilt_index_is_compared_platform_by_platform() -> None:
+    published = {"linux/amd64": "a" * 64, "linux/arm64": "b" * 64}
+    built = {"app:sniper-linux-amd64": "a" * 64, "app:sniper-linux-arm64": "c" * 64}
+    same, problems = rebuild_lines(
+        "app:sniper", "reg/app:sniper (linux/amd64, linux/arm64)", built, published
+    )
+    assert same == [
+        f"rebuilt from this commit: image ID {'a' * 64}, the same as reg/app:sniper (linux/amd64)"
+    ]
+    assert problems == [
+        f"reg/app:sniper (linux/arm64): rebuilt from this commit, the image ID is {'c' * 64}, "
+        f"not {'b' * 64} as published"
+    ]
+    single = rebuild_lines("app:sniper", "reg/app:sniper", {"app:sniper": "a" * 64}, {"": "a" * 64})
+    assert single == (
+        [f"rebuilt from this commit: image ID {'a' * 64}, the same as reg/app:sniper"],
+        [],
+    )

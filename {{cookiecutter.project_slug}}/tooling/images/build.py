@@ -192,3 +192,22 @@ def rebuild_problem(rebuilt: str, published: str) -> str | None:
     if rebuilt.removeprefix("sha256:") == published.removeprefix("sha256:"):
         return None
     return f"rebuilt from this commit, the image ID is {rebuilt}, not {published} as published"
+
+
+def rebuild_lines(
+    image: str, reference: str, built: Mapping[str, str], published: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
+    """(lines saying so, problems) of a rebuild from this commit against the published image
+    IDs: platform -> ID for an index (`reference` names its platforms), "" -> ID otherwise."""
+    tagged = platforms.tagged_platforms(image, published)
+    bare = reference.split(" (")[0]
+    same, problems = [], []
+    for platform, published_id in published.items():
+        rebuilt = built[tagged[platform]]
+        shown = f"{bare} ({platform})" if platform else reference
+        problem = rebuild_problem(rebuilt, published_id)
+        if problem is None:
+            same.append(f"rebuilt from this commit: image ID {rebuilt}, the same as {shown}")
+        else:
+            problems.append(f"{shown}: {problem}" if platform else problem)
+    return same, problems

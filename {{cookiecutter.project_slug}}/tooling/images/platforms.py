@@ -84,6 +84,13 @@ def tagged(image: str, platforms: Sequence[str]) -> dict[str, str]:
     return {platform: platform_image(image, platform) for platform in platforms}
 
 
+def tagged_platforms(image: str, published: Mapping[str, str]) -> dict[str, str]:
+    """tagged() for the platforms of an index (platform -> image ID), "" for a single image."""
+    if list(published) == [""]:
+        return {"": image}
+    return tagged(image, list(published))
+
+
 def emulation_problem(platform: str, host: str | None = None, binfmt: Path = BINFMT) -> str | None:
     """Why this machine cannot run `platform`'s programs (None: natively, or under qemu)."""
     host = host or host_platform()

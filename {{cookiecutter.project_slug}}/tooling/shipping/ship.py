@@ -286,6 +286,7 @@ class Verified:
     platform: str = ""  # os/arch, or every platform checked in an index
     commit: str = ""  # the commit the image was checked against
     uncommitted: int = 0  # changes in the work tree, which verify ignored
+    image_ids: dict[str, str] = field(default_factory=dict)  # of an index: platform -> image ID
 
 
 def image_platform(config: dict[str, Any]) -> str:
@@ -361,6 +362,7 @@ def verify_commit(
         digest=index_digest,
         problems=[problem for each in results for problem in each.problems],
         platform=checked_platforms,
+        image_ids={each.platform: each.image_id for each in results},
     )
 
 
