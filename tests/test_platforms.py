@@ -313,3 +313,18 @@ def test_verify_finds_a_tampered_arm64_image_while_its_amd64_twin_verifies(
         .splitlines()[-1]
         .startswith(f"verified {repository}:tampered (linux/amd64): sha256:")
     )
+
+
+def test_verify_rebuild_gives_each_platform_s_published_image_id(
+    project: tuple[Path, dict[str, str]], published: dict[str, str], ca_bundle: Path
+) -> None:
+    path, env = project
+    reference = published["reference"]
+    result = verify(
+        path, {**env, "SSL_CERT_FILE": str(ca_bundle)}, "--image", reference, "--rebuild",
+        "--engine", "buildah",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"building {NAME}:sniper-linux-arm64 for linux/arm64 with buildah" in result.stdout
+    for platform in ("linux/amd64", "linux/arm64"):
+        assert f"the same as {reference} ({platform})\n" in result.stdout
