@@ -104,6 +104,9 @@ def publish_index(
     return REPOSITORY@DIGEST of the index."""
     lock_path = tier_lock(project, tier, tiers)
     entry = read_build_record(project.root)[image_name(project.name, tier)]
+    cannot = engine.several_platforms_problem()
+    if cannot:
+        raise ShipError(f"not published: {cannot}")
     checked = [
         check_platform(engine, project, tier, str(each["image"]), platform, version, log)
         for platform, each in entry["platforms"].items()
