@@ -14,9 +14,17 @@ from tooling.base_image import (
     refresh_base_pins,
     write_base_pins,
 )
-from tooling.engines import BuildRequest, Engine, ImageFacts, engine_class
+from tooling.engines import (
+    BuildRequest,
+    Engine,
+    ImageFacts,
+    Secrets,
+    engine_class,
+    read_build_record,
+)
 from tooling.images import budget_mb, platforms
-from tooling.images.build import rebuild_lines
+from tooling.images.build import Run, rebuild_lines
+from tooling.images.layering import Start
 from tooling.images.tier_image import budget_setting
 
 DIGEST = "sha256:" + "ab" * 32
@@ -194,3 +202,44 @@ def test_a_rebuilt_index_is_compared_platform_by_platform() -> None:
         [f"rebuilt from this commit: image ID {'a' * 64}, the same as reg/app:sniper"],
         [],
     )
+
+
+class RecordingEngine(Engine):
+    """An engine that builds nothing: it keeps each request and answers an image ID."""
+
+    name = "buildah"
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.requests: list[BuildRequest] = []
+
+    def build(self, request: BuildRequest, context: Path) -> str:
+        self.requests.append(request)
+        return f"{len(self.requests):064d}"
+
+
+def test_a_layered_tier_keeps_its_chain_per_platform(tmp_path: Path) -> None:
+    """hunter on sniper's environment, per platform: each platform's environment image."""
+    project = make_project(tmp_path)
+    for tier in ("sniper", "hunter"):
+        (tmp_path / "requirements" / f"{tier}.txt").write_text("")
+    starts = {
+        "sniper": Start("sniper", None, True),
+        "hunter": Start("hunter", "sniper", True),
+    }
+    engine = RecordingEngine()
+    for platform in ("linux/amd64", "linux/arm64"):
+        run = Run(
+            project, engine, starts, {"sniper": ("base@x", None), "hunter": ("base@x", None)},
+            None, "0", "0.1.0", Secrets(), None, lambda line: None, platform, True,
+        )  # fmt: skip
+        run.build_all(["hunter"], None, lambda line: None)
+    built = [(r.tag, r.platform, r.environment_base) for r in engine.requests]
+    assert built == [
+        ("localhost/app-environment:sniper-linux-amd64", "linux/amd64", "bare"),
+        ("app:hunter-linux-amd64", "linux/amd64", "localhost/app-environment:sniper-linux-amd64"),
+        ("localhost/app-environment:sniper-linux-arm64", "linux/arm64", "bare"),
+        ("app:hunter-linux-arm64", "linux/arm64", "localhost/app-environment:sniper-linux-arm64"),
+    ]
+    recorded = read_build_record(tmp_path)
+    assert recorded["app:hunter-linux-arm64"]["platform"] == "linux/arm64"
