@@ -328,3 +328,31 @@ def test_verify_rebuild_gives_each_platform_s_published_image_id(
     assert f"building {NAME}:sniper-linux-arm64 for linux/arm64 with buildah" in result.stdout
     for platform in ("linux/amd64", "linux/arm64"):
         assert f"the same as {reference} ({platform})\n" in result.stdout
+
+
+def test_podman_builds_both_platforms_into_one_manifest_list(
+    project: tuple[Path, dict[str, str]],
+    registry: Registry,
+    ca_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    """podman reads a bare name in `manifest add` as docker://: the list is made by image ID."""
+    path, buildah = project
+    copy = tmp_path / path.name
+    shutil.copytree(path, copy, symlinks=True)
+    env = {
+        **containers.podman_env(containers.run_dir() / "podman-platforms"),
+        "CONTAINERS_REGISTRIES_CONF": buildah["CONTAINERS_REGISTRIES_CONF"],
+    }
+    built = run(
+        copy, "invoke", "build", "--tier", "sniper", "--engine", "podman",
+        "--platform", BOTH, "--ca-bundle", str(ca_bundle), env=env,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    podman = containers.Podman(env)
+    listed = json.loads(podman.cli("manifest", "inspect", f"{NAME}:sniper-index").stdout)
+    shown = sorted(entry["platform"]["architecture"] for entry in listed["manifests"])
+    assert shown == ["amd64", "arm64"]
+    smoked = run(copy, "nox", "-s", "smoke-test", "--", "--tier", "sniper", "--image", env=env)
+    assert smoked.returncode == 0, smoked.stdout[-3000:] + smoked.stderr[-3000:]
+    assert f"{NAME}:sniper-linux-arm64: checked in podman under qemu" in smoked.stderr

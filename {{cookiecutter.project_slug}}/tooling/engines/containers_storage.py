@@ -42,17 +42,21 @@ class ContainersStorageEngine(Engine):
                 raise ImageError(registry_failure(pushed.stderr, "push to", reference, self.name))
             return digest_file.read_text(encoding="utf-8").strip()
 
-    def make_index(self, index: str, images: Sequence[str]) -> None:
+    def make_index(self, index: str, image_ids: Sequence[str]) -> None:
+        # By ID: podman reads a bare name as docker://, and containers-storage:NAME as
+        # docker.io/library/NAME, never the localhost/NAME a build tags.
         self.run(self.command("manifest", "rm", index))  # an earlier build's, if any
         created = self.run(self.command("manifest", "create", index))
         if created.returncode != 0:
             raise ImageError(
                 f"cannot create the manifest list {index}: {last_line(created.stderr)}"
             )
-        for image in images:
-            added = self.run(self.command("manifest", "add", index, image))
+        for image_id in image_ids:
+            added = self.run(
+                self.command("manifest", "add", index, f"containers-storage:{image_id}")
+            )
             if added.returncode != 0:
-                raise ImageError(f"cannot add {image} to {index}: {last_line(added.stderr)}")
+                raise ImageError(f"cannot add {image_id} to {index}: {last_line(added.stderr)}")
 
     def push_index(self, index: str, reference: str, tls_verify: bool) -> str:
         with tempfile.TemporaryDirectory(prefix="push-") as tmp:

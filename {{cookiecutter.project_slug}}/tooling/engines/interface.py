@@ -199,8 +199,9 @@ class Engine:
         """Why this engine cannot build one tier for several platforms (None: it can)."""
         return None
 
-    def make_index(self, index: str, images: Sequence[str]) -> None:
-        """A local manifest list `index` of `images` (one per platform), replacing any."""
+    def make_index(self, index: str, image_ids: Sequence[str]) -> None:
+        """A local manifest list `index` of the images `image_ids` (one per platform),
+        replacing any."""
         raise NotImplementedError
 
     def push_index(self, index: str, reference: str, tls_verify: bool) -> str:

@@ -34,7 +34,7 @@ def make_tier_index(
     image = image_name(project.name, tier)
     each = platforms.tagged(image, wanted)
     index = platforms.index_image(image)
-    engine.make_index(index, [each[platform] for platform in wanted])
+    engine.make_index(index, [image_ids[each[platform]] for platform in wanted])
     engines.record_index(
         project.root, image, index, engine.name, tier,
         {platform: (each[platform], image_ids[each[platform]]) for platform in wanted},
