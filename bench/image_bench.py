@@ -2,6 +2,7 @@
 
 Usage: python bench/image_bench.py [--tiers sniper,hunter] [--runs N]
        python bench/image_bench.py --engines [--tiers hunter] [--runs N]
+       python bench/image_bench.py --platforms [--tiers sniper] [--runs N]
        (inside the template's .venv, as root, with buildah; network for the locks)
 
 With --engines it prints only the cold build time of each tier with buildah,
@@ -10,6 +11,12 @@ builds each): buildah and podman each in a private store whose layer cache is
 removed before every build, docker (a daemon that answers, else one started
 and stopped here, as the tests do) after its image and regular build cache are
 removed; every engine's download cache mount stays warm.
+
+With --platforms it prints only the cold build time of each tier with buildah
+for linux/amd64 and linux/arm64 side by side (interleaved, medians of --runs
+builds each, the layer cache removed before every build, download caches
+warm), on the tests' base index of both: on an amd64 machine the arm64 build
+runs under qemu, so the ratio is the cost of emulation.
 
 Bakes a project, locks it, and for each tier, in a private buildah store
 holding only the base image:
@@ -68,6 +75,7 @@ PYTHON_VERSION = "3.11"
 PROJECT_NAME = "Image Bench"  # its own image names, apart from the tests' my-service:*
 MB = 1_000_000
 OVERHEAD_TARGET_MB = 15
+ARCHES = ("amd64", "arm64")  # --platforms: the native build beside the emulated one
 
 # Runs inside the image: the bytes of the files (not directories) of /opt/venv
 # and of an empty venv made by the same Python, as the host measure counts them.
@@ -359,6 +367,56 @@ def cold_builds_per_engine(project: Path, tier: str, base: str, runs: int) -> di
     return times
 
 
+def cold_builds_per_platform(project: Path, tier: str, runs: int) -> dict[str, list]:
+    """`invoke build --tier TIER --platform P` with buildah for amd64 (native here) and arm64
+    (under qemu), each from a cleared layer cache, warm download caches, on the base index."""
+    images = [containers.ensure_base_image(PYTHON_VERSION, arch) for arch in ARCHES]
+    store = Store(*images)
+    index = containers.base_index_name(PYTHON_VERSION)
+
+    def clear() -> dict[str, str]:
+        store.clear()
+        store.buildah("manifest", "create", index)
+        for image in images:
+            store.buildah("manifest", "add", index, image)
+        return store.env
+
+    build = [str(BIN / "invoke"), "build", "--tier", tier, "--engine", "buildah"]
+    build += ["--base-image", index]
+    if os.environ.get("SSL_CERT_FILE"):
+        build += ["--ca-bundle", os.environ["SSL_CERT_FILE"]]
+    times: dict[str, list] = {f"linux/{arch}": [] for arch in ARCHES}
+    try:
+        for platform in times:  # warm each platform's download cache
+            run([*build, "--platform", platform], cwd=project, env=clear())
+        for _ in range(runs):  # interleaved, so neither gets a quieter machine
+            for platform in times:
+                env = clear()
+                start = time.perf_counter()
+                run([*build, "--platform", platform], cwd=project, env=env)
+                times[platform].append(time.perf_counter() - start)
+    finally:
+        store.remove()
+    return times
+
+
+def print_platform_table(times_per_tier: dict[str, dict[str, list]], runs: int) -> None:
+    host = containers.host_arch()
+    print(
+        f"cold build per platform with buildah on this {host} machine (`invoke build`: lock "
+        f"check, wheel, image), seconds, median of {runs}; a foreign platform runs under qemu\n"
+    )
+    print("| tier | linux/amd64 s | linux/arm64 s | arm64 / amd64 |")
+    print("|---|---|---|---|")
+    for tier, times in times_per_tier.items():
+        medians = {platform: statistics.median(samples) for platform, samples in times.items()}
+        amd64, arm64 = medians["linux/amd64"], medians["linux/arm64"]
+        print(f"| {tier} | {amd64:.1f} | {arm64:.1f} | {arm64 / amd64:.2f}x |")
+    for tier, times in times_per_tier.items():
+        for platform, samples in times.items():
+            print(f"  {tier} {platform}: {', '.join(f'{s:.1f}' for s in samples)} s")
+
+
 def print_engine_table(times_per_tier: dict[str, dict[str, list]], runs: int) -> None:
     print(
         f"cold build per engine (`invoke build`: lock check, wheel, image), seconds, median of "
@@ -391,6 +449,11 @@ def main() -> None:
     parser.add_argument(
         "--engines", action="store_true", help="only cold builds with buildah, podman and docker"
     )
+    parser.add_argument(
+        "--platforms",
+        action="store_true",
+        help="only cold builds for linux/amd64 and linux/arm64 (emulated here) with buildah",
+    )
     arguments = parser.parse_args()
     tiers = [name.strip() for name in arguments.tiers.split(",") if name.strip()]
     defaulted = "STORAGE_DRIVER" not in os.environ
@@ -418,6 +481,15 @@ def main() -> None:
                 tier: cold_builds_per_engine(project, tier, base, arguments.runs) for tier in tiers
             }
             print_engine_table(per_engine, arguments.runs)
+            return
+        if arguments.platforms:
+            missing = containers.emulation_missing("arm64")
+            if missing:
+                raise SystemExit(f"--platforms runs arm64 programs here, but {missing}")
+            per_platform = {
+                tier: cold_builds_per_platform(project, tier, arguments.runs) for tier in tiers
+            }
+            print_platform_table(per_platform, arguments.runs)
             return
         peer = first_release_dockerfile(work, project.name, "dev")
         for tier in tiers:

@@ -192,8 +192,16 @@ def base_store_buildah(*args: str, check: bool = True) -> subprocess.CompletedPr
     return run_quiet(["buildah", "--storage-driver", env["STORAGE_DRIVER"], *args], env, check)
 
 
-def base_image_name(python_version: str) -> str:
-    return f"{BASE_REPOSITORY}:{python_version}-pip"
+def host_arch() -> str:
+    """The host's architecture as images name it (amd64, arm64)."""
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def base_image_name(python_version: str, arch: str | None = None) -> str:
+    """The host's base image keeps its first name; another architecture's carries it."""
+    suffix = "" if arch in (None, host_arch()) else f"-{arch}"
+    return f"{BASE_REPOSITORY}:{python_version}-pip{suffix}"
 
 
 @contextlib.contextmanager
@@ -205,24 +213,60 @@ def exclusive(name: str) -> Iterator[None]:
         yield
 
 
-def ensure_base_image(python_version: str = "3.11") -> str:
+def ensure_base_image(python_version: str = "3.11", arch: str | None = None) -> str:
     """A local stand-in for ``python:<version>-slim`` in this run's buildah store.
 
     Built once into the kept base store, copied from there into each run's store.
+    `arch` (amd64, arm64) picks another architecture's (about 4 minutes to bootstrap
+    the first time; its programs run under qemu).
     """
-    image = base_image_name(python_version)
+    image = base_image_name(python_version, arch)
     if buildah("inspect", "--type", "image", image, check=False).returncode == 0:
         return image
-    build_base_image(python_version)
+    build_base_image(python_version, arch)
     base_store_buildah(
         "push", image, f"containers-storage:[{store_spec(run_dir() / 'buildah')}]{image}"
     )
     return image
 
 
-def build_base_image(python_version: str) -> None:
+def base_index_name(python_version: str) -> str:
+    return f"{BASE_REPOSITORY}:{python_version}-index"
+
+
+def ensure_base_index(
+    python_version: str = "3.11", arches: Sequence[str] = ("amd64", "arm64")
+) -> str:
+    """A manifest list of the base image for each of `arches`, in this run's buildah store:
+    a local stand-in for a multi-platform ``python:<version>-slim``."""
+    index = base_index_name(python_version)
+    if buildah("manifest", "inspect", index, check=False).returncode == 0:
+        return index
+    images = [ensure_base_image(python_version, arch) for arch in arches]
+    buildah("manifest", "create", index)
+    for image in images:
+        buildah("manifest", "add", index, image)
+    return index
+
+
+def emulation_missing(arch: str) -> str | None:
+    """Why this machine cannot run `arch`'s programs (None: it can, natively or under qemu)."""
+    if arch == host_arch():
+        return None
+    machine = {"arm64": "aarch64", "amd64": "x86_64"}.get(arch, arch)
+    registered = Path(f"/proc/sys/fs/binfmt_misc/qemu-{machine}")
+    if registered.is_file() and registered.read_text().startswith("enabled"):
+        return None
+    return (
+        f"qemu-{machine} is not registered with binfmt_misc (`.ci/run` installs "
+        "qemu-user-static and binfmt-support as root and registers it)"
+    )
+
+
+def build_base_image(python_version: str, arch: str | None = None) -> None:
     """Bootstrap the base image into the kept base store, unless it is there."""
-    image = base_image_name(python_version)
+    image = base_image_name(python_version, arch)
+    arch = arch or host_arch()
     with exclusive("base"):
         if base_store_buildah("inspect", "--type", "image", image, check=False).returncode == 0:
             return
@@ -231,6 +275,7 @@ def build_base_image(python_version: str) -> None:
             run_quiet(
                 [
                     "mmdebstrap",
+                    f"--arch={arch}",
                     "--variant=minbase",
                     # pip too, as python:X.Y-slim has it: the image build uses it for uv.
                     "--include=python3,python3-venv,python3-pip,ca-certificates",
@@ -251,6 +296,10 @@ def build_base_image(python_version: str) -> None:
                     f"PATH={_PATH}",
                     "--env",
                     "LANG=C.UTF-8",
+                    "--os",
+                    "linux",
+                    "--arch",
+                    arch,
                     container,
                 )
                 base_store_buildah("commit", "--rm", container, image)
@@ -601,7 +650,8 @@ class PrivateStore:
         destination = f"containers-storage:[{store_spec(self.dir)}]"
         for image in self.images:
             if image.startswith(f"{BASE_REPOSITORY}:"):
-                build_base_image(image.split(":")[-1].removesuffix("-pip"))
+                version, _, arch = image.split(":")[-1].partition("-pip")
+                build_base_image(version, arch.removeprefix("-") or None)
                 base_store_buildah("push", image, f"{destination}{image}")
             else:
                 buildah("push", image, f"{destination}{image}")

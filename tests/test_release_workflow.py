@@ -9,6 +9,7 @@ settings, provenance and SBOM attested for the digest `invoke publish` printed.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -83,13 +84,97 @@ def test_publish_attests_provenance_and_the_image_sbom_of_the_printed_digest(bak
     runs = " ".join(str(step.get("run", "")) for step in steps(publish))
     assert 'invoke publish --tier "$TIER" --registry "ghcr.io/${OWNER,,}"' in runs
     assert "--password-stdin" in runs and "$TOKEN" in runs
-    provenance, sbom = uses(publish, "actions/attest")
-    for attest in (provenance, sbom):
-        assert attest["with"]["subject-digest"] == "${{ steps.publish.outputs.digest }}"
-        assert attest["with"]["push-to-registry"] is True
+    provenance, *sboms = uses(publish, "actions/attest")
+    # The index digest `invoke publish` printed; each platform's SBOM for that platform's digest.
+    assert provenance["with"]["subject-digest"] == "${{ steps.publish.outputs.digest }}"
     assert "sbom-path" not in provenance["with"]  # no predicate: SLSA build provenance
-    assert sbom["with"]["sbom-path"] == "dist/images/${{ matrix.tier }}.cdx.json"
+    assert [sbom["with"]["subject-digest"] for sbom in sboms] == [
+        "${{ steps.publish.outputs.amd64-digest }}",
+        "${{ steps.publish.outputs.arm64-digest }}",
+    ]
+    assert [sbom["with"]["sbom-path"] for sbom in sboms] == [
+        "${{ steps.publish.outputs.amd64-sbom }}",
+        "${{ steps.publish.outputs.arm64-sbom }}",
+    ]
+    for attest in (provenance, *sboms):
+        assert attest["with"]["push-to-registry"] is True
     assert any("GITHUB_STEP_SUMMARY" in str(step.get("run", "")) for step in steps(publish))
+
+
+def run_step(project: Path, step: dict[str, Any], env: dict[str, str]) -> dict[str, str]:
+    """A workflow step's shell script run in the project as GitHub would: its outputs."""
+    output = project / "github-output"
+    output.write_text("")
+    done = subprocess.run(
+        ["bash", "-e", "-c", str(step["run"])],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "GITHUB_OUTPUT": str(output),
+            **env,
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(line.split("=", 1) for line in output.read_text().splitlines())
+
+
+def test_each_tier_is_built_per_platform_on_native_runners_and_merged_into_one_index(
+    bake: Bake,
+) -> None:
+    project = bake()
+    workflow = release(project)
+    tiers_job, image, publish = (workflow["jobs"][name] for name in ("tiers", "image", "publish"))
+    [listing] = [step for step in steps(tiers_job) if step.get("id") == "list"]
+    default = run_step(project, listing, {})
+    assert json.loads(default["platforms"]) == ["linux/amd64"]
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            "[tool.lockstep]\n", '[tool.lockstep]\nplatforms = ["linux/amd64", "linux/arm64"]\n'
+        )
+    )
+    both = run_step(project, listing, {})
+    builds = json.loads(both["builds"])
+    tiers_listed = json.loads(both["tiers"])
+    assert {(b["tier"], b["platform"], b["runner"]) for b in builds} == {
+        (tier, platform, runner)
+        for tier in tiers_listed
+        for platform, runner in (
+            ("linux/amd64", "ubuntu-24.04"),
+            ("linux/arm64", "ubuntu-24.04-arm"),
+        )
+    }
+    assert image["runs-on"] == "${{ matrix.runner }}"
+    assert image["strategy"]["matrix"] == {"include": "${{ fromJSON(needs.tiers.outputs.builds) }}"}
+    runs = [str(step.get("run", "")) for step in steps(image)]
+    assert 'invoke build --tier "$TIER" --engine docker --platform "$PLATFORM"' in runs
+    [kept] = uses(image, "actions/upload-artifact")
+    assert kept["with"]["name"] == "image-${{ matrix.tier }}-${{ matrix.arch }}"
+    # The publish job merges every platform's image of its tier into one index, then publishes.
+    assert publish["strategy"]["matrix"] == {"tier": "${{ fromJSON(needs.tiers.outputs.tiers) }}"}
+    [fetched] = uses(publish, "actions/download-artifact")
+    assert fetched["with"]["pattern"] == "image-${{ matrix.tier }}-*"
+    publish_runs = [str(step.get("run", "")) for step in steps(publish)]
+    merged = next(
+        i for i, run in enumerate(publish_runs) if "python -m tooling.images.index" in run
+    )
+    pushed = next(i for i, run in enumerate(publish_runs) if "invoke publish" in run)
+    assert merged < pushed
+    assert any("qemu-user-static binfmt-support" in run for run in publish_runs[:pushed])
+
+    pyproject.write_text(pyproject.read_text().replace('"linux/arm64"]', '"linux/s390x"]'))
+    refused = subprocess.run(
+        ["bash", "-e", "-c", str(listing["run"])],
+        cwd=project, capture_output=True, text=True, check=False,
+        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "GITHUB_OUTPUT": "/dev/null"},
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "error: no GitHub-hosted runner builds linux/s390x natively: use linux/amd64, linux/arm64"
+    )
 
 
 @pytest.mark.parametrize(

@@ -210,14 +210,13 @@ def smoke_arguments(posargs: list[str]) -> argparse.Namespace:
 
 
 def check_image(session: nox.Session, engine_name: str | None, image: str, tier: str) -> None:
-    """The image checks, in the engine that holds the image (--engine wins)."""
-    from tooling import engines, images
+    """The image checks (of each platform's image, when the last build made several), in the
+    engine that holds the image (--engine wins)."""
+    from tooling import images
 
     try:
-        engine = engines.locate(image, ROOT, engine_name, os.environ)
-        session.log(f"{image}: checked in {engine.name}")
-        for line in images.smoke_image(engine, image, tier, PROJECT, project.read_version(PROJECT)):
-            session.log(f"{image}: {line}")
+        version = project.read_version(PROJECT)
+        images.smoke_every_platform(PROJECT, image, tier, version, engine_name, session.log)
     except ToolingError as error:
         session.error(str(error))
 

@@ -237,6 +237,8 @@ def smoke_test(c: Context, tier: str | None = None) -> None:
         "netrc": ".netrc with the index hosts' credentials, passed as a build secret",
         "target": "Dockerfile stage (default: runtime; `dev` for a development image)",
         "network": "network of the build's RUN steps, e.g. host to reach an index on localhost",
+        "platform": "platforms to build for, e.g. linux/amd64,linux/arm64 (default: "
+        "[tool.lockstep] platforms, else this machine's); several make a manifest list",
     },
 )
 def build(
@@ -250,6 +252,7 @@ def build(
     netrc: str | None = None,
     target: str | None = None,
     network: str | None = None,
+    platform: str | None = None,
 ) -> None:
     """Build the image of one tier (--tier NAME) or of every tier (--all), reproducibly."""
     from tooling import engines, images
@@ -271,6 +274,7 @@ def build(
         secrets,
         target,
         network,
+        platform,
     )
 
 
@@ -283,8 +287,9 @@ def build_images(
     secrets: Secrets,
     target: str | None = None,
     network: str | None = None,
+    platform: str | None = None,
 ) -> dict[str, str]:
-    """Check the locks, build the wheel, then each tier's image; return tier -> image ID."""
+    """Check the locks, build the wheel, then each tier's image; return image -> image ID."""
     from tooling.images import build
 
     def build_wheel() -> bool:
@@ -303,6 +308,7 @@ def build_images(
             network,
             log=lambda line: print(line, flush=True),
             warn=lambda line: print(line, file=sys.stderr),
+            platform=platform,
         )
 
 
@@ -321,7 +327,10 @@ def publish(
     engine: str | None = None,
     insecure: bool = False,
 ) -> None:
-    """Push a smoke-tested tier image as :<tier> and :<tier>-<commit>; print it by digest."""
+    """Push a smoke-tested tier image as :<tier> and :<tier>-<commit>; print it by digest.
+
+    A tier last built for several platforms is pushed as one image index, every platform's
+    image smoke-tested first."""
     from tooling import engines, images, shipping
     from tooling import registry as registries
 
@@ -334,8 +343,13 @@ def publish(
         project.tier_lock(the_project, tier, names)
         image = images.image_name(the_project.name, tier)
         shipping.check_record_writable(ROOT, tier)  # before anything, the engine's choice included
-        chosen = engines.locate(image, ROOT, engine, os.environ)
-        reference = shipping.publish(
+        built = engines.read_build_record(ROOT).get(image) or {}
+        if built.get("platforms"):  # the last build made one image per platform: push an index
+            chosen = engines.get(engine or str(built["engine"]), os.environ)
+        else:
+            chosen = engines.locate(image, ROOT, engine, os.environ)
+        publish_one = shipping.publish_index if built.get("platforms") else shipping.publish
+        reference = publish_one(
             chosen,
             the_project,
             tier,
@@ -393,13 +407,17 @@ def verify(
         )
     elif rebuild and result.tier and not result.problems:
         secrets = images.secret_files(None, None, None, os.environ)
-        built = build_images(c, the_project, [result.tier], engine, result.base or None, secrets)
-        rebuilt = built[result.tier]
-        problem = build.rebuild_problem(rebuilt, result.image_id)
-        if problem is None:
-            print(f"rebuilt from this commit: image ID {rebuilt}, the same as {result.reference}")
-        else:
-            result.problems.append(problem)
+        # An index is rebuilt for each platform it holds, on the bases base-images.lock pins.
+        published = result.image_ids or {"": result.image_id}
+        built = build_images(
+            c, the_project, [result.tier], engine, None if result.image_ids else result.base or None,
+            secrets, platform=",".join(result.image_ids) or None,
+        )  # fmt: skip
+        image = images.image_name(the_project.name, result.tier)
+        same, problems = build.rebuild_lines(image, result.reference, built, published)
+        for line in same:
+            print(line)
+        result.problems += problems
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
     if result.problems:
@@ -506,9 +524,12 @@ def base_image(
         names = list(tiers.read_tiers(the_project.requirements_dir))
         if refresh:
             chosen_engine = engines.get(engines.choose_engine(engine, os.environ), os.environ)
-            pins = base_image.refresh_base_pins(the_project, names, chosen_engine, pull=not local)
-            for pinned in pins.values():
-                print(f"pinned {pinned}")
+            configured = the_project.settings.get("platforms") or []
+            pins = base_image.refresh_base_pins(
+                the_project, names, chosen_engine, pull=not local, platforms=configured
+            )
+            for key, pinned in pins.items():
+                print(f"pinned {pinned}" + (f" for {key.split(' ')[1]}" if " " in key else ""))
             print(f"wrote {base_image.BASE_IMAGES}")
             return
         for name in names:

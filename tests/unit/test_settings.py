@@ -106,7 +106,8 @@ def test_defaults_come_from_the_schema(tmp_path: Path) -> None:
             "[tool.lockstep] colour is not a setting; known settings: audit-allowlist-max-days, "
             "audit-min-severity, base-images, cooldown, cooldown-exempt, dev-tier, "
             "extra-index-urls, image-budget-mb, "
-            "image-scan-severity, index-url, require-exact-pins, safety-free-database, "
+            "image-scan-severity, index-url, platform-budget-mb, platforms, require-exact-pins, "
+            "safety-free-database, "
             "safety-required, solve-groups",
         ),
         (

@@ -3,7 +3,7 @@ tier's setting ([tool.lockstep] base-images, else python:<version>-slim)."""
 
 from __future__ import annotations
 
-from tooling.base_image.pins import BASE_IMAGES, DIGEST, read_base_pins
+from tooling.base_image.pins import BASE_IMAGES, DIGEST, pin_key, read_base_pins
 from tooling.project import Project
 
 
@@ -18,15 +18,17 @@ def tier_base_image(project: Project, tier: str) -> str:
 
 
 def base_image_for_build(
-    project: Project, tier: str, override: str | None
+    project: Project, tier: str, override: str | None, platform: str | None = None
 ) -> tuple[str, str | None]:
-    """(image to build from, a note when it is not pinned). --base-image / BASE_IMAGE win."""
+    """(image to build from, a note when it is not pinned). --base-image / BASE_IMAGE win;
+    then `platform`'s own pin, then the pin of every platform."""
     if override:
         return override, None
     reference = tier_base_image(project, tier)
     if DIGEST.match(reference):
         return reference, None
-    pinned = read_base_pins(project.root).get(reference)
+    pins = read_base_pins(project.root)
+    pinned = pins.get(pin_key(reference, platform)) or pins.get(reference)
     if pinned:
         return pinned, None
     return reference, (

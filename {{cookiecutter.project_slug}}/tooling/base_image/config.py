@@ -45,7 +45,10 @@ def pinned_base(
     fetch: Fetch | None = None,
 ) -> PinnedBase:
     """The base base-images.lock pins for `tier` (never the one an image names), fetched once."""
-    pin, unpinned = base_image_for_build(project, tier, None)
+    parts = [str(platform.get(key) or "") for key in ("os", "architecture", "variant")]
+    pin, unpinned = base_image_for_build(
+        project, tier, None, "/".join(part for part in parts if part)
+    )
     if unpinned:
         raise BaseConfigError(
             f"{unpinned}; verify checks the config and the layers below /opt/venv against that pin"

@@ -31,7 +31,13 @@ from tooling.engines.interface import (
     run_captured,
     stream,
 )
-from tooling.engines.record import BUILD_RECORD, read_build_record, record_build
+from tooling.engines.record import (
+    BUILD_RECORD,
+    built_platforms,
+    read_build_record,
+    record_build,
+    record_index,
+)
 from tooling.engines.refusals import (
     REGISTRY_FAILURES,
     RUNTIME_REFUSALS,
@@ -51,6 +57,7 @@ __all__ = [
     "ImageFacts",
     "Runner",
     "Secrets",
+    "built_platforms",
     "choose_engine",
     "docker_engine_answers",
     "engine_class",
@@ -62,6 +69,7 @@ __all__ = [
     "present_engines",
     "read_build_record",
     "record_build",
+    "record_index",
     "registry_failure",
     "run_captured",
     "stream",

@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,36 @@ class ContainersStorageEngine(Engine):
                 self.command(
                     "push", "--quiet", "--format", "v2s2", f"--tls-verify={str(tls_verify).lower()}",
                     "--digestfile", str(digest_file), image, f"docker://{reference}",
+                )
+            )  # fmt: skip
+            if pushed.returncode != 0:
+                raise ImageError(registry_failure(pushed.stderr, "push to", reference, self.name))
+            return digest_file.read_text(encoding="utf-8").strip()
+
+    def make_index(self, index: str, image_ids: Sequence[str]) -> None:
+        # By ID: podman reads a bare name as docker://, and containers-storage:NAME as
+        # docker.io/library/NAME, never the localhost/NAME a build tags.
+        self.run(self.command("manifest", "rm", index))  # an earlier build's, if any
+        created = self.run(self.command("manifest", "create", index))
+        if created.returncode != 0:
+            raise ImageError(
+                f"cannot create the manifest list {index}: {last_line(created.stderr)}"
+            )
+        for image_id in image_ids:
+            added = self.run(
+                self.command("manifest", "add", index, f"containers-storage:{image_id}")
+            )
+            if added.returncode != 0:
+                raise ImageError(f"cannot add {image_id} to {index}: {last_line(added.stderr)}")
+
+    def push_index(self, index: str, reference: str, tls_verify: bool) -> str:
+        with tempfile.TemporaryDirectory(prefix="push-") as tmp:
+            digest_file = Path(tmp) / "digest"
+            pushed = self.run(
+                self.command(
+                    "manifest", "push", "--all", "--quiet", "--format", "v2s2",
+                    f"--tls-verify={str(tls_verify).lower()}", "--digestfile", str(digest_file),
+                    index, f"docker://{reference}",
                 )
             )  # fmt: skip
             if pushed.returncode != 0:

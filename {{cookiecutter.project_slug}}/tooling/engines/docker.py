@@ -74,6 +74,12 @@ class Docker(Engine):
         shown = self.run(self.command("version", "--format", "{{." + part + ".Version}}"))
         return shown.stdout.strip()
 
+    def several_platforms_problem(self) -> str | None:
+        return (
+            "docker builds one platform at a time here: build several platforms with "
+            "--engine buildah or --engine podman (manifest lists), or name one with --platform"
+        )
+
     def has_buildx(self) -> bool:
         return self.run(self.command("buildx", "version")).returncode == 0
 

@@ -61,6 +61,7 @@ class BuildRequest:
     # one starts from (None: the base image), and whether it adds a layer ("installed").
     environment_base: str | None = None
     environment: str | None = None
+    platform: str | None = None  # os/arch to build for (None: the engine's own)
 
     def common_argv(self) -> list[str]:
         """The build arguments every engine passes the same way."""
@@ -81,6 +82,8 @@ class BuildRequest:
             argv += ["--target", self.target]
         if self.network:
             argv += ["--network", self.network]
+        if self.platform:
+            argv += ["--platform", self.platform]
         return argv
 
 
@@ -191,6 +194,21 @@ class Engine:
     def load(self, archive: Path) -> subprocess.CompletedProcess[str]:
         """Load an image from a docker-archive tar file."""
         return self.run(self.command("load", "--input", str(archive)))
+
+    # --- several platforms -----------------------------------------------------------
+
+    def several_platforms_problem(self) -> str | None:
+        """Why this engine cannot build one tier for several platforms (None: it can)."""
+        return None
+
+    def make_index(self, index: str, image_ids: Sequence[str]) -> None:
+        """A local manifest list `index` of the images `image_ids` (one per platform),
+        replacing any."""
+        raise NotImplementedError
+
+    def push_index(self, index: str, reference: str, tls_verify: bool) -> str:
+        """Push the manifest list and every image in it; return the index digest."""
+        raise NotImplementedError
 
     # --- registries ------------------------------------------------------------------
 

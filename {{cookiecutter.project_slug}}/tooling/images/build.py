@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from tooling import base_image, engines, lock, project, summary, tiers
 from tooling.engines import ImageError, Secrets
-from tooling.images import layering, provenance
+from tooling.images import index, layering, platforms, provenance
 from tooling.images.tier_image import image_name, summarize_images
 
 
@@ -34,8 +34,9 @@ def build_tiers(
     env: Mapping[str, str] = os.environ,
     log: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
+    platform: str | None = None,
 ) -> dict[str, str]:
-    """Build each chosen tier's image; return tier -> image ID."""
+    """Build each chosen tier's image for each platform; return image -> image ID."""
     root = the_project.root
     graph = tiers.read_tiers(the_project.requirements_dir)
     for name in chosen:
@@ -43,29 +44,47 @@ def build_tiers(
     problems = lock.check(the_project)
     if problems:
         raise ImageError(f"locks are not current: {'; '.join(problems)}")
+    wanted = platforms.chosen_platforms(the_project, platform)
     chosen_engine = engines.get(engines.choose_engine(engine, env), env)
-    bases = {
-        name: base_image.base_image_for_build(the_project, name, base_override) for name in chosen
-    }
+    check_platforms(chosen_engine, wanted)
     version = project.read_version(the_project)
+    starts = layering.plan(the_project, graph)
+    epoch = project.source_date_epoch(root, env)
+    several = len(wanted) > 1
+
+    def run_for(each: str) -> Run:
+        asked = each if (several or platform) else None  # the engine's own otherwise
+        return Run(
+            the_project, chosen_engine, starts, {}, base_override, epoch, version, secrets,
+            network, log, asked, several,
+        )  # fmt: skip
+
+    runs = [run_for(each) for each in wanted]
+    for run in runs:
+        for name in chosen:
+            run.base_of(name)
     if not build_wheel():
         raise ImageError("building the wheel (nox -s build) failed; see the output above")
-    run = Run(
-        the_project, chosen_engine, layering.plan(the_project, graph), bases, base_override,
-        project.source_date_epoch(root, env), version, secrets, network, log,
-    )  # fmt: skip
     image_ids: dict[str, str] = {}
-    for name in chosen:
-        note = bases[name][1]
-        if note:
-            warn(f"warning: {note}")
-        run.build_environments_under(name)
-        image_ids[name] = run.build_tier(name, target)
-    if env.get(summary.VARIABLE):  # size is one more inspect: only when asked
-        tags = {name: image_name(the_project.name, name) for name in image_ids}
-        facts = [(name, tag, chosen_engine.facts(tag)) for name, tag in tags.items()]
-        summarize_images(the_project, "Images built", facts)
+    for run in runs:
+        image_ids.update(run.build_all(chosen, target, warn))
+    if len(wanted) > 1:
+        for name in chosen:
+            index.make_tier_index(the_project, chosen_engine, name, wanted, image_ids, log)
+    for run in runs if env.get(summary.VARIABLE) else []:  # one more inspect: only when asked
+        facts = [(tier, tag, chosen_engine.facts(tag)) for tag, tier in run.tier_of.items()]
+        shown = f" for {run.platform}" if run.platform else ""
+        summarize_images(the_project, f"Images built{shown}", facts, run.platform)
     return image_ids
+
+
+def check_platforms(engine: engines.Engine, wanted: Sequence[str]) -> None:
+    """Refuse, before anything is built, what this engine or machine cannot do."""
+    if len(wanted) > 1:
+        problem = engine.several_platforms_problem()
+        if problem:
+            raise ImageError(problem)
+    platforms.check_emulation(wanted)
 
 
 @dataclass
@@ -82,13 +101,40 @@ class Run:
     secrets: Secrets
     network: str | None
     log: Callable[[str], None]
+    platform: str | None = None  # what the engine is asked to build for (None: its own)
+    several: bool = False  # one of several platforms: images named for their platform
     environments: set[str] = field(default_factory=set)  # tiers whose environment is built
+    tier_of: dict[str, str] = field(default_factory=dict)  # image built -> its tier
 
     def base_of(self, name: str) -> str:
         if name not in self.bases:
-            found = base_image.base_image_for_build(self.the_project, name, self.base_override)
+            found = base_image.base_image_for_build(
+                self.the_project, name, self.base_override, self.platform
+            )
             self.bases[name] = found
         return self.bases[name][0]
+
+    def named(self, image: str) -> str:
+        """The image of this run's platform: <image>-<os>-<arch> when several are built."""
+        return platforms.platform_image(image, str(self.platform)) if self.several else image
+
+    def environment_image(self, tier: str) -> str:
+        return self.named(layering.environment_image(self.the_project.name, tier))
+
+    def build_all(
+        self, chosen: Sequence[str], target: str | None, warn: Callable[[str], None]
+    ) -> dict[str, str]:
+        """Every chosen tier's image of this run's platform; image -> image ID."""
+        image_ids = {}
+        for name in chosen:
+            note = self.bases[name][1]
+            if note:
+                warn(f"warning: {note}")
+            self.build_environments_under(name)
+            image_ids[self.named(image_name(self.the_project.name, name))] = self.build_tier(
+                name, target
+            )
+        return image_ids
 
     def request(self, name: str, tag: str, target: str | None) -> engines.BuildRequest:
         lock_path = self.the_project.requirements_dir / f"{name}.txt"
@@ -103,28 +149,40 @@ class Run:
             target=target,
             network=self.network,
             label_args=labels.build_args(self.epoch),
-            environment_base=layering.environment_base(self.the_project.name, self.starts[name]),
+            environment_base=self.environment_base(name),
             environment=self.starts[name].stage,
+            platform=self.platform,
         )
+
+    def environment_base(self, name: str) -> str:
+        parent = self.starts[name].parent
+        return self.environment_image(parent) if parent else layering.BARE
 
     def build_environments_under(self, name: str) -> None:
         """The environment image of each tier `name` is layered on, parents first, once a run."""
         for parent in layering.ancestors(self.starts, name):
             if parent in self.environments:
                 continue
-            tag = layering.environment_image(self.the_project.name, parent)
+            tag = self.environment_image(parent)
             self.log(f"building {tag} (the environment tier {name} starts from)")
             self.engine.build(self.request(parent, tag, "environment"), self.the_project.root)
             self.environments.add(parent)
 
     def build_tier(self, name: str, target: str | None) -> str:
         """The tier's image, recorded as built by this engine; its image ID."""
-        request = self.request(name, image_name(self.the_project.name, name), target)
+        request = self.request(name, self.named(image_name(self.the_project.name, name)), target)
         parent = self.starts[name].parent
         on = f" (on tier {parent}'s environment)" if parent else ""
-        self.log(f"building {request.tag} with {self.engine.name} from {request.base_image}{on}")
+        platform = f" for {self.platform}" if self.platform else ""
+        self.log(
+            f"building {request.tag}{platform} with {self.engine.name} "
+            f"from {request.base_image}{on}"
+        )
         image_id = self.engine.build(request, self.the_project.root)
-        engines.record_build(self.the_project.root, request.tag, self.engine.name, image_id, name)
+        engines.record_build(
+            self.the_project.root, request.tag, self.engine.name, image_id, name, self.platform
+        )
+        self.tier_of[request.tag] = name
         self.log(f"built {request.tag}: image ID {image_id} (SOURCE_DATE_EPOCH={self.epoch})")
         return image_id
 
@@ -134,3 +192,22 @@ def rebuild_problem(rebuilt: str, published: str) -> str | None:
     if rebuilt.removeprefix("sha256:") == published.removeprefix("sha256:"):
         return None
     return f"rebuilt from this commit, the image ID is {rebuilt}, not {published} as published"
+
+
+def rebuild_lines(
+    image: str, reference: str, built: Mapping[str, str], published: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
+    """(lines saying so, problems) of a rebuild from this commit against the published image
+    IDs: platform -> ID for an index (`reference` names its platforms), "" -> ID otherwise."""
+    tagged = platforms.tagged_platforms(image, published)
+    bare = reference.split(" (")[0]
+    same, problems = [], []
+    for platform, published_id in published.items():
+        rebuilt = built[tagged[platform]]
+        shown = f"{bare} ({platform})" if platform else reference
+        problem = rebuild_problem(rebuilt, published_id)
+        if problem is None:
+            same.append(f"rebuilt from this commit: image ID {rebuilt}, the same as {shown}")
+        else:
+            problems.append(f"{shown}: {problem}" if platform else problem)
+    return same, problems

@@ -98,28 +98,51 @@ def write_uv_requirements(project: Project) -> Path:
 # --- the smoke test of a built image ----------------------------------------------------
 
 
-def budget_mb(project: Project, tier: str) -> int:
+def budget_mb(project: Project, tier: str, platform: str | None = None) -> int:
+    """[tool.lockstep.platform-budget-mb."PLATFORM"] TIER, else image-budget-mb TIER, else 500."""
+    own = project.settings.get("platform-budget-mb", {}).get(platform or "", {})
+    if tier in own:
+        return int(own[tier])
     budgets = project.settings.get("image-budget-mb", {})
     return int(budgets.get(tier, DEFAULT_BUDGET_MB))
 
 
+def budget_setting(project: Project, tier: str, platform: str | None) -> str:
+    """Where the tier's budget is set, for the line that says it is over."""
+    if tier in project.settings.get("platform-budget-mb", {}).get(platform or "", {}):
+        return f'[tool.lockstep.platform-budget-mb."{platform}"] {tier}'
+    also = f' or [tool.lockstep.platform-budget-mb."{platform}"] {tier}' if platform else ""
+    return f"[tool.lockstep.image-budget-mb] {tier}{also}"
+
+
 def summarize_images(
-    project: Project, title: str, checked: Sequence[tuple[str, str, ImageFacts]]
+    project: Project,
+    title: str,
+    checked: Sequence[tuple[str, str, ImageFacts]],
+    platform: str | None = None,
 ) -> None:
     """Tier, image, image ID and size against budget, for the CI step summary."""
     rows = []
     for tier, image, facts in checked:
-        size_mb, budget = facts.size / 1_000_000, budget_mb(project, tier)
+        size_mb, budget = facts.size / 1_000_000, budget_mb(project, tier, platform)
         verdict = "within budget" if size_mb <= budget else "OVER BUDGET"
         rows.append((tier, image, facts.id, f"{size_mb:.0f} MB", f"{budget} MB ({verdict})"))
     header = ("tier", "image", "image ID", "size", "budget")
     summary.append("\n".join([f"## {title}", "", *summary.table(header, rows)]))
 
 
-def smoke_image(engine: Engine, image: str, tier: str, project: Project, version: str) -> list[str]:
-    """Check a built image; return one line per check passed, raise naming what failed."""
+def smoke_image(
+    engine: Engine,
+    image: str,
+    tier: str,
+    project: Project,
+    version: str,
+    platform: str | None = None,
+) -> list[str]:
+    """Check a built image (of `platform`, when several are built); return one line per check
+    passed, raise naming what failed."""
     facts = engine.facts(image)
-    summarize_images(project, "Image smoke test", [(tier, image, facts)])
+    summarize_images(project, "Image smoke test", [(tier, image, facts)], platform)
     # First, so a tampered image is named for what changed, not for what broke.
     passed = check_environment(
         "/opt/venv/bin/python",
@@ -167,11 +190,11 @@ def smoke_image(engine: Engine, image: str, tier: str, project: Project, version
     passed.append("user: uid 1000")
 
     size_mb = facts.size / 1_000_000
-    budget = budget_mb(project, tier)
+    budget = budget_mb(project, tier, platform)
     if size_mb > budget:
         raise ImageError(
             f"{image} is {size_mb:.0f} MB, over its {budget} MB budget "
-            f"([tool.lockstep.image-budget-mb] {tier} in pyproject.toml)"
+            f"({budget_setting(project, tier, platform)} in pyproject.toml)"
         )
     passed.append(f"size: {size_mb:.0f} MB of a {budget} MB budget")
     return passed

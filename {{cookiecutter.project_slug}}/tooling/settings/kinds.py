@@ -12,6 +12,7 @@ from tooling.settings.keys import Key, SettingsError, TierUse, quoted, shown, sh
 from tooling.tiers import SAFE_NAME
 
 PACKAGE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # PEP 508
+PLATFORM_PATTERN = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")  # os/arch[/variant]
 DURATION = re.compile(r"(\d+) ?(hour|day|week)s?", re.IGNORECASE)
 HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 IMAGE = re.compile(
@@ -170,6 +171,16 @@ class ImageReference(Kind):
         return []
 
 
+class Platform(Kind):
+    expected = "a platform like linux/amd64 or linux/arm64"
+    plural = "platforms like linux/amd64 or linux/arm64"
+
+    def check(self, value: object, key: Key) -> list[TierUse]:
+        if not isinstance(value, str) or not PLATFORM_PATTERN.fullmatch(value):
+            raise key.wrong(self.expected, shown_choice(value))
+        return []
+
+
 class ListOf(Kind):
     def __init__(self, item: Kind, expected: str = "") -> None:
         self.item = item
@@ -251,3 +262,4 @@ TIER = Tier()
 URL = Url()
 IMAGE_REFERENCE = ImageReference()
 PACKAGE_NAME = PackageName()
+PLATFORM = Platform()

@@ -12,6 +12,7 @@ from tooling.settings.kinds import (
     IMAGE_REFERENCE,
     NAME,
     PACKAGE_NAME,
+    PLATFORM,
     POSITIVE_INT,
     TIER,
     Choice,
@@ -88,6 +89,24 @@ SETTINGS: dict[str, Setting] = {
         MapOf(POSITIVE_INT, keys=TIER, expected="a table of tier = size in MB"),
         "`nox -s smoke-test -- --image` fails when a tier's image is larger",
         "[tool.lockstep.image-budget-mb] base = 250",
+        {},
+    ),
+    "platforms": Setting(
+        ListOf(PLATFORM),
+        "the platforms `invoke build` builds each tier for (default: this machine's); "
+        "`--platform` overrides it",
+        'platforms = ["linux/amd64", "linux/arm64"]',
+        [],
+    ),
+    "platform-budget-mb": Setting(
+        MapOf(
+            MapOf(POSITIVE_INT, keys=TIER, expected="a table of tier = size in MB"),
+            keys=PLATFORM,
+            expected="a table of platform = {tier = size in MB}",
+        ),
+        "a platform's own image budgets, over [tool.lockstep.image-budget-mb] "
+        "(an arm64 base image is larger)",
+        '[tool.lockstep.platform-budget-mb."linux/arm64"] sniper = 300',
         {},
     ),
     "base-images": Setting(

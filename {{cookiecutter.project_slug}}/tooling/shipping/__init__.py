@@ -1,6 +1,7 @@
 """Publishing a tier's image by digest, and verifying an image pulled from a registry.
 
 - ship.py: `invoke publish` and `invoke verify`;
+- index_publish.py: `invoke publish` of a tier built for several platforms (one index);
 - pulled_image.py, layers.py: an image fetched with skopeo and its layers
   read, never run;
 - image_venv.py, expected/, pyc_shape.py: /opt/venv proven file by file from
@@ -13,6 +14,7 @@ Images are built by tooling/images/, on the base tooling/base_image/ pins.
 Modules here import each other directly; tasks.py uses this face.
 """
 
+from tooling.shipping.index_publish import publish_index
 from tooling.shipping.ship import ShipError, check_record_writable, publish, verify
 
-__all__ = ["ShipError", "check_record_writable", "publish", "verify"]
+__all__ = ["ShipError", "check_record_writable", "publish", "publish_index", "verify"]

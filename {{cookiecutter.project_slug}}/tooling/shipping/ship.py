@@ -232,12 +232,19 @@ def check_record_writable(root: Path, tier: str) -> None:
 
 
 def push_tags(
-    engine: Engine, image: str, tags: list[str], tls_verify: bool, pushed: list[str], log: Log
+    engine: Engine,
+    image: str,
+    tags: list[str],
+    tls_verify: bool,
+    pushed: list[str],
+    log: Log,
+    push: Callable[[str, str, bool], str] | None = None,
 ) -> str:
-    """Push `image` under every tag (each added to `pushed`); the one digest they name."""
+    """Push `image` under every tag (each added to `pushed`) with `push` (the engine's push of
+    one image unless given); the one digest they name."""
     digests = []
     for tag in tags:
-        digests.append(engine.push_to_registry(image, tag, tls_verify))
+        digests.append((push or engine.push_to_registry)(image, tag, tls_verify))
         pushed.append(f"{tag}@{digests[-1]}")
         log(f"pushed {tag} with {engine.name}: {digests[-1]}")
     if len(set(digests)) != 1:
@@ -279,6 +286,7 @@ class Verified:
     platform: str = ""  # os/arch, or every platform checked in an index
     commit: str = ""  # the commit the image was checked against
     uncommitted: int = 0  # changes in the work tree, which verify ignored
+    image_ids: dict[str, str] = field(default_factory=dict)  # of an index: platform -> image ID
 
 
 def image_platform(config: dict[str, Any]) -> str:
@@ -354,6 +362,7 @@ def verify_commit(
         digest=index_digest,
         problems=[problem for each in results for problem in each.problems],
         platform=checked_platforms,
+        image_ids={each.platform: each.image_id for each in results},
     )
 
 
