@@ -1086,3 +1086,28 @@ def test_uvs_yanked_warnings_are_kept_for_the_pins_the_locks_keep() -> None:
         "warning: requests 2.32.0 is yanked on its index (Yanked due to conflicts with CVE); "
         "locked in base, dev: pin another version unless you need this one",
     ]
+
+
+def test_every_compile_builds_with_the_python_uv_finds_once(project: Path) -> None:
+    uv = FakeUv()
+    lock.lock(load(project), run=uv)
+    expected = locks(project)
+    assert not any("--python" in argv for argv in [*uv.calls, *uv.listings])
+    for path in (project / "requirements").glob("*.txt"):
+        path.unlink()
+    asked: list[list[str]] = []
+    compiled: list[list[str]] = []
+
+    class Finds(FakeUv):
+        def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+            if list(argv[:2]) == ["python", "find"]:
+                asked.append(list(argv))
+                return subprocess.CompletedProcess(argv, 0, "/opt/python/bin/python3.11\n", "")
+            compiled.append(list(argv))
+            return super().__call__(argv, cwd)
+
+    lock.lock(load(project), run=Finds())
+    assert asked == [["python", "find", "--no-project", "--no-python-downloads", "3.11"]]
+    assert len(compiled) == 4  # the union, its PEP 751 twin, two tier closures
+    assert all(argv[-2:] == ["--python", "/opt/python/bin/python3.11"] for argv in compiled)
+    assert locks(project) == expected

@@ -13,11 +13,13 @@ from tooling.tiers import ancestors, read_tiers
 
 
 def tier_compile(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str] | None:
-    """uv's answer when the lock compiles one tier against its union, else None.
+    """uv's answer when the lock compiles one tier against its union or lists files, else None.
 
     The answer is the union pins the tier's `.in` closure reaches through `# via`
     (a stand-in knows no extras; tests of extras use the real uv).
     """
+    if list(argv[:2]) == ["python", "find"]:  # no Python to name: each compile looks itself
+        return subprocess.CompletedProcess(argv, 2, "", "error: No interpreter found\n")
     if "pylock.toml" in argv:
         return file_listing(argv, cwd)
     if lock.UNION_CONSTRAINTS not in argv:
