@@ -139,10 +139,10 @@ def upload_times(page: Mapping[str, object], name: str) -> dict[Version, datetim
     uploaded: dict[Version, datetime.datetime] = {}
     for text, when in earliest.items():
         try:
-            version = Version(text)
+            release = Version(text)
         except InvalidVersion:
             continue
-        uploaded[version] = min(when, uploaded.get(version, when))
+        uploaded[release] = min(when, uploaded.get(release, when))
     return uploaded
 
 
