@@ -235,10 +235,9 @@ def test_the_second_round_reuses_only_what_this_lock_fetched(
     # Only the constrained round needs cpuhelper: its cached page is not trusted.
     assert "cpuhelper==1.1 \\" in (project / "requirements" / "cpu-worker.txt").read_text()
     assert "cpuhelper 1.0 → 1.1 (cpu-worker)" in relocked.stderr
-    # The CUDA group needed nothing new for its second round: only its first round asked
-    # the index, once from the resolution and once from the PEP 751 one made alongside it.
+    # The CUDA group needed nothing new for its second round: it asked the index once.
     cuda_pages = [path for path, _ in index.requests if path == "/cu121/simple/accel/"]
-    assert len(cuda_pages) == 2, index.requests
+    assert len(cuda_pages) == 1, index.requests
 
 
 def test_a_group_that_cannot_take_the_shared_pin_names_both_groups(

@@ -69,11 +69,13 @@ def resolve_group(
     offline: bool,
     listing: Listing,
     cooling: Cooldown,
+    alongside: bool = True,
 ) -> list[Pin]:
     """Resolve one group's tiers at once from a snapshot of the inputs; return the pins.
 
-    The files uv lists for the pins go into `listing`; what the cooldown held
-    back goes into `cooling` (tooling.cooldown).
+    The files uv lists for the pins go into `listing`, from a PEP 751 twin of the
+    resolution made `alongside` it (see pylocks.list_alongside) or after it; what
+    the cooldown held back goes into `cooling` (tooling.cooldown).
     """
     tree = workdir / "inputs"
     snapshot(project, inputs, inputs.files(group.members), tree)
@@ -107,17 +109,13 @@ def resolve_group(
     ]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="listing") as pool:
         # the files of the pins, listed by a second uv while the first resolves (see pylocks)
-        alongside = pool.submit(
-            list_alongside,
-            run,
-            [*compile_argv, "--no-header", *choices, *cooling.options()],
-            tree,
-            [] if upgrade else seed_pins(seed),
-        )
+        twin = [*compile_argv, "--no-header", *choices, *cooling.options()]
+        seeded = [] if upgrade else seed_pins(seed)
+        listed = pool.submit(list_alongside, run, twin, tree, seeded) if alongside else None
         pins = resolve_union(project, inputs, group, argv, tree, output, seed, shared, run, cooling)
         if cooling.age:
             note_held_back(project, inputs, group, seed, pins, upgrade, upgrade_packages, cooling)
-        early = alongside.result()
+        early = listed.result() if listed is not None else None
     return only_installable(project, inputs, group, pins, tree, output, run, listing, early)
 
 
