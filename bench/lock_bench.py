@@ -1,6 +1,6 @@
 """Benchmark the generated project's lock against its peers, in one run.
 
-Usage: python bench/lock_bench.py [--runs N] [--only-noop | --only-groups | --only-size]   (inside the template's .venv)
+Usage: python bench/lock_bench.py [--runs N] [--only-noop | --only-groups | --only-size | --only-calls]   (inside the template's .venv)
 
 Bakes a project, gives it a realistic tier set (a few dozen packages with
 heavy ones such as pandas, scipy and boto3), warms every tool's cache once,
@@ -14,6 +14,7 @@ tiers as PEP 735 dependency groups (the peer a uv user would pick instead).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -68,6 +69,34 @@ LOCK_EVERY_HASH_IN_PROCESS = LOCK_IN_PROCESS.replace(
     "lock.lock(",
     "import tooling.lock.resolve as r; r.only_installable = lambda *a: list(a[3]); lock.lock(",
 )
+# The full lock, each uv it runs timed (seconds from the interpreter's start): JSON on stdout.
+CALLS_IN_PROCESS = """
+import json, sys, time
+started = time.perf_counter()
+from pathlib import Path
+sys.path.insert(0, ".")
+from tooling import lock, project
+from tooling.lock import uv
+spans = []
+def kind(argv):
+    if list(argv[:2]) == ["python", "find"]:
+        return "uv python find (the Python every compile builds with)"
+    if "pylock.toml" in argv:
+        if any(arg.endswith("pylock.alongside.toml") for arg in argv):
+            return "uv: the union as a PEP 751 lock, alongside (its files)"
+        return "uv: PEP 751 lock of the union's pins (files, when the twin differs)"
+    if "union-pins.txt" in argv:
+        return "uv: a tier's closure, offline (several at once)"
+    return "uv: the union's resolution, hashed"
+def timed(argv, cwd):
+    start = time.perf_counter()
+    result = uv.run_uv(argv, cwd)
+    spans.append((kind(argv), start - started, time.perf_counter() - started))
+    return result
+imported = time.perf_counter() - started
+lock.lock(project.load(Path(".")), run=timed)
+print(json.dumps({"imported": imported, "spans": spans, "end": time.perf_counter() - started}))
+"""
 CHECK_IN_PROCESS = (
     "import sys, time; from pathlib import Path; sys.path.insert(0, '.');"
     "from tooling import project; from tooling.lock import check; p = project.load(Path('.'));"
@@ -327,6 +356,11 @@ def main() -> None:
         help="time only the lock with solve groups against its slowest group",
     )
     only.add_argument(
+        "--only-calls",
+        action="store_true",
+        help="time each uv call of a full lock and the Python around them (where the time goes)",
+    )
+    only.add_argument(
         "--only-size",
         action="store_true",
         help="compare only the tier locks' sizes with and without uninstallable hashes",
@@ -336,9 +370,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="lock-bench-"))
     rows = []
     try:
-        if not arguments.only_groups:
+        if arguments.only_calls:
+            rows += calls_rows(runs, work)
+        elif not arguments.only_groups:
             rows += tiers_rows(arguments, work)
-        if not (arguments.only_noop or arguments.only_size):
+        if not (arguments.only_noop or arguments.only_size or arguments.only_calls):
             for label, tiers in (
                 ("groups agree on the shared pins", AGREEING_TIERS),
                 ("boto3 holds a shared pin back", HELD_BACK_TIERS),
@@ -484,6 +520,50 @@ def noop_rows(runs: int, project: Path) -> list[str]:
         f"| no-op `nox -s lock` with no record (fresh clone) | {unrecorded:.3f} | {full:.2f}x | |",
         f"| drift check alone (`lock.check`) | {check:.4f} | | <= 0.05 s |",
     ]
+
+
+def calls_rows(runs: int, work: Path) -> list[str]:
+    """Where a full lock's time goes: each uv call (start and length, medians) and the Python
+    before, between and after them, beside one bare union compile run right after it."""
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(work)))
+    requirements = project / "requirements"
+    for name, text in TIERS.items():
+        (requirements / f"{name}.in").write_text(text)
+    ins = [f"requirements/{name}.in" for name in sorted(TIERS)]
+    bare = [str(BIN / "uv"), "pip", "compile", *ins, "--universal", "--python-version", "3.11"]
+    bare += ["--generate-hashes", "--quiet", "-o", "bare.txt"]
+    clean(requirements)
+    run([sys.executable, "-c", LOCK_IN_PROCESS], project)  # warm the caches
+    found: dict[str, list[tuple[float, float]]] = {}
+    totals: dict[str, list[float]] = {"whole lock": [], "bare": [], "imported": [], "after": []}
+    for _ in range(runs):
+        clean(requirements)
+        start = time.perf_counter()
+        timings = json.loads(run([sys.executable, "-c", CALLS_IN_PROCESS], project))
+        totals["whole lock"].append(time.perf_counter() - start)
+        totals["imported"].append(timings["imported"])
+        totals["after"].append(timings["end"] - max(end for _, _, end in timings["spans"]))
+        for kind, begin, end in timings["spans"]:
+            found.setdefault(kind, []).append((begin, end - begin))
+        start = time.perf_counter()
+        run(bare, project, peer_env(project))
+        totals["bare"].append(time.perf_counter() - start)
+    median = {name: statistics.median(values) for name, values in totals.items()}
+    rows = [
+        f"| full lock (Python start to exit) | {median['whole lock']:.3f} | "
+        f"{median['whole lock'] / median['bare']:.2f}x bare | <= 1.2x |",
+        f"| bare uv pip compile of the union, right after each | {median['bare']:.3f} | 1.00 | |",
+        f"| Python start and imports, until the lock starts | {median['imported']:.3f} | | |",
+    ]
+    for kind, spans in sorted(
+        found.items(), key=lambda item: statistics.median(s for s, _ in item[1])
+    ):
+        begin = statistics.median(s for s, _ in spans)
+        length = statistics.median(d for _, d in spans)
+        count = len(spans) / runs
+        rows.append(f"| {kind} (x{count:g}, from {begin:.3f} s) | {length:.3f} | | |")
+    rows.append(f"| Python after the last uv (pylocks, writing) | {median['after']:.3f} | | |")
+    return rows
 
 
 def size_rows(project: Path, reset: Callable[[], None]) -> list[str]:

@@ -8,15 +8,18 @@ from dataclasses import replace
 from pathlib import Path
 
 from tooling import lock, lockfile
+from tooling.lock.pylocks import ALONGSIDE
 from tooling.tiers import ancestors, read_tiers
 
 
 def tier_compile(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str] | None:
-    """uv's answer when the lock compiles one tier against its union, else None.
+    """uv's answer when the lock compiles one tier against its union or lists files, else None.
 
     The answer is the union pins the tier's `.in` closure reaches through `# via`
     (a stand-in knows no extras; tests of extras use the real uv).
     """
+    if list(argv[:2]) == ["python", "find"]:  # no Python to name: each compile looks itself
+        return subprocess.CompletedProcess(argv, 2, "", "error: No interpreter found\n")
     if "pylock.toml" in argv:
         return file_listing(argv, cwd)
     if lock.UNION_CONSTRAINTS not in argv:
@@ -38,15 +41,28 @@ def tier_compile(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
 def file_listing(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """uv's PEP 751 lock of a resolution given as constraints: one wheel per hash.
 
+    A stand-in resolves nothing by itself: the union's resolution made as a PEP 751
+    lock alongside the union's own fails here (a stand-in that resolves answers it).
+    """
+    output = Path(argv[argv.index("--output-file") + 1])
+    if output.name == ALONGSIDE:
+        return subprocess.CompletedProcess(argv, 2, "", "error: the stand-in resolves nothing\n")
+    resolution = (cwd / argv[argv.index("--constraint") + 1]).read_text()
+    (cwd / output).write_text(pylock_of(resolution, argv))
+    return subprocess.CompletedProcess(argv, 0, "", "")
+
+
+def pylock_of(resolution: str, argv: Sequence[str]) -> str:
+    """A requirements lock's pins as uv's PEP 751 lock of them: one wheel per hash.
+
     WHEEL_TAGS names a hash's wheel tags (default py3-none-any); a hash in UNLISTED gets no
     file. The files are on the --index-url's host when one is given, else on PyPI's file host.
     """
-    constraints = (cwd / argv[argv.index("--constraint") + 1]).read_text()
     host = "https://files.pythonhosted.org/packages"
     if "--index-url" in argv:
         host = argv[argv.index("--index-url") + 1].rsplit("/simple", 1)[0] + "/files"
     lines = []
-    for pin in lockfile.parse(constraints).pins:
+    for pin in lockfile.parse(resolution).pins:
         lines += ["[[packages]]", f'name = "{pin.name}"', f'version = "{pin.version}"']
         for digest in pin.hashes:
             if digest in UNLISTED:
@@ -57,8 +73,7 @@ def file_listing(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
             lines += ["[[packages.wheels]]", f'name = "{wheel}"']
             lines += [f'url = "{host}/{wheel}"']
             lines += ["[packages.wheels.hashes]", f'{kind} = "{value}"']
-    (cwd / argv[argv.index("--output-file") + 1]).write_text("\n".join(lines) + "\n")
-    return subprocess.CompletedProcess(argv, 0, "", "")
+    return "\n".join(lines) + "\n"
 
 
 WHEEL_TAGS: dict[str, str] = {}  # "sha256:<hex>" -> the tags of the wheel it names

@@ -110,21 +110,40 @@ def releases(name: str, indexes: Sequence[str]) -> dict[Version, datetime.dateti
                 page = json.load(response)
         except (OSError, ValueError):
             continue
-        uploaded: dict[Version, datetime.datetime] = {}
-        for file in page.get("files", []):
-            if not isinstance(file, dict) or not file.get("upload-time") or file.get("yanked"):
-                continue
-            try:
-                version = Version(version_of(str(file.get("filename", "")), name) or "")
-                when = datetime.datetime.fromisoformat(
-                    str(file["upload-time"]).replace("Z", "+00:00")
-                )
-            except (InvalidVersion, ValueError):
-                continue
-            uploaded[version] = min(when, uploaded.get(version, when))
-        if uploaded:
+        if uploaded := upload_times(page, name):
             return uploaded
     return {}
+
+
+def upload_times(page: Mapping[str, object], name: str) -> dict[Version, datetime.datetime]:
+    """When each release of `name` on an index's JSON page was first uploaded (yanked files
+    and files without an upload time left out).
+
+    A page lists every file of every release (numpy: thousands): each version's text
+    is read once, not once per file.
+    """
+    prefix = SEPARATORS.sub("_", name).lower() + "-"
+    earliest: dict[str, datetime.datetime] = {}
+    files = page.get("files", [])
+    for file in files if isinstance(files, list) else []:
+        if not isinstance(file, dict) or not file.get("upload-time") or file.get("yanked"):
+            continue
+        version = version_in(str(file.get("filename", "")), prefix)
+        if version is None:
+            continue
+        try:
+            when = datetime.datetime.fromisoformat(str(file["upload-time"]).replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        earliest[version] = min(when, earliest.get(version, when))
+    uploaded: dict[Version, datetime.datetime] = {}
+    for text, when in earliest.items():
+        try:
+            release = Version(text)
+        except InvalidVersion:
+            continue
+        uploaded[release] = min(when, uploaded.get(release, when))
+    return uploaded
 
 
 def held_release(
@@ -142,11 +161,19 @@ def held_release(
     return max(younger, default=None)
 
 
+SEPARATORS = re.compile(r"[-_.]+")
+ARCHIVE_SUFFIX = re.compile(r"\.(whl|tar\.gz|zip)$")
+
+
 def version_of(filename: str, name: str) -> str | None:
     """The version in a wheel or sdist file name of `name`, or None."""
-    stem = re.sub(r"\.(whl|tar\.gz|zip)$", "", filename)
-    prefix = re.sub(r"[-_.]+", "_", name).lower() + "-"
-    normal = re.sub(r"[-_.]+", "_", stem.split("-", 1)[0]).lower() + "-"
+    return version_in(filename, SEPARATORS.sub("_", name).lower() + "-")
+
+
+def version_in(filename: str, prefix: str) -> str | None:
+    """version_of, with the name already as `prefix` ("typing_extensions-")."""
+    stem = ARCHIVE_SUFFIX.sub("", filename)
+    normal = SEPARATORS.sub("_", stem.split("-", 1)[0]).lower() + "-"
     if normal != prefix or "-" not in stem:
         return None
     return stem.split("-")[1]

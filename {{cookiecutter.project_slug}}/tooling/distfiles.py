@@ -2,9 +2,10 @@
 
 A requirements lock's `--hash` lines carry hashes only. uv names the files
 when it writes the same resolution as a PEP 751 lock (`--format pylock.toml`),
-so the lock asks it for one, offline, from the index pages it has just read,
-and keeps only the hashes of files some Python that `requires-python` allows
-can install: sdists always, wheels by their tags.
+so the lock has a second uv make one alongside the union's resolution (or,
+when its versions differ, one of the union's pins, offline, from the index
+pages just read), and keeps only the hashes of files some Python that
+`requires-python` allows can install: sdists always, wheels by their tags.
 """
 
 from __future__ import annotations
@@ -33,8 +34,90 @@ class File:
 Files = Mapping[tuple[str, str], tuple[File, ...]]  # (canonical name, version) -> files
 
 
+# The lines of a PEP 751 lock as uv writes it: such a lock is read line by line (tomllib
+# takes a quarter of a second for the 1,800 files of a big union), any other with tomllib.
+STRING = r'"([^"\\]*)"'
+TOP_LINE = re.compile(r'(?:lock-version|created-by|requires-python) = "[^"\\]*"|')
+PACKAGE_LINE = re.compile(rf"(name|version|marker|index|requires-python) = {STRING}")
+FILE_TABLE = re.compile(
+    rf"\{{ (?:name = {STRING}, )?(?:url|path) = {STRING}"
+    r"(?:, upload-time = [0-9T:.Z+-]+)?(?:, size = \d+)?"
+    r', hashes = \{ ((?:[a-z0-9]+ = "[0-9a-f]+")(?:, [a-z0-9]+ = "[0-9a-f]+")*) \} \}'
+)
+HASH_PAIR = re.compile(r'([a-z0-9]+) = "([0-9a-f]+)"')
+BETWEEN_TABLES = re.compile(r"(?<=\} \}), (?=\{ )")
+
+
 def read_pylock(text: str) -> dict[tuple[str, str], tuple[File, ...]]:
     """The files of every package of a PEP 751 lock, keyed by (canonical name, version)."""
+    packages = uv_packages(text)
+    if packages is None:
+        return read_any_pylock(text)
+    files: dict[tuple[str, str], tuple[File, ...]] = {}
+    for fields, entries in packages:
+        if "version" not in fields:
+            continue  # not a pinned version from an index (a directory, a VCS checkout)
+        key = (canonicalize_name(fields["name"]), fields["version"])
+        files[key] = (*files.get(key, ()), *(listed_file(*entry) for entry in entries))
+    return files
+
+
+UvPackage = tuple[dict[str, str], list[tuple[str | None, str, str]]]
+
+
+def uv_packages(text: str) -> list[UvPackage] | None:
+    """Each package's fields and files (name, url, hashes) when every line of the lock is
+    one uv writes (see FILE_TABLE), else None."""
+    packages: list[UvPackage] = []
+    entries: list[tuple[str | None, str, str]] | None = None  # inside `wheels = [`
+    for line in text.splitlines():
+        if entries is not None:
+            if line == "]":
+                entries = None
+            elif not (line.startswith("    { ") and add_files(entries, [line.strip(" ,")])):
+                return None
+        elif line == "[[packages]]":
+            packages.append(({}, []))
+        elif not packages:
+            if not TOP_LINE.fullmatch(line):
+                return None
+        elif found := PACKAGE_LINE.fullmatch(line):
+            packages[-1][0][found[1]] = found[2]
+        elif line.startswith("sdist = { ") and not packages[-1][1]:
+            if not add_files(packages[-1][1], [line.removeprefix("sdist = ")]):
+                return None
+        elif line == "wheels = [":
+            entries = packages[-1][1]
+        elif line.startswith("wheels = [{ ") and line.endswith(" }]"):
+            if not add_files(packages[-1][1], BETWEEN_TABLES.split(line[10:-1])):
+                return None
+        elif line:
+            return None
+    return packages if entries is None else None
+
+
+def add_files(entries: list[tuple[str | None, str, str]], tables: list[str]) -> bool:
+    """Add each inline file table; False when one is not as uv writes it."""
+    for table in tables:
+        found = FILE_TABLE.fullmatch(table)
+        if found is None:
+            return False
+        entries.append((found[1], found[2], found[3]))
+    return True
+
+
+def listed_file(name: str | None, url: str, hashes: str) -> File:
+    """The File of an inline table uv wrote, as file_of reads it."""
+    pairs = sorted(HASH_PAIR.findall(hashes))
+    return File(
+        name or unquote(urlsplit(url).path.rsplit("/", 1)[-1]),
+        url,
+        tuple(f"{kind}:{value}" for kind, value in pairs),
+    )
+
+
+def read_any_pylock(text: str) -> dict[tuple[str, str], tuple[File, ...]]:
+    """read_pylock for any PEP 751 lock, with tomllib."""
     files: dict[tuple[str, str], tuple[File, ...]] = {}
     for package in tomllib.loads(text).get("packages", []):
         if "version" not in package:

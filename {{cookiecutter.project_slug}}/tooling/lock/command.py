@@ -26,7 +26,7 @@ from tooling.lock.inputs import (
 from tooling.lock.pylocks import pylock_is_current, tier_pylocks, union_files
 from tooling.lock.render import Union, render_tier, render_union
 from tooling.lock.resolve import listed_installable, tier_closures
-from tooling.lock.uv import Listing, Runner, YankedPins, run_uv
+from tooling.lock.uv import BuildPython, Listing, Runner, YankedPins, run_uv
 from tooling.lockfile import Pin
 from tooling.moves import Changes, compare, versions_by_name
 from tooling.project import (
@@ -79,7 +79,7 @@ def lock(
     groups = project_groups(project, inputs)
     owner_of = {tier: group.name for group in groups for tier in group.members}
     yanked = YankedPins()
-    run = yanked.watching(run)
+    run = BuildPython(yanked.watching(run), project.python_version).around()
     notes: list[str] = []
     texts: dict[str, str] = {}
     seeds: dict[str, str | None] = {}

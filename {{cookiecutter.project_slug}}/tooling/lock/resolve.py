@@ -24,7 +24,7 @@ from tooling.lock.inputs import (
     snapshot,
     unique,
 )
-from tooling.lock.pylocks import listed_files
+from tooling.lock.pylocks import list_alongside, listed_files
 from tooling.lock.render import Union, pinned, union_constraints
 from tooling.lock.uv import (
     Listing,
@@ -69,37 +69,80 @@ def resolve_group(
     offline: bool,
     listing: Listing,
     cooling: Cooldown,
+    alongside: bool = True,
 ) -> list[Pin]:
     """Resolve one group's tiers at once from a snapshot of the inputs; return the pins.
 
-    The files uv lists for the pins go into `listing`; what the cooldown held
-    back goes into `cooling` (tooling.cooldown).
+    The files uv lists for the pins go into `listing`, from a PEP 751 twin of the
+    resolution made `alongside` it (see pylocks.list_alongside) or after it; what
+    the cooldown held back goes into `cooling` (tooling.cooldown).
     """
     tree = workdir / "inputs"
     snapshot(project, inputs, inputs.files(group.members), tree)
     output = workdir / "union.txt"
     if seed is not None and not upgrade:
         output.write_text(seed, encoding="utf-8")
-    argv = [
+    compile_argv = [
         "pip",
         "compile",
         *(inputs.relative(inputs.tiers[name].path) for name in sorted(group.members)),
         *compile_options(project),
+    ]
+    choices: list[str] = []
+    if shared:
+        constraints = [pinned(item.pin) for item in shared]
+        (tree / SHARED_CONSTRAINTS).write_text("\n".join(unique(constraints)) + "\n")
+        choices += ["--constraint", SHARED_CONSTRAINTS]
+    if upgrade:
+        choices.append("--upgrade")
+    for package in upgrade_packages:
+        choices += ["--upgrade-package", package]
+    if offline:
+        choices.append("--offline")
+    argv = [
+        *compile_argv,
         "--generate-hashes",
         "--no-header",  # not --quiet: it would silence uv's warning of a yanked pin
         "--output-file",
         str(output),
+        *choices,
     ]
-    if shared:
-        constraints = [pinned(item.pin) for item in shared]
-        (tree / SHARED_CONSTRAINTS).write_text("\n".join(unique(constraints)) + "\n")
-        argv += ["--constraint", SHARED_CONSTRAINTS]
-    if upgrade:
-        argv.append("--upgrade")
-    for package in upgrade_packages:
-        argv += ["--upgrade-package", package]
-    if offline:
-        argv.append("--offline")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="listing") as pool:
+        # the files of the pins, listed by a second uv while the first resolves (see pylocks)
+        twin = [*compile_argv, "--no-header", *choices, *cooling.options()]
+        seeded = [] if upgrade else seed_pins(seed)
+        listed = pool.submit(list_alongside, run, twin, tree, seeded) if alongside else None
+        pins = resolve_union(project, inputs, group, argv, tree, output, seed, shared, run, cooling)
+        if cooling.age:
+            note_held_back(project, inputs, group, seed, pins, upgrade, upgrade_packages, cooling)
+        early = listed.result() if listed is not None else None
+    return only_installable(project, inputs, group, pins, tree, output, run, listing, early)
+
+
+def seed_pins(seed: str | None) -> list[Pin]:
+    """The seed's pins (none when it cannot be read: the union then seeds uv alone)."""
+    if seed is None:
+        return []
+    try:
+        return list(lockfile.parse(seed).pins)
+    except lockfile.LockFileError:
+        return []
+
+
+def resolve_union(
+    project: Project,
+    inputs: Inputs,
+    group: SolveGroup,
+    argv: Sequence[str],
+    tree: Path,
+    output: Path,
+    seed: str | None,
+    shared: Sequence[Shared],
+    run: Runner,
+    cooling: Cooldown,
+) -> list[Pin]:
+    """uv's resolution of the group's union (with hashes), its pins never moved back by the
+    cooldown; a failure is one line."""
     result = run_uninterrupted(run, [*argv, *cooling.options()], tree)
     if result.returncode != 0:
         if refusal := cooling.refusal(result.stderr):
@@ -116,20 +159,32 @@ def resolve_group(
     if cooling.age:
         before = list(lockfile.parse(seed).pins) if seed is not None else []
         pins = never_moved_back(argv, tree, output, before, pins, run, cooling)
-        direct = [
-            requirement
-            for name in group.closure
-            for _, requirement in inputs.tiers[name].requirements
-        ]
-        # what could have been held back: everything on --upgrade, else what was asked
-        # for (-P) and new direct requirements (new transitive ones are not looked up)
-        free_to_move = {canonicalize_name(name) for name in upgrade_packages}
-        free_to_move |= {canonicalize_name(r.name) for r in direct} - {p.name for p in before}
-        indexes = index_urls(settings_index_lines(project), group_index_lines(inputs, group))
-        cooling.note_candidates(
-            [pin for pin in pins if upgrade or pin.name in free_to_move], direct, indexes
-        )
-    return only_installable(project, inputs, group, pins, tree, output, run, listing)
+    return pins
+
+
+def note_held_back(
+    project: Project,
+    inputs: Inputs,
+    group: SolveGroup,
+    seed: str | None,
+    pins: Sequence[Pin],
+    upgrade: bool,
+    upgrade_packages: Sequence[str],
+    cooling: Cooldown,
+) -> None:
+    """The pins the cooldown's report looks up: those this run was free to move."""
+    before = list(lockfile.parse(seed).pins) if seed is not None else []
+    direct = [
+        requirement for name in group.closure for _, requirement in inputs.tiers[name].requirements
+    ]
+    # what could have been held back: everything on --upgrade, else what was asked
+    # for (-P) and new direct requirements (new transitive ones are not looked up)
+    free_to_move = {canonicalize_name(name) for name in upgrade_packages}
+    free_to_move |= {canonicalize_name(r.name) for r in direct} - {p.name for p in before}
+    indexes = index_urls(settings_index_lines(project), group_index_lines(inputs, group))
+    cooling.note_candidates(
+        [pin for pin in pins if upgrade or pin.name in free_to_move], direct, indexes
+    )
 
 
 def group_index_lines(inputs: Inputs, group: SolveGroup) -> list[str]:
@@ -180,13 +235,19 @@ def only_installable(
     resolution: Path,
     run: Runner,
     listing: Listing,
+    early: distfiles.Files | None = None,
 ) -> list[Pin]:
     """The pins without hashes of wheels no Python in requires-python can install.
 
     uv names the files of each pinned version in a PEP 751 lock of the same
-    resolution (its own file, with hashes, as constraints), from the pages just read.
+    resolution: `early`, the one a second uv made alongside the union's, when it
+    pins exactly the same versions; else one made now, with the union's own file
+    (hashes and all) as constraints, from the pages just read.
     """
-    listed = listed_files(project, inputs, group, tree, str(resolution), run)
+    if early is not None and set(early) == {(pin.name, pin.version) for pin in pins}:
+        listed = early
+    else:
+        listed = listed_files(project, inputs, group, tree, str(resolution), run)
     listing.update(pylock.by_hash(listed))
     return [without_uninstallable(pin, listed, project.python_minor) for pin in pins]
 
