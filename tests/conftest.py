@@ -114,7 +114,9 @@ def missing_tools(engine: str | None) -> list[str]:
     return missing
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    group_for_xdist(items)
     for item in items:
         if item.get_closest_marker("container") is None:
             continue
@@ -127,6 +129,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if missing:
             reason = f"needs {' and '.join(missing)} (`.ci/run` installs them as root with apt)"
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def group_for_xdist(items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup` (tests/run.py): every container test in one group, on one worker;
+    every other module whole, so its module fixtures are made once. The longest start first:
+    the container group, then the `slow` modules (the order is kept: --no-loadscope-reorder)."""
+    slow_modules = set()
+    for item in items:
+        module = item.nodeid.partition("::")[0]
+        container = item.get_closest_marker("container") is not None
+        item.add_marker(pytest.mark.xdist_group("container" if container else module))
+        if item.get_closest_marker("slow") is not None:
+            slow_modules.add(module)
+    # A stable sort by module: each module's tests keep their order.
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("container") is None,
+            item.nodeid.partition("::")[0] not in slow_modules,
+        )
+    )
 
 
 @pytest.fixture
