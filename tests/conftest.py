@@ -19,11 +19,15 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from cookiecutter.main import cookiecutter
 
 from tests import containers
+
+if TYPE_CHECKING:
+    from tests.images import ColdBuilds
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 SHA_PINNED = re.compile(r"[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}")  # uses: owner/repo@sha
@@ -133,13 +137,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def group_for_xdist(items: list[pytest.Item]) -> None:
     """Under `--dist loadgroup` (tests/run.py): every container test in one group, on one worker;
-    every other module whole, so its module fixtures are made once. The longest start first:
-    the container group, then the `slow` modules (the order is kept: --no-loadscope-reorder)."""
+    each module with a module-scoped fixture whole, so the fixture is made once; every other
+    test on its own. The longest start first: the container group, then the modules with a
+    `slow` test (the order is kept: --no-loadscope-reorder)."""
     slow_modules = set()
     for item in items:
         module = item.nodeid.partition("::")[0]
-        container = item.get_closest_marker("container") is not None
-        item.add_marker(pytest.mark.xdist_group("container" if container else module))
+        if item.get_closest_marker("container") is not None:
+            item.add_marker(pytest.mark.xdist_group("container"))
+        elif uses_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(module))
         if item.get_closest_marker("slow") is not None:
             slow_modules.add(module)
     # A stable sort by module: each module's tests keep their order.
@@ -148,6 +155,14 @@ def group_for_xdist(items: list[pytest.Item]) -> None:
             item.get_closest_marker("container") is None,
             item.nodeid.partition("::")[0] not in slow_modules,
         )
+    )
+
+
+def uses_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.values() if info else ()
+    return any(
+        each.scope in ("module", "class", "package") for defs in definitions for each in defs
     )
 
 
@@ -202,9 +217,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.longrepr = f"skipped under CI=true, which must run everything: {reason}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The CA bundle every image build gets as a secret (tests.images.write_ca_bundle)."""
     from tests.images import write_ca_bundle
 
     return write_ca_bundle(tmp_path_factory.mktemp("secret"), os.environ.get("SSL_CERT_FILE"))
+
+
+@pytest.fixture(scope="session")
+def image_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one baked, locked and committed project the container tests build (never changed:
+    tests change copies of it, tests.images.copy_project)."""
+    from tests.images import bake_image_project
+
+    return bake_image_project(tmp_path_factory.mktemp("image-project"))
+
+
+@pytest.fixture(scope="session")
+def cold_builds(
+    image_project: Path, ca_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ColdBuilds]:
+    """Each tier built cold once per engine (buildah, podman) in a store of its own."""
+    from tests.images import ColdBuilds
+
+    builds = ColdBuilds(image_project, ca_bundle, tmp_path_factory.mktemp("cold"))
+    try:
+        yield builds
+    finally:
+        builds.remove()
