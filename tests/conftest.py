@@ -10,6 +10,7 @@ silently left out.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -118,9 +119,8 @@ def missing_tools(engine: str | None) -> list[str]:
     return missing
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    group_for_xdist(items)
+    longest_first(items)
     for item in items:
         if item.get_closest_marker("container") is None:
             continue
@@ -135,34 +135,50 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def group_for_xdist(items: list[pytest.Item]) -> None:
-    """Under `--dist loadgroup` (tests/run.py): every container test in one group, on one worker;
-    each module with a module-scoped fixture whole, so the fixture is made once; every other
-    test on its own. The longest start first: the container group, then the modules with a
-    `slow` test (the order is kept: --no-loadscope-reorder)."""
-    slow_modules = set()
-    for item in items:
-        module = item.nodeid.partition("::")[0]
-        if item.get_closest_marker("container") is not None:
-            item.add_marker(pytest.mark.xdist_group("container"))
-        elif uses_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(module))
-        if item.get_closest_marker("slow") is not None:
-            slow_modules.add(module)
-    # A stable sort by module: each module's tests keep their order.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`--dist loadgroup` (tests/run.py), grouped here by module file: xdist 3.8 cannot add its
+    group to a pytest 9 node ID, so its own `xdist_group` marks are never read."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    return ByGroup(config, log)
+
+
+def xdist_group(nodeid: str) -> str:
+    """Every container test in one group, on one worker (they build with the same stores and
+    share their images); each module with a module-scoped fixture whole, so the fixture is made
+    once; every other test on its own."""
+    module = nodeid.partition("::")[0]
+    container, module_fixtures = module_kind(module)
+    if container:
+        return "container"
+    return module if module_fixtures else nodeid
+
+
+@functools.cache
+def module_kind(module: str) -> tuple[bool, bool]:
+    """(its tests are marked `container`, it defines a module-scoped fixture), from its text."""
+    text = (TEMPLATE / module).read_text(encoding="utf-8")
+    return "pytest.mark.container" in text, 'scope="module"' in text
+
+
+def longest_first(items: list[pytest.Item]) -> None:
+    """The container tests first, then the modules with a `slow` test, each module's tests in
+    their order: xdist starts the groups in this order (--no-loadscope-reorder)."""
+    slow_modules = {
+        item.nodeid.partition("::")[0] for item in items if item.get_closest_marker("slow")
+    }
     items.sort(
         key=lambda item: (
             item.get_closest_marker("container") is None,
             item.nodeid.partition("::")[0] not in slow_modules,
         )
-    )
-
-
-def uses_module_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    definitions = info.name2fixturedefs.values() if info else ()
-    return any(
-        each.scope in ("module", "class", "package") for defs in definitions for each in defs
     )
 
 
