@@ -4,7 +4,8 @@ Needs only Python and pip (the `container` tests also need buildah and
 mmdebstrap). It creates `.venv` beside the template, installs the hashed lock
 `requirements/dev.txt` into it (again only when the lock changed), saying
 what it does at each step, and runs pytest there with the environment's tools
-on PATH.
+on PATH, in three pytest-xdist workers unless the options name their own (`-n 0`
+runs in one process).
 """
 
 from __future__ import annotations
