@@ -10,6 +10,7 @@ silently left out.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -19,11 +20,15 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from cookiecutter.main import cookiecutter
 
 from tests import containers
+
+if TYPE_CHECKING:
+    from tests.images import ColdBuilds
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 SHA_PINNED = re.compile(r"[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}")  # uses: owner/repo@sha
@@ -122,6 +127,7 @@ def missing_tools(engine: str | None) -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    longest_first(items)
     for item in items:
         if item.get_closest_marker("container") is None:
             continue
@@ -134,6 +140,53 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if missing:
             reason = f"needs {' and '.join(missing)} (`.ci/run` installs them as root with apt)"
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`--dist loadgroup` (tests/run.py), grouped here by module file: xdist 3.8 cannot add its
+    group to a pytest 9 node ID, so its own `xdist_group` marks are never read."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    return ByGroup(config, log)
+
+
+def xdist_group(nodeid: str) -> str:
+    """Every container test in one group, on one worker (they build with the same stores and
+    share their images); each module with a module-scoped fixture whole, so the fixture is made
+    once; every other test on its own."""
+    module = nodeid.partition("::")[0]
+    container, module_fixtures = module_kind(module)
+    if container:
+        return "container"
+    return module if module_fixtures else nodeid
+
+
+@functools.cache
+def module_kind(module: str) -> tuple[bool, bool]:
+    """(its tests are marked `container`, it defines a module-scoped fixture), from its text."""
+    text = (TEMPLATE / module).read_text(encoding="utf-8")
+    return "pytest.mark.container" in text, 'scope="module"' in text
+
+
+def longest_first(items: list[pytest.Item]) -> None:
+    """The container tests first, then the modules with a `slow` test, each module's tests in
+    their order: xdist starts the groups in this order (--no-loadscope-reorder)."""
+    slow_modules = {
+        item.nodeid.partition("::")[0] for item in items if item.get_closest_marker("slow")
+    }
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("container") is None,
+            item.nodeid.partition("::")[0] not in slow_modules,
+        )
+    )
 
 
 @pytest.fixture
@@ -187,9 +240,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.longrepr = f"skipped under CI=true, which must run everything: {reason}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The CA bundle every image build gets as a secret (tests.images.write_ca_bundle)."""
     from tests.images import write_ca_bundle
 
     return write_ca_bundle(tmp_path_factory.mktemp("secret"), os.environ.get("SSL_CERT_FILE"))
+
+
+@pytest.fixture(scope="session")
+def image_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one baked, locked and committed project the container tests build (never changed:
+    tests change copies of it, tests.images.copy_project)."""
+    from tests.images import bake_image_project
+
+    return bake_image_project(tmp_path_factory.mktemp("image-project"))
+
+
+@pytest.fixture(scope="session")
+def cold_builds(
+    image_project: Path, ca_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ColdBuilds]:
+    """Each tier built cold once per engine (buildah, podman) in a store of its own."""
+    from tests.images import ColdBuilds
+
+    builds = ColdBuilds(image_project, ca_bundle, tmp_path_factory.mktemp("cold"))
+    try:
+        yield builds
+    finally:
+        builds.remove()

@@ -47,6 +47,7 @@ ENGINE_NAMES = ("buildah", "podman", "docker")
 CACHE = Path(os.environ.get("LOCKSTEP_TEST_CACHE", "/var/tmp/lockstep-test"))
 BASE_STORE = CACHE / "base-store"  # the base images only, kept between runs
 RUNS = CACHE / "runs"  # one folder per test run, named by its process ID
+CACHE_MOUNTS = CACHE / "cache-mounts"  # the private stores' RUN cache mounts, kept
 # Leave out what no test needs, so vfs (which copies whole layers) stays fast.
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _DPKG_EXCLUDES = (
@@ -630,14 +631,18 @@ class PrivateStore:
     Nothing built before is there to reuse (a cold build), and nothing built in
     it touches the engine's usual store. ``env`` points the engine, and every
     tool that runs it (``invoke build``, the smoke test), at this store. RUN
-    cache mounts live under its TMPDIR, so they survive ``clear()`` (a warm
-    download cache).
+    cache mounts (uv's download cache) are kept in `CACHE_MOUNTS`, which every
+    private store shares: a cold build has no layer cache, but a warm download
+    cache, as a user's second build would.
     """
 
     def __init__(self, *images: str, engine: str = "buildah") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="store-", dir=run_dir()))
         self.tmp = self.dir / "tmp"
         self.tmp.mkdir()
+        CACHE_MOUNTS.mkdir(parents=True, exist_ok=True)
+        # buildah and podman keep RUN cache mounts in $TMPDIR/buildah-cache.
+        (self.tmp / "buildah-cache").symlink_to(CACHE_MOUNTS, target_is_directory=True)
         self.driver = storage_driver()
         conf = storage_conf(self.dir)
         base_env = podman_env(self.dir / "podman") if engine == "podman" else buildah_env()

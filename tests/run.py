@@ -4,12 +4,14 @@ Needs only Python and pip (the `container` tests also need buildah and
 mmdebstrap). It creates `.venv` beside the template, installs the hashed lock
 `requirements/dev.txt` into it (again only when the lock changed), saying
 what it does at each step, and runs pytest there with the environment's tools
-on PATH.
+on PATH, in three pytest-xdist workers unless the options name their own (`-n 0`
+runs in one process).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import subprocess
 import sys
@@ -51,6 +53,23 @@ def ensure_environment(env_dir: Path) -> Path:
     return python
 
 
+# Three pytest-xdist workers: the container tests all on one (they build with the same stores
+# and share their images), every other module whole on whichever worker is free; most of those
+# wait on the package index, not on the two cores. `-n 0` (or `-p no:xdist`) runs in this process.
+PARALLEL = ["--numprocesses", "3", "--dist", "loadgroup", "--no-loadscope-reorder"]
+
+
+def pytest_options(given: list[str]) -> list[str]:
+    """The caller's options, after the parallel defaults unless the caller chose otherwise."""
+    chosen = any(
+        option in ("-n", "--numprocesses", "--dist", "-pno:xdist")
+        or option.startswith(("-n", "--numprocesses=", "--dist="))
+        or (option == "-p" and following == "no:xdist")
+        for option, following in itertools.pairwise([*given, ""])
+    )
+    return given if chosen else [*PARALLEL, *given]
+
+
 def main() -> int:
     env_dir = environment_dir()
     try:
@@ -60,7 +79,7 @@ def main() -> int:
         return 1
     env = dict(os.environ, PATH=f"{env_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     env["VIRTUAL_ENV"] = str(env_dir)
-    command = [str(python), "-m", "pytest", *sys.argv[1:]]
+    command = [str(python), "-m", "pytest", *pytest_options(sys.argv[1:])]
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
 
 

@@ -45,8 +45,11 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def project(locked: Path, tmp_path: Path) -> Path:
+    """A copy of the locked project, its warmed session environments shared (nox -R reuses
+    them; a session run without -R makes its own again, in the shared folder)."""
     copy = tmp_path / locked.name
-    shutil.copytree(locked, copy, symlinks=True)
+    shutil.copytree(locked, copy, symlinks=True, ignore=shutil.ignore_patterns(".nox"))
+    (copy / ".nox").symlink_to(locked / ".nox", target_is_directory=True)
     return copy
 
 

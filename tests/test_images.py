@@ -18,29 +18,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cookiecutter.main import cookiecutter
 
 from tests import containers
-from tests.conftest import TEMPLATE
-from tests.images import MARKER, build_with, git_commit, run, smoke_test
+from tests.images import (
+    BASE,
+    MARKER,
+    NAME,
+    PLANTED,
+    ColdBuilds,
+    build_with,
+    cold_build,
+    commit_time,
+    copy_project,
+    image_id,
+    pin_local_base,
+    run,
+    smoke_test,
+)
 from tests.package_index import PackageIndex, build_wheel
 
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
-
-NAME = "image-check"  # its own image names, apart from other tests' and benchmarks'
-BASE = containers.base_image_name("3.11")
-# Secret-looking files at every depth; none may reach any image.
-PLANTED = (
-    "deploy/.env",
-    "certs/corp.pem",
-    "config/.netrc",
-    "tests/fixtures/.env.local",
-    "tooling/signing.key",
-    "tests/.pypirc",
-    "requirements/pip.conf",
-    "tests/id_ed25519",
-    "src/.env",
-)
 
 
 def image_blobs_holding(
@@ -54,25 +51,9 @@ def image_blobs_holding(
 
 
 @pytest.fixture(scope="module")
-def locked(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Baked, locked and planted with secret-looking files: what every engine builds."""
-    output = tmp_path_factory.mktemp("images")
-    project = Path(
-        cookiecutter(
-            str(TEMPLATE),
-            no_input=True,
-            output_dir=str(output),
-            extra_context={"project_name": "Image Check"},
-        )
-    )
-    assert run(project, "nox", "-s", "lock").returncode == 0
-    for relative in PLANTED:
-        planted = project / relative
-        planted.parent.mkdir(parents=True, exist_ok=True)
-        planted.write_text(f"{MARKER} {relative}\n")
-    # A module that only looks like an ssh key's name: the dev image keeps it.
-    (project / "tests" / "id_helpers.py").write_text('"""Helpers."""\n')
-    return project
+def locked(image_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Baked, locked, committed and planted with secret-looking files (tests.images.PLANTED)."""
+    return copy_project(image_project, tmp_path_factory.mktemp("images"))
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +64,7 @@ def built(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     """The sniper and hunter images, built by `engine` from a copy of the project of its own."""
-    project = tmp_path_factory.mktemp(engine.name) / locked.name
-    shutil.copytree(locked, project, ignore=shutil.ignore_patterns(".nox"))
+    project = copy_project(locked, tmp_path_factory.mktemp(engine.name))
     for tier in ("sniper", "hunter"):
         build_with(engine, project, ca_bundle, "--tier", tier)
     return project
@@ -328,68 +308,44 @@ def test_no_planted_secret_reaches_any_image(
     assert not any(name.startswith(("./deploy", "./certs", "./config", "./.git")) for name in files)
 
 
+def check_cold_build(project: Path, store: containers.PrivateStore, pin: str, output: str) -> str:
+    """What a cold build in `store` said and made, and its smoke test there; its image ID."""
+    assert pin in (project / "base-images.lock").read_text().splitlines()
+    engine = store.engine.name
+    assert f"building {NAME}:sniper with {engine} from {pin}" in output
+    shown = re.search(
+        rf"built {NAME}:sniper: image ID ([0-9a-f]{{64}}) \(SOURCE_DATE_EPOCH=(\d+)\)", output
+    )
+    assert shown, output[-1000:]
+    assert shown.group(2) == commit_time(project)
+    assert shown.group(1) == image_id(output, "sniper")
+    smoke = smoke_test(project, "--tier", "sniper", "--image", env=store.env)
+    assert smoke.returncode == 0, smoke.stderr[-2000:]
+    assert f"checked in {engine}" in smoke.stderr
+    return shown.group(1)
+
+
 @pytest.mark.parametrize("store_engine", ["buildah", "podman"])
 def test_two_cold_builds_of_one_commit_give_one_image_id(
-    locked: Path, store_engine: str, tmp_path: Path
+    cold_builds: ColdBuilds, store_engine: str, tmp_path: Path
 ) -> None:
-    """From the base image pinned by digest (resolved from local storage), in empty stores."""
-    project = tmp_path / "cold"
-    shutil.copytree(locked, project, ignore=shutil.ignore_patterns(".nox", "dist"))
-    epoch = git_commit(project)
-    ids = []
-    for _ in range(2):
-        with containers.PrivateStore(BASE, engine=store_engine) as store:
-            store.buildah("tag", BASE, "docker.io/library/python:3.11-slim")
-            pinned = run(
-                project,
-                "invoke",
-                "base-image",
-                "--refresh",
-                "--local",
-                "--engine",
-                store_engine,
-                env=store.env,
-            )
-            assert pinned.returncode == 0, pinned.stderr
-            digest = store.buildah(
-                "inspect", "--type", "image", "--format", "{{.FromImageDigest}}", BASE
-            ).stdout.strip()
-            pin = f"python:3.11-slim@{digest}"
-            assert pin in (project / "base-images.lock").read_text().splitlines()
-            built_once = run(
-                project,
-                "invoke",
-                "build",
-                "--tier",
-                "sniper",
-                "--engine",
-                store_engine,
-                env=store.env,
-            )
-            assert built_once.returncode == 0, built_once.stdout[-2000:] + built_once.stderr[-2000:]
-            assert f"building {NAME}:sniper with {store_engine} from {pin}" in built_once.stdout
-            shown = re.search(
-                rf"built {NAME}:sniper: image ID ([0-9a-f]{{64}}) \(SOURCE_DATE_EPOCH=(\d+)\)",
-                built_once.stdout,
-            )
-            assert shown, built_once.stdout[-1000:]
-            assert shown.group(2) == epoch
-            assert store.engine.inspect(f"{NAME}:sniper")["id"] == shown.group(1)
-            ids.append(shown.group(1))
-            smoke = smoke_test(
-                project,
-                "--tier",
-                "sniper",
-                "--image",
-                env=store.env,
-            )
-            assert smoke.returncode == 0, smoke.stderr[-2000:]
-            assert f"checked in {store_engine}" in smoke.stderr
+    """From the base image pinned by digest (resolved from local storage), in empty stores:
+    the run's shared cold build, then one more in a store of its own."""
+    store, project, pin = cold_builds.store(store_engine)
+    first = cold_builds.build(store_engine, "sniper")
+    ids = [check_cold_build(project, store, pin, first)]
+    assert store.engine.inspect(f"{NAME}:sniper")["id"] == ids[0]
+    with containers.PrivateStore(BASE, engine=store_engine) as again:
+        assert pin_local_base(project, again) == pin
+        second = cold_build(project, again, "sniper")
+        ids.append(check_cold_build(project, again, pin, second))
+        assert again.engine.inspect(f"{NAME}:sniper")["id"] == ids[1]
     assert ids[0] == ids[1]
 
     # The pin follows .python-version: a new Python needs a new pin.
-    (project / ".python-version").write_text("3.12\n")
-    checked = run(project, "nox", "-s", "lock_check")
+    newer = copy_project(project, tmp_path)
+    (newer / ".python-version").write_text("3.12\n")
+    checked = run(newer, "nox", "-s", "lock_check")
     assert checked.returncode != 0
     assert (
         "base-images.lock pins python:3.11-slim but .python-version says 3.12: "
@@ -442,12 +398,12 @@ def refusing_env(store: containers.PrivateStore, runtime: Path) -> dict[str, str
 
 @pytest.mark.parametrize("store_engine", ["buildah", "podman"])
 def test_a_runtime_that_refuses_the_host_is_one_line_naming_the_fix(
-    locked: Path, store_engine: str, ca_bundle: Path, tmp_path: Path
+    locked: Path, cold_builds: ColdBuilds, store_engine: str, ca_bundle: Path, tmp_path: Path
 ) -> None:
-    """A stand-in runtime answers as crun does on hybrid cgroup hosts: the build and the
-    smoke test each end with one line naming the setting, never the script they ran."""
-    project = tmp_path / "refused"
-    shutil.copytree(locked, project, ignore=shutil.ignore_patterns(".nox"))
+    """A stand-in runtime answers as crun does on hybrid cgroup hosts: the build (in an empty
+    store: a cached step runs nothing) and the smoke test (of the run's cold build) each end
+    with one line naming the setting, never the script they ran."""
+    project = copy_project(locked, tmp_path)
     runtime = tmp_path / "crun"
     runtime.write_text(REFUSING_RUNTIME)
     runtime.chmod(0o755)
@@ -455,22 +411,22 @@ def test_a_runtime_that_refuses_the_host_is_one_line_naming_the_fix(
     build += ["--ca-bundle", str(ca_bundle)]
     with containers.PrivateStore(BASE, engine=store_engine) as store:
         refused = run(project, *build, env=refusing_env(store, runtime))
-        assert refused.returncode == 1
-        last = refused.stderr.strip().splitlines()[-1]
-        # sniper is layered on the base tier's environment, the first image built.
-        first = f"localhost/{NAME}-environment:base"
-        assert last.startswith(f"error: building {first} with {store_engine} failed (exit ")
-        assert last.endswith(FIXES[store_engine])
+    assert refused.returncode == 1
+    last = refused.stderr.strip().splitlines()[-1]
+    # sniper is layered on the base tier's environment, the first image built.
+    first = f"localhost/{NAME}-environment:base"
+    assert last.startswith(f"error: building {first} with {store_engine} failed (exit ")
+    assert last.endswith(FIXES[store_engine])
 
-        built_once = run(project, *build, env=store.env)
-        assert built_once.returncode == 0, built_once.stderr[-2000:]
-        smoke = smoke_test(
-            project,
-            "--tier",
-            "sniper",
-            "--image",
-            env=refusing_env(store, runtime),
-        )
+    cold_builds.build(store_engine, "sniper")
+    built, built_project, _ = cold_builds.store(store_engine)
+    smoke = smoke_test(
+        built_project,
+        "--tier",
+        "sniper",
+        "--image",
+        env=refusing_env(built, runtime),
+    )
     assert smoke.returncode != 0
     assert f"Session smoke-test aborted: {FIXES[store_engine]}" in smoke.stderr
     assert "inventory" not in smoke.stderr and "import " not in smoke.stderr
@@ -499,25 +455,28 @@ def test_a_loaded_base_image_docker_cannot_pin_is_one_line(
 
 
 def test_a_source_only_change_rebuilds_only_the_app_layer(
-    locked: Path, ca_bundle: Path, tmp_path: Path
+    cold_builds: ColdBuilds, ca_bundle: Path, tmp_path: Path
 ) -> None:
     """After a cold build, the cached environment survives `invoke build` and its config
     fix: a source-only change rebuilds only the app layer, and uv installs nothing."""
-    project = tmp_path / "edited"
-    shutil.copytree(locked, project, ignore=shutil.ignore_patterns(".nox", "dist"))
+    cold_builds.build("buildah", "sniper")
+    store, project, _ = cold_builds.store("buildah")
+    edited = copy_project(project, tmp_path)
     image = f"localhost/{NAME}:sniper"
-    build = ["invoke", "build", "--tier", "sniper", "--engine", "buildah", "--base-image", BASE]
-    build += ["--ca-bundle", str(ca_bundle)]
-    with containers.PrivateStore(BASE) as store:
-        cold = run(project, *build, env=store.env)
-        assert cold.returncode == 0, cold.stdout[-2000:] + cold.stderr[-2000:]
-        before = store.engine.layer_digests(image)  # type: ignore[attr-defined]
-        cli = project / "src" / "image_check" / "cli.py"
-        cli.write_text(cli.read_text() + "# a source-only change\n")
-        rebuilt = run(project, *build, env=store.env)
+    before = store.engine.layer_digests(image)  # type: ignore[attr-defined]
+    original = store.engine.inspect(image)["id"]
+    cli = edited / "src" / "image_check" / "cli.py"
+    cli.write_text(cli.read_text() + "# a source-only change\n")
+    try:
+        rebuilt = run(
+            edited, "invoke", "build", "--tier", "sniper", "--engine", "buildah",
+            "--ca-bundle", str(ca_bundle), env=store.env,
+        )  # fmt: skip
         assert rebuilt.returncode == 0, rebuilt.stdout[-2000:] + rebuilt.stderr[-2000:]
         assert not re.search(r"Installed \d+ packages? in", rebuilt.stdout + rebuilt.stderr)
         after = store.engine.layer_digests(image)  # type: ignore[attr-defined]
+    finally:
+        store.engine.restore(original, image)  # the run's cold build, for the tests after
     assert after[:-1] == before[:-1]
     assert after[-1] != before[-1]
 

@@ -1,7 +1,8 @@
 """Layered tiers with buildah: a child tier's image is its parent tier's environment plus its own.
 
 The default tiers: sniper is exactly base (no layer of its own), hunter adds
-numpy. Built cold in a store of their own, on the local stand-in base image.
+numpy. Built cold in a store of their own, on the local stand-in base image
+pinned as python:3.11-slim: the run's cold builds (tests.images.ColdBuilds).
 """
 
 from __future__ import annotations
@@ -9,68 +10,51 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cookiecutter.main import cookiecutter
 
 from tests import containers
 from tests import registry as registries
-from tests.conftest import TEMPLATE, read_lock
+from tests.conftest import read_lock
 from tests.containers import Registry
-from tests.images import git_commit, run, smoke_test
+from tests.images import (
+    BASE,
+    NAME,
+    ColdBuilds,
+    cold_build,
+    copy_project,
+    git_commit,
+    image_id,
+    pin_local_base,
+    run,
+    smoke_test,
+)
 
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
-NAME = "layer-check"
-BASE = containers.base_image_name("3.11")
 SITE = "opt/venv/lib/python3.11/site-packages"
+TIERS = ("sniper", "hunter")
 
 
 @pytest.fixture(scope="module")
-def locked(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = Path(
-        cookiecutter(
-            str(TEMPLATE),
-            no_input=True,
-            output_dir=str(tmp_path_factory.mktemp("layers")),
-            extra_context={"project_name": "Layer Check"},
-        )
-    )
-    assert run(project, "nox", "-s", "lock").returncode == 0
-    git_commit(project)
-    return project
-
-
-def build(project: Path, store: containers.PrivateStore, ca_bundle: Path, tier: str) -> str:
-    """`invoke build --tier TIER` in `store`; its output."""
-    result = run(
-        project, "invoke", "build", "--tier", tier, "--engine", "buildah",
-        "--base-image", BASE, "--ca-bundle", str(ca_bundle), env=store.env,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
-
-
-def image_id(output: str, tier: str) -> str:
-    shown = re.search(rf"built {NAME}:{tier}: image ID ([0-9a-f]{{64}})", output)
-    assert shown, output[-2000:]
-    return shown.group(1)
+def store(cold_builds: ColdBuilds) -> containers.PrivateStore:
+    """buildah's store of the run's cold builds: the base, then what they built."""
+    return cold_builds.store("buildah")[0]
 
 
 @pytest.fixture(scope="module")
-def store() -> Iterator[containers.PrivateStore]:
-    with containers.PrivateStore(BASE) as private:
-        yield private
+def locked(cold_builds: ColdBuilds) -> Path:
+    """The committed project those builds are of, its base pinned (never changed here)."""
+    return cold_builds.store("buildah")[1]
 
 
 @pytest.fixture(scope="module")
-def built(locked: Path, store: containers.PrivateStore, ca_bundle: Path) -> dict[str, str]:
-    """sniper, then hunter: tier -> the output of its `invoke build`."""
-    return {tier: build(locked, store, ca_bundle, tier) for tier in ("sniper", "hunter")}
+def built(cold_builds: ColdBuilds) -> dict[str, str]:
+    """sniper, then hunter, built cold: tier -> the output of its `invoke build`."""
+    return {tier: cold_builds.build("buildah", tier) for tier in TIERS}
 
 
 def diff_ids(store: containers.PrivateStore, image: str) -> list[str]:
@@ -90,7 +74,7 @@ def layer_members(
 
 
 def test_child_tiers_share_their_parent_s_environment_layers(
-    built: dict[str, str], store: containers.PrivateStore
+    built: dict[str, str], cold_builds: ColdBuilds, store: containers.PrivateStore
 ) -> None:
     environment = diff_ids(store, f"localhost/{NAME}-environment:base")
     base = diff_ids(store, BASE)
@@ -103,8 +87,9 @@ def test_child_tiers_share_their_parent_s_environment_layers(
     # hunter: the same layers, byte for byte, then its own COPY and RUN, then the runtime's.
     assert hunter[: len(environment)] == environment and len(hunter) == len(environment) + 4
     assert hunter[-2:] == sniper[-2:]  # useradd and the app: the same bytes too
+    pin = cold_builds.store("buildah")[2]  # python:3.11-slim@sha256:...
     assert (
-        f"building {NAME}:hunter with buildah from {BASE} (on tier base's environment)"
+        f"building {NAME}:hunter with buildah from {pin} (on tier base's environment)"
         in (built["hunter"])
     )
 
@@ -145,7 +130,8 @@ def test_two_cold_builds_give_one_image_id_per_tier(
     built: dict[str, str], locked: Path, ca_bundle: Path
 ) -> None:
     with containers.PrivateStore(BASE) as cold:
-        again = build(locked, cold, ca_bundle, "hunter")
+        pin_local_base(locked, cold)
+        again = cold_build(locked, cold, "hunter", ca_bundle)
         environment = f"localhost/{NAME}-environment:base"
         assert diff_ids(cold, environment)  # built again, in this store
     assert image_id(again, "hunter") == image_id(built["hunter"], "hunter")
@@ -173,8 +159,7 @@ def published(
     """scout (base plus a pure-Python package), on a base pinned in the registry for every
     tier, built and published. Not hunter: verify cannot prove numpy's byte code on this
     machine's Python (a finding of its own, layered or not)."""
-    project = tmp_path_factory.mktemp("verify") / locked.name
-    shutil.copytree(locked, project, symlinks=True)
+    project = copy_project(locked, tmp_path_factory.mktemp("verify"))
     (project / "requirements" / "scout.in").write_text("-r base.in\nidna\n")
     relocked = run(project, "nox", "-s", "lock")
     assert relocked.returncode == 0, relocked.stderr[-2000:]

@@ -23,18 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cookiecutter.main import cookiecutter
 
 from tests import containers
 from tests import registry as registries
-from tests.conftest import TEMPLATE
 from tests.containers import Registry
-from tests.images import build_with, git_commit, run
+from tests.images import NAME, build_with, copy_project, git_commit, run
 from tests.registry import RefusingRegistry, free_port
 
 pytestmark = [pytest.mark.container, pytest.mark.network, pytest.mark.slow]
 
-NAME = "ship-check"
 SITE = "/opt/venv/lib/python3.11/site-packages"
 PINNED = re.compile(r"^(?P<repository>\S+)@(?P<digest>sha256:[0-9a-f]{64})$")
 # What verify says of an image pushed again with one more layer, whatever the layer holds.
@@ -57,21 +54,9 @@ def registry() -> Iterator[Registry]:
 
 
 @pytest.fixture(scope="module")
-def committed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def committed(image_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Baked, locked and committed: a release as a team would tag it."""
-    output = tmp_path_factory.mktemp("ship")
-    project = Path(
-        cookiecutter(
-            str(TEMPLATE),
-            no_input=True,
-            output_dir=str(output),
-            extra_context={"project_name": "Ship Check"},
-        )
-    )
-    locked = run(project, "nox", "-s", "lock")
-    assert locked.returncode == 0, locked.stderr[-2000:]
-    git_commit(project)
-    return project
+    return copy_project(image_project, tmp_path_factory.mktemp("ship"))
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +69,7 @@ def published(
 ) -> dict[str, str]:
     """The sniper image built on the pinned base and published by `engine`: the project, its
     output, the reference, the base."""
-    project = tmp_path_factory.mktemp(engine.name) / committed.name
-    shutil.copytree(committed, project, symlinks=True)
+    project = copy_project(committed, tmp_path_factory.mktemp(engine.name))
     base = pin_base(engine, registry, project)
     build_with(engine, project, ca_bundle, "--tier", "sniper", base=base)
     namespace = f"{registry.host}/{engine.name}"
@@ -239,7 +223,7 @@ def test_verify_checks_the_commit_never_the_work_tree(
         f"requirements/sniper.txt of commit {built_from}"
     )
     # An uncommitted edit of the app's sources changes nothing verify expects.
-    source = project / "src" / "ship_check" / "cli.py"
+    source = project / "src" / "image_check" / "cli.py"
     kept = source.read_text()
     try:
         source.write_text(kept + "print('not committed')\n")
