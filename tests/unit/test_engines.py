@@ -18,8 +18,8 @@ from tooling.engines import (
     record_build,
 )
 from tooling.engines.containers_storage import reproducible_config
-from tooling.engines.interface import BuildPlan, Engine
 from tooling.engines.docker import registry_digest
+from tooling.engines.interface import BuildPlan, Engine
 
 Answer = tuple[int, str, str]
 

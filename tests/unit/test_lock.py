@@ -67,7 +67,10 @@ class FakeUv:
     def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         if "pylock.toml" in argv:
             self.listings.append(list(argv))
-        if "--output-file" in argv and Path(argv[argv.index("--output-file") + 1]).name == ALONGSIDE:
+        if (
+            "--output-file" in argv
+            and Path(argv[argv.index("--output-file") + 1]).name == ALONGSIDE
+        ):
             return self.resolve_alongside(argv)
         if (derived := tier_compile(argv, cwd)) is not None:
             if lock.UNION_CONSTRAINTS in argv:

@@ -122,4 +122,5 @@ def test_a_dev_container_edited_after_the_lock_is_rewritten_by_the_next_lock(
     logged, _ = lock_in_a_new_python(project)
     assert "wrote .devcontainer/devcontainer.json" in "\n".join(logged)
     python = (project / ".python-version").read_text().strip()
-    assert devcontainer.read_text() == '{"build": {"args": {"PYTHON_VERSION": "%s"}}}\n' % python
+    expected = '{"build": {"args": {"PYTHON_VERSION": "' + python + '"}}}\n'
+    assert devcontainer.read_text() == expected
