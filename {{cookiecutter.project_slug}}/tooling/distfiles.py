@@ -39,8 +39,8 @@ Files = Mapping[tuple[str, str], tuple[File, ...]]  # (canonical name, version) 
 STRING = r'"([^"\\]*)"'
 TOP_LINE = re.compile(r'(?:lock-version|created-by|requires-python) = "[^"\\]*"|')
 PACKAGE_LINE = re.compile(rf"(name|version|marker|index|requires-python) = {STRING}")
-FILE_TABLE = re.compile(
-    rf"\{{ (?:name = {STRING}, )?(?:url|path) = {STRING}"
+FILE_TABLE = re.compile(  # \x7b is "{": two braces in a row would read as template text
+    rf"\x7b (?:name = {STRING}, )?(?:url|path) = {STRING}"
     r"(?:, upload-time = [0-9T:.Z+-]+)?(?:, size = \d+)?"
     r', hashes = \{ ((?:[a-z0-9]+ = "[0-9a-f]+")(?:, [a-z0-9]+ = "[0-9a-f]+")*) \} \}'
 )
