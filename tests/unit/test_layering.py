@@ -74,6 +74,10 @@ def test_each_child_builds_on_its_parent_and_one_with_nothing_of_its_own_adds_no
     assert layering.installed(starts, "sniper") == ["base"]
     assert layering.environment_base("app", starts["hunter"]) == "localhost/app-environment:base"
     assert layering.environment_base("app", starts["base"]) == "bare"
+    one_of_several = layering.environment_base(
+        "app", starts["hunter"], lambda i: f"{i}-linux-arm64"
+    )
+    assert one_of_several == "localhost/app-environment:base-linux-arm64"
     assert {name: start.stage for name, start in starts.items()} == {
         "base": "installed",
         "sniper": "inherited",

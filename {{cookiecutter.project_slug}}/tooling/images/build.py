@@ -68,7 +68,7 @@ def build_tiers(
     image_ids: dict[str, str] = {}
     for run in runs:
         image_ids.update(run.build_all(chosen, target, warn))
-    if len(wanted) > 1:
+    if several:
         for name in chosen:
             index.make_tier_index(the_project, chosen_engine, name, wanted, image_ids, log)
     for run in runs if env.get(summary.VARIABLE) else []:  # one more inspect: only when asked
@@ -155,8 +155,7 @@ class Run:
         )
 
     def environment_base(self, name: str) -> str:
-        parent = self.starts[name].parent
-        return self.environment_image(parent) if parent else layering.BARE
+        return layering.environment_base(self.the_project.name, self.starts[name], self.named)
 
     def build_environments_under(self, name: str) -> None:
         """The environment image of each tier `name` is layered on, parents first, once a run."""

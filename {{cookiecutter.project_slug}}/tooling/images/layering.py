@@ -18,7 +18,7 @@ an image holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tooling import lockfile, tiers
@@ -51,9 +51,12 @@ def environment_image(project_name: str, tier: str) -> str:
     return f"localhost/{project_name}-environment:{tier}"
 
 
-def environment_base(project_name: str, start: Start) -> str:
-    """The ENVIRONMENT_BASE build argument: the parent's environment image, or the bare stage."""
-    return environment_image(project_name, start.parent) if start.parent else BARE
+def environment_base(
+    project_name: str, start: Start, named: Callable[[str], str] = lambda image: image
+) -> str:
+    """The ENVIRONMENT_BASE build argument: the parent's environment image (as `named` names
+    it, e.g. for one platform of several), or the bare stage."""
+    return named(environment_image(project_name, start.parent)) if start.parent else BARE
 
 
 def pin_key(pin: lockfile.Pin) -> tuple[str, str, str, frozenset[str]]:
