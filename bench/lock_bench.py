@@ -82,9 +82,7 @@ def kind(argv):
     if list(argv[:2]) == ["python", "find"]:
         return "uv python find (the Python every compile builds with)"
     if "pylock.toml" in argv:
-        if any(arg.endswith("pylock.alongside.toml") for arg in argv):
-            return "uv: the union as a PEP 751 lock, alongside (its files)"
-        return "uv: PEP 751 lock of the union's pins (files, when the twin differs)"
+        return "uv: PEP 751 lock of the union's pins (their files), offline"
     if "union-pins.txt" in argv:
         return "uv: a tier's closure, offline (several at once)"
     return "uv: the union's resolution, hashed"

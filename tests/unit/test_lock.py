@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import platform
 import re
 import signal
 import subprocess
-import tomllib
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,6 @@ from pathlib import Path
 import pytest
 import uv_stand_in
 from tooling import atomic, lock, lockfile
-from tooling.lock.pylocks import ALONGSIDE
 from tooling.project import load
 from tooling.tiers import TierError
 from uv_stand_in import tier_compile
@@ -56,10 +56,8 @@ class FakeUv:
         returncode: int = 0,
         stderr: str = "",
         during: Hook | None = None,
-        alongside: str | None = None,
     ) -> None:
         self.body, self.returncode, self.stderr, self.during = body, returncode, stderr, during
-        self.alongside = body if alongside is None else alongside  # its PEP 751 resolution
         self.calls: list[list[str]] = []  # resolutions of a union
         self.tier_calls: list[str] = []  # the .in of each tier compiled against its union
         self.listings: list[list[str]] = []  # PEP 751 locks: of the union, of its pins
@@ -67,11 +65,6 @@ class FakeUv:
     def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         if "pylock.toml" in argv:
             self.listings.append(list(argv))
-        if (
-            "--output-file" in argv
-            and Path(argv[argv.index("--output-file") + 1]).name == ALONGSIDE
-        ):
-            return self.resolve_alongside(argv)
         if (derived := tier_compile(argv, cwd)) is not None:
             if lock.UNION_CONSTRAINTS in argv:
                 self.tier_calls.append(argv[2])
@@ -82,14 +75,6 @@ class FakeUv:
         if self.returncode == 0:
             Path(argv[argv.index("--output-file") + 1]).write_text(self.body)
         return subprocess.CompletedProcess(argv, self.returncode, "", self.stderr)
-
-    def resolve_alongside(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        """The union's resolution as a PEP 751 lock, made while the union resolves."""
-        if self.returncode != 0:
-            return subprocess.CompletedProcess(argv, 2, "", self.stderr)
-        output = Path(argv[argv.index("--output-file") + 1])
-        output.write_text(uv_stand_in.pylock_of(self.alongside, argv))
-        return subprocess.CompletedProcess(argv, 0, "", "")
 
 
 @pytest.fixture
@@ -691,7 +676,7 @@ def test_upgrade_package_must_be_locked(project: Path) -> None:
 def test_upgrade_flags_reach_uv(project: Path) -> None:
     uv = FakeUv()
     lock.lock(load(project), upgrade_packages=["numpy"], run=uv)
-    assert uv.calls[0][-2:] == ["--upgrade-package", "numpy"]
+    assert ("--upgrade-package", "numpy") in zip(uv.calls[0], uv.calls[0][1:])
     assert "--generate-hashes" in uv.calls[0] and "3.11" in uv.calls[0]
 
 
@@ -982,87 +967,12 @@ def test_a_file_listing_uv_cannot_make_is_one_line_and_changes_no_lock(project: 
     assert str(raised.value) == (
         "uv could not list the locked files: Failed to fetch: `https://pypi.example/simple/numpy/`"
     )
-    # alongside the union's resolution, then of its pins: from the cache, then the index
+    # of the union's pins: from the cache, then the index
     assert [("--offline" in argv, "--constraint" in argv) for argv in listings] == [
-        (False, False),
         (True, True),
         (False, True),
     ]
     assert locks(project) == before
-
-
-def listed_by_constraint(uv: FakeUv) -> list[list[str]]:
-    """The PEP 751 locks uv made of a resolution given as constraints (after the union's)."""
-    return [argv for argv in uv.listings if "--constraint" in argv]
-
-
-class NothingAlongside(FakeUv):
-    """A uv whose PEP 751 resolution alongside the union's fails."""
-
-    def resolve_alongside(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.CompletedProcess(argv, 2, "", "error: Failed to fetch\n")
-
-
-def locked_the_old_way(project: Path) -> dict[str, str]:
-    """The locks, their files listed from the union's pins as constraints; then none is left."""
-    lock.lock(load(project), run=NothingAlongside())
-    written = locks(project)
-    for path in (project / "requirements").glob("*.txt"):
-        path.unlink()
-    return written
-
-
-def test_the_files_come_from_the_resolution_made_alongside_the_union(project: Path) -> None:
-    expected = locked_the_old_way(project)
-    uv = FakeUv()
-    lock.lock(load(project), run=uv)
-    assert len(uv.listings) == 1 and listed_by_constraint(uv) == []
-    assert locks(project) == expected
-
-
-def test_a_resolution_alongside_with_other_versions_is_not_listed_from(project: Path) -> None:
-    expected = locked_the_old_way(project)
-    other = UNION_BODY.replace("numpy==2.0.0", "numpy==2.1.0").replace(HASHES["a"], HASHES["d"])
-    uv = FakeUv(alongside=other)
-    lock.lock(load(project), run=uv)
-    assert len(listed_by_constraint(uv)) == 1
-    assert locks(project) == expected
-
-
-def without(argv: Sequence[str], *options: str) -> list[str]:
-    """argv without its output file and these options."""
-    output = argv[argv.index("--output-file") + 1]
-    return [arg for arg in argv if arg not in {*options, "--output-file", output}]
-
-
-def test_the_resolution_alongside_starts_from_the_unions_pins_with_its_options(
-    project: Path,
-) -> None:
-    lock.lock(load(project), run=FakeUv())
-    (project / "requirements" / "base.in").write_text("structlog\nrich\n")
-    seeds: list[str] = []
-
-    class Seeded(FakeUv):
-        def resolve_alongside(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-            seeds.append(Path(argv[argv.index("--output-file") + 1]).read_text())
-            return super().resolve_alongside(argv)
-
-    uv = Seeded(union_body(structlog="24.4.0"))
-    lock.lock(load(project), upgrade_packages=["structlog"], run=uv)
-    assert [tomllib.loads(seed)["packages"] for seed in seeds] == [
-        [
-            {"name": "numpy", "version": "2.0.0"},
-            {"name": "pandas", "version": "2.2.0"},
-            {"name": "structlog", "version": "24.1.0"},
-        ]
-    ]
-    (union,) = uv.calls
-    (alongside,) = uv.listings
-    assert "--upgrade-package" in union
-    assert without(union, "--generate-hashes") == without(
-        alongside, "--format", "pylock.toml", "--quiet"
-    )
-    assert "structlog==24.4.0" in (project / "requirements" / "base.txt").read_text()
 
 
 def test_uvs_yanked_warnings_are_kept_for_the_pins_the_locks_keep() -> None:
@@ -1091,26 +1001,46 @@ def test_uvs_yanked_warnings_are_kept_for_the_pins_the_locks_keep() -> None:
     ]
 
 
-def test_every_compile_builds_with_the_python_uv_finds_once(project: Path) -> None:
+class Finds(FakeUv):
+    """A uv whose `python find` names /opt/python/bin/python3.11; what it was asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[list[str]] = []
+        self.compiled: list[list[str]] = []
+
+    def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        if list(argv[:2]) == ["python", "find"]:
+            self.asked.append(list(argv))
+            return subprocess.CompletedProcess(argv, 0, "/opt/python/bin/python3.11\n", "")
+        self.compiled.append(list(argv))
+        return super().__call__(argv, cwd)
+
+
+def test_every_compile_builds_with_the_running_python_when_it_is_the_projects(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(platform, "python_version", lambda: "3.11.9")  # .python-version: 3.11
+    uv = Finds()
+    lock.lock(load(project), run=uv)
+    assert uv.asked == []
+    assert len(uv.compiled) == 4  # the union, the files of its pins, two tier closures
+    assert all(argv[-2:] == ["--python", sys.executable] for argv in uv.compiled)
+
+
+def test_every_compile_builds_with_the_python_uv_finds_once(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(platform, "python_version", lambda: "3.10.4")  # not the project's 3.11
     uv = FakeUv()
     lock.lock(load(project), run=uv)
     expected = locks(project)
     assert not any("--python" in argv for argv in [*uv.calls, *uv.listings])
     for path in (project / "requirements").glob("*.txt"):
         path.unlink()
-    asked: list[list[str]] = []
-    compiled: list[list[str]] = []
-
-    class Finds(FakeUv):
-        def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-            if list(argv[:2]) == ["python", "find"]:
-                asked.append(list(argv))
-                return subprocess.CompletedProcess(argv, 0, "/opt/python/bin/python3.11\n", "")
-            compiled.append(list(argv))
-            return super().__call__(argv, cwd)
-
-    lock.lock(load(project), run=Finds())
-    assert asked == [["python", "find", "--no-project", "--no-python-downloads", "3.11"]]
-    assert len(compiled) == 4  # the union, its PEP 751 twin, two tier closures
-    assert all(argv[-2:] == ["--python", "/opt/python/bin/python3.11"] for argv in compiled)
+    finds = Finds()
+    lock.lock(load(project), run=finds)
+    assert finds.asked == [["python", "find", "--no-project", "--no-python-downloads", "3.11"]]
+    assert len(finds.compiled) == 4  # the union, the files of its pins, two tier closures
+    assert all(argv[-2:] == ["--python", "/opt/python/bin/python3.11"] for argv in finds.compiled)
     assert locks(project) == expected

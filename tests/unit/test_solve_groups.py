@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from tooling import ToolingError, lock, lockfile
-from tooling.lock.pylocks import ALONGSIDE
 from tooling.project import load
 from tooling.tiers import TierError, describe, read_tiers, solve_groups
 from uv_stand_in import tier_compile
@@ -330,7 +329,7 @@ def test_local_version_labels_survive_an_upgrade(
     logged: list[str] = []
     uv = GroupUv(bodies)
     lock.main(load(project), ["--upgrade-package", "accel"], log=logged.append, run=uv)
-    assert all(argv[-2:] == ["--upgrade-package", "accel"] for _, argv, _ in uv.calls)
+    assert all(("--upgrade-package", "accel") in zip(argv, argv[1:]) for _, argv, _ in uv.calls)
     assert "accel 1.0+cpu → 1.1+cpu (cpu-worker)" in logged
     assert "accel 1.0+cu121 → 1.1+cu121 (gpu-worker)" in logged
     cpu = lockfile.parse(locks(project)["cpu-worker.txt"])
@@ -493,32 +492,4 @@ def test_no_old_pin_is_guessed_when_the_shared_pins_are_meant_to_move(
         ("cuda", ""),
         ("default", ""),
     ]
-    assert lock.check(load(project)) == []
-
-
-class CountsTwins(GroupUv):
-    """GroupUv, counting the PEP 751 twins made alongside a group's resolution."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.twins = 0
-
-    def __call__(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-        if "--output-file" in argv and argv[argv.index("--output-file") + 1].endswith(ALONGSIDE):
-            with self.lock:
-                self.twins += 1
-        return super().__call__(argv, cwd)
-
-
-def test_a_group_resolved_alone_has_its_files_listed_alongside_several_after(
-    project: Path,
-) -> None:
-    several = CountsTwins()
-    lock.lock(load(project), run=several)
-    assert several.groups() == ["cpu", "cuda", "default"] and several.twins == 0
-    gpu = project / "requirements" / "gpu-worker.in"
-    gpu.write_text(gpu.read_text() + "accel>=1\n")
-    alone = CountsTwins()
-    lock.lock(load(project), run=alone)
-    assert alone.groups() == ["cuda"] and alone.twins == 1
     assert lock.check(load(project)) == []

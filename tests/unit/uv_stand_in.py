@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from tooling import lock, lockfile
-from tooling.lock.pylocks import ALONGSIDE
 from tooling.tiers import ancestors, read_tiers
 
 
@@ -39,14 +38,8 @@ def tier_compile(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[
 
 
 def file_listing(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """uv's PEP 751 lock of a resolution given as constraints: one wheel per hash.
-
-    A stand-in resolves nothing by itself: the union's resolution made as a PEP 751
-    lock alongside the union's own fails here (a stand-in that resolves answers it).
-    """
+    """uv's PEP 751 lock of a resolution given as constraints: one wheel per hash."""
     output = Path(argv[argv.index("--output-file") + 1])
-    if output.name == ALONGSIDE:
-        return subprocess.CompletedProcess(argv, 2, "", "error: the stand-in resolves nothing\n")
     resolution = (cwd / argv[argv.index("--constraint") + 1]).read_text()
     (cwd / output).write_text(pylock_of(resolution, argv))
     return subprocess.CompletedProcess(argv, 0, "", "")

@@ -22,11 +22,13 @@ publishes none (a plain HTML index, PyTorch's) needs its packages exempted.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -37,6 +39,9 @@ from tooling.lockfile import Pin
 from tooling.project import Project
 from tooling.settings import DURATION
 from tooling.tiers import INDEX
+
+if TYPE_CHECKING:
+    import ssl
 
 PYPI = "https://pypi.org/simple"
 LOOKUPS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cooldown")
@@ -97,6 +102,14 @@ def age_of(duration: str) -> datetime.timedelta:
     return datetime.timedelta(hours=count * {"hour": 1, "day": 24, "week": 168}[unit])
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One context for every lookup: each new one reads the CA bundle again (30 ms of CPU)."""
+    import ssl
+
+    return ssl.create_default_context()
+
+
 def releases(name: str, indexes: Sequence[str]) -> dict[Version, datetime.datetime]:
     """When each release of `name` was first uploaded, from the first index that knows it."""
     import urllib.request  # only when a report looks releases up: a no-op lock never does
@@ -106,7 +119,7 @@ def releases(name: str, indexes: Sequence[str]) -> dict[Version, datetime.dateti
             f"{index.rstrip('/')}/{canonicalize_name(name)}/", headers={"Accept": JSON_PAGE}
         )
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=5, context=tls_context()) as response:
                 page = json.load(response)
         except (OSError, ValueError):
             continue

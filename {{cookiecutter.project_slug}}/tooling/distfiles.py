@@ -2,9 +2,8 @@
 
 A requirements lock's `--hash` lines carry hashes only. uv names the files
 when it writes the same resolution as a PEP 751 lock (`--format pylock.toml`),
-so the lock has a second uv make one alongside the union's resolution (or,
-when its versions differ, one of the union's pins, offline, from the index
-pages just read), and keeps only the hashes of files some Python that
+so the lock has uv make one of the union's pins, offline, from the index
+pages just read, and keeps only the hashes of files some Python that
 `requires-python` allows can install: sdists always, wheels by their tags.
 """
 

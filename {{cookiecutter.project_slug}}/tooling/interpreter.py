@@ -24,6 +24,13 @@ def python_matches(found: str, wanted: str) -> bool:
     return found == wanted or found.startswith(wanted + ".")
 
 
+def running_python(wanted: str) -> str | None:
+    """The Python running this when it is the `wanted` version (no search needed), else None."""
+    if sys.executable and python_matches(platform.python_version(), wanted):
+        return sys.executable
+    return None
+
+
 def run_captured(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, check=False)
 
@@ -31,8 +38,8 @@ def run_captured(argv: list[str]) -> subprocess.CompletedProcess[str]:
 def session_python(project: Project, run: Run = run_captured) -> tuple[str, str | None]:
     """(the interpreter for nox's `python=`, None), or (the version, why no session can run)."""
     wanted = project.python_version
-    if python_matches(platform.python_version(), wanted):
-        return sys.executable, None
+    if running := running_python(wanted):
+        return running, None
     from tooling.lock.uv import find_uv  # only when nox's own Python does not fit
 
     found = run([find_uv(), "python", "find", "--no-python-downloads", wanted])

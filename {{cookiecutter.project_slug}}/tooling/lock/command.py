@@ -12,6 +12,7 @@ from packaging.utils import canonicalize_name
 from tooling import lockfile, pylock, without_secrets
 from tooling.atomic import write_all
 from tooling.cooldown import Cooldown
+from tooling.interpreter import running_python
 from tooling.lock.drift import generated_orphans, tier_staleness
 from tooling.lock.groups import adopt, resolve_stale_groups, shared_pins
 from tooling.lock.headers import body_damage, lock_damage, read_lock, stale_reasons
@@ -79,7 +80,8 @@ def lock(
     groups = project_groups(project, inputs)
     owner_of = {tier: group.name for group in groups for tier in group.members}
     yanked = YankedPins()
-    run = BuildPython(yanked.watching(run), project.python_version).around()
+    running = running_python(project.python_version)
+    run = BuildPython(yanked.watching(run), project.python_version, running).around()
     notes: list[str] = []
     texts: dict[str, str] = {}
     seeds: dict[str, str | None] = {}

@@ -93,9 +93,6 @@ def resolve_groups(
     """Resolve groups concurrently, one uv process each.
 
     A tentative job that fails is left out of the result; any other failure is raised.
-    A group resolved alone has the files of its pins listed by a second uv at the same
-    time; several at once list them after resolving (twice the uv processes, on a
-    machine's few cores and its resolver, cost more than they save).
     """
 
     def one(job: Job) -> list[Pin]:
@@ -114,7 +111,6 @@ def resolve_groups(
             job.offline,
             listing,
             cooling,
-            alongside=len(jobs) == 1,
         )
 
     results: dict[str, list[Pin]] = {}

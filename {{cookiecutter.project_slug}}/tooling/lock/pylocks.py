@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,8 +10,7 @@ from tooling import distfiles, lockfile, pylock
 from tooling.atomic import work_folder
 from tooling.lock.headers import line_ending_problem, read_lock
 from tooling.lock.inputs import UNION_CONSTRAINTS, Inputs, LockError, environment_indexes, snapshot
-from tooling.lock.uv import Listing, Runner, compile_from_cache, run_uninterrupted, uv_reason
-from tooling.lockfile import Pin
+from tooling.lock.uv import Listing, Runner, compile_from_cache, uv_reason
 from tooling.project import Project
 from tooling.tiers import SolveGroup
 
@@ -105,41 +104,6 @@ def listed_files(
     if result.returncode != 0:
         raise LockError(f"uv could not list the locked files: {uv_reason(result.stderr)}")
     return distfiles.read_pylock(output.read_text(encoding="utf-8"))
-
-
-ALONGSIDE = "pylock.alongside.toml"  # in a group's snapshot: its resolution as a PEP 751 lock
-
-
-def list_alongside(
-    run: Runner, argv: Sequence[str], tree: Path, seed: Sequence[Pin]
-) -> distfiles.Files | None:
-    """The files of every version of a resolution uv makes, as a PEP 751 lock, at the same
-    time as the union's own (`argv`: the union's compile but for its output); None when it fails.
-
-    uv takes the previous pins from the file it writes: `seed` (the union's previous
-    pins, when the union is seeded too) goes there as a PEP 751 lock, so both
-    resolutions start from the same pins. Its versions are checked against the
-    union's before its files count (see resolve.only_installable).
-    """
-    output = tree / ALONGSIDE
-    if seed:
-        output.write_text(seed_pylock(seed), encoding="utf-8")
-    options = ["--format", "pylock.toml", "--quiet", "--output-file", str(output)]
-    result = run_uninterrupted(run, [*argv, *options], tree)
-    if result.returncode != 0:
-        return None
-    try:
-        return distfiles.read_pylock(output.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # TOMLDecodeError too
-        return None
-
-
-def seed_pylock(pins: Sequence[Pin]) -> str:
-    """The pins as the smallest PEP 751 lock uv reads its preferences from."""
-    lines = ['lock-version = "1.0"', 'created-by = "lockstep"']
-    for pin in pins:
-        lines += ["", "[[packages]]", f'name = "{pin.name}"', f'version = "{pin.version}"']
-    return "\n".join(lines) + "\n"
 
 
 def pylock_problems(project: Project, name: str, text: str, stale: bool) -> list[str]:

@@ -24,7 +24,7 @@ from tooling.lock.inputs import (
     snapshot,
     unique,
 )
-from tooling.lock.pylocks import list_alongside, listed_files
+from tooling.lock.pylocks import listed_files
 from tooling.lock.render import Union, pinned, union_constraints
 from tooling.lock.uv import (
     Listing,
@@ -69,13 +69,11 @@ def resolve_group(
     offline: bool,
     listing: Listing,
     cooling: Cooldown,
-    alongside: bool = True,
 ) -> list[Pin]:
     """Resolve one group's tiers at once from a snapshot of the inputs; return the pins.
 
-    The files uv lists for the pins go into `listing`, from a PEP 751 twin of the
-    resolution made `alongside` it (see pylocks.list_alongside) or after it; what
-    the cooldown held back goes into `cooling` (tooling.cooldown).
+    The files uv lists for the pins go into `listing` (only_installable); what the
+    cooldown held back goes into `cooling` (tooling.cooldown).
     """
     tree = workdir / "inputs"
     snapshot(project, inputs, inputs.files(group.members), tree)
@@ -107,26 +105,12 @@ def resolve_group(
         str(output),
         *choices,
     ]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="listing") as pool:
-        # the files of the pins, listed by a second uv while the first resolves (see pylocks)
-        twin = [*compile_argv, "--no-header", *choices, *cooling.options()]
-        seeded = [] if upgrade else seed_pins(seed)
-        listed = pool.submit(list_alongside, run, twin, tree, seeded) if alongside else None
-        pins = resolve_union(project, inputs, group, argv, tree, output, seed, shared, run, cooling)
-        if cooling.age:
-            note_held_back(project, inputs, group, seed, pins, upgrade, upgrade_packages, cooling)
-        early = listed.result() if listed is not None else None
-    return only_installable(project, inputs, group, pins, tree, output, run, listing, early)
-
-
-def seed_pins(seed: str | None) -> list[Pin]:
-    """The seed's pins (none when it cannot be read: the union then seeds uv alone)."""
-    if seed is None:
-        return []
-    try:
-        return list(lockfile.parse(seed).pins)
-    except lockfile.LockFileError:
-        return []
+    # the previous pins: the cooldown never moves one back, and looks up only what moved
+    before = list(lockfile.parse(seed).pins) if cooling.age and seed is not None else []
+    pins = resolve_union(project, inputs, group, argv, tree, output, before, shared, run, cooling)
+    if cooling.age:
+        note_held_back(project, inputs, group, before, pins, upgrade, upgrade_packages, cooling)
+    return only_installable(project, inputs, group, pins, tree, output, run, listing)
 
 
 def resolve_union(
@@ -136,7 +120,7 @@ def resolve_union(
     argv: Sequence[str],
     tree: Path,
     output: Path,
-    seed: str | None,
+    before: Sequence[Pin],
     shared: Sequence[Shared],
     run: Runner,
     cooling: Cooldown,
@@ -157,7 +141,6 @@ def resolve_union(
         raise LockError(explain_failure(result.stderr, project, inputs, group.closure))
     pins = resolved_pins(output, SHARED_CONSTRAINTS)
     if cooling.age:
-        before = list(lockfile.parse(seed).pins) if seed is not None else []
         pins = never_moved_back(argv, tree, output, before, pins, run, cooling)
     return pins
 
@@ -166,14 +149,13 @@ def note_held_back(
     project: Project,
     inputs: Inputs,
     group: SolveGroup,
-    seed: str | None,
+    before: Sequence[Pin],
     pins: Sequence[Pin],
     upgrade: bool,
     upgrade_packages: Sequence[str],
     cooling: Cooldown,
 ) -> None:
     """The pins the cooldown's report looks up: those this run was free to move."""
-    before = list(lockfile.parse(seed).pins) if seed is not None else []
     direct = [
         requirement for name in group.closure for _, requirement in inputs.tiers[name].requirements
     ]
@@ -235,19 +217,16 @@ def only_installable(
     resolution: Path,
     run: Runner,
     listing: Listing,
-    early: distfiles.Files | None = None,
 ) -> list[Pin]:
     """The pins without hashes of wheels no Python in requires-python can install.
 
-    uv names the files of each pinned version in a PEP 751 lock of the same
-    resolution: `early`, the one a second uv made alongside the union's, when it
-    pins exactly the same versions; else one made now, with the union's own file
-    (hashes and all) as constraints, from the pages just read.
+    uv names the files of each pinned version in a PEP 751 lock of the union's own
+    file (hashes and all) as constraints, made offline from the pages just read:
+    about 0.1 s. (A second uv resolving online at the same time as the union cost
+    more: two uv processes at once double the index requests, and on some hosts
+    their name lookups time out.)
     """
-    if early is not None and set(early) == {(pin.name, pin.version) for pin in pins}:
-        listed = early
-    else:
-        listed = listed_files(project, inputs, group, tree, str(resolution), run)
+    listed = listed_files(project, inputs, group, tree, str(resolution), run)
     listing.update(pylock.by_hash(listed))
     return [without_uninstallable(pin, listed, project.python_minor) for pin in pins]
 

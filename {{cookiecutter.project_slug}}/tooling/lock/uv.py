@@ -83,8 +83,9 @@ class YankedPins:
 
 class BuildPython:
     """Every `uv pip compile` of one lock told which Python to build with (`--python`): the
-    one uv finds itself for the project's version (`uv python find`, once, from the folder
-    of the first compile).
+    Python running the lock when it is the project's version (nox's own, usually), else
+    the one uv finds for that version (`uv python find`, once, from the folder of the
+    first compile).
 
     uv caches what it learns of an interpreter, but never of a pyenv shim: without
     this, each of a lock's uv runs queries the shim again (0.1-0.6 s each, on the
@@ -92,9 +93,10 @@ class BuildPython:
     for itself, as it did before.
     """
 
-    def __init__(self, run: Runner, version: str) -> None:
+    def __init__(self, run: Runner, version: str, running: str | None = None) -> None:
+        """`running`: the Python running the lock, when it is the project's version."""
         self.run, self.version = run, version
-        self.found: list[str] | None = None
+        self.found: list[str] | None = ["--python", running] if running else None
         self.guard = threading.Lock()  # solve groups resolve in threads
 
     def around(self) -> Runner:
