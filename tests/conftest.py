@@ -158,14 +158,43 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 
 
 def xdist_group(nodeid: str) -> str:
-    """Every container test in one group, on one worker (they build with the same stores and
-    share their images); each module with a module-scoped fixture whole, so the fixture is made
-    once; every other test on its own."""
+    """The container tests in two groups by engine, each on one worker (a worker's tests build
+    in its own stores and share their images; one dockerd per host); each module with a
+    module-scoped fixture whole, so the fixture is made once; every other test on its own."""
     module = nodeid.partition("::")[0]
     container, module_fixtures = module_kind(module)
     if container:
-        return "container"
+        return f"container-{CONTAINER_GROUPS[container_engine(nodeid)]}"
     return module if module_fixtures else nodeid
+
+
+# Which container tests share a worker, by the engine they build with: about half the
+# container time each (podman's builds are the slowest, docker's the fastest).
+CONTAINER_GROUPS = {"buildah": "buildah", "podman": "podman-docker", "docker": "podman-docker"}
+
+
+def container_engine(nodeid: str) -> str:
+    """The engine a container test builds with: its parameter, else the engine it names or
+    the docker daemon it asks for, else buildah."""
+    module, _, test = nodeid.partition("::")
+    name, _, params = test.partition("[")
+    for engine in ENGINES_BY_NAME:
+        if re.search(rf"(?<![a-z]){engine}(?![a-z])", params):
+            return engine
+    if name in tests_asking_for_docker(module):
+        return "docker"
+    return next((engine for engine in ENGINES_BY_NAME if engine in name.split("_")), "buildah")
+
+
+ENGINES_BY_NAME = ("docker", "podman", "buildah")
+
+
+@functools.cache
+def tests_asking_for_docker(module: str) -> frozenset[str]:
+    """The tests of a module whose arguments name the `docker_daemon` fixture."""
+    text = (TEMPLATE / module).read_text(encoding="utf-8")
+    found = re.finditer(r"^def (test_\w+)\(([^)]*)\)", text, re.MULTILINE)
+    return frozenset(match.group(1) for match in found if "docker_daemon" in match.group(2))
 
 
 @functools.cache

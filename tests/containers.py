@@ -528,8 +528,19 @@ class Docker(Engine):
         return found
 
 
+# podman 4.3 (conmon) here waits its 20-second "conmon timeout" after every container it
+# runs when the folder holding its store and run root is 47 characters or longer (a path
+# it builds from them outgrows a limit): every `podman run` then takes 20 s.
+PODMAN_ROOT_LIMIT = 46
+
+
 def podman_env(root: Path) -> dict[str, str]:
     """podman configured for hosts like this one, with a storage root of its own under `root`."""
+    if len(str(root)) > PODMAN_ROOT_LIMIT:
+        raise RuntimeError(
+            f"{root}: a podman store here needs a folder of at most {PODMAN_ROOT_LIMIT} "
+            "characters (each run waits 20 s otherwise); set LOCKSTEP_TEST_CACHE shorter"
+        )
     storage_conf(root)
     (root / "containers.conf").write_text(PODMAN_CONF)
     env = _plain_env()
@@ -637,7 +648,7 @@ class PrivateStore:
     """
 
     def __init__(self, *images: str, engine: str = "buildah") -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="store-", dir=run_dir()))
+        self.dir = Path(tempfile.mkdtemp(prefix="s", dir=run_dir()))  # short: PODMAN_ROOT_LIMIT
         self.tmp = self.dir / "tmp"
         self.tmp.mkdir()
         CACHE_MOUNTS.mkdir(parents=True, exist_ok=True)
@@ -645,7 +656,7 @@ class PrivateStore:
         (self.tmp / "buildah-cache").symlink_to(CACHE_MOUNTS, target_is_directory=True)
         self.driver = storage_driver()
         conf = storage_conf(self.dir)
-        base_env = podman_env(self.dir / "podman") if engine == "podman" else buildah_env()
+        base_env = podman_env(self.dir) if engine == "podman" else buildah_env()
         self.env = {**base_env, "CONTAINERS_STORAGE_CONF": str(conf), "TMPDIR": str(self.tmp)}
         self.engine = Podman(self.env) if engine == "podman" else Buildah(self.env)
         self.images = images

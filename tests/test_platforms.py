@@ -341,7 +341,7 @@ def test_podman_builds_both_platforms_into_one_manifest_list(
     copy = tmp_path / path.name
     shutil.copytree(path, copy, symlinks=True)
     env = {
-        **containers.podman_env(containers.run_dir() / "podman-platforms"),
+        **containers.podman_env(containers.run_dir() / "podman-pl"),  # short: PODMAN_ROOT_LIMIT
         "CONTAINERS_REGISTRIES_CONF": buildah["CONTAINERS_REGISTRIES_CONF"],
     }
     built = run(
