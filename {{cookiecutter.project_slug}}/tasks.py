@@ -10,7 +10,7 @@ import os
 {% endif -%}
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 {%- if cookiecutter.with_container == "yes" %}
@@ -292,10 +292,6 @@ def build_images(
     """Check the locks, build the wheel, then each tier's image; return image -> image ID."""
     from tooling.images import build
 
-    def build_wheel() -> bool:
-        built = c.run("nox -s build", warn=True, pty=sys.stdout.isatty())
-        return built is not None and built.ok
-
     with one_line_errors():
         return build.build_tiers(
             the_project,
@@ -303,13 +299,23 @@ def build_images(
             engine,
             base_override,
             secrets,
-            build_wheel,
+            wheel_builder(c),
             target,
             network,
             log=lambda line: print(line, flush=True),
             warn=lambda line: print(line, file=sys.stderr),
             platform=platform,
         )
+
+
+def wheel_builder(c: Context) -> Callable[[], bool]:
+    """How the image builds make the project's wheel: `nox -s build`, its output shown."""
+
+    def build_wheel() -> bool:
+        built = c.run("nox -s build", warn=True, pty=sys.stdout.isatty())
+        return built is not None and built.ok
+
+    return build_wheel
 
 
 @task(
@@ -383,8 +389,7 @@ def verify(
     platform: str | None = None,
 ) -> None:
     """Fetch an image from its registry and prove it is exactly what HEAD's commit builds."""
-    from tooling import images, shipping
-    from tooling.images import build
+    from tooling import shipping
 
     the_project = load_project()
     with one_line_errors():
@@ -400,24 +405,15 @@ def verify(
             log=lambda line: print(line, flush=True),
             platform=platform,
         )
-    if rebuild and result.tier and not result.problems and result.uncommitted:
-        result.problems.append(
-            f"--rebuild builds the work tree, whose uncommitted changes are not commit "
-            f"{result.commit}: commit or stash them, then verify with --rebuild again"
-        )
-    elif rebuild and result.tier and not result.problems:
-        secrets = images.secret_files(None, None, None, os.environ)
-        # An index is rebuilt for each platform it holds, on the bases base-images.lock pins.
-        published = result.image_ids or {"": result.image_id}
-        built = build_images(
-            c, the_project, [result.tier], engine, None if result.image_ids else result.base or None,
-            secrets, platform=",".join(result.image_ids) or None,
-        )  # fmt: skip
-        image = images.image_name(the_project.name, result.tier)
-        same, problems = build.rebuild_lines(image, result.reference, built, published)
-        for line in same:
-            print(line)
-        result.problems += problems
+        if rebuild:
+            result.problems += shipping.rebuild_problems(
+                the_project,
+                result,
+                engine,
+                wheel_builder(c),
+                log=lambda line: print(line, flush=True),
+                warn=lambda line: print(line, file=sys.stderr),
+            )
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
     if result.problems:

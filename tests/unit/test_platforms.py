@@ -3,7 +3,9 @@ image names, base-image pins per platform, budgets per platform, build options."
 
 import subprocess
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from project_files import make_project
@@ -26,6 +28,8 @@ from tooling.images import budget_mb, platforms
 from tooling.images.build import Run, rebuild_lines
 from tooling.images.layering import Start
 from tooling.images.tier_image import budget_setting
+from tooling.shipping import rebuild
+from tooling.shipping.ship import Verified
 
 DIGEST = "sha256:" + "ab" * 32
 ARM = "sha256:" + "cd" * 32
@@ -243,3 +247,53 @@ def test_a_layered_tier_keeps_its_chain_per_platform(tmp_path: Path) -> None:
     ]
     recorded = read_build_record(tmp_path)
     assert recorded["app:hunter-linux-arm64"]["platform"] == "linux/arm64"
+
+
+def verified_index(**changes: Any) -> Verified:
+    published = {"linux/amd64": "a" * 64, "linux/arm64": "b" * 64}
+    found = Verified("reg/app:sniper (linux/amd64, linux/arm64)", tier="sniper", commit="abc1234")
+    found.image_ids = published
+    return replace(found, **changes)
+
+
+def test_verify_rebuild_builds_each_platform_of_an_index_and_names_the_one_that_differs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    asked: list[dict[str, Any]] = []
+
+    def build_tiers(the_project: Any, chosen: list[str], engine: Any, base: Any, *args: Any,
+                    **options: Any) -> dict[str, str]:  # fmt: skip
+        asked.append({"chosen": chosen, "engine": engine, "base": base, **options})
+        return {"app:sniper-linux-amd64": "a" * 64, "app:sniper-linux-arm64": "c" * 64}
+
+    monkeypatch.setattr(rebuild, "build_tiers", build_tiers)
+    shown: list[str] = []
+    the_project = make_project(tmp_path)
+    problems = rebuild.rebuild_problems(
+        the_project, verified_index(), "podman", lambda: True, log=shown.append
+    )
+    assert [(a["chosen"], a["engine"], a["base"], a["platform"]) for a in asked] == [
+        (["sniper"], "podman", None, "linux/amd64,linux/arm64")
+    ]
+    assert shown[-1] == (
+        f"rebuilt from this commit: image ID {'a' * 64}, the same as reg/app:sniper (linux/amd64)"
+    )
+    assert problems == [
+        f"reg/app:sniper (linux/arm64): rebuilt from this commit, the image ID is {'c' * 64}, "
+        f"not {'b' * 64} as published"
+    ]
+
+
+def test_verify_rebuild_builds_nothing_for_a_failed_verify_or_uncommitted_changes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(rebuild, "build_tiers", lambda *a, **k: pytest.fail("built"))
+    the_project = make_project(tmp_path)
+    failed = verified_index(problems=["a file differs"])
+    assert rebuild.rebuild_problems(the_project, failed, None, lambda: True) == []
+    assert rebuild.rebuild_problems(
+        the_project, verified_index(uncommitted=2), None, lambda: True
+    ) == [
+        "--rebuild builds the work tree, whose uncommitted changes are not commit abc1234: "
+        "commit or stash them, then verify with --rebuild again"
+    ]
