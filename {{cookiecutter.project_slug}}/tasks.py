@@ -10,7 +10,7 @@ import os
 {% endif -%}
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import {% if cookiecutter.with_container == "yes" %}Callable, {% endif %}Iterator
 from contextlib import contextmanager
 from pathlib import Path
 {%- if cookiecutter.with_container == "yes" %}
