@@ -53,9 +53,10 @@ def ensure_environment(env_dir: Path) -> Path:
     return python
 
 
-# Three pytest-xdist workers: the container tests all on one (they build with the same stores
-# and share their images), every other module whole on whichever worker is free; most of those
-# wait on the package index, not on the two cores. `-n 0` (or `-p no:xdist`) runs in this process.
+# Three pytest-xdist workers: the container tests in two groups by engine, each on one worker
+# (a worker's tests build in its own stores and share their images; conftest.xdist_group), every
+# other module whole on whichever worker is free; most of those wait on the package index, not
+# on the two cores. `-n 0` (or `-p no:xdist`) runs in this process.
 PARALLEL = ["--numprocesses", "3", "--dist", "loadgroup", "--no-loadscope-reorder"]
 
 
