@@ -80,31 +80,26 @@ def resolve_group(
     output = workdir / "union.txt"
     if seed is not None and not upgrade:
         output.write_text(seed, encoding="utf-8")
-    compile_argv = [
+    argv = [
         "pip",
         "compile",
         *(inputs.relative(inputs.tiers[name].path) for name in sorted(group.members)),
         *compile_options(project),
-    ]
-    choices: list[str] = []
-    if shared:
-        constraints = [pinned(item.pin) for item in shared]
-        (tree / SHARED_CONSTRAINTS).write_text("\n".join(unique(constraints)) + "\n")
-        choices += ["--constraint", SHARED_CONSTRAINTS]
-    if upgrade:
-        choices.append("--upgrade")
-    for package in upgrade_packages:
-        choices += ["--upgrade-package", package]
-    if offline:
-        choices.append("--offline")
-    argv = [
-        *compile_argv,
         "--generate-hashes",
         "--no-header",  # not --quiet: it would silence uv's warning of a yanked pin
         "--output-file",
         str(output),
-        *choices,
     ]
+    if shared:
+        constraints = [pinned(item.pin) for item in shared]
+        (tree / SHARED_CONSTRAINTS).write_text("\n".join(unique(constraints)) + "\n")
+        argv += ["--constraint", SHARED_CONSTRAINTS]
+    if upgrade:
+        argv.append("--upgrade")
+    for package in upgrade_packages:
+        argv += ["--upgrade-package", package]
+    if offline:
+        argv.append("--offline")
     # the previous pins: the cooldown never moves one back, and looks up only what moved
     before = list(lockfile.parse(seed).pins) if cooling.age and seed is not None else []
     pins = resolve_union(project, inputs, group, argv, tree, output, before, shared, run, cooling)
